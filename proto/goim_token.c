@@ -1,0 +1,717 @@
+/*
+ * goim's auth token (GOIM-SPEC 2.2), parsed with yajl's callback parser
+ * so that nothing but the token's own fields is ever stored.  What is
+ * accepted follows goim's logic, Go's json.Unmarshal into a struct, so
+ * that tokens working with goim work here: member names match
+ * case-insensitively, a repeated member replaces the earlier one, and an
+ * integer field takes only JSON integers within its type.  Stricter than
+ * Go: kept strings must be valid UTF-8 without control characters.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "goim_token.h"
+
+
+typedef enum {
+    GOIM_TOKEN_UNKNOWN = 0,
+    GOIM_TOKEN_MID,
+    GOIM_TOKEN_KEY,
+    GOIM_TOKEN_ROOM,
+    GOIM_TOKEN_PLATFORM,
+    GOIM_TOKEN_ACCEPTS,
+    GOIM_TOKEN_EXP
+} goim_token_field_e;
+
+/* where the value being reported by yajl lands */
+typedef enum {
+    GOIM_TOKEN_AT_TOP,
+    GOIM_TOKEN_AT_FIELD,
+    GOIM_TOKEN_AT_ACCEPT,
+    GOIM_TOKEN_AT_SKIP
+} goim_token_at_e;
+
+typedef struct {
+    goim_token_t        *tok;
+    char                *err;
+    size_t               err_size;
+    goim_token_field_e   field;       /* of the current top-level member */
+    unsigned             depth;       /* 1 inside the top-level object */
+    unsigned             in_accepts;  /* depth 2 is the accepts array */
+} goim_token_ctx_t;
+
+
+/* indexed by goim_token_field_e */
+static const struct {
+    const char  *name;
+    const char  *type;
+} goim_token_fields[] = {
+    { NULL, NULL },
+    { "mid", "integer" },
+    { "key", "string" },
+    { "room_id", "string" },
+    { "platform", "string" },
+    { "accepts", "array" },
+    { "exp", "integer" }
+};
+
+#define GOIM_TOKEN_NFIELDS                                                   \
+    (sizeof(goim_token_fields) / sizeof(goim_token_fields[0]))
+
+
+static void
+goim_token_verror(char *err, size_t err_size, const char *fmt, va_list ap)
+{
+    if (err != NULL && err_size > 0) {
+        vsnprintf(err, err_size, fmt, ap);
+    }
+}
+
+
+static void
+goim_token_set_error(char *err, size_t err_size, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    goim_token_verror(err, err_size, fmt, ap);
+    va_end(ap);
+}
+
+
+/* Records the reason; returns 0, which makes yajl cancel the parse. */
+static int
+goim_token_error(goim_token_ctx_t *ctx, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    goim_token_verror(ctx->err, ctx->err_size, fmt, ap);
+    va_end(ap);
+
+    return 0;
+}
+
+
+static int
+goim_token_wrong_type(goim_token_ctx_t *ctx)
+{
+    return goim_token_error(ctx, "%s: expected %s",
+                            goim_token_fields[ctx->field].name,
+                            goim_token_fields[ctx->field].type);
+}
+
+
+static goim_token_at_e
+goim_token_at(goim_token_ctx_t *ctx)
+{
+    if (ctx->depth == 0) {
+        return GOIM_TOKEN_AT_TOP;
+    }
+
+    if (ctx->depth == 1) {
+        return ctx->field == GOIM_TOKEN_UNKNOWN ? GOIM_TOKEN_AT_SKIP
+                                                : GOIM_TOKEN_AT_FIELD;
+    }
+
+    if (ctx->depth == 2 && ctx->in_accepts) {
+        return GOIM_TOKEN_AT_ACCEPT;
+    }
+
+    return GOIM_TOKEN_AT_SKIP;
+}
+
+
+/*
+ * A scalar or a container where no value may start: the top level, or an
+ * element of accepts other than an integer.
+ */
+static int
+goim_token_misplaced(goim_token_ctx_t *ctx, goim_token_at_e at)
+{
+    if (at == GOIM_TOKEN_AT_TOP) {
+        return goim_token_error(ctx, "token: expected a JSON object");
+    }
+
+    return goim_token_error(ctx, "accepts: expected integer");
+}
+
+
+/*
+ * The text of a JSON number (its syntax already checked by yajl) as an
+ * integer in [min, max].  Like strconv.ParseInt under json.Unmarshal, a
+ * fraction or an exponent is never an integer, not even "1.0" or "1e3".
+ * Returns 0, -1 for not an integer, -2 for out of range.
+ */
+static int
+goim_token_int(const char *s, size_t len, int64_t min, int64_t max,
+    int64_t *out)
+{
+    int       neg;
+    size_t    i;
+    uint64_t  v, limit, d;
+
+    neg = (len > 0 && s[0] == '-');
+
+    if ((size_t) neg == len) {
+        return -1;
+    }
+
+    for (i = neg; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+    }
+
+    /* the magnitude of min, computed without overflowing int64 */
+    limit = neg ? (uint64_t) -(min + 1) + 1 : (uint64_t) max;
+    v = 0;
+
+    for (i = neg; i < len; i++) {
+        d = (uint64_t) (s[i] - '0');
+
+        if (v > (limit - d) / 10) {
+            return -2;
+        }
+
+        v = v * 10 + d;
+    }
+
+    *out = (neg && v > 0) ? -(int64_t) (v - 1) - 1 : (int64_t) v;
+
+    return 0;
+}
+
+
+/* Appends op to accepts unless it is there already. */
+static int
+goim_token_add_accept(goim_token_ctx_t *ctx, int32_t op)
+{
+    size_t         i;
+    goim_token_t  *tok;
+
+    tok = ctx->tok;
+
+    for (i = 0; i < tok->n_accepts; i++) {
+        if (tok->accepts[i] == op) {
+            return 1;
+        }
+    }
+
+    if (tok->n_accepts == GOIM_TOKEN_MAX_ACCEPTS) {
+        return goim_token_error(ctx, "accepts: more than %d operations",
+                                GOIM_TOKEN_MAX_ACCEPTS);
+    }
+
+    tok->accepts[tok->n_accepts++] = op;
+
+    return 1;
+}
+
+
+static int
+goim_token_null(void *data)
+{
+    goim_token_ctx_t  *ctx = data;
+    goim_token_at_e    at;
+
+    at = goim_token_at(ctx);
+
+    if (at == GOIM_TOKEN_AT_TOP) {
+        return goim_token_misplaced(ctx, at);
+    }
+
+    if (at != GOIM_TOKEN_AT_ACCEPT) {
+        /* a null member leaves the field as it was, as in Go */
+        return 1;
+    }
+
+    /* Go stores a null element of []int32 as 0 */
+    return goim_token_add_accept(ctx, 0);
+}
+
+
+static int
+goim_token_boolean(void *data, int value)
+{
+    goim_token_ctx_t  *ctx = data;
+    goim_token_at_e    at;
+
+    (void) value;
+
+    at = goim_token_at(ctx);
+
+    switch (at) {
+
+    case GOIM_TOKEN_AT_SKIP:
+        return 1;
+
+    case GOIM_TOKEN_AT_FIELD:
+        return goim_token_wrong_type(ctx);
+
+    default:
+        return goim_token_misplaced(ctx, at);
+    }
+}
+
+
+static int
+goim_token_accept(goim_token_ctx_t *ctx, const char *s, size_t len)
+{
+    int      rc;
+    int64_t  v;
+
+    rc = goim_token_int(s, len, INT32_MIN, INT32_MAX, &v);
+
+    if (rc == -1) {
+        return goim_token_error(ctx, "accepts: expected integer");
+    }
+
+    if (rc == -2) {
+        return goim_token_error(ctx, "accepts: %.*s out of int32 range",
+                                (int) (len > 24 ? 24 : len), s);
+    }
+
+    return goim_token_add_accept(ctx, (int32_t) v);
+}
+
+
+static int
+goim_token_number(void *data, const char *s, size_t len)
+{
+    goim_token_ctx_t  *ctx = data;
+    int                rc;
+    int64_t           *dst;
+    goim_token_at_e    at;
+
+    at = goim_token_at(ctx);
+
+    switch (at) {
+
+    case GOIM_TOKEN_AT_SKIP:
+        return 1;
+
+    case GOIM_TOKEN_AT_ACCEPT:
+        return goim_token_accept(ctx, s, len);
+
+    case GOIM_TOKEN_AT_FIELD:
+        break;
+
+    default:
+        return goim_token_misplaced(ctx, at);
+    }
+
+    if (ctx->field == GOIM_TOKEN_MID) {
+        dst = &ctx->tok->mid;
+
+    } else if (ctx->field == GOIM_TOKEN_EXP) {
+        dst = &ctx->tok->exp;
+
+    } else {
+        return goim_token_wrong_type(ctx);
+    }
+
+    rc = goim_token_int(s, len, INT64_MIN, INT64_MAX, dst);
+
+    if (rc == -1) {
+        return goim_token_wrong_type(ctx);
+    }
+
+    if (rc == -2) {
+        return goim_token_error(ctx, "%s: %.*s out of int64 range",
+                                goim_token_fields[ctx->field].name,
+                                (int) (len > 24 ? 24 : len), s);
+    }
+
+    return 1;
+}
+
+
+/*
+ * yajl checks only the shape of UTF-8 sequences: overlong forms, UTF-16
+ * surrogates and code points past U+10FFFF get through, and a lone
+ * "\udc00" escape even decodes to a surrogate.  Strings that are kept
+ * are therefore checked again, strictly (RFC 3629).
+ */
+static int
+goim_token_utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t    i, k, n;
+    uint32_t  c, min;
+
+    for (i = 0; i < len; i += n) {
+        c = s[i];
+
+        if (c < 0x80) {
+            n = 1;
+            continue;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2;
+            c &= 0x1f;
+            min = 0x80;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 3;
+            c &= 0x0f;
+            min = 0x800;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            c &= 0x07;
+            min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        if (len - i < n) {
+            return 0;
+        }
+
+        for (k = 1; k < n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+
+            c = c << 6 | (s[i + k] & 0x3f);
+        }
+
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+goim_token_string(void *data, const unsigned char *s, size_t len)
+{
+    goim_token_ctx_t  *ctx = data;
+    char              *p, **dst;
+    size_t             i, max, *dst_len;
+    goim_token_at_e    at;
+
+    at = goim_token_at(ctx);
+
+    switch (at) {
+
+    case GOIM_TOKEN_AT_SKIP:
+        return 1;
+
+    case GOIM_TOKEN_AT_FIELD:
+        break;
+
+    default:
+        return goim_token_misplaced(ctx, at);
+    }
+
+    switch (ctx->field) {
+
+    case GOIM_TOKEN_KEY:
+        dst = &ctx->tok->key;
+        dst_len = &ctx->tok->key_len;
+        max = GOIM_TOKEN_MAX_KEY;
+        break;
+
+    case GOIM_TOKEN_ROOM:
+        dst = &ctx->tok->room_id;
+        dst_len = &ctx->tok->room_len;
+        max = GOIM_TOKEN_MAX_ROOM;
+        break;
+
+    case GOIM_TOKEN_PLATFORM:
+        dst = &ctx->tok->platform;
+        dst_len = NULL;
+        max = GOIM_TOKEN_MAX_PLATFORM;
+        break;
+
+    default:
+        return goim_token_wrong_type(ctx);
+    }
+
+    if (len > max) {
+        return goim_token_error(ctx, "%s: longer than %zu bytes",
+                                goim_token_fields[ctx->field].name, max);
+    }
+
+    /*
+     * These strings end up in Redis keys, log lines and C strings: a
+     * control character (\u0000 included) is refused rather than carried.
+     */
+    for (i = 0; i < len; i++) {
+        if (s[i] < 0x20) {
+            return goim_token_error(ctx, "%s: control character",
+                                    goim_token_fields[ctx->field].name);
+        }
+    }
+
+    if (!goim_token_utf8_valid(s, len)) {
+        return goim_token_error(ctx, "%s: invalid UTF-8",
+                                goim_token_fields[ctx->field].name);
+    }
+
+    p = NULL;
+
+    if (len > 0) {
+        p = malloc(len + 1);
+        if (p == NULL) {
+            return goim_token_error(ctx, "out of memory");
+        }
+
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+
+    free(*dst);
+    *dst = p;
+
+    if (dst_len != NULL) {
+        *dst_len = len;
+    }
+
+    return 1;
+}
+
+
+static int
+goim_token_start_container(goim_token_ctx_t *ctx, int array)
+{
+    goim_token_at_e  at;
+
+    if (ctx->depth == GOIM_TOKEN_MAX_DEPTH) {
+        return goim_token_error(ctx, "token: nested deeper than %d",
+                                GOIM_TOKEN_MAX_DEPTH);
+    }
+
+    at = goim_token_at(ctx);
+
+    switch (at) {
+
+    case GOIM_TOKEN_AT_TOP:
+        if (array) {
+            return goim_token_misplaced(ctx, at);
+        }
+
+        break;
+
+    case GOIM_TOKEN_AT_FIELD:
+        if (!array || ctx->field != GOIM_TOKEN_ACCEPTS) {
+            return goim_token_wrong_type(ctx);
+        }
+
+        if (ctx->tok->accepts == NULL) {
+            ctx->tok->accepts = malloc(GOIM_TOKEN_MAX_ACCEPTS
+                                       * sizeof(int32_t));
+            if (ctx->tok->accepts == NULL) {
+                return goim_token_error(ctx, "out of memory");
+            }
+        }
+
+        /* a repeated accepts replaces the earlier one */
+        ctx->tok->n_accepts = 0;
+        ctx->in_accepts = 1;
+        break;
+
+    case GOIM_TOKEN_AT_ACCEPT:
+        return goim_token_misplaced(ctx, at);
+
+    default:
+        /* inside an unknown member: skipped, only counted */
+        break;
+    }
+
+    ctx->depth++;
+
+    return 1;
+}
+
+
+static int
+goim_token_end_container(void *data)
+{
+    goim_token_ctx_t  *ctx = data;
+
+    if (ctx->depth == 2) {
+        ctx->in_accepts = 0;
+    }
+
+    ctx->depth--;
+
+    return 1;
+}
+
+
+static int
+goim_token_start_map(void *data)
+{
+    return goim_token_start_container(data, 0);
+}
+
+
+static int
+goim_token_start_array(void *data)
+{
+    return goim_token_start_container(data, 1);
+}
+
+
+/*
+ * name is lowercase.  Only ASCII is folded, where Go would also let the
+ * Kelvin sign and the long s stand for "k" and "s".
+ */
+static int
+goim_token_name_eq(const unsigned char *s, size_t len, const char *name)
+{
+    size_t         i;
+    unsigned char  c;
+
+    for (i = 0; i < len; i++) {
+        c = s[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            c |= 0x20;
+        }
+
+        if (name[i] == '\0' || c != (unsigned char) name[i]) {
+            return 0;
+        }
+    }
+
+    return name[len] == '\0';
+}
+
+
+static int
+goim_token_map_key(void *data, const unsigned char *s, size_t len)
+{
+    goim_token_ctx_t  *ctx = data;
+    size_t             i;
+
+    if (ctx->depth != 1) {
+        return 1;
+    }
+
+    ctx->field = GOIM_TOKEN_UNKNOWN;
+
+    for (i = 1; i < GOIM_TOKEN_NFIELDS; i++) {
+        if (goim_token_name_eq(s, len, goim_token_fields[i].name)) {
+            ctx->field = (goim_token_field_e) i;
+            break;
+        }
+    }
+
+    return 1;
+}
+
+
+static const yajl_callbacks  goim_token_callbacks = {
+    goim_token_null,
+    goim_token_boolean,
+    NULL,                       /* integers come through yajl_number */
+    NULL,
+    goim_token_number,
+    goim_token_string,
+    goim_token_start_map,
+    goim_token_map_key,
+    goim_token_end_container,
+    goim_token_start_array,
+    goim_token_end_container
+};
+
+
+int
+goim_token_parse(const uint8_t *json, size_t len, goim_token_t *tok,
+    char *err, size_t err_size)
+{
+    size_t            n;
+    yajl_handle       h;
+    yajl_status       st;
+    unsigned char    *msg;
+    goim_token_ctx_t  ctx;
+
+    memset(tok, 0, sizeof(goim_token_t));
+
+    if (err != NULL && err_size > 0) {
+        err[0] = '\0';
+    }
+
+    memset(&ctx, 0, sizeof(goim_token_ctx_t));
+    ctx.tok = tok;
+    ctx.err = err;
+    ctx.err_size = err_size;
+
+    h = yajl_alloc(&goim_token_callbacks, NULL, &ctx);
+    if (h == NULL) {
+        goim_token_set_error(err, err_size, "out of memory");
+        return -1;
+    }
+
+    /*
+     * These are yajl's defaults, set anyway because the parser's safety
+     * rests on them: no comments, and strings must be valid UTF-8.
+     */
+    yajl_config(h, yajl_allow_comments, 0);
+    yajl_config(h, yajl_dont_validate_strings, 0);
+
+    st = yajl_parse(h, json, len);
+
+    if (st == yajl_status_ok) {
+        /* catches a truncated document; trailing bytes fail above */
+        st = yajl_complete_parse(h);
+    }
+
+    if (st == yajl_status_error) {
+        msg = yajl_get_error(h, 0, json, len);
+
+        if (msg != NULL) {
+            n = strlen((char *) msg);
+
+            while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) {
+                n--;
+            }
+
+            goim_token_set_error(err, err_size, "invalid JSON: %.*s",
+                                 (int) n, msg);
+            yajl_free_error(h, msg);
+
+        } else {
+            goim_token_set_error(err, err_size, "invalid JSON");
+        }
+    }
+
+    yajl_free(h);
+
+    if (st != yajl_status_ok) {
+        /* yajl_status_client_canceled: a callback wrote the reason */
+        goim_token_free(tok);
+        return -1;
+    }
+
+    if (tok->n_accepts == 0) {
+        free(tok->accepts);
+        tok->accepts = NULL;
+    }
+
+    return 0;
+}
+
+
+void
+goim_token_free(goim_token_t *tok)
+{
+    free(tok->key);
+    free(tok->room_id);
+    free(tok->platform);
+    free(tok->accepts);
+
+    memset(tok, 0, sizeof(goim_token_t));
+}

@@ -1,0 +1,51 @@
+/*
+ * goim's auth token (GOIM-SPEC 2.2): the JSON body of the first client
+ * packet, {"mid":123,"key":"..","room_id":"live://1000","platform":"web",
+ * "accepts":[1000,1001]}.  Parsed with yajl; pure C, no nginx headers.
+ */
+
+#ifndef GOIM_TOKEN_H
+#define GOIM_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define GOIM_TOKEN_MAX_KEY       128    /* bytes */
+#define GOIM_TOKEN_MAX_ROOM      256
+#define GOIM_TOKEN_MAX_PLATFORM  32
+#define GOIM_TOKEN_MAX_ACCEPTS   64     /* distinct operations */
+#define GOIM_TOKEN_MAX_DEPTH     32     /* nesting of objects and arrays */
+
+
+typedef struct {
+    int64_t    mid;             /* 0 when absent */
+    char      *key;             /* NUL-terminated, NULL when absent */
+    size_t     key_len;
+    char      *room_id;         /* NULL when absent */
+    size_t     room_len;
+    char      *platform;        /* NULL when absent */
+    int32_t   *accepts;
+    size_t     n_accepts;
+    int64_t    exp;             /* JWT "exp" claim, 0 when absent */
+} goim_token_t;
+
+
+/*
+ * Parses a token.  The top level must be a JSON object; unknown members
+ * are ignored, null and empty-string members count as absent; member
+ * names match case-insensitively and a repeated member replaces the
+ * earlier one, as with Go's json.Unmarshal.  mid and exp must be integers
+ * within int64, accepts an array of int32 integers, the others strings
+ * within their limits, valid UTF-8 without control characters.
+ * Duplicate accepts are kept once.  Returns 0, or -1 with a short reason
+ * in err (always NUL-terminated).  On success the token owns malloc'ed
+ * memory: release it with goim_token_free().
+ */
+int goim_token_parse(const uint8_t *json, size_t len, goim_token_t *tok,
+    char *err, size_t err_size);
+
+void goim_token_free(goim_token_t *tok);
+
+
+#endif /* GOIM_TOKEN_H */
