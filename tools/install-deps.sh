@@ -1,0 +1,39 @@
+#!/bin/sh
+# Installs, when missing, every Debian package that build, run, tests and
+# benchmarks need.  Idempotent; needs root (or sudo) only when something is
+# missing.
+
+set -e
+
+PKGS="nginx nginx-dev libnginx-mod-stream libnginx-mod-nchan
+      gcc make pkg-config perl libtest-base-perl libio-socket-ssl-perl
+      libprotobuf-c-dev protobuf-c-compiler libhiredis-dev librdkafka-dev
+      libyajl-dev libevent-dev libssl-dev redis-server valgrind
+      openssl procps"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+         | grep -q "install ok installed"
+    then
+        missing="$missing $p"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "installing:$missing"
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends $missing
+
+# Debian starts the packaged services; ours run on their own ports.
+for svc in nginx redis-server; do
+    $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
+    $SUDO systemctl disable "$svc" >/dev/null 2>&1 || true
+done
+exit 0
