@@ -1,0 +1,245 @@
+
+/*
+ * goim for nginx: types shared by the module's files.
+ */
+
+#ifndef _NGX_GOIM_H_INCLUDED_
+#define _NGX_GOIM_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <goim_packet.h>
+#include <goim_ws.h>
+
+
+#define NGX_GOIM_TCP            0
+#define NGX_GOIM_WS             1
+
+#define NGX_GOIM_MAX_WATCH      64
+#define NGX_GOIM_MAX_ROOM       256
+#define NGX_GOIM_IOV            64
+
+/* replies past this many times the push bound close the connection */
+#define NGX_GOIM_REPLY_FACTOR   2
+
+
+typedef struct ngx_goim_channel_s  ngx_goim_channel_t;
+typedef struct ngx_goim_room_s     ngx_goim_room_t;
+typedef struct ngx_goim_mid_s      ngx_goim_mid_t;
+
+
+/* main-context configuration (core module) */
+typedef struct {
+    ngx_msec_t             handshake_timeout;
+    ngx_msec_t             heartbeat;
+    ngx_uint_t             heartbeat_max;
+    size_t                 max_body;
+    ngx_uint_t             queue_packets;
+    size_t                 queue_bytes;
+    ngx_str_t              server_id;
+} ngx_goim_conf_t;
+
+
+/*
+ * An encoded message shared by every socket queue that sends it: framed
+ * once per transport, freed when the last queue released it.
+ */
+typedef struct {
+    ngx_uint_t             refs;
+    size_t                 len;
+    u_char                 data[1];
+} ngx_goim_msg_t;
+
+
+/* one entry of a connection's output queue; links come from a free list */
+typedef struct ngx_goim_link_s  ngx_goim_link_t;
+
+struct ngx_goim_link_s {
+    ngx_goim_link_t       *next;
+    ngx_goim_msg_t        *msg;
+    ngx_uint_t             reply;       /* a reply, not counted as push */
+};
+
+
+/*
+ * A node of the worker's list of all channels; paced broadcasts walk the
+ * list with a cursor node of the same type, so channels may come and go
+ * while a broadcast is under way.
+ */
+typedef struct {
+    ngx_queue_t            queue;
+    ngx_uint_t             cursor;
+} ngx_goim_walk_t;
+
+
+/* a push on its way to sockets: encoded lazily, once per transport */
+typedef struct {
+    int32_t                op;
+    ngx_str_t              body;
+    ngx_uint_t             raw;         /* body is already OP_RAW packets */
+    ngx_goim_msg_t        *msg[2];      /* by transport */
+} ngx_goim_push_t;
+
+
+struct ngx_goim_room_s {
+    ngx_str_node_t         sn;          /* sn.str: the room id */
+    ngx_queue_t            members;
+    ngx_uint_t             online;
+    u_char                 name[1];
+};
+
+
+struct ngx_goim_mid_s {
+    ngx_rbtree_node_t      node;        /* node.key: the mid */
+    ngx_queue_t            channels;
+};
+
+
+struct ngx_goim_channel_s {
+    ngx_connection_t      *connection;
+    void                  *session;     /* stream session, TCP only */
+    ngx_goim_conf_t       *conf;
+
+    ngx_str_node_t         key_node;    /* str: key, once authenticated */
+    int64_t                mid;
+    ngx_goim_mid_t        *mid_node;
+    ngx_queue_t            mid_link;
+    ngx_goim_room_t       *room;
+    ngx_queue_t            room_link;
+    ngx_goim_walk_t        all;
+
+    int32_t               *watch;       /* watched ops, malloc'ed */
+    ngx_uint_t             nwatch;
+    uint32_t               last_online; /* last heartbeat count */
+    const char            *close_reason;
+
+    /* input: bytes of an incomplete packet or frame, malloc'ed */
+    u_char                *partial;
+    size_t                 partial_len;
+
+    /* WebSocket: frame decoder and a fragmented message being joined */
+    goim_ws_reader_t       ws;
+    u_char                *ws_msg;
+    size_t                 ws_msg_len;
+
+    /* output */
+    ngx_goim_link_t       *out;
+    ngx_goim_link_t      **out_last;
+    size_t                 out_sent;    /* bytes of out->msg written */
+    size_t                 out_bytes;
+    ngx_uint_t             out_pushes;
+    ngx_uint_t             out_replies;
+    ngx_uint_t             dropped;
+
+    unsigned               transport:1;
+    unsigned               authed:1;
+    unsigned               auth_pending:1;
+    unsigned               closing:1;   /* close once the queue drained */
+    unsigned               ws_close_sent:1;
+};
+
+
+/* per-worker state: local indexes of this worker's sockets */
+typedef struct {
+    ngx_rbtree_t           keys;
+    ngx_rbtree_node_t      keys_sentinel;
+    ngx_rbtree_t           mids;
+    ngx_rbtree_node_t      mids_sentinel;
+    ngx_rbtree_t           rooms;
+    ngx_rbtree_node_t      rooms_sentinel;
+    ngx_queue_t            channels;    /* of ngx_goim_walk_t */
+
+    ngx_uint_t             nchannels;   /* authenticated */
+    ngx_uint_t             nconnections;
+    ngx_uint_t             nrooms;
+
+    ngx_goim_link_t       *free_links;
+
+    u_char                *scratch;     /* read buffer of the event loop */
+    size_t                 scratch_size;
+
+    /* counters */
+    ngx_atomic_uint_t      auth_ok;
+    ngx_atomic_uint_t      auth_failed;
+    ngx_atomic_uint_t      pushes;
+    ngx_atomic_uint_t      messages_out;
+    ngx_atomic_uint_t      bytes_out;
+    ngx_atomic_uint_t      dropped_queue_full;
+} ngx_goim_worker_t;
+
+
+extern ngx_module_t        ngx_goim_module;
+extern ngx_goim_worker_t   ngx_goim_worker;
+
+
+ngx_goim_conf_t *ngx_goim_get_conf(ngx_cycle_t *cycle);
+
+/* channel: lifecycle, input, output (ngx_goim_channel.c) */
+ngx_goim_channel_t *ngx_goim_channel_create(ngx_connection_t *c,
+    ngx_uint_t transport);
+void ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *pre,
+    size_t pre_len);
+void ngx_goim_channel_close(ngx_goim_channel_t *ch, const char *reason);
+void ngx_goim_channel_fail(ngx_goim_channel_t *ch, ngx_uint_t level,
+    uint16_t ws_code, const char *reason);
+ngx_int_t ngx_goim_channel_packet(ngx_goim_channel_t *ch,
+    goim_packet_t *pkt);
+ngx_int_t ngx_goim_channel_reply(ngx_goim_channel_t *ch, int32_t ver,
+    int32_t op, int32_t seq, u_char *body, size_t len);
+ngx_int_t ngx_goim_channel_push(ngx_goim_channel_t *ch,
+    ngx_goim_msg_t *msg);
+ngx_int_t ngx_goim_channel_queue(ngx_goim_channel_t *ch,
+    ngx_goim_msg_t *msg, ngx_uint_t reply);
+ngx_int_t ngx_goim_channel_watches(ngx_goim_channel_t *ch, int32_t op);
+void ngx_goim_channel_post_write(ngx_goim_channel_t *ch);
+void ngx_goim_channel_resume(ngx_goim_channel_t *ch);
+
+/* transports */
+ngx_int_t ngx_goim_tcp_read(ngx_goim_channel_t *ch, u_char *p, size_t len,
+    size_t *used);
+ngx_int_t ngx_goim_ws_read(ngx_goim_channel_t *ch, u_char *p, size_t len,
+    size_t *used);
+void ngx_goim_ws_finalize(ngx_goim_channel_t *ch);
+void ngx_goim_tcp_finalize(ngx_goim_channel_t *ch);
+
+/* auth, rooms, watched ops (ngx_goim_auth.c) */
+ngx_int_t ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt);
+void ngx_goim_auth_unregister(ngx_goim_channel_t *ch);
+ngx_int_t ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name,
+    size_t len);
+void ngx_goim_room_leave(ngx_goim_channel_t *ch);
+ngx_goim_room_t *ngx_goim_room_lookup(u_char *name, size_t len);
+ngx_goim_channel_t *ngx_goim_key_lookup(u_char *key, size_t len);
+ngx_goim_mid_t *ngx_goim_mid_lookup(int64_t mid);
+ngx_int_t ngx_goim_parse_ops(u_char *p, size_t len, int32_t *ops,
+    ngx_uint_t max, ngx_uint_t *n);
+
+/* messages and dispatch (ngx_goim_dispatch.c) */
+ngx_goim_msg_t *ngx_goim_msg_alloc(size_t len);
+void ngx_goim_msg_release(ngx_goim_msg_t *msg);
+ngx_goim_msg_t *ngx_goim_msg_packet(ngx_uint_t transport, int32_t ver,
+    int32_t op, int32_t seq, u_char *body, size_t len);
+ngx_goim_msg_t *ngx_goim_push_msg(ngx_goim_push_t *push,
+    ngx_uint_t transport);
+void ngx_goim_push_release(ngx_goim_push_t *push);
+ngx_uint_t ngx_goim_dispatch_keys(ngx_goim_push_t *push, ngx_str_t *keys,
+    ngx_uint_t n);
+ngx_uint_t ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids,
+    ngx_uint_t n);
+ngx_uint_t ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *room);
+ngx_int_t ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed,
+    ngx_log_t *log);
+ngx_uint_t ngx_goim_room_online(ngx_goim_room_t *room);
+
+#ifdef _NGX_HTTP_H_INCLUDED_
+extern ngx_module_t  ngx_http_goim_module;
+
+ngx_int_t ngx_http_goim_ws_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_goim_api_handler(ngx_http_request_t *r);
+#endif
+
+
+#endif /* _NGX_GOIM_H_INCLUDED_ */

@@ -1,0 +1,911 @@
+
+/*
+ * goim for nginx: goim's logic HTTP API (GOIM-SPEC 3) in its embedded
+ * form: pushes go straight to dispatch on this node, online counts come
+ * from this node.  Same paths, parameters, envelope and statuses as goim.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_goim.h"
+#include <yajl/yajl_gen.h>
+
+#include <goim_query.h>
+
+
+#define NGX_GOIM_API_MAX_PARAMS   1100
+#define NGX_GOIM_API_MAX_TARGETS  1000
+
+
+typedef enum {
+    NGX_GOIM_API_PUSH_KEYS = 0,
+    NGX_GOIM_API_PUSH_MIDS,
+    NGX_GOIM_API_PUSH_ROOM,
+    NGX_GOIM_API_PUSH_ALL,
+    NGX_GOIM_API_ONLINE_TOP,
+    NGX_GOIM_API_ONLINE_ROOM,
+    NGX_GOIM_API_ONLINE_TOTAL
+} ngx_goim_api_route_e;
+
+
+typedef struct {
+    ngx_str_t              path;
+    ngx_uint_t             method;
+    ngx_goim_api_route_e   route;
+} ngx_goim_api_route_t;
+
+
+typedef struct {
+    goim_query_param_t    *params;
+    int                    nparams;
+    ngx_goim_api_route_e   route;
+} ngx_goim_api_ctx_t;
+
+
+typedef struct {
+    ngx_str_t              room;
+    ngx_uint_t             count;
+} ngx_goim_api_top_t;
+
+
+static ngx_int_t ngx_goim_api_parse(ngx_http_request_t *r,
+    ngx_goim_api_ctx_t *ctx);
+static void ngx_goim_api_push(ngx_http_request_t *r);
+static ngx_int_t ngx_goim_api_push_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_goim_api_online(ngx_http_request_t *r,
+    ngx_goim_api_ctx_t *ctx);
+static ngx_int_t ngx_goim_api_reply(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_int_t code, const char *message, yajl_gen g);
+static ngx_int_t ngx_goim_api_bind_error(ngx_http_request_t *r,
+    const char *fmt, const char *name);
+static const char *ngx_goim_api_str(ngx_goim_api_ctx_t *ctx,
+    const char *name, ngx_str_t *value);
+static const char *ngx_goim_api_int32(ngx_goim_api_ctx_t *ctx,
+    const char *name, int32_t *value, ngx_uint_t required);
+static ngx_uint_t ngx_goim_api_ip_count(void);
+static ngx_uint_t ngx_goim_api_is(goim_query_param_t *param,
+    const char *name);
+static int ngx_libc_cdecl ngx_goim_api_top_cmp(const void *a,
+    const void *b);
+
+
+static ngx_goim_api_route_t  ngx_goim_api_routes[] = {
+    { ngx_string("/goim/push/keys"), NGX_HTTP_POST,
+      NGX_GOIM_API_PUSH_KEYS },
+    { ngx_string("/goim/push/mids"), NGX_HTTP_POST,
+      NGX_GOIM_API_PUSH_MIDS },
+    { ngx_string("/goim/push/room"), NGX_HTTP_POST,
+      NGX_GOIM_API_PUSH_ROOM },
+    { ngx_string("/goim/push/all"), NGX_HTTP_POST,
+      NGX_GOIM_API_PUSH_ALL },
+    { ngx_string("/goim/online/top"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_GOIM_API_ONLINE_TOP },
+    { ngx_string("/goim/online/room"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_GOIM_API_ONLINE_ROOM },
+    { ngx_string("/goim/online/total"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_GOIM_API_ONLINE_TOTAL }
+};
+
+
+ngx_int_t
+ngx_http_goim_api_handler(ngx_http_request_t *r)
+{
+    off_t                      limit;
+    ngx_int_t                  rc;
+    ngx_uint_t                 i;
+    ngx_goim_api_ctx_t        *ctx;
+    ngx_goim_api_route_t      *rt;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    rt = NULL;
+
+    for (i = 0; i < sizeof(ngx_goim_api_routes)
+                    / sizeof(ngx_goim_api_route_t); i++)
+    {
+        if (r->uri.len == ngx_goim_api_routes[i].path.len
+            && ngx_strncmp(r->uri.data, ngx_goim_api_routes[i].path.data,
+                           r->uri.len) == 0)
+        {
+            rt = &ngx_goim_api_routes[i];
+            break;
+        }
+    }
+
+    if (rt == NULL) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_goim_api_reply(r, NGX_HTTP_NOT_FOUND, -404,
+                                  "no such API", NULL);
+    }
+
+    if (!(r->method & rt->method)) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_goim_api_reply(r, NGX_HTTP_NOT_ALLOWED, -405,
+                                  rt->method == NGX_HTTP_POST
+                                  ? "method not allowed, use POST"
+                                  : "method not allowed, use GET", NULL);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_goim_api_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->route = rt->route;
+    ngx_http_set_ctx(r, ctx, ngx_http_goim_module);
+
+    rc = ngx_goim_api_parse(r, ctx);
+    if (rc != NGX_OK) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return rc;
+    }
+
+    if (rt->method != NGX_HTTP_POST) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_goim_api_online(r, ctx);
+    }
+
+    /* the message must fit in memory: larger bodies get a JSON 413 */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    limit = ngx_min(clcf->client_max_body_size,
+                    (off_t) clcf->client_body_buffer_size);
+
+    if (r->headers_in.content_length_n > limit) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_goim_api_reply(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, -413,
+                                  "message larger than "
+                                  "client_body_buffer_size", NULL);
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_goim_api_push);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_goim_api_parse(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
+{
+    int    n;
+    char  *buf;
+
+    ctx->params = ngx_palloc(r->pool, NGX_GOIM_API_MAX_PARAMS
+                                      * sizeof(goim_query_param_t));
+    buf = ngx_pnalloc(r->pool, r->args.len + 1);
+
+    if (ctx->params == NULL || buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = goim_query_parse((const char *) r->args.data, r->args.len, buf,
+                         ctx->params, NGX_GOIM_API_MAX_PARAMS);
+
+    if (n == -1) {
+        return ngx_goim_api_bind_error(r, "invalid %s in the query string",
+                                       "percent-encoding");
+    }
+
+    if (n < 0) {
+        return ngx_goim_api_bind_error(r, "too many %s in the query string",
+                                       "parameters");
+    }
+
+    ctx->nparams = n;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_goim_api_push(ngx_http_request_t *r)
+{
+    int32_t              op, speed;
+    ngx_int_t            rc;
+    ngx_str_t            body, room, type, id, *keys;
+    ngx_uint_t           i, n;
+    const char          *err, *fmt, *p, *comma, *last;
+    int64_t             *mids, mid;
+    size_t               len;
+    ngx_goim_push_t      push;
+    ngx_goim_api_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_goim_module);
+
+    rc = ngx_goim_api_push_body(r, &body);
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ngx_memzero(&push, sizeof(ngx_goim_push_t));
+    push.body = body;
+
+    switch (ctx->route) {
+
+    case NGX_GOIM_API_PUSH_KEYS:
+        fmt = ngx_goim_api_int32(ctx, "operation", &op, 0);
+        if (fmt) {
+            rc = ngx_goim_api_bind_error(r, fmt, "operation");
+            break;
+        }
+
+        push.op = op;
+
+        keys = ngx_palloc(r->pool, NGX_GOIM_API_MAX_TARGETS
+                                   * sizeof(ngx_str_t));
+        if (keys == NULL) {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            break;
+        }
+
+        n = 0;
+
+        for (i = 0; i < (ngx_uint_t) ctx->nparams; i++) {
+            if (!ngx_goim_api_is(&ctx->params[i], "keys")
+                || ctx->params[i].value_len == 0)
+            {
+                continue;
+            }
+
+            if (n == NGX_GOIM_API_MAX_TARGETS) {
+                rc = ngx_goim_api_reply(r, NGX_HTTP_OK, -400,
+                                        "more than 1000 keys", NULL);
+                goto done;
+            }
+
+            /* keys are never split on commas (gin binds them whole) */
+            keys[n].data = (u_char *) ctx->params[i].value;
+            keys[n].len = ctx->params[i].value_len;
+            n++;
+        }
+
+        if (n == 0) {
+            rc = ngx_goim_api_reply(r, NGX_HTTP_OK, -400, "no keys given",
+                                    NULL);
+            goto done;
+        }
+
+        (void) ngx_goim_dispatch_keys(&push, keys, n);
+        rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", NULL);
+        break;
+
+    case NGX_GOIM_API_PUSH_MIDS:
+        fmt = ngx_goim_api_int32(ctx, "operation", &op, 0);
+        if (fmt) {
+            rc = ngx_goim_api_bind_error(r, fmt, "operation");
+            break;
+        }
+
+        push.op = op;
+
+        mids = ngx_palloc(r->pool, NGX_GOIM_API_MAX_TARGETS
+                                   * sizeof(int64_t));
+        if (mids == NULL) {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            break;
+        }
+
+        n = 0;
+
+        for (i = 0; i < (ngx_uint_t) ctx->nparams; i++) {
+            if (!ngx_goim_api_is(&ctx->params[i], "mids")) {
+                continue;
+            }
+
+            /* ours: "mids=1,2" as well as goim's "mids=1&mids=2" */
+            p = ctx->params[i].value;
+            last = p + ctx->params[i].value_len;
+
+            for ( ;; ) {
+                comma = (const char *) ngx_strlchr((u_char *) p,
+                                                   (u_char *) last, ',');
+                if (comma == NULL) {
+                    comma = last;
+                }
+
+                if (goim_parse_int64(p, comma - p, &mid) != 0) {
+                    rc = ngx_goim_api_bind_error(r,
+                                          "%s: invalid member id (int64)",
+                                          "mids");
+                    goto done;
+                }
+
+                if (n == NGX_GOIM_API_MAX_TARGETS) {
+                    rc = ngx_goim_api_reply(r, NGX_HTTP_OK, -400,
+                                            "more than 1000 mids", NULL);
+                    goto done;
+                }
+
+                mids[n++] = mid;
+
+                if (comma == last) {
+                    break;
+                }
+
+                p = comma + 1;
+            }
+        }
+
+        if (n == 0) {
+            rc = ngx_goim_api_reply(r, NGX_HTTP_OK, -400, "no mids given",
+                                    NULL);
+            goto done;
+        }
+
+        (void) ngx_goim_dispatch_mids(&push, mids, n);
+        rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", NULL);
+        break;
+
+    case NGX_GOIM_API_PUSH_ROOM:
+        fmt = ngx_goim_api_int32(ctx, "operation", &op, 1);
+        if (fmt) {
+            rc = ngx_goim_api_bind_error(r, fmt, "operation");
+            break;
+        }
+
+        err = ngx_goim_api_str(ctx, "type", &type);
+        if (err == NULL) {
+            err = ngx_goim_api_str(ctx, "room", &id);
+        }
+
+        if (err) {
+            rc = ngx_goim_api_bind_error(r, "%s: required", err);
+            break;
+        }
+
+        /* goim's room key: "<type>://<room>" */
+        len = type.len + 3 + id.len;
+
+        if (len > NGX_GOIM_MAX_ROOM) {
+            rc = ngx_goim_api_reply(r, NGX_HTTP_OK, -400,
+                                    "room id longer than 256 bytes", NULL);
+            break;
+        }
+
+        room.data = ngx_pnalloc(r->pool, len);
+        if (room.data == NULL) {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            break;
+        }
+
+        room.len = ngx_sprintf(room.data, "%V://%V", &type, &id) - room.data;
+
+        push.op = op;
+        (void) ngx_goim_dispatch_room(&push, &room);
+        rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", NULL);
+        break;
+
+    default: /* NGX_GOIM_API_PUSH_ALL */
+        fmt = ngx_goim_api_int32(ctx, "operation", &op, 1);
+        if (fmt) {
+            rc = ngx_goim_api_bind_error(r, fmt, "operation");
+            break;
+        }
+
+        speed = 0;
+
+        fmt = ngx_goim_api_int32(ctx, "speed", &speed, 0);
+        if (fmt) {
+            rc = ngx_goim_api_bind_error(r, fmt, "speed");
+            break;
+        }
+
+        if (speed < 0) {
+            rc = ngx_goim_api_reply(r, NGX_HTTP_OK, -400,
+                                    "speed: must not be negative", NULL);
+            break;
+        }
+
+        push.op = op;
+
+        if (ngx_goim_dispatch_all(&push, speed, r->connection->log)
+            != NGX_OK)
+        {
+            rc = ngx_goim_api_reply(r, NGX_HTTP_OK, -500,
+                                    "broadcast failed: out of memory", NULL);
+            break;
+        }
+
+        rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", NULL);
+        break;
+    }
+
+done:
+
+    ngx_goim_push_release(&push);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_goim_api_push_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL) {
+        return NGX_OK;
+    }
+
+    if (r->request_body->temp_file) {
+        return ngx_goim_api_reply(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, -413,
+                                  "message larger than "
+                                  "client_body_buffer_size", NULL);
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL) {
+        b = cl->buf;
+        body->data = b->pos;
+        body->len = len;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
+{
+    int32_t              limit;
+    u_char              *host, *name;
+    size_t               len;
+    ngx_int_t            rc;
+    ngx_str_t            type, key;
+    ngx_uint_t           i, n, count;
+    yajl_gen             g;
+    const char          *err, *fmt;
+    ngx_rbtree_node_t   *node, *root, *sentinel;
+    ngx_goim_room_t     *room;
+    ngx_goim_api_top_t  *top;
+    ngx_goim_worker_t   *w = &ngx_goim_worker;
+
+    if (ctx->route == NGX_GOIM_API_ONLINE_TOTAL) {
+        g = yajl_gen_alloc(NULL);
+        if (g == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        yajl_gen_map_open(g);
+        yajl_gen_string(g, (u_char *) "conn_count", 10);
+        yajl_gen_integer(g, w->nchannels);
+        yajl_gen_string(g, (u_char *) "ip_count", 8);
+        yajl_gen_integer(g, ngx_goim_api_ip_count());
+        yajl_gen_map_close(g);
+
+        rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", g);
+        yajl_gen_free(g);
+        return rc;
+    }
+
+    err = ngx_goim_api_str(ctx, "type", &type);
+    if (err) {
+        return ngx_goim_api_bind_error(r, "%s: required", err);
+    }
+
+    if (ctx->route == NGX_GOIM_API_ONLINE_TOP) {
+        fmt = ngx_goim_api_int32(ctx, "limit", &limit, 1);
+        if (fmt) {
+            return ngx_goim_api_bind_error(r, fmt, "limit");
+        }
+
+        top = ngx_palloc(r->pool, (w->nrooms + 1) * sizeof(ngx_goim_api_top_t));
+        if (top == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        n = 0;
+        root = w->rooms.root;
+        sentinel = w->rooms.sentinel;
+
+        if (root != sentinel) {
+            for (node = ngx_rbtree_min(root, sentinel);
+                 node;
+                 node = ngx_rbtree_next(&w->rooms, node))
+            {
+                room = (ngx_goim_room_t *) node;
+                name = room->sn.str.data;
+                len = room->sn.str.len;
+
+                /* goim: strings.HasPrefix(key, type), id = url host */
+                if (len < type.len
+                    || ngx_strncmp(name, type.data, type.len) != 0)
+                {
+                    continue;
+                }
+
+                host = ngx_strlcasestrn(name, name + len, (u_char *) "://",
+                                        3 - 1);
+                if (host == NULL) {
+                    continue;
+                }
+
+                host += 3;
+                top[n].room.data = host;
+                top[n].room.len = (name + len) - host;
+                top[n].count = ngx_goim_room_online(room);
+                n++;
+            }
+        }
+
+        ngx_qsort(top, n, sizeof(ngx_goim_api_top_t), ngx_goim_api_top_cmp);
+
+        if (limit > 0 && n > (ngx_uint_t) limit) {
+            n = limit;
+        }
+
+        g = yajl_gen_alloc(NULL);
+        if (g == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        yajl_gen_array_open(g);
+
+        for (i = 0; i < n; i++) {
+            yajl_gen_map_open(g);
+            yajl_gen_string(g, (u_char *) "room_id", 7);
+            yajl_gen_string(g, top[i].room.data, top[i].room.len);
+            yajl_gen_string(g, (u_char *) "count", 5);
+            yajl_gen_integer(g, top[i].count);
+            yajl_gen_map_close(g);
+        }
+
+        yajl_gen_array_close(g);
+
+        rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", g);
+        yajl_gen_free(g);
+        return rc;
+    }
+
+    /* NGX_GOIM_API_ONLINE_ROOM */
+
+    n = 0;
+
+    for (i = 0; i < (ngx_uint_t) ctx->nparams; i++) {
+        if (ngx_goim_api_is(&ctx->params[i], "rooms")) {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return ngx_goim_api_bind_error(r, "%s: required", "rooms");
+    }
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < (ngx_uint_t) ctx->nparams; i++) {
+        if (!ngx_goim_api_is(&ctx->params[i], "rooms")) {
+            continue;
+        }
+
+        len = type.len + 3 + ctx->params[i].value_len;
+        key.data = ngx_pnalloc(r->pool, len);
+        if (key.data == NULL) {
+            yajl_gen_free(g);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        key.len = ngx_sprintf(key.data, "%V://%*s", &type,
+                              ctx->params[i].value_len,
+                              ctx->params[i].value)
+                  - key.data;
+
+        room = ngx_goim_room_lookup(key.data, key.len);
+        count = room ? ngx_goim_room_online(room) : 0;
+
+        yajl_gen_string(g, (u_char *) ctx->params[i].value,
+                        ctx->params[i].value_len);
+        yajl_gen_integer(g, count);
+    }
+
+    yajl_gen_map_close(g);
+
+    rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", g);
+    yajl_gen_free(g);
+
+    return rc;
+}
+
+
+static int ngx_libc_cdecl
+ngx_goim_api_top_cmp(const void *a, const void *b)
+{
+    const ngx_goim_api_top_t  *x = a, *y = b;
+
+    if (x->count != y->count) {
+        return x->count < y->count ? 1 : -1;
+    }
+
+    return ngx_memn2cmp(x->room.data, y->room.data, x->room.len, y->room.len);
+}
+
+
+static int ngx_libc_cdecl
+ngx_goim_api_addr_cmp(const void *a, const void *b)
+{
+    return ngx_memcmp(a, b, 16);
+}
+
+
+/* distinct client addresses among this node's connections */
+
+static ngx_uint_t
+ngx_goim_api_ip_count(void)
+{
+    u_char               (*addr)[16];
+    ngx_uint_t            n, i, count;
+    ngx_queue_t          *q;
+    ngx_goim_walk_t      *node;
+    ngx_connection_t     *c;
+    ngx_goim_channel_t   *ch;
+    struct sockaddr_in   *sin;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+    ngx_goim_worker_t    *w = &ngx_goim_worker;
+
+    if (w->nchannels == 0) {
+        return 0;
+    }
+
+    addr = ngx_calloc(w->nchannels * 16, ngx_cycle->log);
+    if (addr == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_head(&w->channels);
+         q != ngx_queue_sentinel(&w->channels) && n < w->nchannels;
+         q = ngx_queue_next(q))
+    {
+        node = (ngx_goim_walk_t *) q;
+
+        if (node->cursor) {
+            continue;
+        }
+
+        ch = ngx_queue_data(node, ngx_goim_channel_t, all);
+        c = ch->connection;
+
+        switch (c->sockaddr->sa_family) {
+
+#if (NGX_HAVE_INET6)
+        case AF_INET6:
+            sin6 = (struct sockaddr_in6 *) c->sockaddr;
+            ngx_memcpy(addr[n], &sin6->sin6_addr, 16);
+            break;
+#endif
+
+        case AF_INET:
+            sin = (struct sockaddr_in *) c->sockaddr;
+            ngx_memcpy(addr[n], &sin->sin_addr, 4);
+            break;
+
+        default:
+            break;
+        }
+
+        n++;
+    }
+
+    ngx_qsort(addr, n, 16, ngx_goim_api_addr_cmp);
+
+    count = n ? 1 : 0;
+
+    for (i = 1; i < n; i++) {
+        if (ngx_memcmp(addr[i], addr[i - 1], 16) != 0) {
+            count++;
+        }
+    }
+
+    ngx_free(addr);
+
+    return count;
+}
+
+
+static ngx_uint_t
+ngx_goim_api_is(goim_query_param_t *param, const char *name)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    return param->name_len == len
+           && ngx_strncmp(param->name, name, len) == 0;
+}
+
+
+static const char *
+ngx_goim_api_str(ngx_goim_api_ctx_t *ctx, const char *name, ngx_str_t *value)
+{
+    size_t       len;
+    const char  *v;
+
+    v = goim_query_get(ctx->params, ctx->nparams, name, &len);
+
+    if (v == NULL || len == 0) {
+        return name;
+    }
+
+    value->data = (u_char *) v;
+    value->len = len;
+
+    return NULL;
+}
+
+
+/*
+ * gin's binding: a malformed integer fails to bind; "required" rejects
+ * an absent parameter and 0.  Returns NULL, or the error's format.
+ */
+
+static const char *
+ngx_goim_api_int32(ngx_goim_api_ctx_t *ctx, const char *name,
+    int32_t *value, ngx_uint_t required)
+{
+    size_t       len;
+    const char  *v;
+
+    *value = 0;
+
+    v = goim_query_get(ctx->params, ctx->nparams, name, &len);
+
+    if (v == NULL || len == 0) {
+        return required ? "%s: required" : NULL;
+    }
+
+    if (goim_parse_int32(v, len, value) != 0) {
+        return "%s: invalid integer (int32)";
+    }
+
+    if (required && *value == 0) {
+        return "%s: required, not 0";
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_goim_api_bind_error(ngx_http_request_t *r, const char *fmt,
+    const char *name)
+{
+    u_char  msg[128];
+
+    ngx_snprintf(msg, sizeof(msg) - 1, fmt, name)[0] = '\0';
+
+    return ngx_goim_api_reply(r, NGX_HTTP_BAD_REQUEST, -400,
+                              (const char *) msg, NULL);
+}
+
+
+/* {"code":<code>,"message":"<message>"[,"data":<g>]} */
+
+static ngx_int_t
+ngx_goim_api_reply(ngx_http_request_t *r, ngx_uint_t status, ngx_int_t code,
+    const char *message, yajl_gen g)
+{
+    u_char                *p;
+    size_t                 len, mlen, dlen;
+    ngx_int_t              rc;
+    ngx_buf_t             *b;
+    ngx_chain_t            out;
+    const unsigned char   *data;
+
+    data = NULL;
+    dlen = 0;
+
+    if (g && yajl_gen_get_buf(g, &data, &dlen) != yajl_gen_status_ok) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    mlen = ngx_strlen(message);
+
+    len = sizeof("{\"code\":,\"message\":\"\",\"data\":}\n") - 1
+          + NGX_INT_T_LEN + mlen
+          + ngx_escape_json(NULL, (u_char *) message, mlen) + dlen;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "{\"code\":%i,\"message\":\"", code);
+    p = (u_char *) ngx_escape_json(p, (u_char *) message, mlen);
+    *p++ = '"';
+
+    if (data) {
+        p = ngx_cpymem(p, ",\"data\":", sizeof(",\"data\":") - 1);
+        p = ngx_cpymem(p, data, dlen);
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    if (code != 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "goim: API %V answered %i: %s", &r->uri, code, message);
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

@@ -1,0 +1,420 @@
+
+/*
+ * goim for nginx: authentication of a channel (its first op 7 packet)
+ * and the worker's local indexes it joins: key -> channel, mid ->
+ * channels, room -> members.
+ */
+
+
+#include "ngx_goim.h"
+
+#include <sys/random.h>
+
+#include <goim_token.h>
+#include <goim_query.h>
+
+
+static ngx_int_t ngx_goim_auth_register(ngx_goim_channel_t *ch,
+    goim_token_t *tok);
+static void ngx_goim_auth_reply(ngx_goim_channel_t *ch, goim_packet_t *pkt);
+static void ngx_goim_uuid4(u_char *dst);
+static ngx_int_t ngx_goim_mid_add(ngx_goim_channel_t *ch);
+
+
+ngx_int_t
+ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt)
+{
+    char                 err[128];
+    u_char               reason[160];
+    ngx_int_t            rc;
+    goim_token_t         tok;
+    ngx_goim_channel_t  *old;
+
+    if (goim_token_parse(pkt->body, pkt->body_len, &tok, err, sizeof(err))
+        != 0)
+    {
+        ngx_goim_worker.auth_failed++;
+        ngx_snprintf(reason, sizeof(reason), "auth failed: bad token: %s%Z",
+                     err);
+        ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_POLICY,
+                              (const char *) reason);
+        return NGX_OK;
+    }
+
+    if (tok.key && tok.key_len) {
+        old = ngx_goim_key_lookup((u_char *) tok.key, tok.key_len);
+
+        if (old) {
+            /* goim: a duplicate key on this node kicks the older one */
+            ngx_goim_auth_unregister(old);
+            ngx_goim_channel_fail(old, NGX_LOG_INFO, GOIM_WS_CLOSE_POLICY,
+                                  "duplicate key: replaced by a newer "
+                                  "connection");
+        }
+    }
+
+    rc = ngx_goim_auth_register(ch, &tok);
+
+    goim_token_free(&tok);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_goim_worker.auth_ok++;
+
+    ngx_add_timer(ch->connection->read,
+                  ch->conf->heartbeat * ch->conf->heartbeat_max);
+
+    ngx_goim_auth_reply(ch, pkt);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_goim_auth_register(ngx_goim_channel_t *ch, goim_token_t *tok)
+{
+    size_t              len;
+    u_char             *key;
+    ngx_connection_t   *c;
+    ngx_goim_worker_t  *w = &ngx_goim_worker;
+
+    c = ch->connection;
+
+    len = (tok->key && tok->key_len) ? tok->key_len : 36;
+
+    key = ngx_pnalloc(c->pool, len);
+    if (key == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (tok->key && tok->key_len) {
+        ngx_memcpy(key, tok->key, len);
+
+    } else {
+        /* goim's logic generates a UUIDv4 for an empty key */
+        ngx_goim_uuid4(key);
+    }
+
+    ch->key_node.str.data = key;
+    ch->key_node.str.len = len;
+    ch->key_node.node.key = ngx_crc32_long(key, len);
+    ngx_rbtree_insert(&w->keys, &ch->key_node.node);
+
+    ch->mid = tok->mid;
+
+    if (ch->mid > 0 && ngx_goim_mid_add(ch) != NGX_OK) {
+        ngx_rbtree_delete(&w->keys, &ch->key_node.node);
+        return NGX_ERROR;
+    }
+
+    if (tok->n_accepts) {
+        ch->watch = ngx_alloc(tok->n_accepts * sizeof(int32_t), c->log);
+        if (ch->watch == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ch->watch, tok->accepts, tok->n_accepts * sizeof(int32_t));
+        ch->nwatch = ngx_min(tok->n_accepts, NGX_GOIM_MAX_WATCH);
+    }
+
+    ch->authed = 1;
+
+    ngx_queue_insert_tail(&w->channels, &ch->all.queue);
+    w->nchannels++;
+
+    if (tok->room_id && tok->room_len) {
+        return ngx_goim_room_join(ch, (u_char *) tok->room_id, tok->room_len);
+    }
+
+    return NGX_OK;
+}
+
+
+/* op 8; its body tells the client its key (goim clients ignore it) */
+
+static void
+ngx_goim_auth_reply(ngx_goim_channel_t *ch, goim_packet_t *pkt)
+{
+    size_t      len;
+    u_char     *body, *p;
+    ngx_str_t  *key, room;
+
+    key = &ch->key_node.str;
+
+    if (ch->room) {
+        room = ch->room->sn.str;
+
+    } else {
+        ngx_str_null(&room);
+    }
+
+    len = sizeof("{\"mid\":,\"key\":\"\",\"room_id\":\"\"}") - 1 + NGX_INT64_LEN
+          + key->len + ngx_escape_json(NULL, key->data, key->len)
+          + room.len + ngx_escape_json(NULL, room.data, room.len);
+
+    body = ngx_alloc(len, ch->connection->log);
+    if (body == NULL) {
+        return;
+    }
+
+    p = ngx_sprintf(body, "{\"mid\":%L,\"key\":\"", ch->mid);
+    p = (u_char *) ngx_escape_json(p, key->data, key->len);
+    p = ngx_cpymem(p, "\",\"room_id\":\"", sizeof("\",\"room_id\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, room.data, room.len);
+    p = ngx_cpymem(p, "\"}", 2);
+
+    (void) ngx_goim_channel_reply(ch, pkt->ver, GOIM_OP_AUTH_REPLY, pkt->seq,
+                                  body, p - body);
+
+    ngx_free(body);
+}
+
+
+void
+ngx_goim_auth_unregister(ngx_goim_channel_t *ch)
+{
+    ngx_goim_worker_t  *w = &ngx_goim_worker;
+
+    if (!ch->authed) {
+        return;
+    }
+
+    ch->authed = 0;
+
+    ngx_goim_room_leave(ch);
+
+    ngx_rbtree_delete(&w->keys, &ch->key_node.node);
+
+    if (ch->mid_node) {
+        ngx_queue_remove(&ch->mid_link);
+
+        if (ngx_queue_empty(&ch->mid_node->channels)) {
+            ngx_rbtree_delete(&w->mids, &ch->mid_node->node);
+            ngx_free(ch->mid_node);
+        }
+
+        ch->mid_node = NULL;
+    }
+
+    ngx_queue_remove(&ch->all.queue);
+    w->nchannels--;
+}
+
+
+ngx_goim_channel_t *
+ngx_goim_key_lookup(u_char *key, size_t len)
+{
+    ngx_str_t        str;
+    ngx_str_node_t  *sn;
+
+    str.data = key;
+    str.len = len;
+
+    sn = ngx_str_rbtree_lookup(&ngx_goim_worker.keys, &str,
+                               ngx_crc32_long(key, len));
+    if (sn == NULL) {
+        return NULL;
+    }
+
+    return (ngx_goim_channel_t *)
+               ((u_char *) sn - offsetof(ngx_goim_channel_t, key_node));
+}
+
+
+ngx_goim_mid_t *
+ngx_goim_mid_lookup(int64_t mid)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    key = (ngx_rbtree_key_t) mid;
+    node = ngx_goim_worker.mids.root;
+    sentinel = ngx_goim_worker.mids.sentinel;
+
+    while (node != sentinel) {
+        if (key == node->key) {
+            return (ngx_goim_mid_t *) node;
+        }
+
+        node = (key < node->key) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_goim_mid_add(ngx_goim_channel_t *ch)
+{
+    ngx_goim_mid_t  *m;
+
+    m = ngx_goim_mid_lookup(ch->mid);
+
+    if (m == NULL) {
+        m = ngx_alloc(sizeof(ngx_goim_mid_t), ch->connection->log);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        m->node.key = (ngx_rbtree_key_t) ch->mid;
+        ngx_queue_init(&m->channels);
+        ngx_rbtree_insert(&ngx_goim_worker.mids, &m->node);
+    }
+
+    ngx_queue_insert_tail(&m->channels, &ch->mid_link);
+    ch->mid_node = m;
+
+    return NGX_OK;
+}
+
+
+ngx_goim_room_t *
+ngx_goim_room_lookup(u_char *name, size_t len)
+{
+    ngx_str_t        str;
+    ngx_str_node_t  *sn;
+
+    str.data = name;
+    str.len = len;
+
+    sn = ngx_str_rbtree_lookup(&ngx_goim_worker.rooms, &str,
+                               ngx_crc32_long(name, len));
+
+    return (ngx_goim_room_t *) sn;
+}
+
+
+ngx_int_t
+ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len)
+{
+    ngx_goim_room_t    *room;
+    ngx_goim_worker_t  *w = &ngx_goim_worker;
+
+    room = ngx_goim_room_lookup(name, len);
+
+    if (room == NULL) {
+        room = ngx_alloc(sizeof(ngx_goim_room_t) + len, ch->connection->log);
+        if (room == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(room->name, name, len);
+        room->sn.str.data = room->name;
+        room->sn.str.len = len;
+        room->sn.node.key = ngx_crc32_long(name, len);
+        room->online = 0;
+        ngx_queue_init(&room->members);
+
+        ngx_rbtree_insert(&w->rooms, &room->sn.node);
+        w->nrooms++;
+    }
+
+    ngx_queue_insert_tail(&room->members, &ch->room_link);
+    room->online++;
+    ch->room = room;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_goim_room_leave(ngx_goim_channel_t *ch)
+{
+    ngx_goim_room_t    *room;
+    ngx_goim_worker_t  *w = &ngx_goim_worker;
+
+    room = ch->room;
+
+    if (room == NULL) {
+        return;
+    }
+
+    ngx_queue_remove(&ch->room_link);
+    ngx_queue_init(&ch->room_link);
+    ch->room = NULL;
+
+    if (--room->online == 0) {
+        ngx_rbtree_delete(&w->rooms, &room->sn.node);
+        w->nrooms--;
+        ngx_free(room);
+    }
+}
+
+
+ngx_uint_t
+ngx_goim_room_online(ngx_goim_room_t *room)
+{
+    return room->online;
+}
+
+
+/* "1000,1001": goim's strings.Split + ParseInt(.., 32); "" is no ops */
+
+ngx_int_t
+ngx_goim_parse_ops(u_char *p, size_t len, int32_t *ops, ngx_uint_t max,
+    ngx_uint_t *n)
+{
+    u_char   *last, *comma;
+    int32_t   op;
+
+    *n = 0;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    last = p + len;
+
+    for ( ;; ) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        if (goim_parse_int32((const char *) p, comma - p, &op) != 0) {
+            return NGX_ERROR;
+        }
+
+        if (*n == max) {
+            return NGX_ERROR;
+        }
+
+        ops[(*n)++] = op;
+
+        if (comma == last) {
+            return NGX_OK;
+        }
+
+        p = comma + 1;
+    }
+}
+
+
+static void
+ngx_goim_uuid4(u_char *dst)
+{
+    u_char        b[16];
+    ngx_uint_t    i;
+    static u_char hex[] = "0123456789abcdef";
+
+    if (getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b)) {
+        /* getrandom() only fails before the entropy pool is ready */
+        for (i = 0; i < sizeof(b); i++) {
+            b[i] = (u_char) ngx_random();
+        }
+    }
+
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+
+    for (i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            *dst++ = '-';
+        }
+
+        *dst++ = hex[b[i] >> 4];
+        *dst++ = hex[b[i] & 0x0f];
+    }
+}

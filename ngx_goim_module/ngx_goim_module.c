@@ -1,0 +1,239 @@
+
+/*
+ * goim for nginx: the core module.  Main-context directives shared by the
+ * TCP and WebSocket comets and the logic API, and the per-worker state.
+ */
+
+
+#include "ngx_goim.h"
+
+
+static void *ngx_goim_create_conf(ngx_cycle_t *cycle);
+static char *ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf);
+static char *ngx_goim_send_queue(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_goim_init_process(ngx_cycle_t *cycle);
+static void ngx_goim_exit_process(ngx_cycle_t *cycle);
+
+
+ngx_goim_worker_t  ngx_goim_worker;
+
+
+static ngx_conf_num_bounds_t  ngx_goim_max_body_bounds = {
+    ngx_conf_check_num_bounds, 16, 1024 * 1024
+};
+
+
+static ngx_command_t  ngx_goim_commands[] = {
+
+    { ngx_string("goim_handshake_timeout"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_conf_t, handshake_timeout),
+      NULL },
+
+    { ngx_string("goim_heartbeat"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_conf_t, heartbeat),
+      NULL },
+
+    { ngx_string("goim_heartbeat_max"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_conf_t, heartbeat_max),
+      NULL },
+
+    { ngx_string("goim_max_body"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      0,
+      offsetof(ngx_goim_conf_t, max_body),
+      &ngx_goim_max_body_bounds },
+
+    { ngx_string("goim_send_queue"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE2,
+      ngx_goim_send_queue,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("goim_server_id"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      0,
+      offsetof(ngx_goim_conf_t, server_id),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_core_module_t  ngx_goim_module_ctx = {
+    ngx_string("goim"),
+    ngx_goim_create_conf,
+    ngx_goim_init_conf
+};
+
+
+ngx_module_t  ngx_goim_module = {
+    NGX_MODULE_V1,
+    &ngx_goim_module_ctx,                  /* module context */
+    ngx_goim_commands,                     /* module directives */
+    NGX_CORE_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_goim_init_process,                 /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_goim_exit_process,                 /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+ngx_goim_conf_t *
+ngx_goim_get_conf(ngx_cycle_t *cycle)
+{
+    return (ngx_goim_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_goim_module);
+}
+
+
+static void *
+ngx_goim_create_conf(ngx_cycle_t *cycle)
+{
+    ngx_goim_conf_t  *gcf;
+
+    gcf = ngx_pcalloc(cycle->pool, sizeof(ngx_goim_conf_t));
+    if (gcf == NULL) {
+        return NULL;
+    }
+
+    gcf->handshake_timeout = NGX_CONF_UNSET_MSEC;
+    gcf->heartbeat = NGX_CONF_UNSET_MSEC;
+    gcf->heartbeat_max = NGX_CONF_UNSET_UINT;
+    gcf->max_body = NGX_CONF_UNSET_SIZE;
+    gcf->queue_packets = NGX_CONF_UNSET_UINT;
+    gcf->queue_bytes = NGX_CONF_UNSET_SIZE;
+
+    return gcf;
+}
+
+
+static char *
+ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
+{
+    ngx_goim_conf_t  *gcf = conf;
+
+    ngx_conf_init_msec_value(gcf->handshake_timeout, 8000);
+    ngx_conf_init_msec_value(gcf->heartbeat, 4 * 60 * 1000);
+    ngx_conf_init_uint_value(gcf->heartbeat_max, 2);
+    ngx_conf_init_size_value(gcf->max_body, GOIM_DEFAULT_MAX_BODY);
+    ngx_conf_init_uint_value(gcf->queue_packets, 256);
+    ngx_conf_init_size_value(gcf->queue_bytes, 256 * 1024);
+
+    if (gcf->heartbeat_max == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"goim_heartbeat_max\" must be at least 1");
+        return NGX_CONF_ERROR;
+    }
+
+    if (gcf->server_id.len == 0) {
+        /* goim's default server id is the host name */
+        gcf->server_id = cycle->hostname;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* goim_send_queue <packets> <size>; */
+
+static char *
+ngx_goim_send_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_goim_conf_t  *gcf = conf;
+
+    ngx_int_t   n;
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (gcf->queue_packets != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n == NGX_ERROR || n < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid packet count \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    size = ngx_parse_size(&value[2]);
+    if (size == NGX_ERROR || size < 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid queue size \"%V\", at least 1k",
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    gcf->queue_packets = n;
+    gcf->queue_bytes = size;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_goim_init_process(ngx_cycle_t *cycle)
+{
+    ngx_goim_conf_t    *gcf;
+    ngx_goim_worker_t  *w = &ngx_goim_worker;
+
+    gcf = ngx_goim_get_conf(cycle);
+
+    ngx_memzero(w, sizeof(ngx_goim_worker_t));
+
+    ngx_rbtree_init(&w->keys, &w->keys_sentinel, ngx_str_rbtree_insert_value);
+    ngx_rbtree_init(&w->mids, &w->mids_sentinel, ngx_rbtree_insert_value);
+    ngx_rbtree_init(&w->rooms, &w->rooms_sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_queue_init(&w->channels);
+
+    /*
+     * One read buffer for the event loop: an incomplete packet or frame
+     * carried over from the last read plus a fresh read always fit.
+     */
+    w->scratch_size = 64 * 1024 + GOIM_WS_MAX_HEADER + GOIM_HEADER_LEN
+                      + gcf->max_body;
+    w->scratch = ngx_alloc(w->scratch_size, cycle->log);
+    if (w->scratch == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_goim_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_goim_link_t    *l;
+    ngx_goim_worker_t  *w = &ngx_goim_worker;
+
+    while (w->free_links) {
+        l = w->free_links;
+        w->free_links = l->next;
+        ngx_free(l);
+    }
+
+    if (w->scratch) {
+        ngx_free(w->scratch);
+        w->scratch = NULL;
+    }
+}

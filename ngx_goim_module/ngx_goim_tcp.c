@@ -1,0 +1,156 @@
+
+/*
+ * goim for nginx: the TCP comet.  "goim_tcp;" in a stream server makes
+ * its connections goim connections: a plain stream of goim packets.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+
+#include "ngx_goim.h"
+
+
+static char *ngx_stream_goim_tcp(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_stream_goim_handler(ngx_stream_session_t *s);
+
+
+static ngx_command_t  ngx_stream_goim_commands[] = {
+
+    { ngx_string("goim_tcp"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_NOARGS,
+      ngx_stream_goim_tcp,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_stream_module_t  ngx_stream_goim_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL                                   /* merge server configuration */
+};
+
+
+ngx_module_t  ngx_stream_goim_module = {
+    NGX_MODULE_V1,
+    &ngx_stream_goim_module_ctx,           /* module context */
+    ngx_stream_goim_commands,              /* module directives */
+    NGX_STREAM_MODULE,                     /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static char *
+ngx_stream_goim_tcp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
+
+    if (cscf->handler) {
+        return "is duplicate or conflicts with another content handler";
+    }
+
+    cscf->handler = ngx_stream_goim_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_stream_goim_handler(ngx_stream_session_t *s)
+{
+    size_t               pre_len;
+    u_char              *pre;
+    ngx_connection_t    *c;
+    ngx_goim_channel_t  *ch;
+
+    c = s->connection;
+    c->log->action = "serving goim";
+
+    ch = ngx_goim_channel_create(c, NGX_GOIM_TCP);
+    if (ch == NULL) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ch->session = s;
+
+    /* bytes read ahead by the preread phase (ssl_preread and the like) */
+    pre = NULL;
+    pre_len = 0;
+
+    if (c->buffer && c->buffer->last > c->buffer->pos) {
+        pre = c->buffer->pos;
+        pre_len = c->buffer->last - c->buffer->pos;
+    }
+
+    ngx_goim_channel_start(ch, pre, pre_len);
+}
+
+
+/*
+ * Parses the packets in p[0..len); *used is what was consumed (an
+ * incomplete packet stays for the next read).
+ */
+
+ngx_int_t
+ngx_goim_tcp_read(ngx_goim_channel_t *ch, u_char *p, size_t len,
+    size_t *used)
+{
+    long           rc;
+    size_t         off;
+    goim_packet_t  pkt;
+
+    off = 0;
+
+    while (off < len && !ch->closing && !ch->auth_pending) {
+
+        rc = goim_packet_parse(p + off, len - off, ch->conf->max_body, &pkt);
+
+        if (rc == GOIM_PACKET_AGAIN) {
+            break;
+        }
+
+        if (rc < 0) {
+            ngx_goim_channel_fail(ch, NGX_LOG_INFO, 0,
+                                  goim_packet_strerror(rc));
+            break;
+        }
+
+        off += rc;
+
+        if (ngx_goim_channel_packet(ch, &pkt) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    *used = ch->closing ? len : off;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_goim_tcp_finalize(ngx_goim_channel_t *ch)
+{
+    ngx_stream_finalize_session(ch->session, NGX_STREAM_OK);
+}
