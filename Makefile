@@ -35,7 +35,7 @@ deps:
 
 module: $(BUILD)/ngx_goim_module.so
 
-tools: $(BUILD)/kafka-mock $(BUILD)/goim-job
+tools: $(BUILD)/kafka-mock $(BUILD)/kafka-probe $(BUILD)/goim-job
 
 unit: $(UNIT_TESTS)
 
@@ -75,7 +75,12 @@ $(BUILD)/obj/%.o: proto/%.c proto/*.h $(GEN)/goim.pb-c.h
 # --- tools and job -------------------------------------------------------------
 
 $(BUILD)/kafka-mock: tools/kafka-mock.c
+	mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) $< -o $@ -lrdkafka -lpthread
+
+$(BUILD)/kafka-probe: tools/kafka-probe.c
+	mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) $< -o $@ -lrdkafka
 
 $(BUILD)/goim-job: $(wildcard job/*.c job/*.h) $(PROTO_OBJS)
 	$(CC) $(ALL_CFLAGS) -Ijob $(wildcard job/*.c) $(PROTO_OBJS) -o $@ \
