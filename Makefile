@@ -43,16 +43,16 @@ unit: $(UNIT_TESTS)
 # Debian's nginx-dev ships headers and configure scripts but no stream
 # sources, so only our target is built (DESIGN.md "External parts").
 
-$(NGX_BUILD)/Makefile: config
+$(NGX_BUILD)/objs/Makefile: config
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && . ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" --with-stream=dynamic \
 	        --add-dynamic-module=$(CURDIR) >configure.log 2>&1 \
-	    || { tail -30 configure.log; exit 1; }
+	    || { tail -30 configure.log; rm -f objs/Makefile; exit 1; }
 
-$(BUILD)/ngx_goim_module.so: $(NGX_BUILD)/Makefile $(MODULE_SRCS)
+$(BUILD)/ngx_goim_module.so: $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	protoc-c --proto_path=proto --c_out=$(NGX_BUILD)/objs/addon/goim_gen \
 	    proto/goim.proto
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile objs/ngx_goim_module.so
