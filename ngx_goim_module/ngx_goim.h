@@ -26,6 +26,9 @@
 #define NGX_GOIM_REPLY_FACTOR   2
 
 
+#define NGX_GOIM_MAX_WORKERS    64      /* registry slots, all generations */
+
+
 typedef struct ngx_goim_channel_s  ngx_goim_channel_t;
 typedef struct ngx_goim_room_s     ngx_goim_room_t;
 typedef struct ngx_goim_mid_s      ngx_goim_mid_t;
@@ -40,6 +43,10 @@ typedef struct {
     ngx_uint_t             queue_packets;
     size_t                 queue_bytes;
     ngx_str_t              server_id;
+    ngx_shm_zone_t        *zone;
+    ngx_uint_t             inbox_size;
+    ngx_msec_t             room_flush;
+    ngx_msec_t             shutdown_drain;
 } ngx_goim_conf_t;
 
 
@@ -87,7 +94,12 @@ typedef struct {
 struct ngx_goim_room_s {
     ngx_str_node_t         sn;          /* sn.str: the room id */
     ngx_queue_t            members;
-    ngx_uint_t             online;
+    ngx_uint_t             online;      /* members in this worker */
+
+    /* rate limit: merged messages wait for the flush interval */
+    ngx_msec_t             last_flush;
+    goim_raw_batch_t       batch;
+    ngx_event_t            flush;
     u_char                 name[1];
 };
 
@@ -158,6 +170,14 @@ typedef struct {
 
     ngx_goim_link_t       *free_links;
 
+    /* this worker in the shared registry */
+    ngx_int_t              widx;        /* -1: not attached */
+    ngx_uint_t             wgen;
+    ngx_event_t            housekeeping;
+    ngx_uint_t             draining;
+    ngx_uint_t             drain_per_tick;
+    ngx_uint_t             ticks;
+
     u_char                *scratch;     /* read buffer of the event loop */
     size_t                 scratch_size;
 
@@ -168,6 +188,7 @@ typedef struct {
     ngx_atomic_uint_t      messages_out;
     ngx_atomic_uint_t      bytes_out;
     ngx_atomic_uint_t      dropped_queue_full;
+    ngx_atomic_uint_t      dropped_inbox_full;
 } ngx_goim_worker_t;
 
 
@@ -217,6 +238,40 @@ ngx_goim_mid_t *ngx_goim_mid_lookup(int64_t mid);
 ngx_int_t ngx_goim_parse_ops(u_char *p, size_t len, int32_t *ops,
     ngx_uint_t max, ngx_uint_t *n);
 
+/* shared registry (ngx_goim_shm.c) */
+char *ngx_goim_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_goim_zone_default(ngx_cycle_t *cycle, ngx_goim_conf_t *gcf);
+ngx_int_t ngx_goim_shm_attach(ngx_cycle_t *cycle);
+void ngx_goim_shm_detach(ngx_cycle_t *cycle);
+ngx_int_t ngx_goim_shm_key_add(ngx_goim_channel_t *ch, ngx_int_t *owner);
+void ngx_goim_shm_key_del(ngx_goim_channel_t *ch);
+ngx_int_t ngx_goim_shm_key_owner(u_char *key, size_t len);
+void ngx_goim_shm_mid_set(int64_t mid, ngx_uint_t on);
+uint64_t ngx_goim_shm_mid_mask(int64_t mid);
+void ngx_goim_shm_room_count(ngx_goim_room_t *room, ngx_int_t delta);
+uint64_t ngx_goim_shm_room_mask(u_char *name, size_t len);
+ngx_uint_t ngx_goim_shm_room_total(u_char *name, size_t len);
+uint64_t ngx_goim_shm_live_mask(void);
+void ngx_goim_shm_totals(ngx_uint_t *conns, ngx_uint_t *ips);
+void ngx_goim_shm_set_ips(ngx_uint_t ips);
+ngx_uint_t ngx_goim_ip_count(void);
+void ngx_goim_shm_purge_dead(ngx_log_t *log);
+ngx_int_t ngx_goim_shm_inbox_put(ngx_uint_t widx, void *msg, ngx_pid_t *pid,
+    ngx_uint_t *wake);
+ngx_uint_t ngx_goim_shm_inbox_take(void **msgs, ngx_uint_t max);
+ngx_slab_pool_t *ngx_goim_shm_pool(void);
+void ngx_goim_shm_nomem(const char *what);
+ngx_int_t ngx_goim_shm_room_list(ngx_pool_t *pool, ngx_str_t **names,
+    ngx_uint_t **counts, ngx_uint_t *n);
+
+/* inter-worker delivery (ngx_goim_ipc.c) */
+ngx_int_t ngx_goim_ipc_init(ngx_cycle_t *cycle);
+void ngx_goim_ipc_exit(ngx_cycle_t *cycle);
+ngx_int_t ngx_goim_ipc_send(uint64_t mask, ngx_uint_t type,
+    ngx_goim_push_t *push, ngx_uint_t speed, ngx_str_t *targets,
+    ngx_uint_t ntargets, int64_t *mids);
+
 /* messages and dispatch (ngx_goim_dispatch.c) */
 ngx_goim_msg_t *ngx_goim_msg_alloc(size_t len);
 void ngx_goim_msg_release(ngx_goim_msg_t *msg);
@@ -225,14 +280,28 @@ ngx_goim_msg_t *ngx_goim_msg_packet(ngx_uint_t transport, int32_t ver,
 ngx_goim_msg_t *ngx_goim_push_msg(ngx_goim_push_t *push,
     ngx_uint_t transport);
 void ngx_goim_push_release(ngx_goim_push_t *push);
-ngx_uint_t ngx_goim_dispatch_keys(ngx_goim_push_t *push, ngx_str_t *keys,
+ngx_int_t ngx_goim_dispatch_keys(ngx_goim_push_t *push, ngx_str_t *keys,
     ngx_uint_t n);
-ngx_uint_t ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids,
+ngx_int_t ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids,
     ngx_uint_t n);
-ngx_uint_t ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *room);
-ngx_int_t ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed,
-    ngx_log_t *log);
+ngx_int_t ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *room);
+ngx_int_t ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed);
+void ngx_goim_local_keys(ngx_goim_push_t *push, ngx_str_t *keys,
+    ngx_uint_t n);
+void ngx_goim_local_mids(ngx_goim_push_t *push, int64_t *mids,
+    ngx_uint_t n);
+void ngx_goim_local_room(ngx_goim_push_t *push, ngx_str_t *name);
+ngx_int_t ngx_goim_local_all(ngx_goim_push_t *push, ngx_uint_t speed);
+void ngx_goim_local_kick(ngx_str_t *keys, ngx_uint_t n);
+void ngx_goim_room_init(ngx_goim_room_t *room);
+void ngx_goim_room_free(ngx_goim_room_t *room);
 ngx_uint_t ngx_goim_room_online(ngx_goim_room_t *room);
+
+#define NGX_GOIM_IMSG_KEYS      0
+#define NGX_GOIM_IMSG_MIDS      1
+#define NGX_GOIM_IMSG_ROOM      2
+#define NGX_GOIM_IMSG_ALL       3
+#define NGX_GOIM_IMSG_KICK      4
 
 #ifdef _NGX_HTTP_H_INCLUDED_
 extern ngx_module_t  ngx_http_goim_module;

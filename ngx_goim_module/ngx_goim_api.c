@@ -66,7 +66,7 @@ static const char *ngx_goim_api_str(ngx_goim_api_ctx_t *ctx,
     const char *name, ngx_str_t *value);
 static const char *ngx_goim_api_int32(ngx_goim_api_ctx_t *ctx,
     const char *name, int32_t *value, ngx_uint_t required);
-static ngx_uint_t ngx_goim_api_ip_count(void);
+static ngx_int_t ngx_goim_api_pushed(ngx_http_request_t *r, ngx_int_t rc);
 static ngx_uint_t ngx_goim_api_is(goim_query_param_t *param,
     const char *name);
 static int ngx_libc_cdecl ngx_goim_api_top_cmp(const void *a,
@@ -291,8 +291,7 @@ ngx_goim_api_push(ngx_http_request_t *r)
             goto done;
         }
 
-        (void) ngx_goim_dispatch_keys(&push, keys, n);
-        rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", NULL);
+        rc = ngx_goim_api_pushed(r, ngx_goim_dispatch_keys(&push, keys, n));
         break;
 
     case NGX_GOIM_API_PUSH_MIDS:
@@ -358,8 +357,7 @@ ngx_goim_api_push(ngx_http_request_t *r)
             goto done;
         }
 
-        (void) ngx_goim_dispatch_mids(&push, mids, n);
-        rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", NULL);
+        rc = ngx_goim_api_pushed(r, ngx_goim_dispatch_mids(&push, mids, n));
         break;
 
     case NGX_GOIM_API_PUSH_ROOM:
@@ -397,8 +395,7 @@ ngx_goim_api_push(ngx_http_request_t *r)
         room.len = ngx_sprintf(room.data, "%V://%V", &type, &id) - room.data;
 
         push.op = op;
-        (void) ngx_goim_dispatch_room(&push, &room);
-        rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", NULL);
+        rc = ngx_goim_api_pushed(r, ngx_goim_dispatch_room(&push, &room));
         break;
 
     default: /* NGX_GOIM_API_PUSH_ALL */
@@ -424,15 +421,7 @@ ngx_goim_api_push(ngx_http_request_t *r)
 
         push.op = op;
 
-        if (ngx_goim_dispatch_all(&push, speed, r->connection->log)
-            != NGX_OK)
-        {
-            rc = ngx_goim_api_reply(r, NGX_HTTP_OK, -500,
-                                    "broadcast failed: out of memory", NULL);
-            break;
-        }
-
-        rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", NULL);
+        rc = ngx_goim_api_pushed(r, ngx_goim_dispatch_all(&push, speed));
         break;
     }
 
@@ -441,6 +430,31 @@ done:
     ngx_goim_push_release(&push);
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * A full inbox or an exhausted zone is an error, never a silent success;
+ * workers that had room may have delivered already.
+ */
+
+static ngx_int_t
+ngx_goim_api_pushed(ngx_http_request_t *r, ngx_int_t rc)
+{
+    switch (rc) {
+
+    case NGX_OK:
+        return ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", NULL);
+
+    case NGX_BUSY:
+        return ngx_goim_api_reply(r, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
+                                  "a worker's inbox is full, push refused",
+                                  NULL);
+
+    default:
+        return ngx_goim_api_reply(r, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
+                                  "shared zone exhausted, push refused", NULL);
+    }
 }
 
 
@@ -509,13 +523,16 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
     ngx_str_t            type, key;
     ngx_uint_t           i, n, count;
     yajl_gen             g;
+    ngx_str_t           *names;
+    ngx_uint_t          *counts, nrooms, conns, ips;
     const char          *err, *fmt;
-    ngx_rbtree_node_t   *node, *root, *sentinel;
-    ngx_goim_room_t     *room;
     ngx_goim_api_top_t  *top;
-    ngx_goim_worker_t   *w = &ngx_goim_worker;
 
     if (ctx->route == NGX_GOIM_API_ONLINE_TOTAL) {
+        /* other workers refresh their address counts every 10 s */
+        ngx_goim_shm_set_ips(ngx_goim_ip_count());
+        ngx_goim_shm_totals(&conns, &ips);
+
         g = yajl_gen_alloc(NULL);
         if (g == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -523,9 +540,9 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
 
         yajl_gen_map_open(g);
         yajl_gen_string(g, (u_char *) "conn_count", 10);
-        yajl_gen_integer(g, w->nchannels);
+        yajl_gen_integer(g, conns);
         yajl_gen_string(g, (u_char *) "ip_count", 8);
-        yajl_gen_integer(g, ngx_goim_api_ip_count());
+        yajl_gen_integer(g, ips);
         yajl_gen_map_close(g);
 
         rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", g);
@@ -544,43 +561,40 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
             return ngx_goim_api_bind_error(r, fmt, "limit");
         }
 
-        top = ngx_palloc(r->pool, (w->nrooms + 1) * sizeof(ngx_goim_api_top_t));
+        if (ngx_goim_shm_room_list(r->pool, &names, &counts, &nrooms)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        top = ngx_palloc(r->pool, (nrooms + 1) * sizeof(ngx_goim_api_top_t));
         if (top == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         n = 0;
-        root = w->rooms.root;
-        sentinel = w->rooms.sentinel;
 
-        if (root != sentinel) {
-            for (node = ngx_rbtree_min(root, sentinel);
-                 node;
-                 node = ngx_rbtree_next(&w->rooms, node))
+        for (i = 0; i < nrooms; i++) {
+            name = names[i].data;
+            len = names[i].len;
+
+            /* goim: strings.HasPrefix(key, type), id = url host */
+            if (len < type.len || ngx_strncmp(name, type.data, type.len) != 0)
             {
-                room = (ngx_goim_room_t *) node;
-                name = room->sn.str.data;
-                len = room->sn.str.len;
-
-                /* goim: strings.HasPrefix(key, type), id = url host */
-                if (len < type.len
-                    || ngx_strncmp(name, type.data, type.len) != 0)
-                {
-                    continue;
-                }
-
-                host = ngx_strlcasestrn(name, name + len, (u_char *) "://",
-                                        3 - 1);
-                if (host == NULL) {
-                    continue;
-                }
-
-                host += 3;
-                top[n].room.data = host;
-                top[n].room.len = (name + len) - host;
-                top[n].count = ngx_goim_room_online(room);
-                n++;
+                continue;
             }
+
+            host = ngx_strlcasestrn(name, name + len, (u_char *) "://",
+                                    3 - 1);
+            if (host == NULL) {
+                continue;
+            }
+
+            host += 3;
+            top[n].room.data = host;
+            top[n].room.len = (name + len) - host;
+            top[n].count = counts[i];
+            n++;
         }
 
         ngx_qsort(top, n, sizeof(ngx_goim_api_top_t), ngx_goim_api_top_cmp);
@@ -650,8 +664,7 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
                               ctx->params[i].value)
                   - key.data;
 
-        room = ngx_goim_room_lookup(key.data, key.len);
-        count = room ? ngx_goim_room_online(room) : 0;
+        count = ngx_goim_shm_room_total(key.data, key.len);
 
         yajl_gen_string(g, (u_char *) ctx->params[i].value,
                         ctx->params[i].value_len);
@@ -687,10 +700,10 @@ ngx_goim_api_addr_cmp(const void *a, const void *b)
 }
 
 
-/* distinct client addresses among this node's connections */
+/* distinct client addresses among this worker's connections */
 
-static ngx_uint_t
-ngx_goim_api_ip_count(void)
+ngx_uint_t
+ngx_goim_ip_count(void)
 {
     u_char               (*addr)[16];
     ngx_uint_t            n, i, count;

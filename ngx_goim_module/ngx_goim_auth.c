@@ -57,6 +57,13 @@ ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 
     goim_token_free(&tok);
 
+    if (rc == NGX_DECLINED) {
+        ngx_goim_worker.auth_failed++;
+        ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_INTERNAL,
+                              "auth refused: shared zone exhausted");
+        return NGX_OK;
+    }
+
     if (rc != NGX_OK) {
         return NGX_ERROR;
     }
@@ -77,6 +84,8 @@ ngx_goim_auth_register(ngx_goim_channel_t *ch, goim_token_t *tok)
 {
     size_t              len;
     u_char             *key;
+    ngx_int_t           rc, owner;
+    ngx_goim_push_t     push;
     ngx_connection_t   *c;
     ngx_goim_worker_t  *w = &ngx_goim_worker;
 
@@ -100,12 +109,24 @@ ngx_goim_auth_register(ngx_goim_channel_t *ch, goim_token_t *tok)
     ch->key_node.str.data = key;
     ch->key_node.str.len = len;
     ch->key_node.node.key = ngx_crc32_long(key, len);
+
+    rc = ngx_goim_shm_key_add(ch, &owner);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (owner >= 0) {
+        /* the key was connected to another worker: kick it there */
+        ngx_memzero(&push, sizeof(ngx_goim_push_t));
+        (void) ngx_goim_ipc_send((uint64_t) 1 << owner, NGX_GOIM_IMSG_KICK,
+                                 &push, 0, &ch->key_node.str, 1, NULL);
+    }
+
     ngx_rbtree_insert(&w->keys, &ch->key_node.node);
 
     ch->mid = tok->mid;
 
     if (ch->mid > 0 && ngx_goim_mid_add(ch) != NGX_OK) {
-        ngx_rbtree_delete(&w->keys, &ch->key_node.node);
         return NGX_ERROR;
     }
 
@@ -186,11 +207,13 @@ ngx_goim_auth_unregister(ngx_goim_channel_t *ch)
     ngx_goim_room_leave(ch);
 
     ngx_rbtree_delete(&w->keys, &ch->key_node.node);
+    ngx_goim_shm_key_del(ch);
 
     if (ch->mid_node) {
         ngx_queue_remove(&ch->mid_link);
 
         if (ngx_queue_empty(&ch->mid_node->channels)) {
+            ngx_goim_shm_mid_set(ch->mid, 0);
             ngx_rbtree_delete(&w->mids, &ch->mid_node->node);
             ngx_free(ch->mid_node);
         }
@@ -261,6 +284,8 @@ ngx_goim_mid_add(ngx_goim_channel_t *ch)
         m->node.key = (ngx_rbtree_key_t) ch->mid;
         ngx_queue_init(&m->channels);
         ngx_rbtree_insert(&ngx_goim_worker.mids, &m->node);
+
+        ngx_goim_shm_mid_set(ch->mid, 1);
     }
 
     ngx_queue_insert_tail(&m->channels, &ch->mid_link);
@@ -306,6 +331,7 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len)
         room->sn.node.key = ngx_crc32_long(name, len);
         room->online = 0;
         ngx_queue_init(&room->members);
+        ngx_goim_room_init(room);
 
         ngx_rbtree_insert(&w->rooms, &room->sn.node);
         w->nrooms++;
@@ -314,6 +340,8 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len)
     ngx_queue_insert_tail(&room->members, &ch->room_link);
     room->online++;
     ch->room = room;
+
+    ngx_goim_shm_room_count(room, 1);
 
     return NGX_OK;
 }
@@ -335,18 +363,22 @@ ngx_goim_room_leave(ngx_goim_channel_t *ch)
     ngx_queue_init(&ch->room_link);
     ch->room = NULL;
 
+    ngx_goim_shm_room_count(room, -1);
+
     if (--room->online == 0) {
         ngx_rbtree_delete(&w->rooms, &room->sn.node);
         w->nrooms--;
-        ngx_free(room);
+        ngx_goim_room_free(room);
     }
 }
 
 
+/* the room's members on this node, all workers together */
+
 ngx_uint_t
 ngx_goim_room_online(ngx_goim_room_t *room)
 {
-    return room->online;
+    return ngx_goim_shm_room_total(room->sn.str.data, room->sn.str.len);
 }
 
 

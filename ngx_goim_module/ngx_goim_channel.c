@@ -130,6 +130,12 @@ ngx_goim_channel_read_handler(ngx_event_t *rev)
     c = rev->data;
     ch = c->data;
 
+    if (c->close) {
+        /* worker_shutdown_timeout expired */
+        ngx_goim_channel_close(ch, "worker shutting down");
+        return;
+    }
+
     if (rev->timedout) {
         c->timedout = 1;
         ngx_goim_channel_close(ch, ch->closing ? "close timed out"

@@ -163,39 +163,200 @@ ngx_goim_dispatch_one(ngx_goim_push_t *push, ngx_goim_channel_t *ch,
 }
 
 
-/* key pushes reach only connections watching the operation */
+/*
+ * Routing: the shared registry names the workers that hold the targets;
+ * this worker's own sockets are served directly, the others through
+ * their inboxes.  NGX_BUSY: an inbox was full; NGX_ERROR: shared memory
+ * is exhausted.
+ */
 
-ngx_uint_t
+typedef struct {
+    ngx_int_t              owner;
+    ngx_str_t              key;
+} ngx_goim_owned_key_t;
+
+
+static int ngx_libc_cdecl
+ngx_goim_owned_key_cmp(const void *a, const void *b)
+{
+    const ngx_goim_owned_key_t  *x = a, *y = b;
+
+    return (x->owner > y->owner) - (x->owner < y->owner);
+}
+
+
+ngx_int_t
 ngx_goim_dispatch_keys(ngx_goim_push_t *push, ngx_str_t *keys, ngx_uint_t n)
 {
-    ngx_uint_t           i, sent;
-    ngx_goim_channel_t  *ch;
+    ngx_int_t              rc, result;
+    ngx_str_t             *run;
+    ngx_uint_t             i, j, k;
+    ngx_goim_owned_key_t  *owned;
 
-    sent = 0;
+    ngx_goim_worker.pushes++;
+
+    owned = ngx_alloc(n * (sizeof(ngx_goim_owned_key_t) + sizeof(ngx_str_t)),
+                      ngx_cycle->log);
+    if (owned == NULL) {
+        return NGX_ERROR;
+    }
+
+    run = (ngx_str_t *) (owned + n);
+
+    for (i = 0; i < n; i++) {
+        owned[i].owner = ngx_goim_shm_key_owner(keys[i].data, keys[i].len);
+        owned[i].key = keys[i];
+    }
+
+    ngx_qsort(owned, n, sizeof(ngx_goim_owned_key_t),
+              ngx_goim_owned_key_cmp);
+
+    result = NGX_OK;
+
+    for (i = 0; i < n; i = j) {
+
+        for (j = i, k = 0; j < n && owned[j].owner == owned[i].owner; j++) {
+            run[k++] = owned[j].key;
+        }
+
+        if (owned[i].owner < 0) {
+            continue;
+        }
+
+        if (owned[i].owner == ngx_goim_worker.widx) {
+            ngx_goim_local_keys(push, run, k);
+            continue;
+        }
+
+        rc = ngx_goim_ipc_send((uint64_t) 1 << owned[i].owner,
+                               NGX_GOIM_IMSG_KEYS, push, 0, run, k, NULL);
+        if (rc != NGX_OK) {
+            result = rc;
+        }
+    }
+
+    ngx_free(owned);
+
+    return result;
+}
+
+
+ngx_int_t
+ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
+{
+    uint64_t    mask, self;
+    ngx_uint_t  i;
+
+    ngx_goim_worker.pushes++;
+
+    mask = 0;
+
+    for (i = 0; i < n; i++) {
+        mask |= ngx_goim_shm_mid_mask(mids[i]);
+    }
+
+    self = (uint64_t) 1 << ngx_goim_worker.widx;
+
+    if (mask & self) {
+        ngx_goim_local_mids(push, mids, n);
+    }
+
+    return ngx_goim_ipc_send(mask & ~self, NGX_GOIM_IMSG_MIDS, push, 0,
+                             NULL, n, mids);
+}
+
+
+ngx_int_t
+ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
+{
+    uint64_t  mask, self;
+
+    ngx_goim_worker.pushes++;
+
+    mask = ngx_goim_shm_room_mask(name->data, name->len);
+    self = (uint64_t) 1 << ngx_goim_worker.widx;
+
+    if (mask & self) {
+        ngx_goim_local_room(push, name);
+    }
+
+    return ngx_goim_ipc_send(mask & ~self, NGX_GOIM_IMSG_ROOM, push, 0,
+                             name, 1, NULL);
+}
+
+
+ngx_int_t
+ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed)
+{
+    uint64_t   mask, self;
+    ngx_int_t  rc;
+
+    ngx_goim_worker.pushes++;
+
+    mask = ngx_goim_shm_live_mask();
+    self = (uint64_t) 1 << ngx_goim_worker.widx;
+
+    /* goim divides the speed among its comets; here among the workers */
+    if (speed && (ngx_uint_t) __builtin_popcountll(mask) > 1) {
+        speed = ngx_max(speed / (ngx_uint_t) __builtin_popcountll(mask), 1);
+    }
+
+    rc = ngx_goim_local_all(push, speed);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_goim_ipc_send(mask & ~self, NGX_GOIM_IMSG_ALL, push, speed,
+                             NULL, 0, NULL);
+}
+
+
+/* key pushes reach only connections watching the operation */
+
+void
+ngx_goim_local_keys(ngx_goim_push_t *push, ngx_str_t *keys, ngx_uint_t n)
+{
+    ngx_uint_t           i;
+    ngx_goim_channel_t  *ch;
 
     for (i = 0; i < n; i++) {
         ch = ngx_goim_key_lookup(keys[i].data, keys[i].len);
 
         if (ch) {
-            sent += ngx_goim_dispatch_one(push, ch, 1);
+            (void) ngx_goim_dispatch_one(push, ch, 1);
         }
     }
-
-    ngx_goim_worker.pushes++;
-
-    return sent;
 }
 
 
-ngx_uint_t
-ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
+/* the keys reconnected on another worker: their old connections go */
+
+void
+ngx_goim_local_kick(ngx_str_t *keys, ngx_uint_t n)
 {
-    ngx_uint_t           i, sent;
+    ngx_uint_t           i;
+    ngx_goim_channel_t  *ch;
+
+    for (i = 0; i < n; i++) {
+        ch = ngx_goim_key_lookup(keys[i].data, keys[i].len);
+
+        if (ch) {
+            ngx_goim_auth_unregister(ch);
+            ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_POLICY,
+                                  "duplicate key: replaced by a newer "
+                                  "connection");
+        }
+    }
+}
+
+
+void
+ngx_goim_local_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
+{
+    ngx_uint_t           i;
     ngx_queue_t         *q;
     ngx_goim_mid_t      *m;
     ngx_goim_channel_t  *ch;
-
-    sent = 0;
 
     for (i = 0; i < n; i++) {
         m = ngx_goim_mid_lookup(mids[i]);
@@ -208,44 +369,122 @@ ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
              q = ngx_queue_next(q))
         {
             ch = ngx_queue_data(q, ngx_goim_channel_t, mid_link);
-            sent += ngx_goim_dispatch_one(push, ch, 1);
+            (void) ngx_goim_dispatch_one(push, ch, 1);
         }
     }
-
-    ngx_goim_worker.pushes++;
-
-    return sent;
 }
 
 
-/* room pushes ignore the watched operations, as goim's BroadcastRoom */
-
-ngx_uint_t
-ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
+static void
+ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push)
 {
-    ngx_uint_t           sent;
     ngx_queue_t         *q;
-    ngx_goim_room_t     *room;
     ngx_goim_channel_t  *ch;
-
-    ngx_goim_worker.pushes++;
-
-    room = ngx_goim_room_lookup(name->data, name->len);
-    if (room == NULL) {
-        return 0;
-    }
-
-    sent = 0;
 
     for (q = ngx_queue_head(&room->members);
          q != ngx_queue_sentinel(&room->members);
          q = ngx_queue_next(q))
     {
         ch = ngx_queue_data(q, ngx_goim_channel_t, room_link);
-        sent += ngx_goim_dispatch_one(push, ch, 0);
+        (void) ngx_goim_dispatch_one(push, ch, 0);
     }
 
-    return sent;
+    room->last_flush = ngx_current_msec;
+}
+
+
+/*
+ * Room pushes ignore the watched operations, as goim's BroadcastRoom.
+ * They are rate-limited per room, not delayed: a room that has not sent
+ * within goim_room_flush sends at once; messages arriving sooner merge
+ * into one OP_RAW frame that leaves when the interval has passed.
+ */
+
+void
+ngx_goim_local_room(ngx_goim_push_t *push, ngx_str_t *name)
+{
+    ngx_msec_t        interval, elapsed;
+    ngx_goim_conf_t  *gcf;
+    ngx_goim_room_t  *room;
+
+    room = ngx_goim_room_lookup(name->data, name->len);
+    if (room == NULL) {
+        return;
+    }
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+    interval = gcf->room_flush;
+    elapsed = ngx_current_msec - room->last_flush;
+
+    if (room->batch.count == 0 && elapsed >= interval) {
+        ngx_goim_room_send(room, push);
+        return;
+    }
+
+    if ((push->raw ? goim_raw_batch_add_raw(&room->batch, push->body.data,
+                                            push->body.len)
+                   : goim_raw_batch_add(&room->batch, push->op,
+                                        push->body.data, push->body.len))
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "goim: room batch allocation failed, message lost");
+        return;
+    }
+
+    if (!room->flush.timer_set) {
+        ngx_add_timer(&room->flush, elapsed < interval ? interval - elapsed
+                                                       : 1);
+    }
+}
+
+
+static void
+ngx_goim_room_flush_handler(ngx_event_t *ev)
+{
+    ngx_goim_room_t  *room;
+    ngx_goim_push_t   push;
+
+    room = ev->data;
+
+    if (room->batch.count == 0) {
+        return;
+    }
+
+    ngx_memzero(&push, sizeof(ngx_goim_push_t));
+    push.raw = 1;
+    push.body.data = room->batch.data;
+    push.body.len = room->batch.len;
+
+    ngx_goim_room_send(room, &push);
+
+    ngx_goim_push_release(&push);
+    goim_raw_batch_reset(&room->batch);
+}
+
+
+void
+ngx_goim_room_init(ngx_goim_room_t *room)
+{
+    room->last_flush = ngx_current_msec - 3600000;
+    goim_raw_batch_init(&room->batch);
+    ngx_memzero(&room->flush, sizeof(ngx_event_t));
+    room->flush.handler = ngx_goim_room_flush_handler;
+    room->flush.data = room;
+    room->flush.log = ngx_cycle->log;
+    room->flush.cancelable = 1;
+}
+
+
+void
+ngx_goim_room_free(ngx_goim_room_t *room)
+{
+    if (room->flush.timer_set) {
+        ngx_del_timer(&room->flush);
+    }
+
+    goim_raw_batch_free(&room->batch);
+    ngx_free(room);
 }
 
 
@@ -257,16 +496,13 @@ ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
  */
 
 ngx_int_t
-ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed,
-    ngx_log_t *log)
+ngx_goim_local_all(ngx_goim_push_t *push, ngx_uint_t speed)
 {
     ngx_queue_t           *q;
     ngx_goim_walk_t       *node;
     ngx_goim_channel_t    *ch;
     ngx_goim_broadcast_t  *b;
     ngx_goim_worker_t     *w = &ngx_goim_worker;
-
-    w->pushes++;
 
     if (speed == 0) {
         for (q = ngx_queue_head(&w->channels);
@@ -287,7 +523,7 @@ ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed,
     }
 
     b = ngx_calloc(offsetof(ngx_goim_broadcast_t, data) + push->body.len,
-                   log);
+                   ngx_cycle->log);
     if (b == NULL) {
         return NGX_ERROR;
     }

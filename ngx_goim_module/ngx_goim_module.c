@@ -61,6 +61,34 @@ static ngx_command_t  ngx_goim_commands[] = {
       0,
       NULL },
 
+    { ngx_string("goim_zone"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE2,
+      ngx_goim_zone_directive,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("goim_inbox_size"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_conf_t, inbox_size),
+      NULL },
+
+    { ngx_string("goim_room_flush"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_conf_t, room_flush),
+      NULL },
+
+    { ngx_string("goim_shutdown_drain"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_conf_t, shutdown_drain),
+      NULL },
+
     { ngx_string("goim_server_id"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -118,6 +146,9 @@ ngx_goim_create_conf(ngx_cycle_t *cycle)
     gcf->max_body = NGX_CONF_UNSET_SIZE;
     gcf->queue_packets = NGX_CONF_UNSET_UINT;
     gcf->queue_bytes = NGX_CONF_UNSET_SIZE;
+    gcf->inbox_size = NGX_CONF_UNSET_UINT;
+    gcf->room_flush = NGX_CONF_UNSET_MSEC;
+    gcf->shutdown_drain = NGX_CONF_UNSET_MSEC;
 
     return gcf;
 }
@@ -134,6 +165,25 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_size_value(gcf->max_body, GOIM_DEFAULT_MAX_BODY);
     ngx_conf_init_uint_value(gcf->queue_packets, 256);
     ngx_conf_init_size_value(gcf->queue_bytes, 256 * 1024);
+    ngx_conf_init_uint_value(gcf->inbox_size, 4096);
+    ngx_conf_init_msec_value(gcf->room_flush, 100);
+    ngx_conf_init_msec_value(gcf->shutdown_drain, 30000);
+
+    if (gcf->room_flush > 1000) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"goim_room_flush\" must be at most 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (gcf->inbox_size < 16) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"goim_inbox_size\" must be at least 16");
+        return NGX_CONF_ERROR;
+    }
+
+    if (gcf->zone == NULL && ngx_goim_zone_default(cycle, gcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (gcf->heartbeat_max == 0) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -204,6 +254,7 @@ ngx_goim_init_process(ngx_cycle_t *cycle)
     ngx_rbtree_init(&w->rooms, &w->rooms_sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&w->channels);
+    w->widx = -1;
 
     /*
      * One read buffer for the event loop: an incomplete packet or frame
@@ -216,7 +267,18 @@ ngx_goim_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    /* the cache manager and loader processes hold no connections */
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_goim_shm_attach(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_goim_ipc_init(cycle);
 }
 
 
@@ -225,6 +287,9 @@ ngx_goim_exit_process(ngx_cycle_t *cycle)
 {
     ngx_goim_link_t    *l;
     ngx_goim_worker_t  *w = &ngx_goim_worker;
+
+    ngx_goim_ipc_exit(cycle);
+    ngx_goim_shm_detach(cycle);
 
     while (w->free_links) {
         l = w->free_links;

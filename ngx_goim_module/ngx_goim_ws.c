@@ -127,6 +127,7 @@ ngx_http_goim_ws_handler(ngx_http_request_t *r)
     goim_ws_accept_key(key->value.data, key->value.len, (char *) accept);
 
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
     r->headers_out.content_length_n = -1;
     r->header_only = 1;
     r->keepalive = 0;
@@ -577,6 +578,19 @@ ngx_goim_ws_control(ngx_goim_channel_t *ch, goim_ws_frame_t *f, u_char *p)
 
     case GOIM_WS_OP_CLOSE:
         if (goim_ws_parse_close(p, plen, &code) != 0) {
+
+            /*
+             * a valid code with a reason that is not UTF-8 is invalid
+             * payload data (RFC 6455 7.4.1, 8.1): 1007, not 1002
+             */
+
+            if (plen > 2 && goim_ws_parse_close(p, 2, &code) == 0) {
+                ngx_goim_channel_fail(ch, NGX_LOG_INFO,
+                                      GOIM_WS_CLOSE_INVALID_DATA,
+                                      "close reason is not UTF-8");
+                return NGX_OK;
+            }
+
             ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_PROTOCOL,
                                   "invalid close frame");
             return NGX_OK;

@@ -1,0 +1,457 @@
+
+/*
+ * goim for nginx: delivery between worker processes.  A push for sockets
+ * of other workers is copied once into shared memory and a reference is
+ * put in each target worker's inbox.  A worker is woken through its own
+ * abstract AF_UNIX datagram socket, named after its pid, so workers of
+ * different generations (reloads) reach each other; only the empty to
+ * non-empty transition of an inbox sends a wake-up.
+ */
+
+
+#include "ngx_goim.h"
+
+#include <sys/un.h>
+
+
+typedef struct {
+    ngx_atomic_t           refs;        /* first: purge frees by it */
+    uint32_t               type;
+    int32_t                op;
+    uint32_t               speed;
+    uint32_t               raw;
+    uint32_t               ntargets;
+    uint32_t               targets_len;
+    uint32_t               body_len;
+    u_char                 data[1];     /* targets, then the body */
+} ngx_goim_imsg_t;
+
+
+#define NGX_GOIM_IPC_BATCH     64
+#define NGX_GOIM_DRAIN_TICK    100
+
+
+static void ngx_goim_ipc_read_handler(ngx_event_t *rev);
+static void ngx_goim_ipc_process(ngx_goim_imsg_t *m);
+static void ngx_goim_ipc_wake(ngx_pid_t pid);
+static void ngx_goim_ipc_addr(ngx_pid_t pid, struct sockaddr_un *sa,
+    socklen_t *len);
+static void ngx_goim_housekeeping(ngx_event_t *ev);
+static void ngx_goim_drain(void);
+
+
+static ngx_connection_t  *ngx_goim_ipc_conn;
+
+
+ngx_int_t
+ngx_goim_ipc_init(ngx_cycle_t *cycle)
+{
+    socklen_t            len;
+    ngx_socket_t         s;
+    ngx_connection_t    *c;
+    struct sockaddr_un   sa;
+    ngx_goim_worker_t   *w = &ngx_goim_worker;
+
+    s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (s == (ngx_socket_t) -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
+                      "goim: socket(AF_UNIX) failed");
+        return NGX_ERROR;
+    }
+
+    if (ngx_nonblocking(s) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
+                      "goim: " ngx_nonblocking_n " failed");
+        close(s);
+        return NGX_ERROR;
+    }
+
+    ngx_goim_ipc_addr(ngx_pid, &sa, &len);
+
+    if (bind(s, (struct sockaddr *) &sa, len) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
+                      "goim: bind() of the wake-up socket failed");
+        close(s);
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(s, cycle->log);
+    if (c == NULL) {
+        close(s);
+        return NGX_ERROR;
+    }
+
+    c->read->handler = ngx_goim_ipc_read_handler;
+    c->read->log = cycle->log;
+    c->write->log = cycle->log;
+    c->data = NULL;
+
+    /* nginx calls idle connections' handlers when shutdown begins */
+    c->idle = 1;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+        ngx_close_connection(c);
+        return NGX_ERROR;
+    }
+
+    ngx_goim_ipc_conn = c;
+
+    w->housekeeping.handler = ngx_goim_housekeeping;
+    w->housekeeping.log = cycle->log;
+    w->housekeeping.data = c;      /* ngx_event_ident() reads it */
+    w->housekeeping.cancelable = 1;
+    ngx_add_timer(&w->housekeeping, 1000);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_goim_ipc_exit(ngx_cycle_t *cycle)
+{
+    if (ngx_goim_ipc_conn) {
+        ngx_close_connection(ngx_goim_ipc_conn);
+        ngx_goim_ipc_conn = NULL;
+    }
+}
+
+
+static void
+ngx_goim_ipc_addr(ngx_pid_t pid, struct sockaddr_un *sa, socklen_t *len)
+{
+    u_char  *p;
+
+    ngx_memzero(sa, sizeof(struct sockaddr_un));
+    sa->sun_family = AF_UNIX;
+
+    /* abstract namespace: sun_path[0] is NUL, nothing in the file system */
+    p = ngx_sprintf((u_char *) sa->sun_path + 1, "ngx-goim-%P", pid);
+
+    *len = offsetof(struct sockaddr_un, sun_path) + (p - (u_char *)
+                                                     sa->sun_path);
+}
+
+
+/*
+ * Sends a push to the workers in mask: one copy in shared memory, one
+ * reference per inbox.  NGX_BUSY when an inbox was full (that worker
+ * misses the push), NGX_ERROR when shared memory is exhausted.
+ */
+
+ngx_int_t
+ngx_goim_ipc_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
+    ngx_uint_t speed, ngx_str_t *targets, ngx_uint_t ntargets, int64_t *mids)
+{
+    u_char             *p;
+    size_t              tlen;
+    ngx_int_t           rc, result;
+    ngx_pid_t           pids[NGX_GOIM_MAX_WORKERS];
+    ngx_uint_t          i, n, wake, nwake;
+    ngx_slab_pool_t    *shpool;
+    ngx_goim_imsg_t    *m;
+
+    if (mask == 0) {
+        return NGX_OK;
+    }
+
+    tlen = 0;
+
+    if (mids) {
+        tlen = ntargets * sizeof(int64_t);
+
+    } else {
+        for (i = 0; i < ntargets; i++) {
+            tlen += sizeof(uint32_t) + targets[i].len;
+        }
+    }
+
+    shpool = ngx_goim_shm_pool();
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    m = ngx_slab_alloc_locked(shpool, offsetof(ngx_goim_imsg_t, data) + tlen
+                                      + push->body.len);
+    if (m == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        ngx_goim_shm_nomem("a push for another worker");
+        return NGX_ERROR;
+    }
+
+    m->type = type;
+    m->op = push->op;
+    m->speed = speed;
+    m->raw = push->raw;
+    m->ntargets = ntargets;
+    m->targets_len = tlen;
+    m->body_len = push->body.len;
+
+    p = m->data;
+
+    if (mids) {
+        p = ngx_cpymem(p, mids, tlen);
+
+    } else {
+        for (i = 0; i < ntargets; i++) {
+            *(uint32_t *) p = (uint32_t) targets[i].len;
+            p += sizeof(uint32_t);
+            p = ngx_cpymem(p, targets[i].data, targets[i].len);
+        }
+    }
+
+    ngx_memcpy(p, push->body.data, push->body.len);
+
+    /* one reference per inbox, plus ours until every put is done */
+    m->refs = 1;
+    result = NGX_OK;
+    nwake = 0;
+
+    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+        if (!(mask & ((uint64_t) 1 << i))
+            || (ngx_int_t) i == ngx_goim_worker.widx)
+        {
+            continue;
+        }
+
+        m->refs++;
+
+        rc = ngx_goim_shm_inbox_put(i, m, &pids[nwake], &wake);
+
+        if (rc != NGX_OK) {
+            m->refs--;
+
+            if (rc == NGX_BUSY) {
+                ngx_goim_worker.dropped_inbox_full++;
+                result = NGX_BUSY;
+            }
+
+            continue;
+        }
+
+        if (wake) {
+            nwake++;
+        }
+    }
+
+    if (--m->refs == 0) {
+        ngx_slab_free_locked(shpool, m);
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    for (n = 0; n < nwake; n++) {
+        ngx_goim_ipc_wake(pids[n]);
+    }
+
+    if (result == NGX_BUSY) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "goim: a worker's inbox is full, push refused");
+    }
+
+    return result;
+}
+
+
+static void
+ngx_goim_ipc_wake(ngx_pid_t pid)
+{
+    socklen_t           len;
+    struct sockaddr_un  sa;
+
+    ngx_goim_ipc_addr(pid, &sa, &len);
+
+    if (sendto(ngx_goim_ipc_conn->fd, "w", 1, 0, (struct sockaddr *) &sa,
+               len)
+        == -1
+        && ngx_socket_errno != NGX_EAGAIN)
+    {
+        /* the worker died: housekeeping purges its slot */
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, ngx_socket_errno,
+                      "goim: waking worker %P failed", pid);
+    }
+}
+
+
+static void
+ngx_goim_ipc_read_handler(ngx_event_t *rev)
+{
+    u_char             buf[64];
+    ngx_uint_t         i, n;
+    ngx_connection_t  *c;
+    void              *msgs[NGX_GOIM_IPC_BATCH];
+
+    c = rev->data;
+
+    if (c->close) {
+        /* graceful shutdown began (nginx -s reload or quit) */
+        c->close = 0;
+        ngx_goim_drain();
+        return;
+    }
+
+    while (recv(c->fd, buf, sizeof(buf), 0) > 0) {
+        /* wake-ups carry nothing: the inbox holds the messages */
+    }
+
+    for ( ;; ) {
+        n = ngx_goim_shm_inbox_take(msgs, NGX_GOIM_IPC_BATCH);
+
+        if (n == 0) {
+            break;
+        }
+
+        for (i = 0; i < n; i++) {
+            ngx_goim_ipc_process(msgs[i]);
+        }
+    }
+}
+
+
+static void
+ngx_goim_ipc_process(ngx_goim_imsg_t *m)
+{
+    u_char           *p;
+    uint32_t          len;
+    ngx_str_t         targets[NGX_GOIM_IPC_BATCH];
+    ngx_uint_t        i, n;
+    ngx_slab_pool_t  *shpool;
+    ngx_goim_push_t   push;
+
+    ngx_memzero(&push, sizeof(ngx_goim_push_t));
+    push.op = m->op;
+    push.raw = m->raw;
+    push.body.data = m->data + m->targets_len;
+    push.body.len = m->body_len;
+
+    p = m->data;
+
+    switch (m->type) {
+
+    case NGX_GOIM_IMSG_KEYS:
+    case NGX_GOIM_IMSG_KICK:
+        n = 0;
+
+        for (i = 0; i < m->ntargets; i++) {
+            len = *(uint32_t *) p;
+            p += sizeof(uint32_t);
+
+            targets[n].data = p;
+            targets[n].len = len;
+            p += len;
+
+            if (++n == NGX_GOIM_IPC_BATCH || i + 1 == m->ntargets) {
+                if (m->type == NGX_GOIM_IMSG_KEYS) {
+                    ngx_goim_local_keys(&push, targets, n);
+
+                } else {
+                    ngx_goim_local_kick(targets, n);
+                }
+
+                n = 0;
+            }
+        }
+
+        break;
+
+    case NGX_GOIM_IMSG_MIDS:
+        ngx_goim_local_mids(&push, (int64_t *) p, m->ntargets);
+        break;
+
+    case NGX_GOIM_IMSG_ROOM:
+        targets[0].len = *(uint32_t *) p;
+        targets[0].data = p + sizeof(uint32_t);
+        ngx_goim_local_room(&push, &targets[0]);
+        break;
+
+    default: /* NGX_GOIM_IMSG_ALL */
+        (void) ngx_goim_local_all(&push, m->speed);
+        break;
+    }
+
+    ngx_goim_push_release(&push);
+
+    if (ngx_atomic_fetch_add(&m->refs, -1) == 1) {
+        shpool = ngx_goim_shm_pool();
+        ngx_shmtx_lock(&shpool->mutex);
+        ngx_slab_free_locked(shpool, m);
+        ngx_shmtx_unlock(&shpool->mutex);
+    }
+}
+
+
+static void
+ngx_goim_housekeeping(ngx_event_t *ev)
+{
+    ngx_goim_worker_t  *w = &ngx_goim_worker;
+
+    ngx_goim_shm_purge_dead(ev->log);
+
+    if (w->ticks++ % 10 == 0) {
+        ngx_goim_shm_set_ips(ngx_goim_ip_count());
+    }
+
+    if (ngx_exiting || ngx_goim_worker.draining) {
+        ngx_goim_drain();
+        return;
+    }
+
+    ngx_add_timer(ev, 1000);
+}
+
+
+/*
+ * After a reload the old workers keep delivering, then close their goim
+ * connections spread over goim_shutdown_drain, so clients reconnect to
+ * the new workers gradually (WebSocket: close 1001).
+ */
+
+static void
+ngx_goim_drain(void)
+{
+    ngx_uint_t           n, ticks;
+    ngx_queue_t         *q, *next;
+    ngx_goim_walk_t     *node;
+    ngx_goim_conf_t     *gcf;
+    ngx_goim_channel_t  *ch;
+    ngx_goim_worker_t   *w = &ngx_goim_worker;
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    if (!w->draining) {
+        w->draining = 1;
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "goim: shutting down, closing %ui connections over "
+                      "%M ms", w->nchannels, gcf->shutdown_drain);
+
+        ticks = ngx_max(gcf->shutdown_drain / NGX_GOIM_DRAIN_TICK, 1);
+        w->drain_per_tick = w->nchannels / ticks + 1;
+    }
+
+    n = w->drain_per_tick;
+
+    for (q = ngx_queue_head(&w->channels);
+         q != ngx_queue_sentinel(&w->channels) && n;
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        node = (ngx_goim_walk_t *) q;
+
+        if (node->cursor) {
+            continue;
+        }
+
+        ch = ngx_queue_data(node, ngx_goim_channel_t, all);
+
+        /* unregistered now, so it is not picked again */
+        ngx_goim_auth_unregister(ch);
+        ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_GOING_AWAY,
+                              "server shutting down");
+        n--;
+    }
+
+    if (w->nchannels) {
+        ngx_add_timer(&w->housekeeping, NGX_GOIM_DRAIN_TICK);
+
+    } else if (w->housekeeping.timer_set) {
+        ngx_del_timer(&w->housekeeping);
+    }
+}

@@ -1,0 +1,980 @@
+
+/*
+ * goim for nginx: the registry in shared memory.  Every worker process,
+ * of every generation, claims a slot; the registry maps keys to the slot
+ * holding the connection, and mids and rooms to a mask of slots, so a
+ * push reaches only the workers that hold its targets.  Critical sections
+ * hold the slab pool's mutex, which the master unlocks if its holder dies.
+ */
+
+
+#include "ngx_goim.h"
+
+
+#define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
+#define NGX_GOIM_SHM_VERSION  1
+
+
+typedef struct {
+    ngx_pid_t              pid;         /* 0: free */
+    ngx_uint_t             gen;         /* claim stamp */
+    ngx_uint_t             connections;
+    ngx_uint_t             ips;         /* distinct client addresses */
+    ngx_uint_t             inbox_size;
+    ngx_uint_t             inbox_head;
+    ngx_uint_t             inbox_tail;
+    void                 **inbox;       /* ring of ngx_goim_imsg_t */
+} ngx_goim_shm_worker_t;
+
+
+typedef struct {
+    uint32_t               magic;
+    uint32_t               version;
+    ngx_uint_t             gen;
+    ngx_rbtree_t           keys;
+    ngx_rbtree_node_t      keys_sentinel;
+    ngx_rbtree_t           mids;
+    ngx_rbtree_node_t      mids_sentinel;
+    ngx_rbtree_t           rooms;
+    ngx_rbtree_node_t      rooms_sentinel;
+    ngx_goim_shm_worker_t  workers[NGX_GOIM_MAX_WORKERS];
+} ngx_goim_shm_t;
+
+
+typedef struct {
+    ngx_str_node_t         sn;
+    ngx_uint_t             widx;
+    ngx_uint_t             wgen;
+    u_char                 key[1];
+} ngx_goim_shm_key_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t      node;        /* key: the mid */
+    uint64_t               mask;
+} ngx_goim_shm_mid_t;
+
+
+typedef struct {
+    ngx_str_node_t         sn;
+    uint64_t               mask;
+    uint32_t               counts[NGX_GOIM_MAX_WORKERS];
+    u_char                 name[1];
+} ngx_goim_shm_room_t;
+
+
+static ngx_int_t ngx_goim_zone_init(ngx_shm_zone_t *zone, void *data);
+static ngx_shm_zone_t *ngx_goim_zone_add(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size);
+static void ngx_goim_shm_purge_locked(ngx_uint_t widx, ngx_log_t *log);
+static ngx_goim_shm_mid_t *ngx_goim_shm_mid_lookup(int64_t mid);
+
+
+static ngx_slab_pool_t  *ngx_goim_shpool;
+static ngx_goim_shm_t   *ngx_goim_shm;
+
+
+/* goim_zone name size; */
+
+char *
+ngx_goim_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_goim_conf_t  *gcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (gcf->zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    gcf->zone = ngx_goim_zone_add(cf, &value[1], size);
+    if (gcf->zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_goim_zone_default(ngx_cycle_t *cycle, ngx_goim_conf_t *gcf)
+{
+    ngx_str_t    name = ngx_string("goim");
+    ngx_conf_t   cf;
+
+    ngx_memzero(&cf, sizeof(ngx_conf_t));
+    cf.cycle = cycle;
+    cf.pool = cycle->pool;
+    cf.log = cycle->log;
+
+    gcf->zone = ngx_goim_zone_add(&cf, &name, 32 * 1024 * 1024);
+
+    return gcf->zone ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_shm_zone_t *
+ngx_goim_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_uint_t       i;
+    ngx_shm_zone_t  *zone, *old;
+    ngx_list_part_t *part;
+
+    /*
+     * nginx gives a zone resized at reload a new segment: the old workers
+     * would keep routing through the old one.  Refuse it instead.
+     */
+
+    if (cf->cycle->old_cycle && cf->cycle->old_cycle->shared_memory.part.elts)
+    {
+        part = &cf->cycle->old_cycle->shared_memory.part;
+        old = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                old = part->elts;
+                i = 0;
+            }
+
+            if (old[i].tag == &ngx_goim_module
+                && old[i].shm.name.len == name->len
+                && ngx_strncmp(old[i].shm.name.data, name->data, name->len)
+                   == 0
+                && old[i].shm.size != size)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cf->cycle->log, 0,
+                              "goim zone \"%V\" cannot change its size from "
+                              "%uz to %uz on reload: restart nginx instead",
+                              name, old[i].shm.size, size);
+                return NULL;
+            }
+        }
+    }
+
+    zone = ngx_shared_memory_add(cf, name, size, &ngx_goim_module);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    zone->init = ngx_goim_zone_init;
+    zone->noreuse = 0;
+
+    return zone;
+}
+
+
+static ngx_int_t
+ngx_goim_zone_init(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_goim_shm_t   *shm;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    if (data) {
+        /* reload: the same zone, kept with its live registry */
+        shm = data;
+
+        if (shm->magic != NGX_GOIM_SHM_MAGIC
+            || shm->version != NGX_GOIM_SHM_VERSION)
+        {
+            ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
+                          "goim zone \"%V\" has an incompatible layout "
+                          "(version %uD, this module uses %d): restart nginx",
+                          &zone->shm.name, shm->version,
+                          NGX_GOIM_SHM_VERSION);
+            return NGX_ERROR;
+        }
+
+        zone->data = shm;
+        return NGX_OK;
+    }
+
+    if (zone->shm.exists) {
+        zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    shm = ngx_slab_calloc(shpool, sizeof(ngx_goim_shm_t));
+    if (shm == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm->magic = NGX_GOIM_SHM_MAGIC;
+    shm->version = NGX_GOIM_SHM_VERSION;
+
+    ngx_rbtree_init(&shm->keys, &shm->keys_sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_rbtree_init(&shm->mids, &shm->mids_sentinel,
+                    ngx_rbtree_insert_value);
+    ngx_rbtree_init(&shm->rooms, &shm->rooms_sentinel,
+                    ngx_str_rbtree_insert_value);
+
+    shpool->data = shm;
+    zone->data = shm;
+
+    shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_goim_pid_alive(ngx_pid_t pid)
+{
+    return kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH;
+}
+
+
+/* claims a registry slot for this worker process */
+
+ngx_int_t
+ngx_goim_shm_attach(ngx_cycle_t *cycle)
+{
+    ngx_uint_t              i;
+    ngx_goim_conf_t        *gcf;
+    ngx_goim_shm_worker_t  *sw;
+    ngx_goim_worker_t      *w = &ngx_goim_worker;
+
+    gcf = ngx_goim_get_conf(cycle);
+
+    ngx_goim_shpool = (ngx_slab_pool_t *) gcf->zone->shm.addr;
+    ngx_goim_shm = gcf->zone->data;
+
+    w->widx = -1;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    /* slots of workers that died (crash, SIGKILL) route nothing further */
+    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+        sw = &ngx_goim_shm->workers[i];
+
+        if (sw->pid && !ngx_goim_pid_alive(sw->pid)) {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "goim: purging registry slot %ui of dead worker %P",
+                          i, sw->pid);
+            ngx_goim_shm_purge_locked(i, cycle->log);
+        }
+    }
+
+    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+        sw = &ngx_goim_shm->workers[i];
+
+        if (sw->pid == 0) {
+            break;
+        }
+    }
+
+    if (i == NGX_GOIM_MAX_WORKERS) {
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim: more than %d worker processes share the zone",
+                      NGX_GOIM_MAX_WORKERS);
+        return NGX_ERROR;
+    }
+
+    if (sw->inbox == NULL || sw->inbox_size != gcf->inbox_size) {
+        if (sw->inbox) {
+            ngx_slab_free_locked(ngx_goim_shpool, sw->inbox);
+        }
+
+        sw->inbox = ngx_slab_alloc_locked(ngx_goim_shpool,
+                                          gcf->inbox_size * sizeof(void *));
+        if (sw->inbox == NULL) {
+            ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "goim: zone \"%V\" too small for the inboxes",
+                          &gcf->zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        sw->inbox_size = gcf->inbox_size;
+    }
+
+    sw->pid = ngx_pid;
+    sw->gen = ++ngx_goim_shm->gen;
+    sw->connections = 0;
+    sw->ips = 0;
+    sw->inbox_head = 0;
+    sw->inbox_tail = 0;
+
+    w->widx = i;
+    w->wgen = sw->gen;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_goim_shm_detach(ngx_cycle_t *cycle)
+{
+    ngx_goim_worker_t  *w = &ngx_goim_worker;
+
+    if (w->widx < 0 || ngx_goim_shm == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+    ngx_goim_shm_purge_locked(w->widx, cycle->log);
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    w->widx = -1;
+}
+
+
+void
+ngx_goim_shm_purge_dead(ngx_log_t *log)
+{
+    ngx_uint_t              i;
+    ngx_goim_shm_worker_t  *sw;
+
+    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+        sw = &ngx_goim_shm->workers[i];
+
+        if (sw->pid == 0 || ngx_goim_pid_alive(sw->pid)) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+        if (sw->pid && !ngx_goim_pid_alive(sw->pid)) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "goim: purging registry slot %ui of dead worker %P",
+                          i, sw->pid);
+            ngx_goim_shm_purge_locked(i, log);
+        }
+
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+    }
+}
+
+
+/*
+ * Removes every trace of a slot: its keys, its bits in mids and rooms,
+ * the messages waiting in its inbox.  O(registry), only on worker exit.
+ */
+
+static void
+ngx_goim_shm_purge_locked(ngx_uint_t widx, ngx_log_t *log)
+{
+    uint64_t                bit;
+    ngx_atomic_t           *refs;
+    ngx_rbtree_node_t      *node, *next, *sentinel;
+    ngx_goim_shm_key_t     *k;
+    ngx_goim_shm_mid_t     *m;
+    ngx_goim_shm_room_t    *r;
+    ngx_goim_shm_worker_t  *sw;
+
+    sw = &ngx_goim_shm->workers[widx];
+    bit = (uint64_t) 1 << widx;
+
+    sentinel = ngx_goim_shm->keys.sentinel;
+
+    if (ngx_goim_shm->keys.root != sentinel) {
+        for (node = ngx_rbtree_min(ngx_goim_shm->keys.root, sentinel);
+             node;
+             node = next)
+        {
+            next = ngx_rbtree_next(&ngx_goim_shm->keys, node);
+            k = (ngx_goim_shm_key_t *) node;
+
+            if (k->widx == widx && k->wgen == sw->gen) {
+                ngx_rbtree_delete(&ngx_goim_shm->keys, node);
+                ngx_slab_free_locked(ngx_goim_shpool, k);
+            }
+        }
+    }
+
+    sentinel = ngx_goim_shm->mids.sentinel;
+
+    if (ngx_goim_shm->mids.root != sentinel) {
+        for (node = ngx_rbtree_min(ngx_goim_shm->mids.root, sentinel);
+             node;
+             node = next)
+        {
+            next = ngx_rbtree_next(&ngx_goim_shm->mids, node);
+            m = (ngx_goim_shm_mid_t *) node;
+
+            m->mask &= ~bit;
+
+            if (m->mask == 0) {
+                ngx_rbtree_delete(&ngx_goim_shm->mids, node);
+                ngx_slab_free_locked(ngx_goim_shpool, m);
+            }
+        }
+    }
+
+    sentinel = ngx_goim_shm->rooms.sentinel;
+
+    if (ngx_goim_shm->rooms.root != sentinel) {
+        for (node = ngx_rbtree_min(ngx_goim_shm->rooms.root, sentinel);
+             node;
+             node = next)
+        {
+            next = ngx_rbtree_next(&ngx_goim_shm->rooms, node);
+            r = (ngx_goim_shm_room_t *) node;
+
+            r->mask &= ~bit;
+            r->counts[widx] = 0;
+
+            if (r->mask == 0) {
+                ngx_rbtree_delete(&ngx_goim_shm->rooms, node);
+                ngx_slab_free_locked(ngx_goim_shpool, r);
+            }
+        }
+    }
+
+    /* messages nobody will read: drop this slot's references */
+    while (sw->inbox_head != sw->inbox_tail) {
+        refs = sw->inbox[sw->inbox_head % sw->inbox_size];
+        sw->inbox_head++;
+
+        if (ngx_atomic_fetch_add(refs, -1) == 1) {
+            ngx_slab_free_locked(ngx_goim_shpool, (void *) refs);
+        }
+    }
+
+    sw->pid = 0;
+    sw->connections = 0;
+    sw->ips = 0;
+    sw->inbox_head = 0;
+    sw->inbox_tail = 0;
+}
+
+
+/*
+ * Registers this channel's key.  *owner is the slot that held the key
+ * before (another worker must kick its connection), or -1.
+ */
+
+ngx_int_t
+ngx_goim_shm_key_add(ngx_goim_channel_t *ch, ngx_int_t *owner)
+{
+    uint32_t             hash;
+    ngx_str_t           *key;
+    ngx_str_node_t      *sn;
+    ngx_goim_shm_key_t  *k;
+    ngx_goim_worker_t   *w = &ngx_goim_worker;
+
+    key = &ch->key_node.str;
+    hash = ch->key_node.node.key;
+    *owner = -1;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->keys, key, hash);
+
+    if (sn) {
+        k = (ngx_goim_shm_key_t *) sn;
+
+        if (k->widx != (ngx_uint_t) w->widx) {
+            *owner = k->widx;
+        }
+
+        k->widx = w->widx;
+        k->wgen = w->wgen;
+
+        ngx_goim_shm->workers[w->widx].connections++;
+
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        return NGX_OK;
+    }
+
+    k = ngx_slab_alloc_locked(ngx_goim_shpool,
+                              offsetof(ngx_goim_shm_key_t, key) + key->len);
+    if (k == NULL) {
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        ngx_goim_shm_nomem("a connection key");
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(k->key, key->data, key->len);
+    k->sn.str.data = k->key;
+    k->sn.str.len = key->len;
+    k->sn.node.key = hash;
+    k->widx = w->widx;
+    k->wgen = w->wgen;
+
+    ngx_rbtree_insert(&ngx_goim_shm->keys, &k->sn.node);
+
+    ngx_goim_shm->workers[w->widx].connections++;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* removes the key only while it still names this worker */
+
+void
+ngx_goim_shm_key_del(ngx_goim_channel_t *ch)
+{
+    ngx_str_node_t      *sn;
+    ngx_goim_shm_key_t  *k;
+    ngx_goim_worker_t   *w = &ngx_goim_worker;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->keys, &ch->key_node.str,
+                               ch->key_node.node.key);
+
+    if (sn) {
+        k = (ngx_goim_shm_key_t *) sn;
+
+        if (k->widx == (ngx_uint_t) w->widx && k->wgen == w->wgen) {
+            ngx_rbtree_delete(&ngx_goim_shm->keys, &k->sn.node);
+            ngx_slab_free_locked(ngx_goim_shpool, k);
+        }
+    }
+
+    if (ngx_goim_shm->workers[w->widx].connections) {
+        ngx_goim_shm->workers[w->widx].connections--;
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_goim_shm_key_owner(u_char *key, size_t len)
+{
+    ngx_int_t        widx;
+    ngx_str_t        str;
+    ngx_str_node_t  *sn;
+
+    str.data = key;
+    str.len = len;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->keys, &str,
+                               ngx_crc32_long(key, len));
+
+    widx = sn ? (ngx_int_t) ((ngx_goim_shm_key_t *) sn)->widx : -1;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return widx;
+}
+
+
+static ngx_goim_shm_mid_t *
+ngx_goim_shm_mid_lookup(int64_t mid)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    key = (ngx_rbtree_key_t) mid;
+    node = ngx_goim_shm->mids.root;
+    sentinel = ngx_goim_shm->mids.sentinel;
+
+    while (node != sentinel) {
+        if (key == node->key) {
+            return (ngx_goim_shm_mid_t *) node;
+        }
+
+        node = (key < node->key) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* this worker holds (on) or no longer holds connections of the mid */
+
+void
+ngx_goim_shm_mid_set(int64_t mid, ngx_uint_t on)
+{
+    uint64_t             bit;
+    ngx_goim_shm_mid_t  *m;
+
+    bit = (uint64_t) 1 << ngx_goim_worker.widx;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    m = ngx_goim_shm_mid_lookup(mid);
+
+    if (on) {
+        if (m == NULL) {
+            m = ngx_slab_alloc_locked(ngx_goim_shpool,
+                                      sizeof(ngx_goim_shm_mid_t));
+            if (m == NULL) {
+                ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+                ngx_goim_shm_nomem("a member id");
+                return;
+            }
+
+            m->node.key = (ngx_rbtree_key_t) mid;
+            m->mask = 0;
+            ngx_rbtree_insert(&ngx_goim_shm->mids, &m->node);
+        }
+
+        m->mask |= bit;
+
+    } else if (m) {
+        m->mask &= ~bit;
+
+        if (m->mask == 0) {
+            ngx_rbtree_delete(&ngx_goim_shm->mids, &m->node);
+            ngx_slab_free_locked(ngx_goim_shpool, m);
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+uint64_t
+ngx_goim_shm_mid_mask(int64_t mid)
+{
+    uint64_t             mask;
+    ngx_goim_shm_mid_t  *m;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    m = ngx_goim_shm_mid_lookup(mid);
+    mask = m ? m->mask : 0;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return mask;
+}
+
+
+/* adds delta to this worker's member count of a room */
+
+void
+ngx_goim_shm_room_count(ngx_goim_room_t *room, ngx_int_t delta)
+{
+    size_t                len;
+    ngx_uint_t            widx;
+    ngx_str_node_t       *sn;
+    ngx_goim_shm_room_t  *r;
+
+    widx = ngx_goim_worker.widx;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->rooms, &room->sn.str,
+                               room->sn.node.key);
+    r = (ngx_goim_shm_room_t *) sn;
+
+    if (r == NULL) {
+        if (delta <= 0) {
+            ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+            return;
+        }
+
+        len = room->sn.str.len;
+
+        r = ngx_slab_calloc_locked(ngx_goim_shpool,
+                                   offsetof(ngx_goim_shm_room_t, name) + len);
+        if (r == NULL) {
+            ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+            ngx_goim_shm_nomem("a room");
+            return;
+        }
+
+        ngx_memcpy(r->name, room->sn.str.data, len);
+        r->sn.str.data = r->name;
+        r->sn.str.len = len;
+        r->sn.node.key = room->sn.node.key;
+        ngx_rbtree_insert(&ngx_goim_shm->rooms, &r->sn.node);
+    }
+
+    if (delta < 0 && r->counts[widx] < (uint32_t) -delta) {
+        r->counts[widx] = 0;
+
+    } else {
+        r->counts[widx] += delta;
+    }
+
+    if (r->counts[widx]) {
+        r->mask |= (uint64_t) 1 << widx;
+
+    } else {
+        r->mask &= ~((uint64_t) 1 << widx);
+    }
+
+    if (r->mask == 0) {
+        ngx_rbtree_delete(&ngx_goim_shm->rooms, &r->sn.node);
+        ngx_slab_free_locked(ngx_goim_shpool, r);
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+uint64_t
+ngx_goim_shm_room_mask(u_char *name, size_t len)
+{
+    uint64_t         mask;
+    ngx_str_t        str;
+    ngx_str_node_t  *sn;
+
+    str.data = name;
+    str.len = len;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->rooms, &str,
+                               ngx_crc32_long(name, len));
+    mask = sn ? ((ngx_goim_shm_room_t *) sn)->mask : 0;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return mask;
+}
+
+
+/* the room's members on this node, over all workers */
+
+ngx_uint_t
+ngx_goim_shm_room_total(u_char *name, size_t len)
+{
+    ngx_str_t             str;
+    ngx_uint_t            i, total;
+    ngx_str_node_t       *sn;
+    ngx_goim_shm_room_t  *r;
+
+    str.data = name;
+    str.len = len;
+    total = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->rooms, &str,
+                               ngx_crc32_long(name, len));
+
+    if (sn) {
+        r = (ngx_goim_shm_room_t *) sn;
+
+        for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+            if (r->mask & ((uint64_t) 1 << i)) {
+                total += r->counts[i];
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return total;
+}
+
+
+/* every room with its node-wide count, copied into the pool */
+
+ngx_int_t
+ngx_goim_shm_room_list(ngx_pool_t *pool, ngx_str_t **names,
+    ngx_uint_t **counts, ngx_uint_t *n)
+{
+    ngx_uint_t            k, cap;
+    ngx_rbtree_node_t    *node, *sentinel;
+    ngx_goim_shm_room_t  *r;
+
+    *n = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    cap = 0;
+    sentinel = ngx_goim_shm->rooms.sentinel;
+
+    if (ngx_goim_shm->rooms.root != sentinel) {
+        for (node = ngx_rbtree_min(ngx_goim_shm->rooms.root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ngx_goim_shm->rooms, node))
+        {
+            cap++;
+        }
+    }
+
+    *names = ngx_palloc(pool, (cap + 1) * sizeof(ngx_str_t));
+    *counts = ngx_palloc(pool, (cap + 1) * sizeof(ngx_uint_t));
+
+    if (*names == NULL || *counts == NULL) {
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    if (cap) {
+        for (node = ngx_rbtree_min(ngx_goim_shm->rooms.root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ngx_goim_shm->rooms, node))
+        {
+            r = (ngx_goim_shm_room_t *) node;
+
+            (*names)[*n].data = ngx_pnalloc(pool, r->sn.str.len + 1);
+            if ((*names)[*n].data == NULL) {
+                ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy((*names)[*n].data, r->name, r->sn.str.len);
+            (*names)[*n].len = r->sn.str.len;
+
+            (*counts)[*n] = 0;
+
+            for (k = 0; k < NGX_GOIM_MAX_WORKERS; k++) {
+                if (r->mask & ((uint64_t) 1 << k)) {
+                    (*counts)[*n] += r->counts[k];
+                }
+            }
+
+            (*n)++;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+uint64_t
+ngx_goim_shm_live_mask(void)
+{
+    uint64_t    mask;
+    ngx_uint_t  i;
+
+    mask = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+        if (ngx_goim_shm->workers[i].pid) {
+            mask |= (uint64_t) 1 << i;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return mask;
+}
+
+
+/*
+ * Connections and client addresses over all workers; an address with
+ * connections on two workers counts twice (workers count their own).
+ */
+
+void
+ngx_goim_shm_totals(ngx_uint_t *conns, ngx_uint_t *ips)
+{
+    ngx_uint_t  i;
+
+    *conns = 0;
+    *ips = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+        if (ngx_goim_shm->workers[i].pid) {
+            *conns += ngx_goim_shm->workers[i].connections;
+            *ips += ngx_goim_shm->workers[i].ips;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+void
+ngx_goim_shm_set_ips(ngx_uint_t ips)
+{
+    ngx_goim_shm->workers[ngx_goim_worker.widx].ips = ips;
+}
+
+
+/* appends a message to a slot's inbox; NGX_BUSY when it is full */
+
+ngx_int_t
+ngx_goim_shm_inbox_put(ngx_uint_t widx, void *msg, ngx_pid_t *pid,
+    ngx_uint_t *wake)
+{
+    ngx_goim_shm_worker_t  *sw;
+
+    sw = &ngx_goim_shm->workers[widx];
+
+    if (sw->pid == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (sw->inbox_tail - sw->inbox_head >= sw->inbox_size) {
+        return NGX_BUSY;
+    }
+
+    *wake = (sw->inbox_tail == sw->inbox_head);
+    *pid = sw->pid;
+
+    sw->inbox[sw->inbox_tail % sw->inbox_size] = msg;
+    sw->inbox_tail++;
+
+    return NGX_OK;
+}
+
+
+/* takes up to max messages from this worker's inbox */
+
+ngx_uint_t
+ngx_goim_shm_inbox_take(void **msgs, ngx_uint_t max)
+{
+    ngx_uint_t              n;
+    ngx_goim_shm_worker_t  *sw;
+
+    sw = &ngx_goim_shm->workers[ngx_goim_worker.widx];
+    n = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    while (sw->inbox_head != sw->inbox_tail && n < max) {
+        msgs[n++] = sw->inbox[sw->inbox_head % sw->inbox_size];
+        sw->inbox_head++;
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return n;
+}
+
+
+ngx_slab_pool_t *
+ngx_goim_shm_pool(void)
+{
+    return ngx_goim_shpool;
+}
+
+
+/* shared memory exhaustion: an error to the caller, a log line a second */
+
+void
+ngx_goim_shm_nomem(const char *what)
+{
+    static time_t  logged;
+
+    if (logged != ngx_time()) {
+        logged = ngx_time();
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "goim: shared zone exhausted, could not register %s; "
+                      "raise the size in \"goim_zone\"", what);
+    }
+}
