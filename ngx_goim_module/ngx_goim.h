@@ -82,6 +82,21 @@ typedef struct {
 } ngx_goim_walk_t;
 
 
+/* a push for another worker, in shared memory */
+typedef struct {
+    ngx_atomic_t           refs;        /* first: purge frees by it */
+    ngx_msec_t             time;        /* queued at (monotonic) */
+    uint32_t               type;
+    int32_t                op;
+    uint32_t               speed;
+    uint32_t               raw;
+    uint32_t               ntargets;
+    uint32_t               targets_len;
+    uint32_t               body_len;
+    u_char                 data[1];     /* targets, then the body */
+} ngx_goim_imsg_t;
+
+
 /* a push on its way to sockets: encoded lazily, once per transport */
 typedef struct {
     int32_t                op;
@@ -154,6 +169,27 @@ struct ngx_goim_channel_s {
 };
 
 
+/*
+ * Counters of one worker, kept in its registry slot so that the status
+ * page of any worker reports all of them.  One writer each: no locks.
+ */
+typedef struct {
+    ngx_atomic_uint_t      conns[2];    /* by transport, open now */
+    ngx_atomic_uint_t      rooms;       /* rooms with members here */
+    ngx_atomic_uint_t      auth_ok;
+    ngx_atomic_uint_t      auth_failed;
+    ngx_atomic_uint_t      push_keys;
+    ngx_atomic_uint_t      push_mids;
+    ngx_atomic_uint_t      push_room;
+    ngx_atomic_uint_t      push_all;
+    ngx_atomic_uint_t      messages_out;
+    ngx_atomic_uint_t      bytes_out;
+    ngx_atomic_uint_t      drop_queue_full;
+    ngx_atomic_uint_t      drop_inbox_full;
+    ngx_atomic_uint_t      room_batches;
+} ngx_goim_stats_t;
+
+
 /* per-worker state: local indexes of this worker's sockets */
 typedef struct {
     ngx_rbtree_t           keys;
@@ -181,14 +217,9 @@ typedef struct {
     u_char                *scratch;     /* read buffer of the event loop */
     size_t                 scratch_size;
 
-    /* counters */
-    ngx_atomic_uint_t      auth_ok;
-    ngx_atomic_uint_t      auth_failed;
-    ngx_atomic_uint_t      pushes;
-    ngx_atomic_uint_t      messages_out;
-    ngx_atomic_uint_t      bytes_out;
-    ngx_atomic_uint_t      dropped_queue_full;
-    ngx_atomic_uint_t      dropped_inbox_full;
+    /* counters: in the registry slot once attached */
+    ngx_goim_stats_t      *stats;
+    ngx_goim_stats_t       local_stats;
 } ngx_goim_worker_t;
 
 
@@ -261,6 +292,7 @@ ngx_int_t ngx_goim_shm_inbox_put(ngx_uint_t widx, void *msg, ngx_pid_t *pid,
     ngx_uint_t *wake);
 ngx_uint_t ngx_goim_shm_inbox_take(void **msgs, ngx_uint_t max);
 ngx_slab_pool_t *ngx_goim_shm_pool(void);
+ngx_int_t ngx_goim_shm_status(ngx_pool_t *pool, ngx_str_t *out);
 void ngx_goim_shm_nomem(const char *what);
 ngx_int_t ngx_goim_shm_room_list(ngx_pool_t *pool, ngx_str_t **names,
     ngx_uint_t **counts, ngx_uint_t *n);
@@ -308,6 +340,7 @@ extern ngx_module_t  ngx_http_goim_module;
 
 ngx_int_t ngx_http_goim_ws_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_goim_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_goim_status_handler(ngx_http_request_t *r);
 #endif
 
 

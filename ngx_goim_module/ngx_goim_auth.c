@@ -33,7 +33,7 @@ ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     if (goim_token_parse(pkt->body, pkt->body_len, &tok, err, sizeof(err))
         != 0)
     {
-        ngx_goim_worker.auth_failed++;
+        ngx_goim_worker.stats->auth_failed++;
         ngx_snprintf(reason, sizeof(reason), "auth failed: bad token: %s%Z",
                      err);
         ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_POLICY,
@@ -58,7 +58,7 @@ ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     goim_token_free(&tok);
 
     if (rc == NGX_DECLINED) {
-        ngx_goim_worker.auth_failed++;
+        ngx_goim_worker.stats->auth_failed++;
         ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_INTERNAL,
                               "auth refused: shared zone exhausted");
         return NGX_OK;
@@ -68,7 +68,7 @@ ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         return NGX_ERROR;
     }
 
-    ngx_goim_worker.auth_ok++;
+    ngx_goim_worker.stats->auth_ok++;
 
     ngx_add_timer(ch->connection->read,
                   ch->conf->heartbeat * ch->conf->heartbeat_max);
@@ -335,6 +335,7 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len)
 
         ngx_rbtree_insert(&w->rooms, &room->sn.node);
         w->nrooms++;
+        w->stats->rooms++;
     }
 
     ngx_queue_insert_tail(&room->members, &ch->room_link);
@@ -368,6 +369,7 @@ ngx_goim_room_leave(ngx_goim_channel_t *ch)
     if (--room->online == 0) {
         ngx_rbtree_delete(&w->rooms, &room->sn.node);
         w->nrooms--;
+        w->stats->rooms--;
         ngx_goim_room_free(room);
     }
 }

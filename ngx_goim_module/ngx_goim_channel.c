@@ -46,6 +46,7 @@ ngx_goim_channel_create(ngx_connection_t *c, ngx_uint_t transport)
                         100, 1);
 
     ngx_goim_worker.nconnections++;
+    ngx_goim_worker.stats->conns[transport]++;
 
     return ch;
 }
@@ -439,7 +440,7 @@ ngx_goim_channel_push(ngx_goim_channel_t *ch, ngx_goim_msg_t *msg)
         || ch->out_bytes + msg->len > ch->conf->queue_bytes)
     {
         ch->dropped++;
-        ngx_goim_worker.dropped_queue_full++;
+        ngx_goim_worker.stats->drop_queue_full++;
 
         if ((ch->dropped & (ch->dropped - 1)) == 0) {
             /* log the 1st, 2nd, 4th, 8th... drop of a connection */
@@ -604,7 +605,7 @@ ngx_goim_channel_flush(ngx_goim_channel_t *ch)
         }
 
         c->sent += n;
-        w->bytes_out += n;
+        w->stats->bytes_out += n;
         sent = n;
 
         /* release what went out */
@@ -626,7 +627,7 @@ ngx_goim_channel_flush(ngx_goim_channel_t *ch)
 
             } else {
                 ch->out_pushes--;
-                w->messages_out++;
+                w->stats->messages_out++;
             }
 
             ch->out = l->next;
@@ -736,6 +737,7 @@ ngx_goim_channel_close(ngx_goim_channel_t *ch, const char *reason)
     }
 
     ngx_goim_worker.nconnections--;
+    ngx_goim_worker.stats->conns[ch->transport]--;
 
     if (ch->transport == NGX_GOIM_TCP) {
         ngx_goim_tcp_finalize(ch);

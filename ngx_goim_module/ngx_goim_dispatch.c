@@ -193,7 +193,7 @@ ngx_goim_dispatch_keys(ngx_goim_push_t *push, ngx_str_t *keys, ngx_uint_t n)
     ngx_uint_t             i, j, k;
     ngx_goim_owned_key_t  *owned;
 
-    ngx_goim_worker.pushes++;
+    ngx_goim_worker.stats->push_keys++;
 
     owned = ngx_alloc(n * (sizeof(ngx_goim_owned_key_t) + sizeof(ngx_str_t)),
                       ngx_cycle->log);
@@ -247,7 +247,7 @@ ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
     uint64_t    mask, self;
     ngx_uint_t  i;
 
-    ngx_goim_worker.pushes++;
+    ngx_goim_worker.stats->push_mids++;
 
     mask = 0;
 
@@ -271,7 +271,7 @@ ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
 {
     uint64_t  mask, self;
 
-    ngx_goim_worker.pushes++;
+    ngx_goim_worker.stats->push_room++;
 
     mask = ngx_goim_shm_room_mask(name->data, name->len);
     self = (uint64_t) 1 << ngx_goim_worker.widx;
@@ -291,7 +291,7 @@ ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed)
     uint64_t   mask, self;
     ngx_int_t  rc;
 
-    ngx_goim_worker.pushes++;
+    ngx_goim_worker.stats->push_all++;
 
     mask = ngx_goim_shm_live_mask();
     self = (uint64_t) 1 << ngx_goim_worker.widx;
@@ -460,6 +460,8 @@ ngx_goim_room_flush_handler(ngx_event_t *ev)
 
     ngx_goim_push_release(&push);
     goim_raw_batch_reset(&room->batch);
+
+    ngx_goim_worker.stats->room_batches++;
 }
 
 

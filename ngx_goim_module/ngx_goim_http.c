@@ -32,6 +32,13 @@ static ngx_command_t  ngx_http_goim_commands[] = {
       0,
       (void *) ngx_http_goim_api_handler },
 
+    { ngx_string("goim_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_goim_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_goim_status_handler },
+
       ngx_null_command
 };
 

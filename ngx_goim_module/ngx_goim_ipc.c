@@ -14,17 +14,6 @@
 #include <sys/un.h>
 
 
-typedef struct {
-    ngx_atomic_t           refs;        /* first: purge frees by it */
-    uint32_t               type;
-    int32_t                op;
-    uint32_t               speed;
-    uint32_t               raw;
-    uint32_t               ntargets;
-    uint32_t               targets_len;
-    uint32_t               body_len;
-    u_char                 data[1];     /* targets, then the body */
-} ngx_goim_imsg_t;
 
 
 #define NGX_GOIM_IPC_BATCH     64
@@ -177,6 +166,7 @@ ngx_goim_ipc_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
         return NGX_ERROR;
     }
 
+    m->time = ngx_current_msec;
     m->type = type;
     m->op = push->op;
     m->speed = speed;
@@ -220,7 +210,7 @@ ngx_goim_ipc_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
             m->refs--;
 
             if (rc == NGX_BUSY) {
-                ngx_goim_worker.dropped_inbox_full++;
+                ngx_goim_worker.stats->drop_inbox_full++;
                 result = NGX_BUSY;
             }
 

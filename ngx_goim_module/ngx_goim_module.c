@@ -255,6 +255,7 @@ ngx_goim_init_process(ngx_cycle_t *cycle)
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&w->channels);
     w->widx = -1;
+    w->stats = &w->local_stats;
 
     /*
      * One read buffer for the event loop: an incomplete packet or frame

@@ -20,6 +20,7 @@ typedef struct {
     ngx_uint_t             gen;         /* claim stamp */
     ngx_uint_t             connections;
     ngx_uint_t             ips;         /* distinct client addresses */
+    ngx_goim_stats_t       stats;
     ngx_uint_t             inbox_size;
     ngx_uint_t             inbox_head;
     ngx_uint_t             inbox_tail;
@@ -315,8 +316,11 @@ ngx_goim_shm_attach(ngx_cycle_t *cycle)
     sw->inbox_head = 0;
     sw->inbox_tail = 0;
 
+    ngx_memzero(&sw->stats, sizeof(ngx_goim_stats_t));
+
     w->widx = i;
     w->wgen = sw->gen;
+    w->stats = &sw->stats;
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
@@ -338,6 +342,7 @@ ngx_goim_shm_detach(ngx_cycle_t *cycle)
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
     w->widx = -1;
+    w->stats = &w->local_stats;
 }
 
 
@@ -961,6 +966,156 @@ ngx_slab_pool_t *
 ngx_goim_shm_pool(void)
 {
     return ngx_goim_shpool;
+}
+
+
+#define ngx_goim_metric(name, type, help)                                    \
+    "# HELP goim_" name " " help "\n# TYPE goim_" name " " type "\n"
+
+
+/*
+ * The node's metrics in Prometheus text format, one series per worker
+ * slot (label "worker", with the pid).
+ */
+
+ngx_int_t
+ngx_goim_shm_status(ngx_pool_t *pool, ngx_str_t *out)
+{
+    u_char                 *p, *last;
+    size_t                  size, used, total;
+    ngx_uint_t              i, n, depth;
+    ngx_msec_t              age;
+    ngx_goim_imsg_t        *m;
+    ngx_goim_stats_t        st[NGX_GOIM_MAX_WORKERS];
+    ngx_goim_shm_worker_t  *sw;
+    ngx_pid_t               pids[NGX_GOIM_MAX_WORKERS];
+    ngx_uint_t              slots[NGX_GOIM_MAX_WORKERS];
+    ngx_uint_t              conns[NGX_GOIM_MAX_WORKERS];
+    ngx_uint_t              depths[NGX_GOIM_MAX_WORKERS];
+    ngx_msec_t              ages[NGX_GOIM_MAX_WORKERS];
+
+    n = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+        sw = &ngx_goim_shm->workers[i];
+
+        if (sw->pid == 0) {
+            continue;
+        }
+
+        depth = sw->inbox_tail - sw->inbox_head;
+        age = 0;
+
+        if (depth) {
+            m = sw->inbox[sw->inbox_head % sw->inbox_size];
+            age = ngx_current_msec - m->time;
+        }
+
+        slots[n] = i;
+        pids[n] = sw->pid;
+        conns[n] = sw->connections;
+        depths[n] = depth;
+        ages[n] = age;
+        st[n] = sw->stats;
+        n++;
+    }
+
+    total = ngx_goim_shpool->end - (u_char *) ngx_goim_shpool;
+    used = total - ngx_goim_shpool->pfree * ngx_pagesize;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    size = 4096 + n * 2560;
+
+    p = ngx_pnalloc(pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    last = p + size;
+
+#define ngx_goim_series(name, labels, value)                                  \
+    for (i = 0; i < n; i++) {                                                 \
+        p = ngx_slprintf(p, last, "goim_" name "{worker=\"%ui\",pid=\"%P\""  \
+                         labels "} %uA\n", slots[i], pids[i], value);        \
+    }
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("connections", "gauge",
+                     "Open goim connections by transport."));
+    ngx_goim_series("connections", ",transport=\"tcp\"",
+                    st[i].conns[NGX_GOIM_TCP]);
+    ngx_goim_series("connections", ",transport=\"ws\"",
+                    st[i].conns[NGX_GOIM_WS]);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("online", "gauge",
+                     "Authenticated connections in the registry."));
+    ngx_goim_series("online", "", (ngx_atomic_uint_t) conns[i]);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("rooms", "gauge",
+                     "Rooms with members on the worker."));
+    ngx_goim_series("rooms", "", st[i].rooms);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("auth_total", "counter",
+                     "Auth packets by result."));
+    ngx_goim_series("auth_total", ",result=\"ok\"", st[i].auth_ok);
+    ngx_goim_series("auth_total", ",result=\"failed\"", st[i].auth_failed);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("pushes_total", "counter",
+                     "Pushes accepted by the API on the worker, by type."));
+    ngx_goim_series("pushes_total", ",type=\"keys\"", st[i].push_keys);
+    ngx_goim_series("pushes_total", ",type=\"mids\"", st[i].push_mids);
+    ngx_goim_series("pushes_total", ",type=\"room\"", st[i].push_room);
+    ngx_goim_series("pushes_total", ",type=\"all\"", st[i].push_all);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("messages_written_total",
+                     "counter", "Push messages written to sockets."));
+    ngx_goim_series("messages_written_total", "", st[i].messages_out);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("bytes_written_total",
+                     "counter", "Bytes written to goim sockets."));
+    ngx_goim_series("bytes_written_total", "", st[i].bytes_out);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("room_batches_total",
+                     "counter", "Merged room frames sent after the flush "
+                     "interval."));
+    ngx_goim_series("room_batches_total", "", st[i].room_batches);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("dropped_total", "counter",
+                     "Pushes not delivered, by reason."));
+    ngx_goim_series("dropped_total", ",reason=\"queue_full\"",
+                    st[i].drop_queue_full);
+    ngx_goim_series("dropped_total", ",reason=\"inbox_full\"",
+                    st[i].drop_inbox_full);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("inbox_depth", "gauge",
+                     "Messages waiting in the worker's inbox."));
+    ngx_goim_series("inbox_depth", "", (ngx_atomic_uint_t) depths[i]);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("inbox_oldest_seconds",
+                     "gauge", "Age of the oldest message in the inbox."));
+
+    for (i = 0; i < n; i++) {
+        p = ngx_slprintf(p, last,
+                         "goim_inbox_oldest_seconds{worker=\"%ui\","
+                         "pid=\"%P\"} %ui.%03ui\n", slots[i], pids[i],
+                         (ngx_uint_t) (ages[i] / 1000),
+                         (ngx_uint_t) (ages[i] % 1000));
+    }
+
+#undef ngx_goim_series
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("shm_bytes", "gauge",
+                     "The shared zone, used and free."));
+    p = ngx_slprintf(p, last, "goim_shm_bytes{state=\"used\"} %uz\n"
+                     "goim_shm_bytes{state=\"free\"} %uz\n",
+                     used, total - used);
+
+    out->len = p - out->data;
+
+    return NGX_OK;
 }
 
 

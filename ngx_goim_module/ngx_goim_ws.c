@@ -356,6 +356,7 @@ ngx_goim_ws_takeover(ngx_http_request_t *r)
         pre = ngx_alloc(pre_len, c->log);
         if (pre == NULL) {
             ngx_goim_worker.nconnections--;
+            ngx_goim_worker.stats->conns[NGX_GOIM_WS]--;
             ngx_http_finalize_request(r, NGX_ERROR);
             return;
         }
