@@ -141,6 +141,9 @@ struct ngx_goim_channel_s {
     int32_t               *watch;       /* watched ops, malloc'ed */
     ngx_uint_t             nwatch;
     uint32_t               last_online; /* last heartbeat count */
+    void                  *redis_req;   /* pending Redis request */
+    ngx_msec_t             session_renew;   /* renew after (10-30 min) */
+    ngx_msec_t             session_last;
     const char            *close_reason;
 
     /* input: bytes of an incomplete packet or frame, malloc'ed */
@@ -268,6 +271,26 @@ ngx_goim_channel_t *ngx_goim_key_lookup(u_char *key, size_t len);
 ngx_goim_mid_t *ngx_goim_mid_lookup(int64_t mid);
 ngx_int_t ngx_goim_parse_ops(u_char *p, size_t len, int32_t *ops,
     ngx_uint_t max, ngx_uint_t *n);
+
+/*
+ * Sessions in Redis (ngx_goim_redis.c, ngx_goim_session.c), only when
+ * goim_redis is configured.  ngx_goim_session_add() registers an
+ * authenticated channel (goim's AddMapping) and calls done(ch, rc) from
+ * the event loop later: NGX_OK, or NGX_ERROR when Redis failed or timed
+ * out.  A channel closed meanwhile cancels its pending request
+ * (ngx_goim_session_cancel, which clears ch->redis_req), and done is
+ * not called.
+ */
+typedef void (*ngx_goim_session_done_pt)(ngx_goim_channel_t *ch,
+    ngx_int_t rc);
+
+ngx_uint_t ngx_goim_redis_enabled(void);
+ngx_int_t ngx_goim_session_add(ngx_goim_channel_t *ch,
+    ngx_goim_session_done_pt done);
+void ngx_goim_session_renew(ngx_goim_channel_t *ch);
+void ngx_goim_session_del(ngx_goim_channel_t *ch);
+void ngx_goim_session_cancel(ngx_goim_channel_t *ch);
+
 
 /* shared registry (ngx_goim_shm.c) */
 char *ngx_goim_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
