@@ -17,7 +17,7 @@ CFLAGS      ?= -O2 -g
 ALL_CFLAGS  := $(CFLAGS) $(WARN) -Iproto -I$(GEN) -D_GNU_SOURCE
 
 PROTO_SRCS  := proto/goim_packet.c proto/goim_ws.c proto/goim_token.c \
-               proto/goim_query.c proto/goim_cityhash.c
+               proto/goim_query.c proto/goim_cityhash.c proto/goim_jwt.c
 PROTO_OBJS  := $(PROTO_SRCS:proto/%.c=$(BUILD)/obj/%.o) \
                $(BUILD)/obj/goim.pb-c.o
 
@@ -35,7 +35,8 @@ deps:
 
 module: $(BUILD)/ngx_goim_module.so
 
-tools: $(BUILD)/kafka-mock $(BUILD)/kafka-probe $(BUILD)/goim-job
+tools: $(BUILD)/kafka-mock $(BUILD)/kafka-probe $(BUILD)/goim-job \
+       $(BUILD)/goim-jwt
 
 unit: $(UNIT_TESTS)
 
@@ -82,16 +83,19 @@ $(BUILD)/kafka-probe: tools/kafka-probe.c
 	mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) $< -o $@ -lrdkafka
 
+$(BUILD)/goim-jwt: tools/goim-jwt.c $(PROTO_OBJS)
+	$(CC) $(ALL_CFLAGS) $< $(PROTO_OBJS) -o $@ -lprotobuf-c -lyajl -lcrypto
+
 $(BUILD)/goim-job: $(wildcard job/*.c job/*.h) $(PROTO_OBJS)
 	$(CC) $(ALL_CFLAGS) -Ijob $(wildcard job/*.c) $(PROTO_OBJS) -o $@ \
-	    -lrdkafka -lprotobuf-c -lhiredis -levent -lyajl
+	    -lrdkafka -lprotobuf-c -lhiredis -levent -lyajl -lcrypto
 
 # --- unit tests (TAP, run by prove through t/unit.t) ---------------------------
 
 $(BUILD)/unit/%: t/unit/%.c $(PROTO_OBJS) t/unit/tap.h
 	mkdir -p $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) -It/unit $< $(PROTO_OBJS) -o $@ \
-	    -lrdkafka -lprotobuf-c -lyajl -lpthread
+	    -lrdkafka -lprotobuf-c -lyajl -lcrypto -lpthread
 
 # --- the two README commands ---------------------------------------------------
 
