@@ -52,7 +52,15 @@ typedef struct {
 
 
 static ngx_int_t ngx_goim_api_parse(ngx_http_request_t *r,
-    ngx_goim_api_ctx_t *ctx);
+    ngx_goim_api_ctx_t *ctx, const char **what);
+static off_t ngx_goim_api_body_limit(ngx_http_request_t *r);
+static ngx_int_t ngx_goim_api_too_large(ngx_http_request_t *r);
+static ngx_uint_t ngx_goim_api_unique(void *elts, ngx_uint_t n, size_t size,
+    int (*cmp)(const void *, const void *));
+static int ngx_libc_cdecl ngx_goim_api_key_cmp(const void *a,
+    const void *b);
+static int ngx_libc_cdecl ngx_goim_api_mid_cmp(const void *a,
+    const void *b);
 static void ngx_goim_api_push(ngx_http_request_t *r);
 static ngx_int_t ngx_goim_api_push_body(ngx_http_request_t *r,
     ngx_str_t *body);
@@ -94,12 +102,11 @@ static ngx_goim_api_route_t  ngx_goim_api_routes[] = {
 ngx_int_t
 ngx_http_goim_api_handler(ngx_http_request_t *r)
 {
-    off_t                      limit;
     ngx_int_t                  rc;
     ngx_uint_t                 i;
+    const char                *what;
     ngx_goim_api_ctx_t        *ctx;
     ngx_goim_api_route_t      *rt;
-    ngx_http_core_loc_conf_t  *clcf;
 
     rt = NULL;
 
@@ -143,10 +150,14 @@ ngx_http_goim_api_handler(ngx_http_request_t *r)
     ctx->route = rt->route;
     ngx_http_set_ctx(r, ctx, ngx_http_goim_module);
 
-    rc = ngx_goim_api_parse(r, ctx);
+    rc = ngx_goim_api_parse(r, ctx, &what);
     if (rc != NGX_OK) {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_goim_api_bind_error(r, "%s in the query string", what);
         }
 
         return rc;
@@ -162,19 +173,12 @@ ngx_http_goim_api_handler(ngx_http_request_t *r)
 
     /* the message must fit in memory: larger bodies get a JSON 413 */
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    limit = ngx_min(clcf->client_max_body_size,
-                    (off_t) clcf->client_body_buffer_size);
-
-    if (r->headers_in.content_length_n > limit) {
+    if (r->headers_in.content_length_n > ngx_goim_api_body_limit(r)) {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_goim_api_reply(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, -413,
-                                  "message larger than "
-                                  "client_body_buffer_size", NULL);
+        return ngx_goim_api_too_large(r);
     }
 
     r->request_body_in_single_buf = 1;
@@ -189,8 +193,15 @@ ngx_http_goim_api_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * NGX_DECLINED with *what set when the query string cannot be bound: the
+ * caller answers, after it discarded the body (answering here and going
+ * on would send a second response).
+ */
+
 static ngx_int_t
-ngx_goim_api_parse(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
+ngx_goim_api_parse(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx,
+    const char **what)
 {
     int    n;
     char  *buf;
@@ -207,13 +218,13 @@ ngx_goim_api_parse(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
                          ctx->params, NGX_GOIM_API_MAX_PARAMS);
 
     if (n == -1) {
-        return ngx_goim_api_bind_error(r, "invalid %s in the query string",
-                                       "percent-encoding");
+        *what = "invalid percent-encoding";
+        return NGX_DECLINED;
     }
 
     if (n < 0) {
-        return ngx_goim_api_bind_error(r, "too many %s in the query string",
-                                       "parameters");
+        *what = "too many parameters";
+        return NGX_DECLINED;
     }
 
     ctx->nparams = n;
@@ -238,6 +249,12 @@ ngx_goim_api_push(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_goim_module);
 
     rc = ngx_goim_api_push_body(r, &body);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r, ngx_goim_api_too_large(r));
+        return;
+    }
+
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, rc);
         return;
@@ -290,6 +307,10 @@ ngx_goim_api_push(ngx_http_request_t *r)
                                     NULL);
             goto done;
         }
+
+        /* a key given twice is still pushed to once */
+        n = ngx_goim_api_unique(keys, n, sizeof(ngx_str_t),
+                                ngx_goim_api_key_cmp);
 
         rc = ngx_goim_api_pushed(r, ngx_goim_dispatch_keys(&push, keys, n));
         break;
@@ -356,6 +377,9 @@ ngx_goim_api_push(ngx_http_request_t *r)
                                     NULL);
             goto done;
         }
+
+        n = ngx_goim_api_unique(mids, n, sizeof(int64_t),
+                                ngx_goim_api_mid_cmp);
 
         rc = ngx_goim_api_pushed(r, ngx_goim_dispatch_mids(&push, mids, n));
         break;
@@ -458,6 +482,33 @@ ngx_goim_api_pushed(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
+static off_t
+ngx_goim_api_body_limit(ngx_http_request_t *r)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    return ngx_min(clcf->client_max_body_size,
+                   (off_t) clcf->client_body_buffer_size);
+}
+
+
+static ngx_int_t
+ngx_goim_api_too_large(ngx_http_request_t *r)
+{
+    return ngx_goim_api_reply(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, -413,
+                              "message larger than client_body_buffer_size",
+                              NULL);
+}
+
+
+/*
+ * The message body in one piece; NGX_DECLINED when it is over the limit
+ * (the caller answers 413: answering here and going on would push it and
+ * send a second response).
+ */
+
 static ngx_int_t
 ngx_goim_api_push_body(ngx_http_request_t *r, ngx_str_t *body)
 {
@@ -473,9 +524,7 @@ ngx_goim_api_push_body(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     if (r->request_body->temp_file) {
-        return ngx_goim_api_reply(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, -413,
-                                  "message larger than "
-                                  "client_body_buffer_size", NULL);
+        return NGX_DECLINED;
     }
 
     len = 0;
@@ -486,6 +535,15 @@ ngx_goim_api_push_body(ngx_http_request_t *r, ngx_str_t *body)
 
     if (len == 0) {
         return NGX_OK;
+    }
+
+    /*
+     * a chunked body has no Content-Length to check up front, and one
+     * read ahead with the headers never reached client_body_buffer_size
+     */
+
+    if ((off_t) len > ngx_goim_api_body_limit(r)) {
+        return NGX_DECLINED;
     }
 
     cl = r->request_body->bufs;
@@ -690,6 +748,55 @@ ngx_goim_api_top_cmp(const void *a, const void *b)
     }
 
     return ngx_memn2cmp(x->room.data, y->room.data, x->room.len, y->room.len);
+}
+
+
+/* sorts the targets and drops repeated ones; returns how many remain */
+
+static ngx_uint_t
+ngx_goim_api_unique(void *elts, ngx_uint_t n, size_t size,
+    int (*cmp)(const void *, const void *))
+{
+    u_char      *p;
+    ngx_uint_t   i, k;
+
+    if (n < 2) {
+        return n;
+    }
+
+    p = elts;
+
+    ngx_qsort(p, n, size, cmp);
+
+    for (i = 1, k = 1; i < n; i++) {
+        if (cmp(p + (k - 1) * size, p + i * size) != 0) {
+            if (k != i) {
+                ngx_memcpy(p + k * size, p + i * size, size);
+            }
+
+            k++;
+        }
+    }
+
+    return k;
+}
+
+
+static int ngx_libc_cdecl
+ngx_goim_api_key_cmp(const void *a, const void *b)
+{
+    const ngx_str_t  *x = a, *y = b;
+
+    return ngx_memn2cmp(x->data, y->data, x->len, y->len);
+}
+
+
+static int ngx_libc_cdecl
+ngx_goim_api_mid_cmp(const void *a, const void *b)
+{
+    const int64_t  *x = a, *y = b;
+
+    return (*x > *y) - (*x < *y);
 }
 
 
