@@ -32,6 +32,7 @@
 typedef struct ngx_goim_channel_s  ngx_goim_channel_t;
 typedef struct ngx_goim_room_s     ngx_goim_room_t;
 typedef struct ngx_goim_mid_s      ngx_goim_mid_t;
+typedef struct ngx_goim_redis_conf_s  ngx_goim_redis_conf_t;
 
 
 /* main-context configuration (core module) */
@@ -47,6 +48,10 @@ typedef struct {
     ngx_uint_t             inbox_size;
     ngx_msec_t             room_flush;
     ngx_msec_t             shutdown_drain;
+    ngx_str_t              auth_secret;     /* HS256 key, empty: plain */
+
+    /* goim_redis and friends (ngx_goim_redis.c); NULL when not used */
+    ngx_goim_redis_conf_t *redis;
 } ngx_goim_conf_t;
 
 
@@ -169,6 +174,10 @@ struct ngx_goim_channel_s {
     unsigned               auth_pending:1;
     unsigned               closing:1;   /* close once the queue drained */
     unsigned               ws_close_sent:1;
+
+    /* the auth packet's ver and seq, echoed when Redis has answered */
+    int32_t                auth_ver;
+    int32_t                auth_seq;
 };
 
 
@@ -290,6 +299,15 @@ ngx_int_t ngx_goim_session_add(ngx_goim_channel_t *ch,
 void ngx_goim_session_renew(ngx_goim_channel_t *ch);
 void ngx_goim_session_del(ngx_goim_channel_t *ch);
 void ngx_goim_session_cancel(ngx_goim_channel_t *ch);
+
+char *ngx_goim_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_goim_redis_timeout_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_goim_session_ttl_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_goim_redis_init(ngx_cycle_t *cycle);
+void ngx_goim_redis_exit(ngx_cycle_t *cycle);
 
 
 /* shared registry (ngx_goim_shm.c) */

@@ -11,7 +11,11 @@
 #include <sys/random.h>
 
 #include <goim_token.h>
+#include <goim_jwt.h>
 #include <goim_query.h>
+
+
+#define NGX_GOIM_JWT_LEEWAY  30       /* seconds of clock skew for nbf */
 
 
 static ngx_int_t ngx_goim_auth_register(ngx_goim_channel_t *ch,
@@ -27,12 +31,21 @@ ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     char                 err[128];
     u_char               reason[160];
     ngx_int_t            rc;
+    ngx_str_t           *secret;
     goim_token_t         tok;
     ngx_goim_channel_t  *old;
 
-    if (goim_token_parse(pkt->body, pkt->body_len, &tok, err, sizeof(err))
-        != 0)
-    {
+    secret = &ch->conf->auth_secret;
+
+    /* with a secret, only signed tokens: no fallback to plain JSON */
+    rc = secret->len
+         ? goim_jwt_verify(pkt->body, pkt->body_len, secret->data,
+                           secret->len, ngx_time(), NGX_GOIM_JWT_LEEWAY,
+                           &tok, err, sizeof(err))
+         : goim_token_parse(pkt->body, pkt->body_len, &tok, err,
+                            sizeof(err));
+
+    if (rc != 0) {
         ngx_goim_worker.stats->auth_failed++;
         ngx_snprintf(reason, sizeof(reason), "auth failed: bad token: %s%Z",
                      err);

@@ -7,10 +7,14 @@
 
 #include "ngx_goim.h"
 
+#include <goim_jwt.h>
+
 
 static void *ngx_goim_create_conf(ngx_cycle_t *cycle);
 static char *ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf);
 static char *ngx_goim_send_queue(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_goim_auth_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_goim_init_process(ngx_cycle_t *cycle);
 static void ngx_goim_exit_process(ngx_cycle_t *cycle);
@@ -87,6 +91,13 @@ static ngx_command_t  ngx_goim_commands[] = {
       ngx_conf_set_msec_slot,
       0,
       offsetof(ngx_goim_conf_t, shutdown_drain),
+      NULL },
+
+    { ngx_string("goim_auth_secret"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_goim_auth_secret,
+      0,
+      0,
       NULL },
 
     { ngx_string("goim_server_id"),
@@ -234,6 +245,86 @@ ngx_goim_send_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     gcf->queue_packets = n;
     gcf->queue_bytes = size;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * goim_auth_secret <secret> | file:<path>;  an HS256 key of at least 32
+ * bytes; a file keeps it out of nginx.conf (one trailing newline dropped).
+ */
+
+static char *
+ngx_goim_auth_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_goim_conf_t  *gcf = conf;
+
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_str_t       *value, path;
+    ngx_file_info_t  fi;
+
+    if (gcf->auth_secret.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    gcf->auth_secret = value[1];
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "file:", 5) == 0) {
+        path.data = value[1].data + 5;
+        path.len = value[1].len - 5;
+
+        if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+        if (fd == NGX_INVALID_FILE) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               ngx_open_file_n " \"%V\" failed", &path);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+            || ngx_file_size(&fi) > 4096)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" is not a secret file of at most 4k",
+                               &path);
+            ngx_close_file(fd);
+            return NGX_CONF_ERROR;
+        }
+
+        gcf->auth_secret.data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+        if (gcf->auth_secret.data == NULL) {
+            ngx_close_file(fd);
+            return NGX_CONF_ERROR;
+        }
+
+        n = ngx_read_fd(fd, gcf->auth_secret.data, ngx_file_size(&fi));
+        ngx_close_file(fd);
+
+        if (n != (ssize_t) ngx_file_size(&fi)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "reading \"%V\" failed", &path);
+            return NGX_CONF_ERROR;
+        }
+
+        if (n && gcf->auth_secret.data[n - 1] == '\n') {
+            n--;
+        }
+
+        gcf->auth_secret.len = n;
+    }
+
+    if (gcf->auth_secret.len < GOIM_JWT_MIN_SECRET) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"goim_auth_secret\" must be at least %d bytes",
+                           GOIM_JWT_MIN_SECRET);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
