@@ -36,7 +36,7 @@ deps:
 module: $(BUILD)/ngx_goim_module.so
 
 tools: $(BUILD)/kafka-mock $(BUILD)/kafka-probe $(BUILD)/goim-job \
-       $(BUILD)/goim-jwt
+       $(BUILD)/goim-bench $(BUILD)/goim-jwt
 
 unit: $(UNIT_TESTS)
 
@@ -82,6 +82,9 @@ $(BUILD)/kafka-mock: tools/kafka-mock.c
 $(BUILD)/kafka-probe: tools/kafka-probe.c
 	mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) $< -o $@ -lrdkafka
+
+$(BUILD)/goim-bench: tools/goim-bench.c $(PROTO_OBJS)
+	$(CC) $(ALL_CFLAGS) $< $(PROTO_OBJS) -o $@ -lprotobuf-c -lyajl -lcrypto
 
 $(BUILD)/goim-jwt: tools/goim-jwt.c $(PROTO_OBJS)
 	$(CC) $(ALL_CFLAGS) $< $(PROTO_OBJS) -o $@ -lprotobuf-c -lyajl -lcrypto
