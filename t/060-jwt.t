@@ -62,7 +62,7 @@ __DATA__
 
 === TEST 1: a valid signed token authenticates with its claims
 --- perl
-ok(-x $jwt, 'goim-jwt is built');
+ok(-x $::jwt, 'goim-jwt is built');
 my ($r) = try_auth(sign('--exp-in', 60));
 ok($r, 'auth reply received');
 is($r->{mid}, 42, 'mid from the signed claims');
@@ -71,10 +71,10 @@ is($r->{room_id}, 'live://7', 'room from the signed claims');
 
 === TEST 2: plain JSON, wrong key, alg none and expired tokens are refused
 --- perl
-my (undef, $closed) = try_auth($claims);
+my (undef, $closed) = try_auth($::claims);
 ok($closed, 'plain goim JSON token refused when a secret is set');
 
-my $forged = `$jwt sign --secret 'another-secret-of-more-than-32-bytes-xyz' --exp-in 60 '$claims'`;
+my $forged = `$::jwt sign --secret 'another-secret-of-more-than-32-bytes-xyz' --exp-in 60 '$::claims'`;
 chomp $forged;
 (undef, $closed) = try_auth($forged);
 ok($closed, 'token signed with another secret refused');
