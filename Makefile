@@ -57,7 +57,8 @@ $(BUILD)/ngx_goim_module.so: $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	protoc-c --proto_path=proto --c_out=$(NGX_BUILD)/objs/addon/goim_gen \
 	    proto/goim.proto
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile objs/ngx_goim_module.so
-	cp $(NGX_BUILD)/objs/ngx_goim_module.so $@
+	cp $(NGX_BUILD)/objs/ngx_goim_module.so $@.tmp
+	mv -f $@.tmp $@
 
 # --- shared pure C (codecs, generated protobuf) -------------------------------
 
