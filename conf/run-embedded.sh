@@ -7,7 +7,7 @@
 #
 # Environment:
 #   GOIM_LISTEN     listen address (default 127.0.0.1)
-#   GOIM_WORKERS    worker_processes (default 1, see the conf)
+#   GOIM_WORKERS    worker_processes (default auto: one per core)
 #   GOIM_LOG_LEVEL  error_log level (default info)
 #   GOIM_RUN_DIR    runtime directory (default build/run)
 #   NGINX           nginx binary (default nginx)
@@ -17,7 +17,7 @@ set -e
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 listen=${GOIM_LISTEN:-127.0.0.1}
-workers=${GOIM_WORKERS:-1}
+workers=${GOIM_WORKERS:-auto}
 level=${GOIM_LOG_LEVEL:-info}
 dir=${GOIM_RUN_DIR:-$root/build/run}
 nginx=${NGINX:-nginx}
@@ -80,7 +80,8 @@ Push to that room, that member, that key, or everyone watching op 1000:
 Online counts:
   curl '$api/goim/online/total'
 
-Log: stderr (level $level).  Ctrl-C stops nginx.
+Workers: $workers (worker_processes).  Log: stderr (level $level).
+Ctrl-C stops nginx.
 
 EOF
 
