@@ -605,3 +605,65 @@ $c->send_packet(OP_SEND_MSG, $body . 'x', seq => 3);
 is close_code($c), 1009, "$name - 1 MB + 1: 1009";
 --- error_log
 goim: message too big
+
+
+
+=== TEST 19: upgrade after large headers, and after a keep-alive request
+--- perl
+my $port = $ENV{TEST_NGINX_SERVER_PORT};
+my $frames = ws_frame(WS_BINARY, pack_packet(OP_AUTH,
+                 '{"mid":1,"key":"big-hdr","room_id":"live://h"}', seq => 1))
+             . ws_frame(WS_BINARY, pack_packet(OP_HEARTBEAT, '', seq => 2));
+# headers over client_header_buffer_size (1k): a large header buffer
+my ($req, $accept) = upgrade_request(Cookie => 'c=' . ('x' x 3000));
+my $c = GoimClient->new(transport => 'tcp', timeout => 3, port => $port);
+die "connect\n" if $c->connect;
+$c->send_raw($req . $frames);
+like $c->_read_http_head(time + 3) // '', qr{^HTTP/1\.1 101 }, "$name - 101";
+$c->{transport} = 'ws';
+my @got = map { my $p = $c->read_packet(2); $p ? "$p->{op}/$p->{seq}" : 'none' }
+          1 .. 2;
+is_deeply \@got, ['8/1', '3/2'], "$name - large headers: pipelined frames kept";
+$c->close;
+# a plain request first, then the upgrade, all in one write
+($req, $accept) = upgrade_request();
+$c = GoimClient->new(transport => 'tcp', timeout => 3, port => $port);
+die "connect\n" if $c->connect;
+$c->send_raw("GET /goim/online/total HTTP/1.1\r\nHost: localhost\r\n\r\n"
+             . $req . $frames);
+my $head = $c->_read_http_head(time + 3) // '';
+like $head, qr{^HTTP/1\.1 200 }, "$name - first the API answer";
+my ($len) = $head =~ /^Content-Length: (\d+)/mi;
+$c->_fill(time + 2) while length $c->{rbuf} < ($len // 0);
+substr($c->{rbuf}, 0, $len // 0, '');
+$head = $c->_read_http_head(time + 3) // '';
+like $head, qr{^HTTP/1\.1 101 }, "$name - then 101 on the same connection";
+like $head, qr{^Sec-WebSocket-Accept: \Q$accept\E\r$}m, "$name - accept";
+$c->{transport} = 'ws';
+@got = map { my $p = $c->read_packet(2); $p ? "$p->{op}/$p->{seq}" : 'none' }
+       1 .. 2;
+is_deeply \@got, ['8/1', '3/2'], "$name - keep-alive then upgrade: frames kept";
+is $c->heartbeat, 1, "$name - connection usable";
+$c->close;
+# the same, with the upgrade sent later on the kept-alive connection
+$c = GoimClient->new(transport => 'tcp', timeout => 3, port => $port);
+die "connect\n" if $c->connect;
+$c->send_raw("GET /goim/online/total HTTP/1.1\r\nHost: localhost\r\n\r\n");
+$head = $c->_read_http_head(time + 3) // '';
+($len) = $head =~ /^Content-Length: (\d+)/mi;
+$c->_fill(time + 2) while length $c->{rbuf} < ($len // 0);
+substr($c->{rbuf}, 0, $len // 0, '');
+sleep 0.1;
+($req, $accept) = upgrade_request();
+$c->send_raw($req);
+$head = $c->_read_http_head(time + 3) // '';
+like $head, qr{^HTTP/1\.1 101 }, "$name - upgrade on an idle keep-alive "
+    . "connection";
+$c->{transport} = 'ws';
+ok $c->auth({ mid => 2, key => 'ka2' }), "$name - auth after keep-alive";
+$c->close;
+--- config
+    location = /sub { goim_websocket; }
+    location /goim/ { goim_logic_api; }
+--- http_config
+    client_header_buffer_size 1k;
