@@ -252,6 +252,13 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     case GOIM_OP_HEARTBEAT:
         ngx_add_timer(c->read, ch->conf->heartbeat * ch->conf->heartbeat_max);
 
+        if (ch->session_renew
+            && ngx_current_msec - ch->session_last > ch->session_renew)
+        {
+            /* goim renews the Redis session on a client heartbeat */
+            ngx_goim_session_renew(ch);
+        }
+
         if (ch->room) {
             ch->last_online = ngx_goim_room_online(ch->room);
         }
@@ -432,7 +439,8 @@ ngx_goim_channel_reply(ngx_goim_channel_t *ch, int32_t ver, int32_t op,
 ngx_int_t
 ngx_goim_channel_push(ngx_goim_channel_t *ch, ngx_goim_msg_t *msg)
 {
-    if (ch->closing) {
+    if (ch->closing || ch->auth_pending) {
+        /* nothing before the auth reply: goim registers after Connect */
         return NGX_DECLINED;
     }
 
@@ -463,7 +471,9 @@ ngx_goim_channel_queue(ngx_goim_channel_t *ch, ngx_goim_msg_t *msg,
 {
     ngx_goim_link_t  *l;
 
+    /* a closing channel's last frame (WebSocket Close) always goes */
     if (reply
+        && !ch->closing
         && ch->out_replies >= NGX_GOIM_REPLY_FACTOR * ch->conf->queue_packets)
     {
         ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_POLICY,

@@ -18,9 +18,11 @@ typedef struct {
 
 
 static void ngx_goim_broadcast_handler(ngx_event_t *ev);
+static void ngx_goim_room_flush_handler(ngx_event_t *ev);
 
 
 #define NGX_GOIM_BROADCAST_TICK  100    /* ms between paced slices */
+#define NGX_GOIM_ROOM_BATCH_MAX  128    /* messages in one merged frame */
 
 
 ngx_goim_msg_t *
@@ -403,6 +405,7 @@ ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push)
 void
 ngx_goim_local_room(ngx_goim_push_t *push, ngx_str_t *name)
 {
+    size_t            len;
     ngx_msec_t        interval, elapsed;
     ngx_goim_conf_t  *gcf;
     ngx_goim_room_t  *room;
@@ -419,6 +422,21 @@ ngx_goim_local_room(ngx_goim_push_t *push, ngx_str_t *name)
     if (room->batch.count == 0 && elapsed >= interval) {
         ngx_goim_room_send(room, push);
         return;
+    }
+
+    /*
+     * A batch stays well inside a connection's send queue: one that could
+     * never be queued would be dropped for every member.  A full batch
+     * leaves at once; order is kept since it goes before this message.
+     */
+
+    len = push->raw ? push->body.len : GOIM_HEADER_LEN + push->body.len;
+
+    if (room->batch.count
+        && (room->batch.count >= NGX_GOIM_ROOM_BATCH_MAX
+            || room->batch.len + len > gcf->queue_bytes / 4))
+    {
+        ngx_goim_room_flush_handler(&room->flush);
     }
 
     if ((push->raw ? goim_raw_batch_add_raw(&room->batch, push->body.data,

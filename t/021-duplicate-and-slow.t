@@ -361,13 +361,8 @@ ok $c{'deaf tcp'}->expect_closed(3), "$name - deaf tcp: closed";
 my $replies = grep { $_->{op} == OP_HEARTBEAT_REPLY } @{ $c{'deaf tcp'}{inbox} };
 ok $replies < 8 * $batches, "$name - deaf tcp: not every heartbeat answered "
     . "($replies)";
-{
-    local $main::TODO = 'ngx_goim_channel_fail() queues its Close frame '
-        . 'through ngx_goim_channel_queue(), which refuses it at the reply '
-        . 'cap (ngx_goim_channel.c)';
-    is close_code($c{'deaf ws'}), 1008, "$name - deaf ws: Close 1008 after "
-        . "its replies";
-}
+is close_code($c{'deaf ws'}), 1008, "$name - deaf ws: Close 1008 after "
+    . "its replies";
 ok $c{'deaf ws'}->is_closed, "$name - deaf ws: closed";
 push_ok('/goim/push/keys?operation=1000&keys=other', 'still');
 my ($p) = $other->read_pushes(1, 2);
@@ -391,9 +386,6 @@ push_ok('/goim/push/room?operation=1000&type=live&room=burst',
         sprintf('%04d', $_) . ('b' x 3996)) for 1 .. $n;
 my @want = map { sprintf '%04d', $_ } 1 .. $n;
 {
-    local $main::TODO = 'ngx_goim_local_room() (ngx_goim_dispatch.c) merges '
-        . 'a burst into one unbounded OP_RAW batch; over goim_send_queue '
-        . 'bytes, ngx_goim_channel_push() drops it on every connection';
     for my $c (@c) {
         my @b = map { substr $_->{body}, 0, 4 } $c->read_pushes($n, 2);
         is_deeply \@b, \@want, "$name - $c->{transport} reader got all $n "
