@@ -107,6 +107,27 @@ static ngx_command_t  ngx_goim_commands[] = {
       offsetof(ngx_goim_conf_t, server_id),
       NULL },
 
+    { ngx_string("goim_redis"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE123,
+      ngx_goim_redis_directive,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("goim_redis_timeout"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_goim_redis_timeout_directive,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("goim_session_ttl"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_goim_session_ttl_directive,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -370,7 +391,11 @@ ngx_goim_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_goim_ipc_init(cycle);
+    if (ngx_goim_ipc_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_goim_redis_init(cycle);
 }
 
 
@@ -380,6 +405,7 @@ ngx_goim_exit_process(ngx_cycle_t *cycle)
     ngx_goim_link_t    *l;
     ngx_goim_worker_t  *w = &ngx_goim_worker;
 
+    ngx_goim_redis_exit(cycle);
     ngx_goim_ipc_exit(cycle);
     ngx_goim_shm_detach(cycle);
 

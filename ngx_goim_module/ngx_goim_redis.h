@@ -1,0 +1,58 @@
+
+/*
+ * goim for nginx: the worker's asynchronous Redis connection
+ * (ngx_goim_redis.c), used by the sessions (ngx_goim_session.c).
+ */
+
+#ifndef _NGX_GOIM_REDIS_H_INCLUDED_
+#define _NGX_GOIM_REDIS_H_INCLUDED_
+
+
+#include "ngx_goim.h"
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+
+/* goim_redis, goim_redis_timeout, goim_session_ttl */
+struct ngx_goim_redis_conf_s {
+    ngx_str_t              name;        /* as configured, for logs */
+    ngx_str_t              host;        /* numeric address or unix path */
+    ngx_int_t              port;        /* 0: a unix socket */
+    ngx_str_t              password;
+    ngx_int_t              db;
+    ngx_msec_t             timeout;
+    time_t                 session_ttl;
+};
+
+
+typedef struct ngx_goim_redis_req_s  ngx_goim_redis_req_t;
+
+/*
+ * Called exactly once per command, from the event loop, unless the
+ * command was cancelled: with the reply and err NULL on success, with
+ * the reply and err = its text for an error reply, and with reply NULL
+ * and err set when the command failed (timeout, connection lost).  The
+ * reply is freed when the callback returns.
+ */
+typedef void (*ngx_goim_redis_cb_pt)(redisReply *reply, void *data,
+    const char *err);
+
+
+/*
+ * Both return a handle for ngx_goim_redis_cancel(), valid until the
+ * callback runs, or NULL when the command failed at once (no
+ * connection, out of memory): the callback is then never called.
+ */
+ngx_goim_redis_req_t *ngx_goim_redis_command(ngx_goim_redis_cb_pt cb,
+    void *data, const char *fmt, ...);
+ngx_goim_redis_req_t *ngx_goim_redis_commandargv(ngx_goim_redis_cb_pt cb,
+    void *data, int argc, const char **argv, const size_t *argvlen);
+
+/* the callback will not be called; the reply, when it comes, is dropped */
+void ngx_goim_redis_cancel(ngx_goim_redis_req_t *req);
+
+ngx_goim_redis_conf_t *ngx_goim_redis_conf(void);
+
+
+#endif /* _NGX_GOIM_REDIS_H_INCLUDED_ */
