@@ -20,7 +20,9 @@
 
 static ngx_int_t ngx_goim_auth_register(ngx_goim_channel_t *ch,
     goim_token_t *tok);
-static void ngx_goim_auth_reply(ngx_goim_channel_t *ch, goim_packet_t *pkt);
+static void ngx_goim_auth_done(ngx_goim_channel_t *ch, ngx_int_t rc);
+static void ngx_goim_auth_reply(ngx_goim_channel_t *ch, int32_t ver,
+    int32_t seq);
 static void ngx_goim_uuid4(u_char *dst);
 static ngx_int_t ngx_goim_mid_add(ngx_goim_channel_t *ch);
 
@@ -81,14 +83,53 @@ ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         return NGX_ERROR;
     }
 
+    if (ngx_goim_redis_enabled()) {
+        /* as goim's Connect: the session is in Redis before the reply */
+        ch->auth_ver = pkt->ver;
+        ch->auth_seq = pkt->seq;
+        ch->auth_pending = 1;
+
+        if (ngx_goim_session_add(ch, ngx_goim_auth_done) != NGX_OK) {
+            ngx_goim_auth_done(ch, NGX_ERROR);
+        }
+
+        return NGX_OK;
+    }
+
     ngx_goim_worker.stats->auth_ok++;
 
     ngx_add_timer(ch->connection->read,
                   ch->conf->heartbeat * ch->conf->heartbeat_max);
 
-    ngx_goim_auth_reply(ch, pkt);
+    ngx_goim_auth_reply(ch, pkt->ver, pkt->seq);
 
     return NGX_OK;
+}
+
+
+/* Redis has the session, or failed; input waited meanwhile */
+
+static void
+ngx_goim_auth_done(ngx_goim_channel_t *ch, ngx_int_t rc)
+{
+    ch->auth_pending = 0;
+
+    if (rc == NGX_OK) {
+        ngx_goim_worker.stats->auth_ok++;
+
+        ngx_add_timer(ch->connection->read,
+                      ch->conf->heartbeat * ch->conf->heartbeat_max);
+
+        ngx_goim_auth_reply(ch, ch->auth_ver, ch->auth_seq);
+
+    } else {
+        ngx_goim_worker.stats->auth_failed++;
+        ngx_goim_auth_unregister(ch);
+        ngx_goim_channel_fail(ch, NGX_LOG_WARN, GOIM_WS_CLOSE_INTERNAL,
+                              "auth failed: Redis unavailable");
+    }
+
+    ngx_goim_channel_resume(ch);
 }
 
 
@@ -169,7 +210,7 @@ ngx_goim_auth_register(ngx_goim_channel_t *ch, goim_token_t *tok)
 /* op 8; its body tells the client its key (goim clients ignore it) */
 
 static void
-ngx_goim_auth_reply(ngx_goim_channel_t *ch, goim_packet_t *pkt)
+ngx_goim_auth_reply(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
 {
     size_t      len;
     u_char     *body, *p;
@@ -199,8 +240,8 @@ ngx_goim_auth_reply(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     p = (u_char *) ngx_escape_json(p, room.data, room.len);
     p = ngx_cpymem(p, "\"}", 2);
 
-    (void) ngx_goim_channel_reply(ch, pkt->ver, GOIM_OP_AUTH_REPLY, pkt->seq,
-                                  body, p - body);
+    (void) ngx_goim_channel_reply(ch, ver, GOIM_OP_AUTH_REPLY, seq, body,
+                                  p - body);
 
     ngx_free(body);
 }
@@ -219,8 +260,16 @@ ngx_goim_auth_unregister(ngx_goim_channel_t *ch)
 
     ngx_goim_room_leave(ch);
 
-    ngx_rbtree_delete(&w->keys, &ch->key_node.node);
+    /* before the local delete: ngx_rbtree_delete() zeroes node.key */
     ngx_goim_shm_key_del(ch);
+    ngx_rbtree_delete(&w->keys, &ch->key_node.node);
+
+    if (ngx_goim_redis_enabled()) {
+        /* an auth still waiting for Redis is abandoned */
+        ch->auth_pending = 0;
+        ngx_goim_session_cancel(ch);
+        ngx_goim_session_del(ch);
+    }
 
     if (ch->mid_node) {
         ngx_queue_remove(&ch->mid_link);
