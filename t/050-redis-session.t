@@ -403,7 +403,7 @@ my $ok = wait_until(sub {
     $got eq 'authed' ? $c : undef;
 }, 12);
 ok $ok, "$name - auth works again after Redis restarted";
-diag sprintf "reconnected and authed %.2fs after the restart", time - $t1;
+note sprintf "reconnected and authed %.2fs after the restart", time - $t1;
 is rcli('GET', 'key_back'), 'comet-a', "$name - key_back written";
 $ok->close if $ok;
 $old->close;
@@ -456,17 +456,26 @@ goim_server_id comet-a;
 goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
 goim_session_ttl 3s;
 --- perl
-# renewals come after a random [ttl/3, ttl) = [1 s, 3 s)
+# renewals come at a heartbeat after a random [ttl/3, ttl) = [1 s, 3 s),
+# like goim's [10, 30) min with 30 min: the TTL goes up again and again
 my $c = authed('tcp', { mid => 4, key => 'renew' });
-my $deadline = time + 5;
-my $alive = 1;
+my $deadline = time + 6;
+my ($ups, $last) = (0, rcli('PTTL', 'key_renew'));
 while (time < $deadline) {
     $c->heartbeat;
-    $alive &&= rcli('EXISTS', 'key_renew') eq '1'
-               && rcli('HEXISTS', 'mid_4', 'renew') eq '1';
-    sleep 0.25;
+    my $ttl = rcli('PTTL', 'key_renew');
+    $ups++ if $ttl > $last + 200;
+    $last = $ttl;
+    sleep 0.2;
 }
-ok $alive, "$name - the mapping outlives its 3 s TTL";
+ok $ups >= 2, "$name - key_renew's TTL renewed by heartbeats" or diag $ups;
+ok wait_until(sub {
+    $c->heartbeat;
+    rcli('EXISTS', 'key_renew') eq '1'
+        && rcli('HEXISTS', 'mid_4', 'renew') eq '1';
+}, 4), "$name - the mapping outlives its 3 s TTL";
+my $ttl = rcli('TTL', 'mid_4');
+ok $ttl > 0 && $ttl <= 3, "$name - mid_4 has the TTL too" or diag $ttl;
 
 rcli('DEL', 'key_renew');
 my $back = wait_until(sub {
