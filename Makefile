@@ -4,6 +4,7 @@
 #   make run        the embedded single-node demo (foreground)
 #   make test       every suite under t/ with prove
 #   make bench      benchmark scenarios -> bench/RESULTS.md
+#   make fuzz       each libFuzzer target for FUZZ_TIME seconds (fuzz/)
 
 SHELL       := /bin/bash
 NGINX_SRC   ?= /usr/share/nginx/src
@@ -26,7 +27,7 @@ MODULE_SRCS := $(wildcard ngx_goim_module/*.c ngx_goim_module/*.h) \
 
 UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/*.c))
 
-.PHONY: all deps module tools unit run test bench clean
+.PHONY: all deps module tools unit run test bench fuzz clean
 
 all: module tools unit
 
@@ -100,6 +101,59 @@ $(BUILD)/unit/%: t/unit/%.c $(PROTO_OBJS) t/unit/tap.h
 	mkdir -p $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) -It/unit $< $(PROTO_OBJS) -o $@ \
 	    -lrdkafka -lprotobuf-c -lyajl -lcrypto -lpthread
+
+# --- fuzzing: libFuzzer targets on the pure C parsers (fuzz/README.md) --------
+# Each target runs on build/fuzz/corpus/<target>, seeded from
+# fuzz/corpus/<target> (never written back); a crash, leak, sanitizer
+# report or timeout fails `make fuzz`, its input left in
+# build/fuzz/artifacts/<target>/.
+
+FUZZ_TIME    ?= 60
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all $(WARN) -Iproto
+FUZZ_TARGETS := fuzz_packet fuzz_raw fuzz_ws fuzz_token fuzz_query
+
+FUZZ_SRCS_packet := proto/goim_packet.c
+FUZZ_SRCS_raw    := proto/goim_packet.c
+FUZZ_SRCS_ws     := proto/goim_ws.c
+FUZZ_SRCS_token  := proto/goim_token.c
+FUZZ_LIBS_token  := -lyajl
+FUZZ_SRCS_query  := proto/goim_query.c
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h proto/*.h proto/*.c
+	mkdir -p $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@ $(FUZZ_LIBS_$*)
+
+fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+	@failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	    corpus=$(BUILD)/fuzz/corpus/$$t; \
+	    art=$(BUILD)/fuzz/artifacts/$$t; \
+	    log=$(BUILD)/fuzz/$$t.log; \
+	    mkdir -p $$corpus $$art; \
+	    cp fuzz/corpus/$$t/* $$corpus/; \
+	    echo "fuzz: $$t for $(FUZZ_TIME) s ($$log)"; \
+	    if UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/fuzz/$$t \
+	           -max_total_time=$(FUZZ_TIME) -timeout=10 \
+	           -print_final_stats=1 -artifact_prefix=$$art/ \
+	           $$corpus >$$log 2>&1; \
+	    then \
+	        awk -F': +' -v t=$$t \
+	            '/^stat::number_of_executed_units/ { n = $$NF } \
+	             /^stat::average_exec_per_sec/ { e = $$NF } \
+	             /^stat::peak_rss_mb/ { m = $$NF } \
+	             /^#[0-9].*(INITED|DONE)/ { c = $$0; \
+	                 sub(/.*cov: /, "", c); sub(/ .*/, "", c) } \
+	             END { printf "fuzz: %s ok: %s runs, %s exec/s, " \
+	                          "cov %s, peak %s MB\n", t, n, e, c, m }' $$log; \
+	    else \
+	        tail -n 60 $$log; \
+	        echo "fuzz: $$t FAILED, input in $$art/"; \
+	        failed="$$failed $$t"; \
+	    fi; \
+	done; \
+	[ -z "$$failed" ] || { echo "fuzz: failed:$$failed"; exit 1; }
 
 # --- the two README commands ---------------------------------------------------
 
