@@ -52,6 +52,15 @@ typedef struct {
 
     /* goim_redis and friends (ngx_goim_redis.c); NULL when not used */
     ngx_goim_redis_conf_t *redis;
+
+    /* online counts and the comet registry in Redis (ngx_goim_online.c) */
+    ngx_msec_t             online_interval;
+    time_t                 registry_ttl;
+    ngx_str_t              internal_url;
+    ngx_uint_t             weight;
+    ngx_str_t              public_addrs;    /* "a,b" */
+    ngx_str_t              domain;
+    ngx_int_t              client_ports[3]; /* tcp, ws, wss */
 } ngx_goim_conf_t;
 
 
@@ -310,6 +319,19 @@ ngx_int_t ngx_goim_redis_init(ngx_cycle_t *cycle);
 void ngx_goim_redis_exit(ngx_cycle_t *cycle);
 
 
+/*
+ * The node's periodic Redis work (ngx_goim_online.c): one worker, the
+ * lease holder, writes this node's room counts (ol_<server>) and comet
+ * record (comet_<server>) and publishes the cluster's room counts into
+ * the shared zone.
+ */
+ngx_int_t ngx_goim_online_init(ngx_cycle_t *cycle);
+void ngx_goim_online_exit(ngx_cycle_t *cycle);
+ngx_uint_t ngx_goim_online_count(u_char *name, size_t len);
+char *ngx_goim_client_ports_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
 /* shared registry (ngx_goim_shm.c) */
 char *ngx_goim_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -337,6 +359,7 @@ ngx_int_t ngx_goim_shm_status(ngx_pool_t *pool, ngx_str_t *out);
 void ngx_goim_shm_nomem(const char *what);
 ngx_int_t ngx_goim_shm_room_list(ngx_pool_t *pool, ngx_str_t **names,
     ngx_uint_t **counts, ngx_uint_t *n);
+ngx_uint_t ngx_goim_shm_lease(ngx_msec_t ttl);
 
 /* inter-worker delivery (ngx_goim_ipc.c) */
 ngx_int_t ngx_goim_ipc_init(ngx_cycle_t *cycle);

@@ -128,6 +128,55 @@ static ngx_command_t  ngx_goim_commands[] = {
       0,
       NULL },
 
+    { ngx_string("goim_online_interval"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_conf_t, online_interval),
+      NULL },
+
+    { ngx_string("goim_registry_ttl"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      0,
+      offsetof(ngx_goim_conf_t, registry_ttl),
+      NULL },
+
+    { ngx_string("goim_internal_url"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      0,
+      offsetof(ngx_goim_conf_t, internal_url),
+      NULL },
+
+    { ngx_string("goim_weight"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_conf_t, weight),
+      NULL },
+
+    { ngx_string("goim_public_addrs"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      0,
+      offsetof(ngx_goim_conf_t, public_addrs),
+      NULL },
+
+    { ngx_string("goim_domain"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      0,
+      offsetof(ngx_goim_conf_t, domain),
+      NULL },
+
+    { ngx_string("goim_client_ports"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE3,
+      ngx_goim_client_ports_directive,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -181,6 +230,10 @@ ngx_goim_create_conf(ngx_cycle_t *cycle)
     gcf->inbox_size = NGX_CONF_UNSET_UINT;
     gcf->room_flush = NGX_CONF_UNSET_MSEC;
     gcf->shutdown_drain = NGX_CONF_UNSET_MSEC;
+    gcf->online_interval = NGX_CONF_UNSET_MSEC;
+    gcf->registry_ttl = NGX_CONF_UNSET;
+    gcf->weight = NGX_CONF_UNSET_UINT;
+    gcf->client_ports[0] = NGX_CONF_UNSET;
 
     return gcf;
 }
@@ -200,6 +253,23 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_uint_value(gcf->inbox_size, 4096);
     ngx_conf_init_msec_value(gcf->room_flush, 100);
     ngx_conf_init_msec_value(gcf->shutdown_drain, 30000);
+    ngx_conf_init_msec_value(gcf->online_interval, 10000);
+    ngx_conf_init_value(gcf->registry_ttl, 30);
+    ngx_conf_init_uint_value(gcf->weight, 10);
+
+    if (gcf->client_ports[0] == NGX_CONF_UNSET) {
+        /* goim's defaults (GOIM-SPEC 0) */
+        gcf->client_ports[0] = 3101;
+        gcf->client_ports[1] = 3102;
+        gcf->client_ports[2] = 3103;
+    }
+
+    if (gcf->online_interval == 0 || gcf->registry_ttl == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"goim_online_interval\" and \"goim_registry_ttl\" "
+                      "must be positive");
+        return NGX_CONF_ERROR;
+    }
 
     if (gcf->room_flush > 1000) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -395,7 +465,11 @@ ngx_goim_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_goim_redis_init(cycle);
+    if (ngx_goim_redis_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_goim_online_init(cycle);
 }
 
 
@@ -405,6 +479,7 @@ ngx_goim_exit_process(ngx_cycle_t *cycle)
     ngx_goim_link_t    *l;
     ngx_goim_worker_t  *w = &ngx_goim_worker;
 
+    ngx_goim_online_exit(cycle);
     ngx_goim_redis_exit(cycle);
     ngx_goim_ipc_exit(cycle);
     ngx_goim_shm_detach(cycle);

@@ -12,7 +12,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  1
+#define NGX_GOIM_SHM_VERSION  2
 
 
 typedef struct {
@@ -39,6 +39,10 @@ typedef struct {
     ngx_rbtree_t           rooms;
     ngx_rbtree_node_t      rooms_sentinel;
     ngx_goim_shm_worker_t  workers[NGX_GOIM_MAX_WORKERS];
+
+    /* the worker doing the node's periodic Redis work (online.c) */
+    ngx_pid_t              lease_pid;   /* 0: nobody */
+    uint64_t               lease_expires;   /* wall clock, ms */
 } ngx_goim_shm_t;
 
 
@@ -339,6 +343,12 @@ ngx_goim_shm_detach(ngx_cycle_t *cycle)
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
     ngx_goim_shm_purge_locked(w->widx, cycle->log);
+
+    /* another worker takes the lease over at its next tick */
+    if (ngx_goim_shm->lease_pid == ngx_pid) {
+        ngx_goim_shm->lease_pid = 0;
+    }
+
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
     w->widx = -1;
@@ -907,6 +917,58 @@ void
 ngx_goim_shm_set_ips(ngx_uint_t ips)
 {
     ngx_goim_shm->workers[ngx_goim_worker.widx].ips = ips;
+}
+
+
+/*
+ * The node's lease: one worker at a time does the periodic Redis work.
+ * Returns 1 when this worker holds it (renewed for ttl), 0 otherwise.
+ * A holder that died or stopped renewing loses it; the wall clock is
+ * used since workers of different generations compare the times.
+ */
+
+ngx_uint_t
+ngx_goim_shm_lease(ngx_msec_t ttl)
+{
+    uint64_t     now;
+    ngx_uint_t   held;
+    ngx_pid_t    old;
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000 + tp->msec;
+    held = 0;
+    old = ngx_pid;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    if (ngx_goim_shm->lease_pid != ngx_pid
+        && ngx_goim_shm->lease_pid != 0
+        && ngx_goim_shm->lease_expires > now
+        && ngx_goim_pid_alive(ngx_goim_shm->lease_pid))
+    {
+        goto done;
+    }
+
+    if (ngx_goim_shm->lease_pid != ngx_pid) {
+        old = ngx_goim_shm->lease_pid;
+        ngx_goim_shm->lease_pid = ngx_pid;
+    }
+
+    ngx_goim_shm->lease_expires = now + ttl;
+    held = 1;
+
+done:
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    if (old != ngx_pid) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "goim: this worker took the node's lease "
+                      "(previous holder: %P)", old);
+    }
+
+    return held;
 }
 
 
