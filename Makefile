@@ -163,6 +163,12 @@ run: deps all
 test: deps all
 	prove -r t
 
+# the multi-worker suites with nginx (master and workers) under valgrind
+# memcheck: a block fails on an error in goim code (t/lib/Test/Goim.pm)
+.PHONY: test-valgrind
+test-valgrind: module
+	TEST_NGINX_VALGRIND=1 prove t/040-workers.t t/041-reload.t t/042-crash.t
+
 bench: deps all
 	sh bench/run.sh
 

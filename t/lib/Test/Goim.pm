@@ -51,9 +51,13 @@ our $StreamModule = $ENV{TEST_NGINX_STREAM_MODULE}
                     || '/usr/lib/nginx/modules/ngx_stream_module.so';
 our $GoimModule   = $ENV{TEST_GOIM_MODULE} || "$Repo/build/ngx_goim_module.so";
 our $NoModule     = $ENV{TEST_GOIM_NO_MODULE} ? 1 : 0;
-our $Timeout      = $ENV{TEST_NGINX_TIMEOUT} || 5;       # start, request
-our $QuitTimeout  = $ENV{TEST_NGINX_QUIT_TIMEOUT} || 5;  # graceful quit
-our $PerlTimeout  = $ENV{TEST_NGINX_PERL_TIMEOUT} || 60; # one --- perl
+# TEST_NGINX_VALGRIND=1: nginx (master and workers) runs under memcheck;
+# the default timeouts grow by TEST_NGINX_VALGRIND_SCALE (20).
+our $Valgrind     = $ENV{TEST_NGINX_VALGRIND} ? 1 : 0;
+our $Scale        = $Valgrind ? ($ENV{TEST_NGINX_VALGRIND_SCALE} || 20) : 1;
+our $Timeout      = $ENV{TEST_NGINX_TIMEOUT} || 5 * $Scale;     # start, request
+our $QuitTimeout  = $ENV{TEST_NGINX_QUIT_TIMEOUT} || 5 * $Scale; # graceful quit
+our $PerlTimeout  = $ENV{TEST_NGINX_PERL_TIMEOUT} || 60 * $Scale;  # a --- perl
 our $ServRoot;                    # t/servroot_<test file>, made on first use
 
 # Lines that fail a block unless its --- error_log allows them.
@@ -170,6 +174,7 @@ sub run_block () {
         . "left open? see worker_shutdown_timeout)") unless stop_nginx();
     Test::More::fail("$name - harness error: $err") unless $ok;
     check_error_log($block) if $ok;
+    _check_valgrind($name) if $Valgrind;
     _diag_failure($name) if _failures() > $fails;
 }
 
@@ -208,7 +213,8 @@ sub start_nginx () {
     my $root = servroot();
 
     _write_file("$root/logs/error.log", '');      # one block's lines only
-    unlink "$root/logs/nginx.pid", "$root/logs/stderr.log";
+    unlink "$root/logs/nginx.pid", "$root/logs/stderr.log",
+           glob("$root/valgrind.*.log");
     _write_file("$root/conf/nginx.conf", _nginx_conf($block));
 
     my $err = _spawn_nginx($root) // _wait_started($root);
@@ -242,7 +248,12 @@ sub _spawn_nginx () {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', "$root/logs/stderr.log";
         open STDERR, '>&', \*STDOUT;
-        { exec $NginxBin, '-p', "$root/", '-c', 'conf/nginx.conf',
+        my @valgrind = !$Valgrind ? () : ('valgrind', '--tool=memcheck',
+            '--trace-children=yes', '--child-silent-after-fork=no',
+            '--error-exitcode=99', '--num-callers=30',
+            '--keep-debuginfo=yes',       # our .so is unloaded at exit
+            "--log-file=$root/valgrind.%p.log");
+        { exec @valgrind, $NginxBin, '-p', "$root/", '-c', 'conf/nginx.conf',
                '-e', 'logs/error.log' }
         POSIX::_exit(127);
     }
@@ -327,8 +338,9 @@ sub _prepare_servroot () {
     return if $ServRootReady++;
     my $root = servroot();
     my $t = _slurp("$root/logs/nginx.pid") // '';
-    if ($t =~ /^(\d+)/ && ((_slurp("/proc/$1/cmdline") // '') =~ /nginx/)) {
-        my @pids = ($1, _children_of($1));
+    my ($old) = $t =~ /^(\d+)/;
+    if ($old && ((_slurp("/proc/$old/cmdline") // '') =~ /nginx/)) {
+        my @pids = ($old, _children_of($old));
         kill 'KILL', @pids;
         _wait_gone(\@pids, 2);
     }
@@ -595,6 +607,31 @@ sub _pattern_name () {
     return ref $p ? "$p" : "\"$p\"";
 }
 
+# --- valgrind -----------------------------------------------------------------
+
+# After a block under TEST_NGINX_VALGRIND, once nginx quit: fails the block
+# if a memcheck error's stack goes through our code (ngx_goim_*, goim_*);
+# other errors are only reported. Every log is read, not only those with a
+# nonzero "ERROR SUMMARY": a SIGKILLed worker's log has no summary.
+sub _check_valgrind () {
+    my ($name) = @_;
+    my (@ours, @other);
+    for my $log (sort glob(servroot() . '/valgrind.*.log')) {
+        my $t = _slurp($log) // next;
+        # one error: "==PID== <what>" up to the next blank "==PID== " line
+        for my $err (split /^==\d+== \n/m, $t) {
+            next unless $err =~ /^==\d+== +(?:at|by) 0x/m;
+            next if $err =~ /^==\d+== (?:HEAP|LEAK|ERROR) SUMMARY/m;
+            push @{ $err =~ /\b(?:ngx_)?goim_\w+/ ? \@ours : \@other },
+                basename($log) . ":\n$err";
+        }
+    }
+    Test::More::ok(!@ours, "$name - valgrind: no memcheck error in goim code")
+        or Test::More::diag(join "\n", @ours);
+    Test::More::diag("valgrind errors outside goim code:\n", join "\n", @other)
+        if @other;
+}
+
 # --- small utilities ----------------------------------------------------------
 
 # A section of a Test::Base block (first value) or of a plain hash.
@@ -739,7 +776,10 @@ Any other TEST_NGINX_* from %ENV is substituted too; an unset one dies.
 Settings: TEST_NGINX_BINARY (/usr/sbin/nginx), TEST_NGINX_WORKERS,
 TEST_NGINX_TIMEOUT (5), TEST_NGINX_QUIT_TIMEOUT (5),
 TEST_NGINX_PERL_TIMEOUT (60), TEST_GOIM_MODULE (build/ngx_goim_module.so),
-TEST_GOIM_NO_MODULE (never load the module).
+TEST_GOIM_NO_MODULE (never load the module), TEST_NGINX_VALGRIND (run
+nginx under valgrind memcheck, logs in servroot/valgrind.PID.log; a block
+fails on an error whose stack has ngx_goim_*/goim_* frames; default
+timeouts times TEST_NGINX_VALGRIND_SCALE, 20).
 
 =head1 FUNCTIONS
 
