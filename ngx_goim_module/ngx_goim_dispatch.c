@@ -331,7 +331,11 @@ ngx_goim_local_keys(ngx_goim_push_t *push, ngx_str_t *keys, ngx_uint_t n)
 }
 
 
-/* the keys reconnected on another worker: their old connections go */
+/*
+ * The keys reconnected on another worker: their old connections go.  A
+ * kick can be stale: when the registry names this worker again, the
+ * local connection is a newer one and stays.
+ */
 
 void
 ngx_goim_local_kick(ngx_str_t *keys, ngx_uint_t n)
@@ -342,7 +346,10 @@ ngx_goim_local_kick(ngx_str_t *keys, ngx_uint_t n)
     for (i = 0; i < n; i++) {
         ch = ngx_goim_key_lookup(keys[i].data, keys[i].len);
 
-        if (ch) {
+        if (ch
+            && ngx_goim_shm_key_owner(keys[i].data, keys[i].len)
+               != ngx_goim_worker.widx)
+        {
             ngx_goim_auth_unregister(ch);
             ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_POLICY,
                                   "duplicate key: replaced by a newer "

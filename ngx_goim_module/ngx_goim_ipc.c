@@ -133,6 +133,7 @@ ngx_goim_ipc_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
 {
     u_char             *p;
     size_t              tlen;
+    uint32_t            len;
     ngx_int_t           rc, result;
     ngx_pid_t           pids[NGX_GOIM_MAX_WORKERS];
     ngx_uint_t          i, n, wake, nwake;
@@ -182,8 +183,8 @@ ngx_goim_ipc_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
 
     } else {
         for (i = 0; i < ntargets; i++) {
-            *(uint32_t *) p = (uint32_t) targets[i].len;
-            p += sizeof(uint32_t);
+            len = (uint32_t) targets[i].len;
+            p = ngx_cpymem(p, &len, sizeof(uint32_t));
             p = ngx_cpymem(p, targets[i].data, targets[i].len);
         }
     }
@@ -321,7 +322,8 @@ ngx_goim_ipc_process(ngx_goim_imsg_t *m)
         n = 0;
 
         for (i = 0; i < m->ntargets; i++) {
-            len = *(uint32_t *) p;
+            /* lengths sit at any offset: no unaligned loads */
+            ngx_memcpy(&len, p, sizeof(uint32_t));
             p += sizeof(uint32_t);
 
             targets[n].data = p;
@@ -347,7 +349,8 @@ ngx_goim_ipc_process(ngx_goim_imsg_t *m)
         break;
 
     case NGX_GOIM_IMSG_ROOM:
-        targets[0].len = *(uint32_t *) p;
+        ngx_memcpy(&len, p, sizeof(uint32_t));
+        targets[0].len = len;
         targets[0].data = p + sizeof(uint32_t);
         ngx_goim_local_room(&push, &targets[0]);
         break;
@@ -438,7 +441,13 @@ ngx_goim_drain(void)
         n--;
     }
 
-    if (w->nchannels) {
+    /*
+     * Also while closing channels flush their Close frames: the posted
+     * writes need the event loop to wake up, and at shutdown nothing
+     * else may wake it.
+     */
+
+    if (w->nchannels || w->nconnections) {
         ngx_add_timer(&w->housekeeping, NGX_GOIM_DRAIN_TICK);
 
     } else if (w->housekeeping.timer_set) {

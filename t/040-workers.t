@@ -543,12 +543,6 @@ ok $d->wait_op(OP_AUTH_REPLY, T(2)),
 ok $a->expect_closed(T(2)), "$name - the oldest one kicked";
 ok $b->expect_closed(T(2)), "$name - the middle one kicked";
 {
-    local $main::TODO = 'a kick names only the key: ngx_goim_local_kick() '
-        . '(ngx_goim_dispatch.c) closes whatever local connection has the '
-        . 'key now, even one that registered after the kick was queued; it '
-        . 'should check that the registry still names another worker '
-        . '(ngx_goim_shm_key_owner() != own slot) or carry the registration '
-        . 'it replaces';
     push_ok('/goim/push/keys?operation=1000&keys=race', 'to-newest');
     my ($p) = $d->read_pushes(1, T(2));
     is $p && $p->{body}, 'to-newest', "$name - the newest connection stays "

@@ -284,11 +284,6 @@ for my $c (@c) {
 }
 for my $c (@c) {
     ok $c->is_closed, "$name - worker $c->{pid}: connection closed";
-    local $main::TODO = 'drain posts the close to ngx_posted_events from '
-        . 'ngx_close_idle_connections(), which nginx 1.22 does not process '
-        . 'before epoll_wait; the last channel closed also deleted the '
-        . 'housekeeping timer, so only the 5 s close timer wakes the worker '
-        . '(ngx_goim_drain, ngx_goim_ipc.c)';
     ok $took{$c} < T(1.5), sprintf "$name - worker $c->{pid}: closed "
        . "within the drain window (%.1fs)", $took{$c};
     is $c->close_code, 1001, "$name - worker $c->{pid}: with close 1001";
