@@ -159,6 +159,7 @@ struct ngx_goim_channel_s {
     ngx_msec_t             session_renew;   /* renew after (10-30 min) */
     ngx_msec_t             session_last;
     const char            *close_reason;
+    ngx_str_t              last_room;   /* for access logs, at close */
 
     /* input: bytes of an incomplete packet or frame, malloc'ed */
     u_char                *partial;

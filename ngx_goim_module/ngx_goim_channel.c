@@ -716,8 +716,20 @@ ngx_goim_channel_close(ngx_goim_channel_t *ch, const char *reason)
     c = ch->connection;
 
     if (reason) {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0, "goim: connection closed: %s",
-                      reason);
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "goim: connection closed: %s (mid %L, key \"%V\")",
+                      reason, ch->mid, &ch->key_node.str);
+    }
+
+    if (ch->room) {
+        /* $goim_room in the access log, written after this */
+        ch->last_room.data = ngx_pnalloc(c->pool, ch->room->sn.str.len);
+
+        if (ch->last_room.data) {
+            ngx_memcpy(ch->last_room.data, ch->room->sn.str.data,
+                       ch->room->sn.str.len);
+            ch->last_room.len = ch->room->sn.str.len;
+        }
     }
 
     if (ch->authed) {

@@ -15,6 +15,29 @@
 static char *ngx_stream_goim_tcp(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_stream_goim_handler(ngx_stream_session_t *s);
+static ngx_int_t ngx_stream_goim_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_stream_goim_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data);
+
+
+#define NGX_GOIM_VAR_MID   0
+#define NGX_GOIM_VAR_KEY   1
+#define NGX_GOIM_VAR_ROOM  2
+
+
+static ngx_stream_variable_t  ngx_stream_goim_vars[] = {
+
+    { ngx_string("goim_mid"), NULL, ngx_stream_goim_variable,
+      NGX_GOIM_VAR_MID, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("goim_key"), NULL, ngx_stream_goim_variable,
+      NGX_GOIM_VAR_KEY, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("goim_room"), NULL, ngx_stream_goim_variable,
+      NGX_GOIM_VAR_ROOM, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+      ngx_stream_null_variable
+};
 
 
 static ngx_command_t  ngx_stream_goim_commands[] = {
@@ -31,7 +54,7 @@ static ngx_command_t  ngx_stream_goim_commands[] = {
 
 
 static ngx_stream_module_t  ngx_stream_goim_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_stream_goim_add_variables,         /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     NULL,                                  /* create main configuration */
@@ -93,6 +116,7 @@ ngx_stream_goim_handler(ngx_stream_session_t *s)
     }
 
     ch->session = s;
+    ngx_stream_set_ctx(s, ch, ngx_stream_goim_module);
 
     /* bytes read ahead by the preread phase (ssl_preread and the like) */
     pre = NULL;
@@ -104,6 +128,73 @@ ngx_stream_goim_handler(ngx_stream_session_t *s)
     }
 
     ngx_goim_channel_start(ch, pre, pre_len);
+}
+
+
+static ngx_int_t
+ngx_stream_goim_add_variables(ngx_conf_t *cf)
+{
+    ngx_stream_variable_t  *var, *v;
+
+    for (v = ngx_stream_goim_vars; v->name.len; v++) {
+        var = ngx_stream_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* $goim_mid, $goim_key, $goim_room: for stream access logs */
+
+static ngx_int_t
+ngx_stream_goim_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data)
+{
+    u_char              *p;
+    ngx_str_t            value;
+    ngx_goim_channel_t  *ch;
+
+    ch = ngx_stream_get_module_ctx(s, ngx_stream_goim_module);
+
+    if (ch == NULL || ch->key_node.str.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case NGX_GOIM_VAR_MID:
+        p = ngx_pnalloc(s->connection->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        value.data = p;
+        value.len = ngx_sprintf(p, "%L", ch->mid) - p;
+        break;
+
+    case NGX_GOIM_VAR_KEY:
+        value = ch->key_node.str;
+        break;
+
+    default: /* NGX_GOIM_VAR_ROOM */
+        value = ch->room ? ch->room->sn.str : ch->last_room;
+        break;
+    }
+
+    v->len = value.len;
+    v->data = value.data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 
