@@ -361,6 +361,13 @@ void ngx_goim_shm_nomem(const char *what);
 ngx_int_t ngx_goim_shm_room_list(ngx_pool_t *pool, ngx_str_t **names,
     ngx_uint_t **counts, ngx_uint_t *n);
 ngx_uint_t ngx_goim_shm_lease(ngx_msec_t ttl);
+void ngx_goim_shm_lease_release(void);
+ngx_int_t ngx_goim_shm_online_publish(ngx_str_t *names, ngx_uint_t *counts,
+    ngx_uint_t n, time_t expires);
+ngx_int_t ngx_goim_shm_online_get(u_char *name, size_t len,
+    ngx_uint_t *count);
+ngx_int_t ngx_goim_shm_online_list(ngx_pool_t *pool, ngx_str_t **names,
+    ngx_uint_t **counts, ngx_uint_t *n);
 
 /* inter-worker delivery (ngx_goim_ipc.c) */
 ngx_int_t ngx_goim_ipc_init(ngx_cycle_t *cycle);

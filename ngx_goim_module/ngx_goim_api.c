@@ -77,6 +77,8 @@ static const char *ngx_goim_api_int32(ngx_goim_api_ctx_t *ctx,
 static ngx_int_t ngx_goim_api_pushed(ngx_http_request_t *r, ngx_int_t rc);
 static ngx_uint_t ngx_goim_api_is(goim_query_param_t *param,
     const char *name);
+static ngx_int_t ngx_goim_api_rooms(ngx_pool_t *pool, ngx_str_t **names,
+    ngx_uint_t **counts, ngx_uint_t *n);
 static int ngx_libc_cdecl ngx_goim_api_top_cmp(const void *a,
     const void *b);
 
@@ -619,8 +621,7 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
             return ngx_goim_api_bind_error(r, fmt, "limit");
         }
 
-        if (ngx_goim_shm_room_list(r->pool, &names, &counts, &nrooms)
-            != NGX_OK)
+        if (ngx_goim_api_rooms(r->pool, &names, &counts, &nrooms) != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -722,7 +723,7 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
                               ctx->params[i].value)
                   - key.data;
 
-        count = ngx_goim_shm_room_total(key.data, key.len);
+        count = ngx_goim_online_count(key.data, key.len);
 
         yajl_gen_string(g, (u_char *) ctx->params[i].value,
                         ctx->params[i].value_len);
@@ -735,6 +736,60 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
     yajl_gen_free(g);
 
     return rc;
+}
+
+
+/*
+ * The cluster's rooms from Redis (ngx_goim_online.c) and this node's
+ * rooms that they do not know yet; without Redis, this node's rooms.
+ */
+
+static ngx_int_t
+ngx_goim_api_rooms(ngx_pool_t *pool, ngx_str_t **names, ngx_uint_t **counts,
+    ngx_uint_t *n)
+{
+    ngx_int_t    rc;
+    ngx_str_t   *local, *all;
+    ngx_uint_t   i, nlocal, nall, *lcounts, *acounts, count;
+
+    rc = ngx_goim_shm_online_list(pool, &all, &acounts, &nall);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_goim_shm_room_list(pool, names, counts, n);
+    }
+
+    if (ngx_goim_shm_room_list(pool, &local, &lcounts, &nlocal) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *names = ngx_palloc(pool, (nall + nlocal + 1) * sizeof(ngx_str_t));
+    *counts = ngx_palloc(pool, (nall + nlocal + 1) * sizeof(ngx_uint_t));
+
+    if (*names == NULL || *counts == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(*names, all, nall * sizeof(ngx_str_t));
+    ngx_memcpy(*counts, acounts, nall * sizeof(ngx_uint_t));
+    *n = nall;
+
+    for (i = 0; i < nlocal; i++) {
+        if (ngx_goim_shm_online_get(local[i].data, local[i].len, &count)
+            == NGX_OK)
+        {
+            continue;
+        }
+
+        (*names)[*n] = local[i];
+        (*counts)[*n] = lcounts[i];
+        (*n)++;
+    }
+
+    return NGX_OK;
 }
 
 

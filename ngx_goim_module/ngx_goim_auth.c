@@ -442,7 +442,8 @@ ngx_goim_room_leave(ngx_goim_channel_t *ch)
 ngx_uint_t
 ngx_goim_room_online(ngx_goim_room_t *room)
 {
-    return ngx_goim_shm_room_total(room->sn.str.data, room->sn.str.len);
+    /* the cluster's count when Redis knows it (ngx_goim_online.c) */
+    return ngx_goim_online_count(room->sn.str.data, room->sn.str.len);
 }
 
 

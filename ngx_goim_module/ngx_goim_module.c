@@ -264,10 +264,13 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
         gcf->client_ports[2] = 3103;
     }
 
-    if (gcf->online_interval == 0 || gcf->registry_ttl == 0) {
+    /* the record is renewed every interval: it must outlive one */
+    if (gcf->online_interval == 0
+        || (ngx_msec_t) gcf->registry_ttl * 1000 <= gcf->online_interval)
+    {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "\"goim_online_interval\" and \"goim_registry_ttl\" "
-                      "must be positive");
+                      "\"goim_registry_ttl\" must be longer than "
+                      "\"goim_online_interval\"");
         return NGX_CONF_ERROR;
     }
 

@@ -55,4 +55,34 @@ void ngx_goim_redis_cancel(ngx_goim_redis_req_t *req);
 ngx_goim_redis_conf_t *ngx_goim_redis_conf(void);
 
 
+/*
+ * The comet registry (ngx_goim_comets.c), in place of goim's discovery:
+ * comet_<server> holds a node's record with a short TTL, the set
+ * "comets" names the servers.
+ */
+typedef struct {
+    ngx_str_t              server;
+    ngx_str_t              addr;        /* internal push URL */
+    ngx_str_t             *addrs;       /* public addresses */
+    ngx_uint_t             naddrs;
+    ngx_uint_t             weight;
+    ngx_uint_t             conn_count;
+    ngx_uint_t             ip_count;
+    time_t                 updated;
+} ngx_goim_comet_t;
+
+typedef struct ngx_goim_comets_s  ngx_goim_comets_t;
+
+/* called once, unless cancelled; comets are valid during the call only */
+typedef void (*ngx_goim_comets_pt)(ngx_goim_comet_t *comets, ngx_uint_t n,
+    const char *err, void *data);
+
+void ngx_goim_comets_register(void);
+ngx_goim_comets_t *ngx_goim_comets_fetch(ngx_goim_comets_pt cb, void *data);
+void ngx_goim_comets_cancel(ngx_goim_comets_t *f);
+
+/* the last error of a Redis command that failed at once */
+#define NGX_GOIM_REDIS_DOWN  "not connected"
+
+
 #endif /* _NGX_GOIM_REDIS_H_INCLUDED_ */

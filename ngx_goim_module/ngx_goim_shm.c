@@ -12,7 +12,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  2
+#define NGX_GOIM_SHM_VERSION  3
 
 
 typedef struct {
@@ -43,7 +43,25 @@ typedef struct {
     /* the worker doing the node's periodic Redis work (online.c) */
     ngx_pid_t              lease_pid;   /* 0: nobody */
     uint64_t               lease_expires;   /* wall clock, ms */
+
+    /* the cluster's room counts from Redis, replaced whole */
+    struct ngx_goim_shm_online_s  *online;
 } ngx_goim_shm_t;
+
+
+/* one block: the rooms sorted by name, then the names */
+typedef struct {
+    u_char                *name;
+    uint32_t               len;
+    uint32_t               count;
+} ngx_goim_shm_online_room_t;
+
+
+typedef struct ngx_goim_shm_online_s {
+    time_t                 expires;
+    ngx_uint_t             n;
+    ngx_goim_shm_online_room_t  rooms[1];
+} ngx_goim_shm_online_t;
 
 
 typedef struct {
@@ -343,13 +361,10 @@ ngx_goim_shm_detach(ngx_cycle_t *cycle)
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
     ngx_goim_shm_purge_locked(w->widx, cycle->log);
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
     /* another worker takes the lease over at its next tick */
-    if (ngx_goim_shm->lease_pid == ngx_pid) {
-        ngx_goim_shm->lease_pid = 0;
-    }
-
-    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+    ngx_goim_shm_lease_release();
 
     w->widx = -1;
     w->stats = &w->local_stats;
@@ -969,6 +984,184 @@ done:
     }
 
     return held;
+}
+
+
+/* a worker that shuts down hands the lease on at once */
+
+void
+ngx_goim_shm_lease_release(void)
+{
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    if (ngx_goim_shm->lease_pid == ngx_pid) {
+        ngx_goim_shm->lease_pid = 0;
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+/*
+ * Replaces the cluster's room counts; names must be sorted and unique.
+ * Readers trust them until expires (then this node's counts again).
+ */
+
+ngx_int_t
+ngx_goim_shm_online_publish(ngx_str_t *names, ngx_uint_t *counts,
+    ngx_uint_t n, time_t expires)
+{
+    u_char                 *p;
+    size_t                  size;
+    ngx_uint_t              i;
+    ngx_goim_shm_online_t  *o, *old;
+
+    size = offsetof(ngx_goim_shm_online_t, rooms)
+           + (n + 1) * sizeof(ngx_goim_shm_online_room_t);
+
+    for (i = 0; i < n; i++) {
+        size += names[i].len;
+    }
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    o = ngx_slab_alloc_locked(ngx_goim_shpool, size);
+    if (o == NULL) {
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        ngx_goim_shm_nomem("the cluster's online counts");
+        return NGX_ERROR;
+    }
+
+    o->expires = expires;
+    o->n = n;
+    p = (u_char *) &o->rooms[n + 1];
+
+    for (i = 0; i < n; i++) {
+        o->rooms[i].name = p;
+        o->rooms[i].len = names[i].len;
+        o->rooms[i].count = counts[i] > 0xffffffff ? 0xffffffff
+                                                  : (uint32_t) counts[i];
+        p = ngx_cpymem(p, names[i].data, names[i].len);
+    }
+
+    old = ngx_goim_shm->online;
+    ngx_goim_shm->online = o;
+
+    if (old) {
+        ngx_slab_free_locked(ngx_goim_shpool, old);
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+static ngx_goim_shm_online_t *
+ngx_goim_shm_online_locked(void)
+{
+    ngx_goim_shm_online_t  *o;
+
+    o = ngx_goim_shm->online;
+
+    if (o == NULL || o->expires < ngx_time()) {
+        return NULL;
+    }
+
+    return o;
+}
+
+
+/* NGX_OK with the room's cluster count, NGX_DECLINED: none known */
+
+ngx_int_t
+ngx_goim_shm_online_get(u_char *name, size_t len, ngx_uint_t *count)
+{
+    ngx_int_t               rc, c;
+    ngx_uint_t              lo, hi, mid;
+    ngx_goim_shm_online_t  *o;
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    o = ngx_goim_shm_online_locked();
+    lo = 0;
+    hi = o ? o->n : 0;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        c = ngx_memn2cmp(name, o->rooms[mid].name, len, o->rooms[mid].len);
+
+        if (c == 0) {
+            *count = o->rooms[mid].count;
+            rc = NGX_OK;
+            break;
+        }
+
+        if (c < 0) {
+            hi = mid;
+
+        } else {
+            lo = mid + 1;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return rc;
+}
+
+
+/* the cluster's rooms, copied into the pool; NGX_DECLINED: none known */
+
+ngx_int_t
+ngx_goim_shm_online_list(ngx_pool_t *pool, ngx_str_t **names,
+    ngx_uint_t **counts, ngx_uint_t *n)
+{
+    u_char                 *p;
+    size_t                  size;
+    ngx_uint_t              i;
+    ngx_goim_shm_online_t  *o;
+
+    *n = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    o = ngx_goim_shm_online_locked();
+
+    if (o == NULL) {
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    size = 0;
+
+    for (i = 0; i < o->n; i++) {
+        size += o->rooms[i].len;
+    }
+
+    *names = ngx_palloc(pool, (o->n + 1) * sizeof(ngx_str_t));
+    *counts = ngx_palloc(pool, (o->n + 1) * sizeof(ngx_uint_t));
+    p = ngx_pnalloc(pool, size + 1);
+
+    if (*names == NULL || *counts == NULL || p == NULL) {
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < o->n; i++) {
+        (*names)[i].data = p;
+        (*names)[i].len = o->rooms[i].len;
+        (*counts)[i] = o->rooms[i].count;
+        p = ngx_cpymem(p, o->rooms[i].name, o->rooms[i].len);
+    }
+
+    *n = o->n;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return NGX_OK;
 }
 
 
