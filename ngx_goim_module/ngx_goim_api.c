@@ -2,33 +2,18 @@
 /*
  * goim for nginx: goim's logic HTTP API (GOIM-SPEC 3) in its embedded
  * form: pushes go straight to dispatch on this node, online counts come
- * from this node.  Same paths, parameters, envelope and statuses as goim.
+ * from this node.  With goim_redis, online counts are the cluster's, and
+ * push by key and mid, online/total and nodes/* ask Redis
+ * (ngx_goim_api_cluster.c).  Same paths, parameters, envelope and
+ * statuses as goim.
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
-
-#include "ngx_goim.h"
-#include <yajl/yajl_gen.h>
-
-#include <goim_query.h>
+#include "ngx_goim_api.h"
 
 
 #define NGX_GOIM_API_MAX_PARAMS   1100
 #define NGX_GOIM_API_MAX_TARGETS  1000
-
-
-typedef enum {
-    NGX_GOIM_API_PUSH_KEYS = 0,
-    NGX_GOIM_API_PUSH_MIDS,
-    NGX_GOIM_API_PUSH_ROOM,
-    NGX_GOIM_API_PUSH_ALL,
-    NGX_GOIM_API_ONLINE_TOP,
-    NGX_GOIM_API_ONLINE_ROOM,
-    NGX_GOIM_API_ONLINE_TOTAL
-} ngx_goim_api_route_e;
 
 
 typedef struct {
@@ -66,15 +51,12 @@ static ngx_int_t ngx_goim_api_push_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_goim_api_online(ngx_http_request_t *r,
     ngx_goim_api_ctx_t *ctx);
-static ngx_int_t ngx_goim_api_reply(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_int_t code, const char *message, yajl_gen g);
 static ngx_int_t ngx_goim_api_bind_error(ngx_http_request_t *r,
     const char *fmt, const char *name);
 static const char *ngx_goim_api_str(ngx_goim_api_ctx_t *ctx,
     const char *name, ngx_str_t *value);
 static const char *ngx_goim_api_int32(ngx_goim_api_ctx_t *ctx,
     const char *name, int32_t *value, ngx_uint_t required);
-static ngx_int_t ngx_goim_api_pushed(ngx_http_request_t *r, ngx_int_t rc);
 static ngx_uint_t ngx_goim_api_is(goim_query_param_t *param,
     const char *name);
 static ngx_int_t ngx_goim_api_rooms(ngx_pool_t *pool, ngx_str_t **names,
@@ -97,7 +79,11 @@ static ngx_goim_api_route_t  ngx_goim_api_routes[] = {
     { ngx_string("/goim/online/room"), NGX_HTTP_GET|NGX_HTTP_HEAD,
       NGX_GOIM_API_ONLINE_ROOM },
     { ngx_string("/goim/online/total"), NGX_HTTP_GET|NGX_HTTP_HEAD,
-      NGX_GOIM_API_ONLINE_TOTAL }
+      NGX_GOIM_API_ONLINE_TOTAL },
+    { ngx_string("/goim/nodes/weighted"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_GOIM_API_NODES_WEIGHTED },
+    { ngx_string("/goim/nodes/instances"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_GOIM_API_NODES_INSTANCES }
 };
 
 
@@ -314,6 +300,12 @@ ngx_goim_api_push(ngx_http_request_t *r)
         n = ngx_goim_api_unique(keys, n, sizeof(ngx_str_t),
                                 ngx_goim_api_key_cmp);
 
+        if (ngx_goim_redis_enabled()) {
+            /* the servers from key_<key> (ngx_goim_api_cluster.c) */
+            rc = ngx_goim_api_push_redis(r, &push, keys, NULL, n);
+            break;
+        }
+
         rc = ngx_goim_api_pushed(r, ngx_goim_dispatch_keys(&push, keys, n));
         break;
 
@@ -382,6 +374,11 @@ ngx_goim_api_push(ngx_http_request_t *r)
 
         n = ngx_goim_api_unique(mids, n, sizeof(int64_t),
                                 ngx_goim_api_mid_cmp);
+
+        if (ngx_goim_redis_enabled()) {
+            rc = ngx_goim_api_push_redis(r, &push, NULL, mids, n);
+            break;
+        }
 
         rc = ngx_goim_api_pushed(r, ngx_goim_dispatch_mids(&push, mids, n));
         break;
@@ -455,6 +452,11 @@ done:
 
     ngx_goim_push_release(&push);
 
+    if (rc == NGX_DONE) {
+        /* answered when Redis has: the body handler keeps the request */
+        return;
+    }
+
     ngx_http_finalize_request(r, rc);
 }
 
@@ -464,7 +466,7 @@ done:
  * workers that had room may have delivered already.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_goim_api_pushed(ngx_http_request_t *r, ngx_int_t rc)
 {
     switch (rc) {
@@ -587,6 +589,15 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
     ngx_uint_t          *counts, nrooms, conns, ips;
     const char          *err, *fmt;
     ngx_goim_api_top_t  *top;
+
+    if (ctx->route == NGX_GOIM_API_NODES_WEIGHTED
+        || ctx->route == NGX_GOIM_API_NODES_INSTANCES
+        || (ctx->route == NGX_GOIM_API_ONLINE_TOTAL
+            && ngx_goim_redis_enabled()))
+    {
+        /* from the comet registry (ngx_goim_api_cluster.c) */
+        return ngx_goim_api_cluster(r, ctx->route);
+    }
 
     if (ctx->route == NGX_GOIM_API_ONLINE_TOTAL) {
         /* other workers refresh their address counts every 10 s */
@@ -1018,7 +1029,7 @@ ngx_goim_api_bind_error(ngx_http_request_t *r, const char *fmt,
 
 /* {"code":<code>,"message":"<message>"[,"data":<g>]} */
 
-static ngx_int_t
+ngx_int_t
 ngx_goim_api_reply(ngx_http_request_t *r, ngx_uint_t status, ngx_int_t code,
     const char *message, yajl_gen g)
 {

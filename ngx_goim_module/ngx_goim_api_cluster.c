@@ -1,0 +1,874 @@
+
+/*
+ * goim for nginx: the logic API's answers that come from Redis when
+ * goim_redis is set: /goim/online/total, /goim/nodes/weighted and
+ * /goim/nodes/instances from the comet registry (ngx_goim_comets.c),
+ * push by key and mid through key_<key> and mid_<mid>.  The request
+ * waits for Redis without blocking: it is kept (r->main->count) and
+ * answered from the callback; a request freed meanwhile (client gone,
+ * shutdown) cancels its commands.
+ *
+ * Pushes to keys on other servers need the Kafka path, which is not
+ * built yet: they are listed in the reply instead of being dropped
+ * silently (a deviation from goim, for now).
+ */
+
+
+#include "ngx_goim_api.h"
+#include "ngx_goim_redis.h"
+
+#include <yajl/yajl_gen.h>
+
+
+#define NGX_GOIM_API_MAX_NODES  5           /* goim's nodes/weighted */
+
+
+typedef struct ngx_goim_api_async_s  ngx_goim_api_async_t;
+
+typedef struct {
+    ngx_goim_api_async_t      *async;
+    ngx_goim_redis_req_t      *req;         /* NULL: answered */
+} ngx_goim_api_cmd_t;
+
+
+typedef struct {
+    ngx_str_t                  key;
+    ngx_str_t                  server;
+} ngx_goim_api_target_t;
+
+
+struct ngx_goim_api_async_s {
+    ngx_http_request_t        *request;
+    ngx_goim_api_route_e       route;
+    ngx_goim_comets_t         *fetch;
+
+    /* push */
+    ngx_goim_push_t            push;
+    ngx_str_t                 *keys;
+    ngx_goim_api_cmd_t        *cmds;
+    ngx_uint_t                 ncmds;
+    ngx_uint_t                 pending;
+    ngx_array_t                targets;     /* of ngx_goim_api_target_t */
+    const char                *err;
+    u_char                     errbuf[128];
+};
+
+
+static ngx_goim_api_async_t *ngx_goim_api_async(ngx_http_request_t *r,
+    ngx_goim_api_route_e route);
+static void ngx_goim_api_async_cleanup(void *data);
+static void ngx_goim_api_comets(ngx_goim_comet_t *comets, ngx_uint_t n,
+    const char *err, void *data);
+static ngx_int_t ngx_goim_api_answer(ngx_http_request_t *r,
+    ngx_goim_api_route_e route, ngx_goim_comet_t *comets, ngx_uint_t n);
+static void ngx_goim_api_total(yajl_gen g, ngx_goim_comet_t *comets,
+    ngx_uint_t n);
+static ngx_int_t ngx_goim_api_instances(ngx_http_request_t *r,
+    yajl_gen g, ngx_goim_comet_t *comets, ngx_uint_t n);
+static ngx_int_t ngx_goim_api_weighted(ngx_http_request_t *r, yajl_gen g,
+    ngx_goim_comet_t *comets, ngx_uint_t n);
+static void ngx_goim_api_self(ngx_http_request_t *r, ngx_goim_comet_t *c);
+static ngx_int_t ngx_goim_api_redis_error(ngx_http_request_t *r,
+    const char *err);
+static void ngx_goim_api_keys_reply(redisReply *reply, void *data,
+    const char *err);
+static void ngx_goim_api_mid_reply(redisReply *reply, void *data,
+    const char *err);
+static ngx_int_t ngx_goim_api_target(ngx_goim_api_async_t *a, char *key,
+    size_t key_len, redisReply *server);
+static void ngx_goim_api_push_done(ngx_goim_api_async_t *a);
+static int ngx_libc_cdecl ngx_goim_api_target_cmp(const void *x,
+    const void *y);
+
+
+ngx_int_t
+ngx_goim_api_cluster(ngx_http_request_t *r, ngx_goim_api_route_e route)
+{
+    ngx_goim_comet_t       self;
+    ngx_goim_api_async_t  *a;
+
+    if (!ngx_goim_redis_enabled()) {
+        /* one node: its own record, as it would be in Redis */
+        ngx_goim_api_self(r, &self);
+        return ngx_goim_api_answer(r, route, &self, 1);
+    }
+
+    a = ngx_goim_api_async(r, route);
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    a->fetch = ngx_goim_comets_fetch(ngx_goim_api_comets, a);
+    if (a->fetch == NULL) {
+        return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static ngx_goim_api_async_t *
+ngx_goim_api_async(ngx_http_request_t *r, ngx_goim_api_route_e route)
+{
+    ngx_pool_cleanup_t    *cln;
+    ngx_goim_api_async_t  *a;
+
+    a = ngx_pcalloc(r->pool, sizeof(ngx_goim_api_async_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    a->request = r;
+    a->route = route;
+
+    cln->handler = ngx_goim_api_async_cleanup;
+    cln->data = a;
+
+    /* a client that goes away finalizes the request, and so cancels */
+    r->read_event_handler = ngx_http_test_reading;
+
+    return a;
+}
+
+
+/* the request is freed: what is still in flight must not answer it */
+
+static void
+ngx_goim_api_async_cleanup(void *data)
+{
+    ngx_goim_api_async_t  *a = data;
+
+    ngx_uint_t  i;
+
+    if (a->fetch) {
+        ngx_goim_comets_cancel(a->fetch);
+        a->fetch = NULL;
+    }
+
+    for (i = 0; i < a->ncmds; i++) {
+        if (a->cmds[i].req) {
+            ngx_goim_redis_cancel(a->cmds[i].req);
+            a->cmds[i].req = NULL;
+        }
+    }
+
+    ngx_goim_push_release(&a->push);
+}
+
+
+static void
+ngx_goim_api_comets(ngx_goim_comet_t *comets, ngx_uint_t n, const char *err,
+    void *data)
+{
+    ngx_int_t              rc;
+    ngx_http_request_t    *r;
+    ngx_goim_api_async_t  *a = data;
+
+    a->fetch = NULL;
+    r = a->request;
+
+    rc = err ? ngx_goim_api_redis_error(r, err)
+             : ngx_goim_api_answer(r, a->route, comets, n);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_goim_api_answer(ngx_http_request_t *r, ngx_goim_api_route_e route,
+    ngx_goim_comet_t *comets, ngx_uint_t n)
+{
+    ngx_int_t  rc;
+    yajl_gen   g;
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    switch (route) {
+
+    case NGX_GOIM_API_ONLINE_TOTAL:
+        ngx_goim_api_total(g, comets, n);
+        break;
+
+    case NGX_GOIM_API_NODES_INSTANCES:
+        rc = ngx_goim_api_instances(r, g, comets, n);
+        break;
+
+    default: /* NGX_GOIM_API_NODES_WEIGHTED */
+        rc = ngx_goim_api_weighted(r, g, comets, n);
+        break;
+    }
+
+    if (rc != NGX_OK) {
+        yajl_gen_free(g);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", g);
+    yajl_gen_free(g);
+
+    return rc;
+}
+
+
+/* goim: the sums of conn_count and ip_count over the live comets */
+
+static void
+ngx_goim_api_total(yajl_gen g, ngx_goim_comet_t *comets, ngx_uint_t n)
+{
+    ngx_uint_t  i, conns, ips;
+
+    conns = 0;
+    ips = 0;
+
+    for (i = 0; i < n; i++) {
+        conns += comets[i].conn_count;
+        ips += comets[i].ip_count;
+    }
+
+    yajl_gen_map_open(g);
+    yajl_gen_string(g, (u_char *) "conn_count", 10);
+    yajl_gen_integer(g, conns);
+    yajl_gen_string(g, (u_char *) "ip_count", 8);
+    yajl_gen_integer(g, ips);
+    yajl_gen_map_close(g);
+}
+
+
+/* goim's shape: discovery's Instance, GOIM-SPEC 3.9 */
+
+static ngx_int_t
+ngx_goim_api_instances(ngx_http_request_t *r, yajl_gen g,
+    ngx_goim_comet_t *comets, ngx_uint_t n)
+{
+    u_char             *p, *joined, buf[NGX_INT64_LEN + 1];
+    size_t              len;
+    ngx_uint_t          i, k;
+    ngx_goim_comet_t   *c;
+
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < n; i++) {
+        c = &comets[i];
+
+        yajl_gen_map_open(g);
+        yajl_gen_string(g, (u_char *) "region", 6);
+        yajl_gen_string(g, (u_char *) "", 0);
+        yajl_gen_string(g, (u_char *) "zone", 4);
+        yajl_gen_string(g, (u_char *) "", 0);
+        yajl_gen_string(g, (u_char *) "env", 3);
+        yajl_gen_string(g, (u_char *) "", 0);
+        yajl_gen_string(g, (u_char *) "appid", 5);
+        yajl_gen_string(g, (u_char *) "goim.comet", 10);
+        yajl_gen_string(g, (u_char *) "hostname", 8);
+        yajl_gen_string(g, c->server.data, c->server.len);
+
+        /* goim: the comet's gRPC address; ours: its internal push URL */
+        yajl_gen_string(g, (u_char *) "addrs", 5);
+        yajl_gen_array_open(g);
+
+        if (c->addr.len) {
+            yajl_gen_string(g, c->addr.data, c->addr.len);
+        }
+
+        yajl_gen_array_close(g);
+
+        yajl_gen_string(g, (u_char *) "version", 7);
+        yajl_gen_string(g, (u_char *) "", 0);
+        yajl_gen_string(g, (u_char *) "latest_timestamp", 16);
+        yajl_gen_integer(g, (long long) c->updated * 1000000000LL);
+
+        /* discovery metadata: strings, public addresses comma-joined */
+        yajl_gen_string(g, (u_char *) "metadata", 8);
+        yajl_gen_map_open(g);
+        yajl_gen_string(g, (u_char *) "addrs", 5);
+
+        len = 0;
+
+        for (k = 0; k < c->naddrs; k++) {
+            len += c->addrs[k].len + 1;
+        }
+
+        p = ngx_pnalloc(r->pool, len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        joined = p;
+
+        for (k = 0; k < c->naddrs; k++) {
+            if (k) {
+                *p++ = ',';
+            }
+
+            p = ngx_cpymem(p, c->addrs[k].data, c->addrs[k].len);
+        }
+
+        yajl_gen_string(g, joined, p - joined);
+
+        yajl_gen_string(g, (u_char *) "conn_count", 10);
+        p = ngx_sprintf(buf, "%ui", c->conn_count);
+        yajl_gen_string(g, buf, p - buf);
+        yajl_gen_string(g, (u_char *) "ip_count", 8);
+        p = ngx_sprintf(buf, "%ui", c->ip_count);
+        yajl_gen_string(g, buf, p - buf);
+        yajl_gen_string(g, (u_char *) "offline", 7);
+        yajl_gen_string(g, (u_char *) "false", 5);
+        yajl_gen_string(g, (u_char *) "weight", 6);
+        p = ngx_sprintf(buf, "%ui", c->weight);
+        yajl_gen_string(g, buf, p - buf);
+        yajl_gen_map_close(g);
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+
+    return NGX_OK;
+}
+
+
+/*
+ * goim's weighted load balancer, simplified: a node's score is its
+ * weight plus its share of the weights minus half its share of the
+ * connections, times all connections; the best first, their public
+ * addresses, at most 5; none known: the domain.
+ */
+
+typedef struct {
+    ngx_goim_comet_t          *comet;
+    double                     score;
+} ngx_goim_api_node_t;
+
+
+static int ngx_libc_cdecl
+ngx_goim_api_node_cmp(const void *x, const void *y)
+{
+    const ngx_goim_api_node_t  *a = x, *b = y;
+
+    if (a->score != b->score) {
+        return a->score < b->score ? 1 : -1;
+    }
+
+    return ngx_memn2cmp(a->comet->server.data, b->comet->server.data,
+                        a->comet->server.len, b->comet->server.len);
+}
+
+
+static ngx_int_t
+ngx_goim_api_weighted(ngx_http_request_t *r, yajl_gen g,
+    ngx_goim_comet_t *comets, ngx_uint_t n)
+{
+    double                score;
+    ngx_uint_t            i, k, nodes, weights, conns;
+    ngx_goim_conf_t      *gcf;
+    ngx_goim_api_node_t  *order;
+
+    static const char    *names[] = { "tcp_port", "ws_port", "wss_port" };
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    order = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_goim_api_node_t));
+    if (order == NULL) {
+        return NGX_ERROR;
+    }
+
+    weights = 0;
+    conns = 0;
+
+    for (i = 0; i < n; i++) {
+        weights += comets[i].weight;
+        conns += comets[i].conn_count;
+    }
+
+    for (i = 0; i < n; i++) {
+        score = comets[i].weight;
+
+        if (weights && conns) {
+            score += ((double) comets[i].weight / weights
+                      - 0.5 * comets[i].conn_count / conns) * conns;
+        }
+
+        order[i].comet = &comets[i];
+        order[i].score = ngx_max(score, 1.0);
+    }
+
+    ngx_qsort(order, n, sizeof(ngx_goim_api_node_t), ngx_goim_api_node_cmp);
+
+    /* NodesReply's field order; zero values omitted (omitempty) */
+
+    yajl_gen_map_open(g);
+
+    if (gcf->domain.len) {
+        yajl_gen_string(g, (u_char *) "domain", 6);
+        yajl_gen_string(g, gcf->domain.data, gcf->domain.len);
+    }
+
+    for (i = 0; i < 3; i++) {
+        if (gcf->client_ports[i]) {
+            yajl_gen_string(g, (u_char *) names[i], ngx_strlen(names[i]));
+            yajl_gen_integer(g, gcf->client_ports[i]);
+        }
+    }
+
+    yajl_gen_string(g, (u_char *) "heartbeat", 9);
+    yajl_gen_integer(g, gcf->heartbeat / 1000);
+
+    nodes = 0;
+
+    for (i = 0; i < n && nodes < NGX_GOIM_API_MAX_NODES; i++) {
+        for (k = 0; k < order[i].comet->naddrs
+                    && nodes < NGX_GOIM_API_MAX_NODES; k++)
+        {
+            if (nodes++ == 0) {
+                yajl_gen_string(g, (u_char *) "nodes", 5);
+                yajl_gen_array_open(g);
+            }
+
+            yajl_gen_string(g, order[i].comet->addrs[k].data,
+                            order[i].comet->addrs[k].len);
+        }
+    }
+
+    if (nodes == 0 && gcf->domain.len) {
+        yajl_gen_string(g, (u_char *) "nodes", 5);
+        yajl_gen_array_open(g);
+        yajl_gen_string(g, gcf->domain.data, gcf->domain.len);
+        nodes = 1;
+    }
+
+    if (nodes) {
+        yajl_gen_array_close(g);
+    }
+
+    /* goim's example [backoff] section */
+    yajl_gen_string(g, (u_char *) "backoff", 7);
+    yajl_gen_map_open(g);
+    yajl_gen_string(g, (u_char *) "max_delay", 9);
+    yajl_gen_integer(g, 300);
+    yajl_gen_string(g, (u_char *) "base_delay", 10);
+    yajl_gen_integer(g, 3);
+    yajl_gen_string(g, (u_char *) "factor", 6);
+    yajl_gen_number(g, "1.8", 3);
+    yajl_gen_string(g, (u_char *) "jitter", 6);
+    yajl_gen_number(g, "0.3", 3);
+    yajl_gen_map_close(g);
+
+    yajl_gen_string(g, (u_char *) "heartbeat_max", 13);
+    yajl_gen_integer(g, gcf->heartbeat_max);
+
+    yajl_gen_map_close(g);
+
+    return NGX_OK;
+}
+
+
+/* this node's record, as ngx_goim_comets_register() writes it */
+
+static void
+ngx_goim_api_self(ngx_http_request_t *r, ngx_goim_comet_t *c)
+{
+    u_char           *p, *last, *comma;
+    ngx_uint_t        n;
+    ngx_goim_conf_t  *gcf;
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    ngx_memzero(c, sizeof(ngx_goim_comet_t));
+
+    c->server = gcf->server_id;
+    c->addr = gcf->internal_url;
+    c->weight = gcf->weight;
+    c->updated = ngx_time();
+
+    ngx_goim_shm_set_ips(ngx_goim_ip_count());
+    ngx_goim_shm_totals(&c->conn_count, &c->ip_count);
+
+    n = 1;
+
+    for (p = gcf->public_addrs.data;
+         p < gcf->public_addrs.data + gcf->public_addrs.len;
+         p++)
+    {
+        n += (*p == ',');
+    }
+
+    c->addrs = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
+    if (c->addrs == NULL) {
+        return;
+    }
+
+    p = gcf->public_addrs.data;
+    last = p + gcf->public_addrs.len;
+
+    while (p < last) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        if (comma > p) {
+            c->addrs[c->naddrs].data = p;
+            c->addrs[c->naddrs].len = comma - p;
+            c->naddrs++;
+        }
+
+        p = comma + 1;
+    }
+}
+
+
+/* goim answers -500 with the error; ours names Redis */
+
+static ngx_int_t
+ngx_goim_api_redis_error(ngx_http_request_t *r, const char *err)
+{
+    u_char  msg[160];
+
+    ngx_snprintf(msg, sizeof(msg) - 1, "redis: %s%Z", err);
+
+    return ngx_goim_api_reply(r, NGX_HTTP_OK, -500, (const char *) msg,
+                              NULL);
+}
+
+
+/*
+ * Push by key (MGET key_<k>...) or by mid (HGETALL mid_<mid>, pipelined):
+ * the keys of this server go to dispatch, the others are reported.
+ */
+
+ngx_int_t
+ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
+    ngx_str_t *keys, int64_t *mids, ngx_uint_t n)
+{
+    size_t                *argvlen;
+    ngx_uint_t             i;
+    const char           **argv;
+    ngx_goim_api_cmd_t    *cmd;
+    ngx_goim_api_async_t  *a;
+
+    a = ngx_goim_api_async(r, mids ? NGX_GOIM_API_PUSH_MIDS
+                                   : NGX_GOIM_API_PUSH_KEYS);
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    a->cmds = ngx_pcalloc(r->pool, (n + 1) * sizeof(ngx_goim_api_cmd_t));
+
+    if (a->cmds == NULL
+        || ngx_array_init(&a->targets, r->pool, n,
+                          sizeof(ngx_goim_api_target_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (keys) {
+        a->keys = keys;
+
+        argv = ngx_palloc(r->pool, (n + 1) * sizeof(char *));
+        argvlen = ngx_palloc(r->pool, (n + 1) * sizeof(size_t));
+        if (argv == NULL || argvlen == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        argv[0] = "MGET";
+        argvlen[0] = 4;
+
+        for (i = 0; i < n; i++) {
+            argv[i + 1] = ngx_pnalloc(r->pool, 4 + keys[i].len);
+            if (argv[i + 1] == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_memcpy(ngx_cpymem((u_char *) argv[i + 1], "key_", 4),
+                       keys[i].data, keys[i].len);
+            argvlen[i + 1] = 4 + keys[i].len;
+        }
+
+        cmd = &a->cmds[0];
+        cmd->async = a;
+        cmd->req = ngx_goim_redis_commandargv(ngx_goim_api_keys_reply, cmd,
+                                              n + 1, argv, argvlen);
+        if (cmd->req == NULL) {
+            return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
+        }
+
+        a->ncmds = 1;
+        a->pending = 1;
+
+    } else {
+        for (i = 0; i < n; i++) {
+            cmd = &a->cmds[i];
+            cmd->async = a;
+            cmd->req = ngx_goim_redis_command(ngx_goim_api_mid_reply, cmd,
+                                              "HGETALL mid_%lld",
+                                              (long long) mids[i]);
+            if (cmd->req == NULL) {
+                /* the cleanup cancels those already sent */
+                return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
+            }
+
+            a->ncmds++;
+            a->pending++;
+        }
+    }
+
+    a->push = *push;
+    ngx_memzero(push->msg, sizeof(push->msg));
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_goim_api_keys_reply(redisReply *reply, void *data, const char *err)
+{
+    ngx_uint_t             i;
+    ngx_goim_api_cmd_t    *cmd = data;
+    ngx_goim_api_async_t  *a;
+
+    a = cmd->async;
+    cmd->req = NULL;
+    a->pending--;
+
+    if (err) {
+        a->err = err;
+        ngx_goim_api_push_done(a);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < reply->elements; i++) {
+            /* goim skips keys with no server */
+            if (ngx_goim_api_target(a, (char *) a->keys[i].data,
+                                    a->keys[i].len, reply->element[i])
+                != NGX_OK)
+            {
+                a->err = "out of memory";
+                break;
+            }
+        }
+    }
+
+    ngx_goim_api_push_done(a);
+}
+
+
+static void
+ngx_goim_api_mid_reply(redisReply *reply, void *data, const char *err)
+{
+    ngx_uint_t             i;
+    ngx_goim_api_cmd_t    *cmd = data;
+    ngx_goim_api_async_t  *a;
+
+    a = cmd->async;
+    cmd->req = NULL;
+    a->pending--;
+
+    if (err) {
+        if (a->err == NULL) {
+            a->err = err;
+        }
+
+    } else if (reply->type == REDIS_REPLY_ARRAY && a->err == NULL) {
+        for (i = 0; i + 1 < reply->elements; i += 2) {
+            if (reply->element[i]->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+
+            if (ngx_goim_api_target(a, reply->element[i]->str,
+                                    reply->element[i]->len,
+                                    reply->element[i + 1])
+                != NGX_OK)
+            {
+                a->err = "out of memory";
+                break;
+            }
+        }
+    }
+
+    if (a->err && a->err != (const char *) a->errbuf) {
+        /* the reply's text is freed when this returns */
+        ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", a->err);
+        a->err = (const char *) a->errbuf;
+    }
+
+    if (a->pending == 0) {
+        ngx_goim_api_push_done(a);
+    }
+}
+
+
+static ngx_int_t
+ngx_goim_api_target(ngx_goim_api_async_t *a, char *key, size_t key_len,
+    redisReply *server)
+{
+    ngx_pool_t             *pool;
+    ngx_goim_api_target_t  *t;
+
+    if (server->type != REDIS_REPLY_STRING || server->len == 0
+        || key_len == 0)
+    {
+        return NGX_OK;
+    }
+
+    pool = a->request->pool;
+
+    t = ngx_array_push(&a->targets);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->key.data = ngx_pnalloc(pool, key_len);
+    t->server.data = ngx_pnalloc(pool, server->len);
+    if (t->key.data == NULL || t->server.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(t->key.data, key, key_len);
+    t->key.len = key_len;
+    ngx_memcpy(t->server.data, server->str, server->len);
+    t->server.len = server->len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"code":0,"message":"","data":{"delivered_here":n,
+ *  "other_servers":{"<server>":["<key>",...]}}}
+ */
+
+static void
+ngx_goim_api_push_done(ngx_goim_api_async_t *a)
+{
+    ngx_int_t               rc;
+    ngx_str_t              *local, *prev;
+    ngx_uint_t              i, n, nlocal;
+    yajl_gen                g;
+    ngx_goim_conf_t        *gcf;
+    ngx_http_request_t     *r;
+    ngx_goim_api_target_t  *t;
+
+    r = a->request;
+
+    if (a->err) {
+        rc = ngx_goim_api_redis_error(r, a->err);
+        goto done;
+    }
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    t = a->targets.elts;
+    n = a->targets.nelts;
+
+    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t), ngx_goim_api_target_cmp);
+
+    local = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
+    g = yajl_gen_alloc(NULL);
+
+    if (local == NULL || g == NULL) {
+        if (g) {
+            yajl_gen_free(g);
+        }
+
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    nlocal = 0;
+    prev = NULL;
+
+    yajl_gen_map_open(g);
+    yajl_gen_string(g, (u_char *) "other_servers", 13);
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < n; i++) {
+        if (i && t[i].key.len == t[i - 1].key.len
+            && t[i].server.len == t[i - 1].server.len
+            && ngx_memcmp(t[i].key.data, t[i - 1].key.data, t[i].key.len)
+               == 0
+            && ngx_memcmp(t[i].server.data, t[i - 1].server.data,
+                          t[i].server.len) == 0)
+        {
+            continue;
+        }
+
+        if (t[i].server.len == gcf->server_id.len
+            && ngx_memcmp(t[i].server.data, gcf->server_id.data,
+                          t[i].server.len) == 0)
+        {
+            local[nlocal++] = t[i].key;
+            continue;
+        }
+
+        if (prev == NULL || prev->len != t[i].server.len
+            || ngx_memcmp(prev->data, t[i].server.data, prev->len) != 0)
+        {
+            if (prev) {
+                yajl_gen_array_close(g);
+            }
+
+            yajl_gen_string(g, t[i].server.data, t[i].server.len);
+            yajl_gen_array_open(g);
+            prev = &t[i].server;
+        }
+
+        yajl_gen_string(g, t[i].key.data, t[i].key.len);
+    }
+
+    if (prev) {
+        yajl_gen_array_close(g);
+    }
+
+    yajl_gen_map_close(g);
+
+    yajl_gen_string(g, (u_char *) "delivered_here", 14);
+    yajl_gen_integer(g, nlocal);
+    yajl_gen_map_close(g);
+
+    rc = nlocal ? ngx_goim_dispatch_keys(&a->push, local, nlocal) : NGX_OK;
+
+    rc = rc == NGX_OK ? ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", g)
+                      : ngx_goim_api_pushed(r, rc);
+
+    yajl_gen_free(g);
+
+done:
+
+    ngx_goim_api_async_cleanup(a);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* by server, then key */
+
+static int ngx_libc_cdecl
+ngx_goim_api_target_cmp(const void *x, const void *y)
+{
+    ngx_int_t                     rc;
+    const ngx_goim_api_target_t  *a = x, *b = y;
+
+    rc = ngx_memn2cmp(a->server.data, b->server.data, a->server.len,
+                      b->server.len);
+    if (rc) {
+        return rc;
+    }
+
+    return ngx_memn2cmp(a->key.data, b->key.data, a->key.len, b->key.len);
+}
