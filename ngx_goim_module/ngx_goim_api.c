@@ -3,7 +3,7 @@
  * goim for nginx: goim's logic HTTP API (GOIM-SPEC 3) in its embedded
  * form: pushes go straight to dispatch on this node, online counts come
  * from this node.  With goim_redis, online counts are the cluster's, and
- * push by key and mid, online/total and nodes/* ask Redis
+ * push by key and mid, online/total and the nodes routes ask Redis
  * (ngx_goim_api_cluster.c).  Same paths, parameters, envelope and
  * statuses as goim.
  */
