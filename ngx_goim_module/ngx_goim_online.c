@@ -132,8 +132,8 @@ ngx_goim_online_init(ngx_cycle_t *cycle)
     o->timer.data = o;
     o->timer.cancelable = 1;
 
-    /* the first pass soon after start, not one interval later */
-    ngx_add_timer(&o->timer, 100 + (ngx_msec_t) ngx_random() % 200);
+    /* the first pass a tick after start, not one interval later */
+    ngx_add_timer(&o->timer, NGX_GOIM_ONLINE_TICK);
 
     return NGX_OK;
 }
