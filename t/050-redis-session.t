@@ -458,7 +458,7 @@ goim_session_ttl 3s;
 # renewals come at a heartbeat after a random [ttl/3, ttl) = [1 s, 3 s),
 # like goim's [10, 30) min with 30 min: the TTL goes up again and again
 my $c = authed('tcp', { mid => 4, key => 'renew' });
-my $deadline = time + 6;
+my $deadline = time + 8;   # two renewals of at most 3 s each, with slack
 my ($ups, $last) = (0, rcli('PTTL', 'key_renew'));
 while (time < $deadline) {
     $c->heartbeat;
