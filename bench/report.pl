@@ -1,0 +1,645 @@
+#!/usr/bin/perl
+# bench/report.pl RUNS.jsonl > bench/RESULTS.md
+#
+# Turns the JSON lines of bench/run.sh (one per run: the run's settings,
+# the server's health, goim_status before/after, and goim-bench's or
+# goim-floor's one-line summary) into bench/RESULTS.md: machine and
+# versions, one table per scenario with the exact commands, nchan next
+# to goim with ratios, the kernel floors with our ratios to them, the
+# distance to each target and every anomaly seen.  Core Perl only.
+
+use strict;
+use warnings;
+use JSON::PP;
+use POSIX qw(strftime);
+
+my $file = shift or die "usage: report.pl RUNS.jsonl\n";
+open my $fh, '<', $file or die "$file: $!\n";
+
+my (%run, @order);
+
+while (my $line = <$fh>) {
+    next unless $line =~ /\S/;
+    my $r = eval { decode_json($line) };
+    if (!$r) {
+        warn "report.pl: bad line in $file: $line";
+        next;
+    }
+    push @order, $r->{id} unless exists $run{$r->{id}};
+    $run{$r->{id}} = $r;
+}
+
+close $fh;
+
+
+# --- helpers ------------------------------------------------------------------
+
+sub sh {
+    my $out = `$_[0] 2>&1`;
+    $out = '' unless defined $out;
+    chomp $out;
+    return $out;
+}
+
+sub num {
+    my ($v, $d) = @_;
+    return '—' unless defined $v && $v ne '';
+    return sprintf("%.${d}f", $v);
+}
+
+sub int_sep {
+    my $v = shift;
+    return '—' unless defined $v;
+    my $s = sprintf('%.0f', $v);
+    1 while $s =~ s/^(-?\d+)(\d{3})/$1,$2/;
+    return $s;
+}
+
+sub ratio {
+    my ($a, $b, $d) = @_;
+    return '—' unless defined $a && defined $b && $b > 0;
+    return sprintf("%.${d}f×", $a / $b);
+}
+
+sub bench { my $id = shift; $run{$id} && $run{$id}{bench} }
+
+# messages written to sockets over the run (frames: a merged batch is one)
+sub delta {
+    my ($r, $k) = @_;
+    return undef unless $r && $r->{status_after} && $r->{status_before};
+    return $r->{status_after}{$k} - $r->{status_before}{$k};
+}
+
+# the server's write()/writev() calls that carried pushes: Δsyscw of
+# /proc/<pid>/io over the whole goim-bench run, minus the other answers
+# it wrote in that window (one each: WebSocket handshake, goim auth
+# reply, heartbeat reply, API answer); an estimate
+sub writes {
+    my $r = shift;
+    my $b = $r && $r->{bench};
+    return undef unless $b && defined $r->{write_syscalls} && !$b->{idle};
+    my $other = $b->{connects} + $b->{sent} + $b->{api_errors};
+    if ($r->{server} eq 'goim') {
+        $other += $b->{connects} if $b->{transport} eq 'ws';
+        $other += $b->{heartbeat_replies};
+    }
+    my $w = $r->{write_syscalls} - $other;
+    return $w > 0 ? $w : undef;
+}
+
+sub mpw {
+    my $r = shift;
+    my $w = writes($r);
+    return undef unless $w;
+    return $r->{bench}{delivered} / $w;
+}
+
+sub fpw {
+    my $r = shift;
+    my $w = writes($r);
+    my $f = delta($r, 'written');
+    return undef unless $w && $f;
+    return $f / $w;
+}
+
+sub cpu_per_write {
+    my $r = shift;
+    my $w = writes($r);
+    return undef unless $w && defined $r->{bench}{server_cpu_s};
+    return $r->{bench}{server_cpu_s} * 1e6 / $w;
+}
+
+# other processes' CPU during the run, in cores: machine busy minus ours
+sub others {
+    my $r = shift;
+    return undef unless $r && $r->{bench} && $r->{wall_s};
+    my $o = $r->{host_busy_s} - ($r->{nginx_cpu_s} // 0)
+            - ($r->{bench}{client_cpu_s} // 0);
+    $o = 0 if $o < 0;
+    return $o / $r->{wall_s};
+}
+
+sub cmds {
+    my @ids = grep { $run{$_} } @_;
+    return '' unless @ids;
+    my $s = "```\n";
+    $s .= "# $_\n$run{$_}{cmd}\n" for @ids;
+    return $s . "```\n";
+}
+
+# "met" / "missed by" for an upper bound
+sub upper {
+    my ($v, $t, $unit, $d) = @_;
+    return 'not measured' unless defined $v;
+    my $vs = sprintf("%.${d}f%s (target ≤ %.${d}f%s)", $v, $unit, $t, $unit);
+    return "**met**: $vs, " . sprintf('%.0f%%', 100 * $v / $t) . ' of the bound'
+        if $v <= $t;
+    return "**missed** by " . sprintf('%.2f×', $v / $t) . ": $vs";
+}
+
+
+# --- machine and versions -------------------------------------------------------
+
+my $cpu_model = sh(q{grep -m1 '^model name' /proc/cpuinfo | sed 's/.*: //'});
+my $hyper = sh(q{grep -m1 -c '^flags.* hypervisor' /proc/cpuinfo}) ? ', virtual machine (hypervisor flag)' : '';
+my $nproc = sh('nproc');
+my $mem = sh(q{awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo});
+my $kernel = sh('uname -srm');
+my $irq = sh(q{(zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) 2>/dev/null) | grep 'CONFIG_IRQ_TIME_ACCOUNTING[= ]'});
+$irq = $irq =~ /^CONFIG_IRQ_TIME_ACCOUNTING=y/m ? 'IRQ time accounting on'
+     : $irq =~ /is not set/ ? 'IRQ time accounting off' : 'IRQ time accounting unknown';
+my $nginx_v = sh(($ENV{NGINX} // 'nginx') . ' -v');
+$nginx_v =~ s/^nginx version: //;
+my $nchan_v = sh(q{dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null}) || 'unknown';
+my $rev = $ENV{BENCH_REV} || sh('git rev-parse --short=12 HEAD');
+my $dirty = sh('git status --porcelain -- ngx_goim_module proto config');
+my @dirty = map { (split ' ', $_, 2)[1] } grep { /\S/ } split /\n/, $dirty;
+my $so = ($ENV{BENCH_SO} || sh('sha256sum build/bench/ngx_goim_module.so | cut -c1-16')) . '…';
+my $nofile = sh('sh -c "ulimit -n"');
+my $date = strftime('%Y-%m-%d %H:%M:%S UTC', gmtime);
+
+my $out = '';
+
+$out .= <<"EOF";
+# Benchmark results
+
+Written by `make bench` (bench/run.sh, bench/report.pl) on $date in
+$ENV{BENCH_ELAPSED} s. Do not edit: rerun `make bench`. Every figure below
+comes from this one run; the raw JSON lines are in build/bench/runs.jsonl
+and each server's conf and error log in build/bench/<run>/.
+
+## Machine and versions
+
+| | |
+|---|---|
+| CPU | $nproc × $cpu_model$hyper |
+| RAM | $mem |
+| kernel | $kernel ($irq) |
+| open files per process | $nofile |
+| nginx | $nginx_v (Debian) |
+| goim module | git $rev@{[ @dirty ? ' with uncommitted changes in ' . join(', ', @dirty) : '' ]}; build/ngx_goim_module.so sha256 $so, copied to build/bench/ at the start and loaded by every run |
+| nchan | libnginx-mod-nchan $nchan_v |
+| load average (1, 5, 15 min) | at start $ENV{BENCH_LOAD_START}, at end $ENV{BENCH_LOAD_END} |
+
+EOF
+
+# how busy the machine was with other work while we measured
+my @oth = grep { defined } map { others($run{$_}) } @order;
+if (@oth) {
+    my $sum = 0;
+    $sum += $_ for @oth;
+    my ($min, $max) = (sort { $a <=> $b } @oth)[0, -1];
+    $out .= sprintf(<<"EOF", $sum / @oth, $min, $max);
+**The machine was not idle.** Besides nginx and goim-bench, other
+processes used %.2f of the $nproc cores on average while the runs
+measured (from %.2f to %.2f by run; column "others" below: the machine's
+busy CPU from /proc/stat minus nginx's and goim-bench's, per second of
+the run). CPU seconds per delivery are the server's own and move less
+with that load than latencies and throughput, which it inflates.
+
+EOF
+}
+
+$out .= <<"EOF";
+## Set-up
+
+- Servers: one fresh nginx per run, from bench/goim.conf.in or
+  bench/nchan.conf.in rendered into build/bench/<run>/conf/nginx.conf:
+  `worker_processes $ENV{BENCH_WORKERS}` (one per core; 3 for the 40k
+  runs, since one process may hold 20,000 files), `worker_rlimit_nofile
+  20000`, `worker_connections 19000`, `listen 127.0.0.1:… reuseport
+  backlog=4096`,
+  `access_log off`, `error_log … warn`. goim: module defaults except
+  `goim_room_flush` as stated per run (default 100ms), `goim_status` at
+  /goim/status on the API server. nchan: memory store,
+  `nchan_subscriber websocket` at /sub/<channel>, `nchan_publisher` at
+  /pub/<channel>, `nchan_message_buffer_length 5`,
+  `nchan_message_timeout 30s`, `nchan_shared_memory_size 256m`.
+- Client: build/goim-bench (bench/README.md) on the same machine, over
+  loopback only; the same client and message for both servers: the body
+  `{"ts":<µs>,"seq":<n>}` (about 35 bytes, unpadded), POSTed by the
+  publisher over keep-alive connections; goim adds its 16-byte header
+  and the WebSocket frame header. $ENV{BENCH_DURATION} s of publishing per run.
+- Server CPU = utime + stime of the master and its workers over the
+  measurement and drain (/proc/<pid>/stat); CPU µs per delivery equals
+  CPU seconds per million deliveries. The kernel has no IRQ time
+  accounting, so the softirq work of a loopback send is charged to the
+  sender, for nginx and goim-floor alike.
+- Latency: from the publisher building the request to the client
+  reading the message, so it includes the HTTP API, the server's
+  fan-out and the client's own CPU share.
+- "writes": the server's write()/writev() calls that carried pushes,
+  estimated as Δ`syscw` of /proc/<pid>/io (master and workers, over the
+  goim-bench run) minus one per other answer in that window (WebSocket
+  handshake, goim auth and heartbeat replies, API answers). "msgs/write"
+  = delivered ÷ writes; "CPU µs/write" = server CPU ÷ writes. goim also
+  counts frames (`goim_messages_written_total`, a merged room batch is
+  one frame): "frames/write" = Δframes ÷ writes, above 1 when a socket
+  had several frames queued (e.g. the next push arrived before the last
+  fan-out finished); "batches" = Δ`goim_room_batches_total` (flushes of
+  merged messages, all workers).
+
+EOF
+
+
+# --- 5 (first: the other tables refer to it). the floors --------------------------
+
+my ($f10, $f1) = map { $run{$_} && $run{$_}{floor} } qw(floor-10k floor-1k);
+
+# the floor: the cheaper of the two reader behaviours (an active reader
+# holding a socket's lock takes over part of the receive work)
+sub fw {
+    my $f = shift;
+    my ($q, $a) = ($f->{write_cpu_us}, $f->{active} && $f->{active}{write_cpu_us});
+    return defined $a && $a < $q ? $a : $q;
+}
+
+sub ff {
+    my $f = shift;
+    my ($q, $a) = ($f->{fanout_ms_p50}, $f->{active} && $f->{active}{fanout_ms_p50});
+    return defined $a && $a < $q ? $a : $q;
+}
+
+sub floor_rows {
+    my $s = "| run | pairs | writers | msg bytes | write() CPU µs | write() CPU µs, active reader | **write floor µs** | fan-out ms: min / p50 / p99 / max | fan-out p50 ms, active reader | **fan-out floor ms** |";
+    my @ks = $f10 ? map { $_->{k} } @{ $f10->{writev} } : ();
+    $s .= " writev k=$_: CPU µs per call / per msg |" for @ks;
+    $s .= " load1 |\n|---|---|---|---|---|---|---|---|---|---|";
+    $s .= '---|' for @ks;
+    $s .= "---|\n";
+    for my $id (qw(floor-10k floor-1k)) {
+        my $f = $run{$id} && $run{$id}{floor};
+        next unless $f;
+        $s .= "| $id | " . int_sep($f->{pairs}) . " | $f->{writers} | $f->{size} | "
+            . num($f->{write_cpu_us}, 2) . ' | ' . num($f->{active}{write_cpu_us}, 2)
+            . ' | **' . num(fw($f), 2) . '**'
+            . ' | ' . join(' / ', map { num($f->{$_}, 1) }
+                          qw(fanout_ms_min fanout_ms_p50 fanout_ms_p99 fanout_ms_max))
+            . ' | ' . num($f->{active}{fanout_ms_p50}, 1)
+            . ' | **' . num(ff($f), 1) . '** |';
+        for my $k (@ks) {
+            my ($v) = grep { $_->{k} == $k } @{ $f->{writev} };
+            $s .= $v ? ' ' . num($v->{cpu_us_per_call}, 2) . ' / '
+                       . num($v->{cpu_us_per_msg}, 3) . ' |' : ' — |';
+        }
+        $s .= " $run{$id}{load1} |\n";
+    }
+    return $s;
+}
+
+
+# --- 1. idle memory ---------------------------------------------------------------
+
+my @mem = qw(mem-ws-10k mem-ws-40k mem-tcp-10k mem-tcp-40k
+             nchan-mem-ws-10k nchan-mem-ws-40k);
+
+$out .= <<"EOF";
+## 1. Idle memory per connection
+
+Connect, authenticate (goim) or subscribe (nchan), settle 3 s, then the
+summed VmRSS (and Pss) of master and workers, minus the same sampled
+before connecting, divided by the connections. The 40k runs use 3
+workers (20,000 files per process) and 4 client source addresses (with
+2, connects stalled at 28-30k on this machine). Targets: ≤ 3 KB (3,072
+B) per idle WebSocket connection, ≤ 2 KB (2,048 B) per idle TCP one.
+
+| run | server | transport | connections ready | workers | ΔRSS B/conn | ΔPSS B/conn | target B | vs target | nchan ÷ goim | others (cores) |
+|---|---|---|---|---|---|---|---|---|---|---|
+EOF
+
+for my $id (@mem) {
+    my $r = $run{$id} or next;
+    my $b = $r->{bench};
+    my $tr = $b ? $b->{transport} : '?';
+    my $t = $tr eq 'tcp' ? 2048 : 3072;
+    my $vs = $b && defined $b->{rss_per_conn_bytes}
+             ? ratio($b->{rss_per_conn_bytes}, $t, 2) : '—';
+    my $cmp = '';
+    if ($id =~ /^nchan-(.*)/ && bench($1) && $b) {
+        $cmp = ratio($b->{rss_per_conn_bytes}, bench($1)->{rss_per_conn_bytes}, 1);
+    }
+    $out .= "| $id | $r->{server} | $tr | "
+        . ($b ? int_sep($b->{ready}) . ' of ' . int_sep($b->{clients}) : 'failed')
+        . " | $r->{workers} | " . int_sep($b && $b->{rss_per_conn_bytes})
+        . ' | ' . int_sep($b && $b->{pss_per_conn_bytes})
+        . ' | ' . ($r->{server} eq 'nchan' ? '—' : int_sep($t))
+        . ' | ' . ($r->{server} eq 'nchan' ? '—' : $vs)
+        . " | $cmp | " . num(others($r), 2) . " |\n";
+}
+
+$out .= "\n" . cmds(@mem) . "\n";
+
+
+# --- 2. room broadcast -------------------------------------------------------------
+
+my @room = qw(room-10k-10 room-10k-50 room-10k-200 room-1k-1000
+              room-10k-10-f1s room-10k-10-f0
+              nchan-room-10k-10 nchan-room-10k-50 nchan-room-10k-200
+              nchan-room-1k-1000);
+
+$out .= <<"EOF";
+## 2. Room broadcast
+
+All clients are WebSocket clients in one room (goim: room `bench://0`;
+nchan: channel `bench`); the publisher
+offers the stated pushes/s through the API (goim `/goim/push/room`,
+nchan `POST /pub/bench`) with 64 requests in flight. "sent/s": pushes
+the API accepted per second; "unsent": pushes that fell due while all
+64 requests were still waiting for answers (the server did not keep
+up). Targets: 10k at 200/s with ≥ 99.9 % delivered, p99 ≤ 200 ms, ≤ 0.5
+µs CPU per delivery; 1k at 1000/s ≤ 0.25 µs per delivery with p99 ≤ 50
+ms; 10k at 10/s ≤ 1.1× the write floor per delivery and p99 ≤ 1.3×
+the fan-out floor (section 4); with `goim_room_flush 1s`, ≤ 1.23 µs per
+delivery at 10/s.
+
+| run | server | clients | flush | offered/s | sent/s | unsent | delivered | delivered msgs/s | p50 ms | p99 ms | max ms | server CPU s | CPU µs/delivery | writes | msgs/write | frames/write | CPU µs/write | batches | client CPU s | others (cores) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+EOF
+
+for my $id (@room) {
+    my $r = $run{$id} or next;
+    my $b = $r->{bench};
+    if (!$b) {
+        $out .= "| $id | $r->{server} | — | $r->{flush} | failed: no figures |\n";
+        next;
+    }
+    my $bat = delta($r, 'batches');
+    $out .= "| $id | $r->{server} | " . int_sep($b->{clients})
+        . ' | ' . ($r->{server} eq 'goim' ? $r->{flush} : '—')
+        . " | $b->{push_rate} | "
+        . num($b->{duration} ? $b->{sent} / $b->{duration} : undef, 1)
+        . ' | ' . int_sep($b->{unsent})
+        . ' | ' . sprintf('%.2f %%', 100 * $b->{delivered_share})
+        . ' | ' . int_sep($b->{deliveries_per_s})
+        . ' | ' . num($b->{lat_p50_ms}, 1) . ' | ' . num($b->{lat_p99_ms}, 1)
+        . ' | ' . num($b->{lat_max_ms}, 1)
+        . ' | ' . num($b->{server_cpu_s}, 2)
+        . ' | ' . num($b->{cpu_us_per_delivery}, 3)
+        . ' | ' . int_sep(writes($r)) . ' | ' . num(mpw($r), 1)
+        . ' | ' . num(fpw($r), 2) . ' | ' . num(cpu_per_write($r), 2)
+        . ' | ' . (defined $bat ? int_sep($bat) : '—')
+        . ' | ' . num($b->{client_cpu_s}, 2)
+        . ' | ' . num(others($r), 2) . " |\n";
+}
+
+$out .= "\n" . cmds(@room) . "\n";
+
+$out .= <<"EOF";
+### nchan next to goim (same client, same scenario)
+
+Ratios are nchan ÷ goim: above 1× nchan needs more (CPU, latency), or
+for throughput delivers more.
+
+| scenario | goim sent/s | nchan sent/s | goim delivered | nchan delivered | CPU µs/delivery goim / nchan | ratio | p99 ms goim / nchan | ratio | delivered msgs/s ratio |
+|---|---|---|---|---|---|---|---|---|---|
+EOF
+
+for my $id (qw(room-10k-10 room-10k-50 room-10k-200 room-1k-1000)) {
+    my ($g, $n) = (bench($id), bench("nchan-$id"));
+    next unless $g && $n;
+    $out .= "| $id | " . num($g->{sent} / $g->{duration}, 1) . ' | '
+        . num($n->{sent} / $n->{duration}, 1) . ' | '
+        . sprintf('%.2f %%', 100 * $g->{delivered_share}) . ' | '
+        . sprintf('%.2f %%', 100 * $n->{delivered_share}) . ' | '
+        . num($g->{cpu_us_per_delivery}, 3) . ' / ' . num($n->{cpu_us_per_delivery}, 3)
+        . ' | ' . ratio($n->{cpu_us_per_delivery}, $g->{cpu_us_per_delivery}, 1)
+        . ' | ' . num($g->{lat_p99_ms}, 1) . ' / ' . num($n->{lat_p99_ms}, 1)
+        . ' | ' . ratio($n->{lat_p99_ms}, $g->{lat_p99_ms}, 1)
+        . ' | ' . ratio($n->{deliveries_per_s}, $g->{deliveries_per_s}, 2)
+        . " |\n";
+}
+
+{
+    my ($g10, $g40, $n10, $n40) = map { bench($_) }
+        qw(mem-ws-10k mem-ws-40k nchan-mem-ws-10k nchan-mem-ws-40k);
+    $out .= "| idle WS 10k, ΔRSS B/conn | | | | | "
+        . int_sep($g10->{rss_per_conn_bytes}) . ' / ' . int_sep($n10->{rss_per_conn_bytes})
+        . ' | ' . ratio($n10->{rss_per_conn_bytes}, $g10->{rss_per_conn_bytes}, 1)
+        . " | | | |\n" if $g10 && $n10;
+    $out .= "| idle WS 40k, ΔRSS B/conn | | | | | "
+        . int_sep($g40->{rss_per_conn_bytes}) . ' / ' . int_sep($n40->{rss_per_conn_bytes})
+        . ' | ' . ratio($n40->{rss_per_conn_bytes}, $g40->{rss_per_conn_bytes}, 1)
+        . " | | | |\n" if $g40 && $n40;
+}
+
+$out .= "\n";
+
+
+# --- 3. push by key -----------------------------------------------------------------
+
+my @key = qw(key-ws-10k key-tcp-10k);
+
+$out .= <<"EOF";
+## 3. Push by key
+
+10k clients; each push goes to one client (`/goim/push/keys`, keys
+`bench-<seq % N>`), one HTTP request per message, 64 in flight. The CPU
+per delivery therefore includes a whole HTTP API request.
+
+| run | transport | offered/s | sent/s | unsent | delivered | p50 ms | p99 ms | max ms | server CPU s | CPU µs/delivery | msgs/write | client CPU s | others (cores) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+EOF
+
+for my $id (@key) {
+    my $r = $run{$id} or next;
+    my $b = $r->{bench};
+    if (!$b) {
+        $out .= "| $id | failed: no figures |\n";
+        next;
+    }
+    $out .= "| $id | $b->{transport} | $b->{push_rate} | "
+        . num($b->{sent} / $b->{duration}, 0) . ' | ' . int_sep($b->{unsent})
+        . ' | ' . sprintf('%.2f %%', 100 * $b->{delivered_share})
+        . ' | ' . num($b->{lat_p50_ms}, 2) . ' | ' . num($b->{lat_p99_ms}, 2)
+        . ' | ' . num($b->{lat_max_ms}, 1) . ' | ' . num($b->{server_cpu_s}, 2)
+        . ' | ' . num($b->{cpu_us_per_delivery}, 2) . ' | ' . num(mpw($r), 2)
+        . ' | ' . num($b->{client_cpu_s}, 2) . ' | ' . num(others($r), 2) . " |\n";
+}
+
+$out .= "\n" . cmds(@key) . "\n";
+
+
+# --- 4. floors and our ratios ----------------------------------------------------------
+
+$out .= <<"EOF";
+## 4. The kernel floor and our ratios to it
+
+build/goim-floor (tools/goim-floor.c) opens N loopback TCP connections
+itself (TCP_NODELAY on both ends, as nginx sets it), warms them up past
+TCP's initial quick ACKs, and measures in W writer processes (W = nginx's
+workers, N/W sockets each) the CPU of one write() of a 40-byte message
+per socket, one writev() of k such messages, and the wall time of one
+round (fan-out: one message to all N sockets, the writers in parallel).
+The reader is a forked process that sleeps while the writers write and
+drains every socket between rounds (no reader wake-up is charged to the
+writer: the floor), or, in the "active reader" columns, drains them with
+epoll while they are written (a reader inside recv() holds the socket
+lock, and the segments arriving then are processed by it, not by the
+writer, so this can come out cheaper). Rounds are 10 ms apart. The
+**write floor** is the cheaper of the two write() figures, the
+**fan-out floor** the shorter of the two p50 rounds. A server cannot
+put a message into a socket for less CPU than write() costs; it can
+only spread one write over several messages.
+
+EOF
+
+$out .= floor_rows() . "\n" . cmds(qw(floor-10k floor-1k)) . "\n";
+
+$out .= <<"EOF";
+Our figures as ratios to the floor of the same N (10k runs: floor-10k;
+1k runs: floor-1k). "CPU µs/write ÷ floor" is the server's cost per
+socket write over the kernel's bare write(): everything nginx and the
+module add (API request, inbox, framing, queues, events) on top of the
+unavoidable syscall. Fan-out ratios are against the fan-out floor (the
+writing side only: the latency also holds the API request and the
+client's reading, on the same two cores).
+
+| run | CPU µs/delivery | ÷ write floor | msgs/write | CPU µs/write | ÷ write floor | p50 ms ÷ fan-out floor | p99 ms ÷ fan-out floor |
+|---|---|---|---|---|---|---|---|
+EOF
+
+for my $id (@room, @key) {
+    my $r = $run{$id} or next;
+    my $b = $r->{bench} or next;
+    my $f = $b->{clients} >= 5000 ? $f10 : $f1;
+    next unless $f && defined $b->{cpu_us_per_delivery};
+    my $cw = cpu_per_write($r);
+    $out .= "| $id | " . num($b->{cpu_us_per_delivery}, 3) . ' | '
+        . ratio($b->{cpu_us_per_delivery}, fw($f), 2) . ' | '
+        . num(mpw($r), 1) . ' | ' . num($cw, 2) . ' | '
+        . ratio($cw, fw($f), 2) . ' | '
+        . ($b->{push_mode} eq 'room'
+           ? ratio($b->{lat_p50_ms}, ff($f), 2) . ' | '
+             . ratio($b->{lat_p99_ms}, ff($f), 2)
+           : '— | —')
+        . " |\n";
+}
+
+$out .= "\n";
+
+
+# --- distance to targets -----------------------------------------------------------------
+
+$out .= "## Distance to targets\n\n";
+
+my @t;
+
+for my $id (qw(mem-ws-10k mem-ws-40k)) {
+    my $b = bench($id);
+    push @t, "Idle WS, $id: " . upper($b && $b->{rss_per_conn_bytes}, 3072, ' B', 0);
+}
+for my $id (qw(mem-tcp-10k mem-tcp-40k)) {
+    my $b = bench($id);
+    push @t, "Idle TCP, $id: " . upper($b && $b->{rss_per_conn_bytes}, 2048, ' B', 0);
+}
+
+if (my $b = bench('room-10k-200')) {
+    my $s = 100 * $b->{delivered_share};
+    push @t, "10k WS at 200/s, delivered: "
+        . ($s >= 99.9 ? "**met**: " : "**missed**: ")
+        . sprintf('%.3f %% of %s sent (target ≥ 99.9 %%)', $s, int_sep($b->{sent}))
+        . ($b->{unsent} ? sprintf('; but only %.1f of the 200 pushes/s offered were accepted (%s unsent)',
+                                   $b->{sent} / $b->{duration}, int_sep($b->{unsent})) : '');
+    push @t, "10k WS at 200/s, p99: " . upper($b->{lat_p99_ms}, 200, ' ms', 1);
+    push @t, "10k WS at 200/s, CPU per delivery: "
+        . upper($b->{cpu_us_per_delivery}, 0.5, ' µs', 3);
+} else {
+    push @t, '10k WS at 200/s: not measured';
+}
+
+if (my $b = bench('room-1k-1000')) {
+    push @t, "1k WS at 1000/s, CPU per delivery: "
+        . upper($b->{cpu_us_per_delivery}, 0.25, ' µs', 3);
+    push @t, "1k WS at 1000/s, p99: " . upper($b->{lat_p99_ms}, 50, ' ms', 1);
+} else {
+    push @t, '1k WS at 1000/s: not measured';
+}
+
+if ((my $b = bench('room-10k-10')) && $f10) {
+    my $cw = cpu_per_write($run{'room-10k-10'});
+    push @t, sprintf('10k WS at 10/s, CPU per delivery vs 1.1× write floor (%.2f µs × 1.1): ',
+                     fw($f10))
+        . upper($b->{cpu_us_per_delivery}, 1.1 * fw($f10), ' µs', 2)
+        . (defined $cw && mpw($run{'room-10k-10'})
+           ? sprintf('; with %.2f messages per write, i.e. %.2f µs per socket write = %.2f× the floor',
+                     mpw($run{'room-10k-10'}), $cw, $cw / fw($f10))
+           : '');
+    push @t, sprintf('10k WS at 10/s, p99 vs 1.3× fan-out floor (%.1f ms × 1.3): ', ff($f10))
+        . upper($b->{lat_p99_ms}, 1.3 * ff($f10), ' ms', 1);
+} else {
+    push @t, '10k WS at 10/s against the floors: not measured';
+}
+
+if (my $b = bench('room-10k-10-f1s')) {
+    push @t, "`goim_room_flush 1s`, 10k WS at 10/s, CPU per delivery vs goim's 1.23 µs: "
+        . upper($b->{cpu_us_per_delivery}, 1.23, ' µs', 3);
+} else {
+    push @t, '`goim_room_flush 1s` at 10/s: not measured';
+}
+
+$out .= join('', map { "- $_\n" } @t) . "\n";
+
+
+# --- anomalies ---------------------------------------------------------------------------
+
+my @a;
+
+for my $id (@order) {
+    my $r = $run{$id};
+    next if $r->{server} eq 'floor' && $r->{floor} && $r->{floor}{ok};
+    if ($r->{server} eq 'floor') {
+        push @a, "$id: goim-floor failed (rc $r->{rc}), see build/bench/$id.log";
+        next;
+    }
+    if ($r->{error}) {
+        push @a, "$id: $r->{error}";
+        next;
+    }
+    my $b = $r->{bench};
+    push @a, "$id: **nginx master gone after the run**" unless $r->{alive};
+    push @a, "$id: **$r->{workers_gone} worker(s) gone during the run**" if $r->{workers_gone};
+    push @a, "$id: **$r->{log_signal} worker(s) exited on a signal** (error.log)" if $r->{log_signal};
+    push @a, "$id: $r->{log_alert} [alert] line(s) in error.log" if $r->{log_alert};
+    push @a, "$id: $r->{log_crit} [crit]/[emerg] line(s) in error.log" if $r->{log_crit};
+    push @a, "$id: $r->{log_error} [error] line(s) in error.log" if $r->{log_error};
+    push @a, "$id: $r->{listen_overflows} TCP listen queue overflows (machine-wide)"
+        if $r->{listen_overflows};
+    if (!$b) {
+        push @a, "$id: **goim-bench gave no figures** (rc $r->{rc}, build/bench/$id/bench.log)";
+        next;
+    }
+    push @a, "$id: goim-bench exit $r->{rc} (not every client ready, or stopped)" if $r->{rc};
+    push @a, "$id: run not completed (deadline or signal)" unless $b->{completed};
+    push @a, "$id: only " . int_sep($b->{ready}) . ' of ' . int_sep($b->{clients}) . ' clients ready'
+        if $b->{ready} < $b->{clients};
+    if (!$b->{idle}) {
+        push @a, sprintf('%s: delivered %.3f %% of expected (%s of %s)', $id,
+                         100 * $b->{delivered_share}, int_sep($b->{delivered}),
+                         int_sep($b->{expected}))
+            if $b->{delivered} != $b->{expected};
+        push @a, "$id: " . int_sep($b->{unsent}) . ' pushes unsent (all API requests in flight were waiting)'
+            if $b->{unsent};
+    }
+    push @a, "$id: " . int_sep($b->{api_errors}) . ' API errors' if $b->{api_errors};
+    push @a, "$id: " . int_sep($b->{client_errors}) . ' client errors (failed or dropped connections)'
+        if $b->{client_errors};
+    push @a, "$id: " . int_sep($b->{stale}) . ' stale messages' if $b->{stale};
+    my $d = delta($r, 'dropped');
+    push @a, "$id: goim dropped " . int_sep($d) . ' pushes (goim_dropped_total)' if $d;
+}
+
+$out .= "## Anomalies\n\n";
+$out .= @a ? join('', map { "- $_\n" } @a)
+           : "None: every server survived its run with a clean error log, every client was ready, and every push the API accepted was delivered.\n";
+$out .= <<'EOF';
+
+Reading them: a delivered share above 100 % for nchan means pushes whose
+API request timed out (counted as errors, not as sent) were still
+published; below 100 %, with latencies of seconds, messages most likely
+still on their way when the drain ended (goim-bench drains 2 s after
+publishing, longer only while API answers are outstanding) were not
+counted. Unsent pushes are the publisher's queue overflowing because
+the server answered the API too late: the offered rate was not reached.
+EOF
+
+print $out;

@@ -1,0 +1,485 @@
+#!/bin/sh
+# make bench: the standard benchmark scenarios, goim for nginx next to
+# nchan and next to the kernel's write floor, written to bench/RESULTS.md
+# in about 5 minutes on 2 cores.
+#
+#   1. idle memory: 10k and 40k connections, WebSocket and TCP
+#   2. room broadcast: 10k WS in one room at 10, 50 and 200 pushes/s, 1k
+#      WS at 1000 pushes/s; 10k at 10/s again with goim_room_flush 1s
+#      and 0
+#   3. push by key at a high rate (BENCH_KEY_RATE), WS and TCP
+#   4. nchan: the WS runs of 1 and the four of 2, same client
+#   5. the floors: build/goim-floor on 10k and 1k loopback TCP pairs
+#
+# Every run gets a fresh nginx (rendered from bench/goim.conf.in or
+# bench/nchan.conf.in into build/bench/<run>/), so ΔRSS is meaningful,
+# and build/goim-bench with --server-pids <master>.  All runs load one
+# copy of the module (build/bench/ngx_goim_module.so, taken at the
+# start), so a rebuild meanwhile cannot mix builds.  Around each run the
+# script also samples goim_status (goim only), the server's CPU and
+# write syscalls (/proc/<pid>/stat, /proc/<pid>/io), the machine's busy
+# CPU (/proc/stat) and TCP listen overflows, and checks that master and
+# workers survived with no crash in error.log.  Each run's figures go as
+# one JSON line into build/bench/runs.jsonl; bench/report.pl turns them
+# into bench/RESULTS.md.  Everything listens on 127.0.0.1 only, every
+# run stops by itself, and the trap stops whatever this script started
+# (nginx, goim-bench) on any exit.  Needs curl and perl (core modules).
+#
+# Environment:
+#   BENCH_DURATION   seconds of publishing per run (10)
+#   BENCH_PORT_BASE  ports base+1 (TCP), +2 (WS), +11 (API), +102 (nchan)
+#                    (31100)
+#   BENCH_ONLY       run ids to run (space separated), e.g. while tuning;
+#                    the report on those goes to build/bench/RESULTS.md,
+#                    bench/RESULTS.md is left alone
+#   BENCH_KEY_RATE   pushes/s of the push-by-key runs (10000)
+#   NGINX            nginx binary (nginx)
+#
+# Exit status: 0 when every run produced its figures with the server
+# alive and no worker crash; 1 otherwise (the report is written anyway).
+# Targets missed are reported, not failures.
+
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root" || exit 1
+
+out=build/bench
+nginx=${NGINX:-nginx}
+dur=${BENCH_DURATION:-10}
+base=${BENCH_PORT_BASE:-31100}
+only=${BENCH_ONLY:-}
+key_rate=${BENCH_KEY_RATE:-10000}
+
+tcp_port=$((base + 1))
+ws_port=$((base + 2))
+api_port=$((base + 11))
+nchan_port=$((base + 102))
+
+stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
+nchan_module=/usr/lib/nginx/modules/ngx_nchan_module.so
+goim_built=$root/build/ngx_goim_module.so
+goim_module=$root/build/bench/ngx_goim_module.so    # this run's copy
+bench=build/goim-bench
+floor=build/goim-floor
+
+cores=$(nproc)
+workers=$cores
+
+cur_master=""       # the nginx master of the current run
+cur_workers=""      # its workers when it started
+cur_bench=""        # the goim-bench of the current run
+failed=0
+
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+
+is_nginx() {
+    [ -r "/proc/$1/comm" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = nginx ]
+}
+
+
+children() {
+    cat "/proc/$1/task/$1/children" 2>/dev/null
+}
+
+
+stop_bench() {
+    [ -n "$cur_bench" ] || return 0
+
+    if kill -0 "$cur_bench" 2>/dev/null; then
+        kids=$(children "$cur_bench")
+        kill -TERM "$cur_bench" 2>/dev/null
+        i=0
+        while kill -0 "$cur_bench" 2>/dev/null && [ $i -lt 50 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        for p in $cur_bench $kids; do
+            kill -KILL "$p" 2>/dev/null
+        done
+    fi
+
+    cur_bench=""
+}
+
+
+stop_nginx() {
+    [ -n "$cur_master" ] || return 0
+
+    if is_nginx "$cur_master"; then
+        kill -TERM "$cur_master" 2>/dev/null
+        i=0
+        while is_nginx "$cur_master" && [ $i -lt 150 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        if is_nginx "$cur_master"; then
+            echo "bench: nginx $cur_master ignored TERM for 15 s, KILL" >&2
+            kill -KILL "$cur_master" 2>/dev/null
+        fi
+    fi
+
+    # a worker outliving its master (e.g. after KILL) is ours too
+    for p in $cur_workers; do
+        if is_nginx "$p"; then
+            kill -KILL "$p" 2>/dev/null
+        fi
+    done
+
+    cur_master=""
+    cur_workers=""
+}
+
+
+cleanup() {
+    stop_bench
+    stop_nginx
+}
+
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT TERM HUP
+
+
+# --- checks -------------------------------------------------------------------
+
+command -v "$nginx" >/dev/null 2>&1 || die "$nginx not found (make deps)"
+command -v curl >/dev/null 2>&1 || die "curl not found"
+command -v perl >/dev/null 2>&1 || die "perl not found"
+[ -f "$stream_module" ] || die "$stream_module missing (libnginx-mod-stream)"
+[ -f "$nchan_module" ] || die "$nchan_module missing (libnginx-mod-nchan)"
+[ -f "$goim_built" ] || die "$goim_built missing: make module"
+[ -x "$bench" ] || die "$bench missing: make tools"
+[ -x "$floor" ] || die "$floor missing: make tools"
+
+for p in $tcp_port $ws_port $api_port $nchan_port; do
+    if ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+        die "port $p is in use: set BENCH_PORT_BASE"
+    fi
+done
+
+mkdir -p "$out"
+runs=$out/runs.jsonl
+: >"$runs"
+
+# every run loads the same build, even if the module is rebuilt meanwhile
+cp "$goim_built" "$goim_module.tmp" && mv -f "$goim_module.tmp" "$goim_module" \
+    || die "cannot copy $goim_built"
+
+started=$(date -u +%s)
+so_sha=$(sha256sum "$goim_module" | cut -c1-16)
+rev_start=$(git rev-parse --short=12 HEAD 2>/dev/null)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+
+# --- one run ------------------------------------------------------------------
+
+selected() {
+    [ -z "$only" ] && return 0
+
+    for s in $only; do
+        [ "$s" = "$1" ] && return 0
+    done
+
+    return 1
+}
+
+
+render() {     # render TEMPLATE DIR WORKERS FLUSH
+    mkdir -p "$2/conf" "$2/logs" "$2/temp"
+
+    sed -e "s|@STREAM_MODULE@|$stream_module|" \
+        -e "s|@GOIM_MODULE@|$goim_module|" \
+        -e "s|@NCHAN_MODULE@|$nchan_module|" \
+        -e "s|@WORKERS@|$3|" \
+        -e "s|@FLUSH@|$4|" \
+        -e "s|@TCP_PORT@|$tcp_port|" \
+        -e "s|@WS_PORT@|$ws_port|" \
+        -e "s|@API_PORT@|$api_port|" \
+        -e "s|@NCHAN_PORT@|$nchan_port|" \
+        "$1" >"$2/conf/nginx.conf"
+}
+
+
+start_nginx() {    # start_nginx DIR WORKERS HTTP_PORT
+    "$nginx" -q -t -p "$1/" -c conf/nginx.conf -e logs/error.log \
+        || { echo "bench: nginx refused $1/conf/nginx.conf" >&2; return 1; }
+
+    "$nginx" -p "$1/" -c conf/nginx.conf -e logs/error.log \
+        || { echo "bench: nginx did not start ($1)" >&2; return 1; }
+
+    i=0
+    while [ ! -s "$1/logs/nginx.pid" ] && [ $i -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+
+    cur_master=$(cat "$1/logs/nginx.pid" 2>/dev/null)
+    [ -n "$cur_master" ] || { echo "bench: no pid file in $1" >&2; return 1; }
+
+    # every worker up and the HTTP port answering
+    i=0
+    while [ $i -lt 100 ]; do
+        cur_workers=$(children "$cur_master")
+        n=$(echo $cur_workers | wc -w)
+        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' \
+               "http://127.0.0.1:$3/" 2>/dev/null)
+        [ "$n" -ge "$2" ] && [ "$code" = 404 ] && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+
+    [ $i -lt 100 ] || { echo "bench: nginx in $1 not ready" >&2; return 1; }
+
+    # the memory baseline should not catch the workers mid-start
+    sleep 0.5
+}
+
+
+host_cpu() {    # busy and total CPU seconds of the whole machine so far
+    awk '/^cpu / {
+        hz = 100
+        printf "%.2f %.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz,
+                            ($2 + $3 + $4 + $5 + $6 + $7 + $8 + $9) / hz
+    }' /proc/stat
+}
+
+
+nginx_cpu() {   # CPU seconds of the current master and its workers so far
+    for p in $cur_master $(children "$cur_master"); do
+        cat "/proc/$p/stat" 2>/dev/null
+    done | awk '{ sub(/.*\) /, ""); t += $12 + $13 } END { printf "%.2f", t / 100 }'
+}
+
+
+nginx_writes() {    # write/writev syscalls of the master and its workers so far
+    for p in $cur_master $(children "$cur_master"); do
+        cat "/proc/$p/io" 2>/dev/null
+    done | awk '$1 == "syscw:" { t += $2 } END { printf "%.0f", t }'
+}
+
+
+overflows() {   # the machine's TCP listen queue overflows so far
+    awk '/^TcpExt:/ {
+        if (!h) { for (i = 1; i <= NF; i++) col[$i] = i; h = 1; next }
+        print $col["ListenOverflows"]
+    }' /proc/net/netstat
+}
+
+
+scrape() {     # goim_status counters summed over the workers, as JSON
+    curl -s -m 3 "http://127.0.0.1:$api_port/goim/status" 2>/dev/null \
+    | awk '
+        /^goim_messages_written_total\{/ { w += $NF; n++ }
+        /^goim_bytes_written_total\{/    { by += $NF }
+        /^goim_room_batches_total\{/     { b += $NF }
+        /^goim_dropped_total\{/          { d += $NF }
+        /^goim_pushes_total\{/           { p += $NF }
+        END {
+            if (n == 0) { printf "null"; exit }
+            printf "{\"written\":%.0f,\"bytes\":%.0f,\"batches\":%.0f," \
+                   "\"dropped\":%.0f,\"pushes\":%.0f}", w, by, b, d, p
+        }'
+}
+
+
+# run ID SERVER(goim|nchan) WORKERS FLUSH goim-bench-args...
+run() {
+    id=$1
+    server=$2
+    nw=$3
+    flush=$4
+    shift 4
+
+    selected "$id" || return 0
+
+    dir=$out/$id
+    rm -rf "$dir"
+
+    if [ "$server" = goim ]; then
+        render bench/goim.conf.in "$dir" "$nw" "$flush"
+        port=$api_port
+    else
+        render bench/nchan.conf.in "$dir" "$nw" "-"
+        port=$nchan_port
+    fi
+
+    cmd="$bench $* --server-pids <nginx master>"
+    echo "bench: $id: $cmd" >&2
+
+    if ! start_nginx "$dir" "$nw" "$port"; then
+        stop_nginx
+        failed=1
+        printf '{"id":"%s","server":"%s","workers":%s,"flush":"%s",' \
+            "$id" "$server" "$nw" "$flush" >>"$runs"
+        printf '"cmd":"%s","error":"nginx did not start"}\n' "$cmd" >>"$runs"
+        return 0
+    fi
+
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    before=null
+    [ "$server" = goim ] && before=$(scrape)
+
+    host0=$(host_cpu)
+    ovf0=$(overflows)
+    ngx0=$(nginx_cpu)
+    sysw0=$(nginx_writes)
+    t0=$(date +%s.%N)
+
+    "$bench" "$@" --server-pids "$cur_master" \
+        >"$dir/bench.json" 2>"$dir/bench.log" &
+    cur_bench=$!
+    wait "$cur_bench"
+    rc=$?
+    cur_bench=""
+
+    # the machine's busy CPU over the run (others' load = busy - ours)
+    host1=$(host_cpu)
+    ovf=$(( $(overflows) - ovf0 ))
+    ngx1=$(nginx_cpu)
+    sysw=$(( $(nginx_writes) - sysw0 ))
+    ngx=$(echo "$ngx0 $ngx1" | awk '{ printf "%.2f", $2 - $1 }')
+    wall=$(echo "$t0 $(date +%s.%N)" | awk '{ printf "%.2f", $2 - $1 }')
+    busy=$(echo "$host0 $host1" | awk '{ printf "%.2f", $3 - $1 }')
+
+    after=null
+    [ "$server" = goim ] && after=$(scrape)
+
+    # the server's health: master alive, no worker replaced, log clean
+    alive=false
+    is_nginx "$cur_master" && alive=true
+    lost=0
+    for p in $cur_workers; do
+        is_nginx "$p" || lost=$((lost + 1))
+    done
+
+    log=$dir/logs/error.log
+    signals=$(grep -c 'exited on signal' "$log" 2>/dev/null)
+    alerts=$(grep -c '\[alert\]' "$log" 2>/dev/null)
+    crits=$(grep -c '\[crit\]\|\[emerg\]' "$log" 2>/dev/null)
+    errors=$(grep -c '\[error\]' "$log" 2>/dev/null)
+
+    stop_nginx
+
+    result=$(tail -n 1 "$dir/bench.json" 2>/dev/null)
+    case $result in
+        \{*\}) ;;
+        *)     result=null; failed=1 ;;
+    esac
+
+    if [ "$alive" != true ] || [ "$lost" -ne 0 ] || [ "$signals" -ne 0 ]
+    then
+        failed=1
+        echo "bench: $id: the server did not survive (alive $alive," \
+             "workers gone $lost, exited on signal $signals)" >&2
+    fi
+
+    printf '{"id":"%s","server":"%s","workers":%s,"flush":"%s",' \
+        "$id" "$server" "$nw" "$flush" >>"$runs"
+    printf '"cmd":"%s","rc":%s,"load1":%s,"alive":%s,' \
+        "$cmd" "$rc" "$load" "$alive" >>"$runs"
+    printf '"host_busy_s":%s,"nginx_cpu_s":%s,"wall_s":%s,' \
+        "$busy" "$ngx" "$wall" >>"$runs"
+    printf '"listen_overflows":%s,"write_syscalls":%s,' "$ovf" "$sysw" \
+        >>"$runs"
+    printf '"workers_gone":%s,"log_signal":%s,"log_alert":%s,' \
+        "$lost" "$signals" "$alerts" >>"$runs"
+    printf '"log_crit":%s,"log_error":%s,"status_before":%s,' \
+        "$crits" "$errors" "$before" >>"$runs"
+    printf '"status_after":%s,"bench":%s}\n' "$after" "$result" >>"$runs"
+
+    echo "bench: $id: $(echo "$result" | cut -c1-300)" >&2
+}
+
+
+floor_run() {     # floor_run ID goim-floor-args...
+    id=$1
+    shift
+
+    selected "$id" || return 0
+
+    cmd="$floor $*"
+    echo "bench: $id: $cmd" >&2
+    load=$(cut -d' ' -f1 /proc/loadavg)
+
+    result=$("$floor" "$@" 2>"$out/$id.log")
+    rc=$?
+
+    case $result in
+        \{*\}) ;;
+        *)     result=null; failed=1 ;;
+    esac
+
+    printf '{"id":"%s","server":"floor","cmd":"%s","rc":%s,"load1":%s,' \
+        "$id" "$cmd" "$rc" "$load" >>"$runs"
+    printf '"floor":%s}\n' "$result" >>"$runs"
+
+    echo "bench: $id: $(echo "$result" | cut -c1-300)" >&2
+}
+
+
+# --- the scenarios --------------------------------------------------------------
+# 40k connections need a third worker: each process may hold 20,000 files.
+# They also get 4 source addresses: with goim-bench's automatic 2 (20,000
+# clients each) the connects stalled at 28-30k on this machine, i.e.
+# about 14,000 per address instead of the ~28,000 ports of
+# ip_local_port_range; with 4 (10,000 each) all 40,000 connect.
+
+g_ws="--transport ws --server 127.0.0.1:$ws_port --ws-path /sub --api 127.0.0.1:$api_port"
+g_tcp="--transport tcp --server 127.0.0.1:$tcp_port --api 127.0.0.1:$api_port"
+n_ws="--mode nchan --transport ws --server 127.0.0.1:$nchan_port --ws-path /sub/bench --api 127.0.0.1:$nchan_port"
+w40=$(( (40000 + 17999) / 18000 ))
+[ $w40 -lt $workers ] && w40=$workers
+push="--duration $dur --settle 2 --drain 2 --inflight 64"
+
+# 5. the floors first: a quiet server-less baseline
+floor_run floor-10k --pairs 10000 --size 40 --rounds 20 --batches 1,4,16,64 --writers $workers
+floor_run floor-1k --pairs 1000 --size 40 --rounds 30 --batches 1,4,16,64 --writers $workers
+
+# 1. idle memory
+run mem-ws-10k       goim  $workers 100ms $g_ws  --idle --clients 10000 --settle 3
+run mem-ws-40k       goim  $w40     100ms $g_ws  --idle --clients 40000 --settle 3 --sources 4
+run mem-tcp-10k      goim  $workers 100ms $g_tcp --idle --clients 10000 --settle 3
+run mem-tcp-40k      goim  $w40     100ms $g_tcp --idle --clients 40000 --settle 3 --sources 4
+run nchan-mem-ws-10k nchan $workers -     $n_ws  --idle --clients 10000 --settle 3
+run nchan-mem-ws-40k nchan $w40     -     $n_ws  --idle --clients 40000 --settle 3 --sources 4
+
+# 2. room broadcast, one room
+run room-10k-10      goim  $workers 100ms $g_ws --clients 10000 --push-rate 10   $push
+run room-10k-50      goim  $workers 100ms $g_ws --clients 10000 --push-rate 50   $push
+run room-10k-200     goim  $workers 100ms $g_ws --clients 10000 --push-rate 200  $push
+run room-1k-1000     goim  $workers 100ms $g_ws --clients 1000  --push-rate 1000 $push
+run room-10k-10-f1s  goim  $workers 1s    $g_ws --clients 10000 --push-rate 10   $push
+run room-10k-10-f0   goim  $workers 0     $g_ws --clients 10000 --push-rate 10   $push
+run nchan-room-10k-10  nchan $workers - $n_ws --clients 10000 --push-rate 10   $push
+run nchan-room-10k-50  nchan $workers - $n_ws --clients 10000 --push-rate 50   $push
+run nchan-room-10k-200 nchan $workers - $n_ws --clients 10000 --push-rate 200  $push
+run nchan-room-1k-1000 nchan $workers - $n_ws --clients 1000  --push-rate 1000 $push
+
+# 3. push by key: one client per message
+run key-ws-10k   goim $workers 100ms $g_ws  --clients 10000 --push-mode key --push-rate $key_rate --inflight 64 $push
+run key-tcp-10k  goim $workers 100ms $g_tcp --clients 10000 --push-mode key --push-rate $key_rate --inflight 64 $push
+
+
+# --- the report -----------------------------------------------------------------
+
+elapsed=$(( $(date -u +%s) - started ))
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+report=bench/RESULTS.md
+[ -n "$only" ] && report=$out/RESULTS.md
+
+BENCH_SO=$so_sha BENCH_REV=$rev_start \
+BENCH_ELAPSED=$elapsed BENCH_LOAD_START=$load_start BENCH_LOAD_END=$load_end \
+BENCH_WORKERS=$workers BENCH_DURATION=$dur \
+    perl bench/report.pl "$runs" >"$report.tmp" \
+    && mv "$report.tmp" "$report" \
+    || { rm -f "$report.tmp"; die "bench/report.pl failed"; }
+
+echo "bench: $report written ($elapsed s)" >&2
+
+exit $failed
