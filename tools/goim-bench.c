@@ -162,6 +162,7 @@ typedef struct {
     long               duration;
     long               drain;
     long               msg_size;
+    long               id_base;          /* client i is mid/key base + i */
     int                idle;
     pid_t              pids[GB_MAX_PIDS];
     int                npids;
@@ -337,6 +338,8 @@ gb_usage(void)
 "  --drain S             seconds to wait after publishing (1)\n"
 "  --server-pids P,...   server pids for CPU and RSS (master's workers\n"
 "                        are added from /proc)\n"
+"  --id-base B           client i is mid B+i, key bench-<B+i>, so that\n"
+"                        parallel runs do not replace each other (0)\n"
 "  --idle                connect, settle, report memory only\n"
 "All addresses must be in 127.0.0.0/8.\n");
 }
@@ -1127,7 +1130,9 @@ gb_child_auth(gb_conn_t *c)
     n = snprintf((char *) body, sizeof(body),
                  "{\"mid\":%u,\"key\":\"bench-%u\",\"room_id\":"
                  "\"bench://%ld\",\"platform\":\"bench\",\"accepts\":[%d]}",
-                 c->idx, c->idx, (long) (c->idx % gb.rooms), GB_OP);
+                 (unsigned) (gb.id_base + c->idx),
+                 (unsigned) (gb.id_base + c->idx),
+                 (long) (c->idx % gb.rooms), GB_OP);
 
     return gb_child_send_packet(c, GOIM_OP_AUTH, ++gc_seq, body, n);
 }
@@ -2439,7 +2444,8 @@ gb_http_publish(gb_http_t *h, uint64_t seq)
 
     } else if (gb.push_key) {
         snprintf(path, sizeof(path), "/goim/push/keys?operation=%d"
-                 "&keys=bench-%ld", GB_OP, (long) (seq % gb.clients));
+                 "&keys=bench-%ld", GB_OP,
+                 gb.id_base + (long) (seq % gb.clients));
         h->expect = 1;
 
     } else {
@@ -2723,6 +2729,7 @@ main(int argc, char **argv)
         { "duration",     required_argument, NULL, 'd' },
         { "drain",        required_argument, NULL, 'D' },
         { "server-pids",  required_argument, NULL, 'x' },
+        { "id-base",      required_argument, NULL, 'B' },
         { "idle",         no_argument,       NULL, 'I' },
         { "help",         no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -2768,6 +2775,7 @@ main(int argc, char **argv)
         case 'S': GB_NUM("settle", 0, 3600, settle);
         case 'd': GB_NUM("duration", 1, 86400, duration);
         case 'D': GB_NUM("drain", 0, 600, drain);
+        case 'B': GB_NUM("id-base", 0, 1000000000, id_base);
 
         case 't':
             if (strcmp(optarg, "tcp") == 0) {
