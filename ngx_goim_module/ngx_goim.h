@@ -309,6 +309,7 @@ ngx_int_t ngx_goim_session_add(ngx_goim_channel_t *ch,
 void ngx_goim_session_renew(ngx_goim_channel_t *ch);
 void ngx_goim_session_del(ngx_goim_channel_t *ch);
 void ngx_goim_session_cancel(ngx_goim_channel_t *ch);
+void ngx_goim_session_resync(void);
 
 char *ngx_goim_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -45,6 +45,7 @@ typedef struct {
     ngx_event_t                connect_timer;
     ngx_event_t                reconnect;
     ngx_msec_t                 backoff;     /* 0: start over */
+    ngx_uint_t                 was_lost;    /* resync sessions on connect */
 
     /* "not connected" is logged at most once a second */
     ngx_msec_t                 down_logged;
@@ -486,6 +487,12 @@ ngx_goim_redis_on_connect(const redisAsyncContext *ac, int status)
 
     ngx_log_error(NGX_LOG_INFO, r->log, 0, "goim: Redis %V: connected",
                   &r->conf->name);
+
+    if (r->was_lost) {
+        /* Redis may have lost our sessions (a restart without data) */
+        r->was_lost = 0;
+        ngx_goim_session_resync();
+    }
 }
 
 
@@ -513,6 +520,7 @@ ngx_goim_redis_lost(const redisAsyncContext *ac, const char *why)
     }
 
     r->ac = NULL;
+    r->was_lost = 1;
 
     if (r->connect_timer.timer_set) {
         ngx_del_timer(&r->connect_timer);

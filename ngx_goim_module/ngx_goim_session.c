@@ -430,3 +430,100 @@ ngx_goim_session_del_reply(redisReply *reply, void *data, const char *err)
     logged = ngx_current_msec;
     failed = 0;
 }
+
+
+/*
+ * After Redis came back, every session of this worker is written again
+ * (goim waits for each connection's next renewal, up to 30 min).  The
+ * channel list is walked with a cursor node, a slice per event-loop turn,
+ * so a large worker does not flood Redis or stall its loop.
+ */
+
+#define NGX_GOIM_RESYNC_SLICE  256
+
+
+static ngx_goim_walk_t  ngx_goim_resync_cursor;
+static ngx_event_t      ngx_goim_resync_event;
+
+
+static void
+ngx_goim_session_resync_handler(ngx_event_t *ev)
+{
+    ngx_uint_t              n;
+    ngx_queue_t            *q;
+    ngx_goim_walk_t        *node;
+    ngx_goim_channel_t     *ch;
+    ngx_goim_session_op_t  *op;
+    ngx_goim_worker_t      *w = &ngx_goim_worker;
+
+    for (n = 0; n < NGX_GOIM_RESYNC_SLICE; /* void */) {
+        q = ngx_queue_next(&ngx_goim_resync_cursor.queue);
+
+        if (q == ngx_queue_sentinel(&w->channels)) {
+            ngx_queue_remove(&ngx_goim_resync_cursor.queue);
+            ngx_goim_resync_cursor.cursor = 0;
+            return;
+        }
+
+        ngx_queue_remove(&ngx_goim_resync_cursor.queue);
+        ngx_queue_insert_after(q, &ngx_goim_resync_cursor.queue);
+
+        node = (ngx_goim_walk_t *) q;
+
+        if (node->cursor) {
+            continue;
+        }
+
+        ch = ngx_queue_data(node, ngx_goim_channel_t, all);
+        n++;
+
+        if (ch->redis_req || ch->session_renew == 0) {
+            /* a request in flight, or no session yet */
+            continue;
+        }
+
+        op = ngx_goim_session_op(ch, NULL);
+        if (op == NULL) {
+            continue;
+        }
+
+        if (ngx_goim_session_map(op) != NGX_OK) {
+            ngx_goim_session_free(op);
+            continue;
+        }
+
+        ch->redis_req = op;
+    }
+
+    ngx_add_timer(ev, 10);
+}
+
+
+void
+ngx_goim_session_resync(void)
+{
+    ngx_goim_worker_t  *w = &ngx_goim_worker;
+
+    if (ngx_goim_resync_cursor.cursor) {
+        /* a walk is under way: start it over from the head */
+        ngx_queue_remove(&ngx_goim_resync_cursor.queue);
+    }
+
+    ngx_goim_resync_cursor.cursor = 1;
+    ngx_queue_insert_head(&w->channels, &ngx_goim_resync_cursor.queue);
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "goim: writing %ui sessions to Redis again",
+                  w->nchannels);
+
+    ngx_goim_resync_event.handler = ngx_goim_session_resync_handler;
+    ngx_goim_resync_event.log = ngx_cycle->log;
+    ngx_goim_resync_event.data = &ngx_goim_resync_cursor;
+    ngx_goim_resync_event.cancelable = 1;
+
+    if (ngx_goim_resync_event.timer_set) {
+        ngx_del_timer(&ngx_goim_resync_event);
+    }
+
+    ngx_add_timer(&ngx_goim_resync_event, 1);
+}

@@ -404,6 +404,12 @@ my $ok = wait_until(sub {
 ok $ok, "$name - auth works again after Redis restarted";
 note sprintf "reconnected and authed %.2fs after the restart", time - $t1;
 is rcli('GET', 'key_back'), 'comet-a', "$name - key_back written";
+# the restarted Redis is empty: the older connection's session is written
+# again on reconnect, without waiting for its renewal
+ok wait_until(sub { (rcli('GET', 'key_before') // '') eq 'comet-a' }, 3),
+   "$name - the older connection's session written again";
+is_deeply hgetall('mid_1'), { before => 'comet-a' },
+    "$name - with its mid_ hash";
 $ok->close if $ok;
 $old->close;
 --- error_log eval
