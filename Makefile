@@ -4,6 +4,7 @@
 #   make run        the embedded single-node demo (foreground)
 #   make test       every suite under t/ with prove
 #   make bench      benchmark scenarios -> bench/RESULTS.md
+#   make bench-100k 100,000 concurrent connections -> bench/RESULTS-100k.md
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (fuzz/)
 
 SHELL       := /bin/bash
@@ -171,6 +172,12 @@ test-valgrind: module
 
 bench: deps all
 	sh bench/run.sh
+
+# 100,000 connections (50,000 TCP + 50,000 WebSocket) on 6 workers, then
+# room pushes to all of them; appends to bench/RESULTS-100k.md (~1 min)
+.PHONY: bench-100k
+bench-100k: deps module tools
+	sh bench/run-100k.sh
 
 clean:
 	rm -rf $(BUILD) t/servroot*
