@@ -38,7 +38,7 @@ deps:
 module: $(BUILD)/ngx_goim_module.so
 
 tools: $(BUILD)/kafka-mock $(BUILD)/kafka-probe $(BUILD)/goim-job \
-       $(BUILD)/goim-bench $(BUILD)/goim-jwt
+       $(BUILD)/goim-bench $(BUILD)/goim-jwt $(BUILD)/goim-floor
 
 unit: $(UNIT_TESTS)
 
@@ -91,6 +91,10 @@ $(BUILD)/goim-bench: tools/goim-bench.c $(PROTO_OBJS)
 
 $(BUILD)/goim-jwt: tools/goim-jwt.c $(PROTO_OBJS)
 	$(CC) $(ALL_CFLAGS) $< $(PROTO_OBJS) -o $@ -lprotobuf-c -lyajl -lcrypto
+
+$(BUILD)/goim-floor: tools/goim-floor.c
+	mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) $< -o $@
 
 $(BUILD)/goim-job: $(wildcard job/*.c job/*.h) $(PROTO_OBJS)
 	$(CC) $(ALL_CFLAGS) -Ijob $(wildcard job/*.c) $(PROTO_OBJS) -o $@ \
