@@ -89,48 +89,30 @@ static const char  goim_jwt_hs256_header[] =
     "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
 
-static void
-goim_jwt_verror(char *err, size_t err_size, const char *fmt, va_list ap)
-{
-    if (err != NULL && err_size > 0) {
-        vsnprintf(err, err_size, fmt, ap);
-    }
-}
-
-
 static int __attribute__((format(printf, 3, 4)))
 goim_jwt_error(char *err, size_t err_size, const char *fmt, ...)
 {
     va_list  ap;
 
     va_start(ap, fmt);
-    goim_jwt_verror(err, err_size, fmt, ap);
+    goim_token_verror(err, err_size, fmt, ap);
     va_end(ap);
 
     return -1;
 }
 
 
-/* ASCII case-insensitive; name is lowercase */
-static int
-goim_jwt_name_eq(const unsigned char *s, size_t len, const char *name)
+/* Records the reason; returns 0, which makes yajl cancel the parse. */
+static int __attribute__((format(printf, 3, 4)))
+goim_jwt_cancel(char *err, size_t err_size, const char *fmt, ...)
 {
-    size_t         i;
-    unsigned char  c;
+    va_list  ap;
 
-    for (i = 0; i < len; i++) {
-        c = s[i];
+    va_start(ap, fmt);
+    goim_token_verror(err, err_size, fmt, ap);
+    va_end(ap);
 
-        if (c >= 'A' && c <= 'Z') {
-            c |= 0x20;
-        }
-
-        if (name[i] == '\0' || c != (unsigned char) name[i]) {
-            return 0;
-        }
-    }
-
-    return name[len] == '\0';
+    return 0;
 }
 
 
@@ -267,25 +249,11 @@ goim_jwt_b64url_decode(uint8_t *dst, const char *src, size_t len,
 
 /* --- the JOSE header ----------------------------------------------------- */
 
-/* Records the reason; returns 0, which makes yajl cancel the parse. */
-static int __attribute__((format(printf, 2, 3)))
-goim_jwt_hdr_error(goim_jwt_header_ctx_t *ctx, const char *fmt, ...)
-{
-    va_list  ap;
-
-    va_start(ap, fmt);
-    goim_jwt_verror(ctx->err, ctx->err_size, fmt, ap);
-    va_end(ap);
-
-    return 0;
-}
-
-
 static int
 goim_jwt_hdr_not_object(goim_jwt_header_ctx_t *ctx)
 {
-    return goim_jwt_hdr_error(ctx, GOIM_JWT_ERR_HEADER
-                              "expected a JSON object");
+    return goim_jwt_cancel(ctx->err, ctx->err_size,
+                           GOIM_JWT_ERR_HEADER "expected a JSON object");
 }
 
 
@@ -299,13 +267,13 @@ goim_jwt_hdr_scalar(goim_jwt_header_ctx_t *ctx)
 
     if (ctx->depth == 1) {
         if (ctx->member == GOIM_JWT_HDR_ALG) {
-            return goim_jwt_hdr_error(ctx, GOIM_JWT_ERR_HEADER
-                                      "alg must be a string");
+            return goim_jwt_cancel(ctx->err, ctx->err_size,
+                                   GOIM_JWT_ERR_HEADER "alg must be a string");
         }
 
         if (ctx->member == GOIM_JWT_HDR_TYP) {
-            return goim_jwt_hdr_error(ctx, GOIM_JWT_ERR_HEADER
-                                      "typ must be \"JWT\"");
+            return goim_jwt_cancel(ctx->err, ctx->err_size,
+                                   GOIM_JWT_ERR_HEADER "typ must be \"JWT\"");
         }
     }
 
@@ -351,9 +319,9 @@ goim_jwt_hdr_string(void *data, const unsigned char *s, size_t len)
 
     if (ctx->member == GOIM_JWT_HDR_TYP) {
         /* a media type, so case-insensitive (RFC 7515 4.1.9) */
-        if (!goim_jwt_name_eq(s, len, "jwt")) {
-            return goim_jwt_hdr_error(ctx, GOIM_JWT_ERR_HEADER
-                                      "typ must be \"JWT\"");
+        if (!goim_token_name_eq(s, len, "jwt")) {
+            return goim_jwt_cancel(ctx->err, ctx->err_size,
+                                   GOIM_JWT_ERR_HEADER "typ must be \"JWT\"");
         }
 
         return 1;
@@ -393,9 +361,9 @@ goim_jwt_hdr_start(goim_jwt_header_ctx_t *ctx, int array)
     }
 
     if (ctx->depth == GOIM_JWT_MAX_DEPTH) {
-        return goim_jwt_hdr_error(ctx, GOIM_JWT_ERR_HEADER
-                                  "nested deeper than %d",
-                                  GOIM_JWT_MAX_DEPTH);
+        return goim_jwt_cancel(ctx->err, ctx->err_size,
+                               GOIM_JWT_ERR_HEADER "nested deeper than %d",
+                               GOIM_JWT_MAX_DEPTH);
     }
 
     ctx->depth++;
@@ -447,18 +415,19 @@ goim_jwt_hdr_map_key(void *data, const unsigned char *s, size_t len)
         if (ctx->name_len[i] == len
             && memcmp(&ctx->names[ctx->name_off[i]], s, len) == 0)
         {
-            return goim_jwt_hdr_error(ctx, GOIM_JWT_ERR_HEADER
-                                      "duplicate member \"%.*s\"",
-                                      (int) (len > 16 ? 16 : len), s);
+            return goim_jwt_cancel(ctx->err, ctx->err_size,
+                                   GOIM_JWT_ERR_HEADER
+                                   "duplicate member \"%.*s\"",
+                                   (int) (len > 16 ? 16 : len), s);
         }
     }
 
     if (ctx->n_names == GOIM_JWT_MAX_MEMBERS
         || len > sizeof(ctx->names) - ctx->names_used)
     {
-        return goim_jwt_hdr_error(ctx, GOIM_JWT_ERR_HEADER
-                                  "more than %d members",
-                                  GOIM_JWT_MAX_MEMBERS);
+        return goim_jwt_cancel(ctx->err, ctx->err_size,
+                               GOIM_JWT_ERR_HEADER "more than %d members",
+                               GOIM_JWT_MAX_MEMBERS);
     }
 
     memcpy(&ctx->names[ctx->names_used], s, len);
@@ -477,8 +446,8 @@ goim_jwt_hdr_map_key(void *data, const unsigned char *s, size_t len)
 
     } else if (len == 4 && memcmp(s, "crit", 4) == 0) {
         /* RFC 7515 4.1.11: we understand no extension, so must refuse */
-        return goim_jwt_hdr_error(ctx, GOIM_JWT_ERR_HEADER
-                                  "crit not supported");
+        return goim_jwt_cancel(ctx->err, ctx->err_size,
+                               GOIM_JWT_ERR_HEADER "crit not supported");
     }
 
     return 1;
@@ -500,42 +469,6 @@ static const yajl_callbacks  goim_jwt_hdr_callbacks = {
 };
 
 
-/*
- * Runs a yajl callback parser over json; -1 with "<prefix>invalid JSON"
- * in err unless a callback wrote its own reason.
- */
-static int
-goim_jwt_parse(const yajl_callbacks *cb, void *ctx, const uint8_t *json,
-    size_t len, const char *prefix, char *err, size_t err_size)
-{
-    yajl_handle  h;
-    yajl_status  st;
-
-    h = yajl_alloc(cb, NULL, ctx);
-    if (h == NULL) {
-        return goim_jwt_error(err, err_size, "out of memory");
-    }
-
-    /* yajl's defaults, which the strictness rests on */
-    yajl_config(h, yajl_allow_comments, 0);
-    yajl_config(h, yajl_dont_validate_strings, 0);
-
-    st = yajl_parse(h, json, len);
-
-    if (st == yajl_status_ok) {
-        st = yajl_complete_parse(h);
-    }
-
-    yajl_free(h);
-
-    if (st == yajl_status_error) {
-        return goim_jwt_error(err, err_size, "%sinvalid JSON", prefix);
-    }
-
-    return st == yajl_status_ok ? 0 : -1;
-}
-
-
 static int
 goim_jwt_check_header(const uint8_t *json, size_t len, char *err,
     size_t err_size)
@@ -546,16 +479,15 @@ goim_jwt_check_header(const uint8_t *json, size_t len, char *err,
     ctx.err = err;
     ctx.err_size = err_size;
 
-    if (goim_jwt_parse(&goim_jwt_hdr_callbacks, &ctx, json, len,
-                       GOIM_JWT_ERR_HEADER, err, err_size)
+    if (goim_token_json(&goim_jwt_hdr_callbacks, &ctx, json, len,
+                        GOIM_JWT_ERR_HEADER, 0, err, err_size)
         != 0)
     {
         return -1;
     }
 
     if (!ctx.has_alg) {
-        return goim_jwt_error(err, err_size, GOIM_JWT_ERR_HEADER
-                              "alg missing");
+        return goim_jwt_error(err, err_size, GOIM_JWT_ERR_HEADER "alg missing");
     }
 
     if (!ctx.alg_hs256) {
@@ -568,19 +500,6 @@ goim_jwt_check_header(const uint8_t *json, size_t len, char *err,
 
 
 /* --- exp, nbf and duplicate claims in the payload ------------------------ */
-
-static int __attribute__((format(printf, 2, 3)))
-goim_jwt_claims_error(goim_jwt_claims_ctx_t *ctx, const char *fmt, ...)
-{
-    va_list  ap;
-
-    va_start(ap, fmt);
-    goim_jwt_verror(ctx->err, ctx->err_size, fmt, ap);
-    va_end(ap);
-
-    return 0;
-}
-
 
 /* The current member is exactly "exp" or "nbf". */
 static int
@@ -599,8 +518,9 @@ goim_jwt_claims_not_int(goim_jwt_claims_ctx_t *ctx)
         return 1;
     }
 
-    return goim_jwt_claims_error(ctx, "invalid claims: %s: expected integer",
-                                 goim_jwt_claims[ctx->claim]);
+    return goim_jwt_cancel(ctx->err, ctx->err_size,
+                           "invalid claims: %s: expected integer",
+                           goim_jwt_claims[ctx->claim]);
 }
 
 
@@ -700,7 +620,7 @@ goim_jwt_claims_map_key(void *data, const unsigned char *s, size_t len)
     ctx->exact = 0;
 
     for (i = 0; i < GOIM_JWT_NCLAIMS; i++) {
-        if (goim_jwt_name_eq(s, len, goim_jwt_claims[i])) {
+        if (goim_token_name_eq(s, len, goim_jwt_claims[i])) {
             break;
         }
     }
@@ -714,8 +634,9 @@ goim_jwt_claims_map_key(void *data, const unsigned char *s, size_t len)
      * names; the issuer's library may have meant the first.
      */
     if (ctx->seen & (1u << i)) {
-        return goim_jwt_claims_error(ctx, "invalid claims: duplicate"
-                                     " claim \"%s\"", goim_jwt_claims[i]);
+        return goim_jwt_cancel(ctx->err, ctx->err_size,
+                               "invalid claims: duplicate"
+                               " claim \"%s\"", goim_jwt_claims[i]);
     }
 
     ctx->seen |= 1u << i;
@@ -899,8 +820,8 @@ goim_jwt_verify(const uint8_t *token, size_t len,
     claims.err_size = err_size;
     claims.claim = -1;
 
-    rc = goim_jwt_parse(&goim_jwt_claims_callbacks, &claims, payload, n,
-                        "invalid claims: ", err, err_size);
+    rc = goim_token_json(&goim_jwt_claims_callbacks, &claims, payload, n,
+                         "invalid claims: ", 0, err, err_size);
 
     if (rc == 0 && !claims.has_exp) {
         rc = goim_jwt_error(err, err_size, "exp claim required");

@@ -154,9 +154,11 @@ goim_query_get(const goim_query_param_t *params, int n, const char *name,
 
 /*
  * Decimal text to an integer in [min, max].  Stricter than gin, which
- * binds with strconv.ParseInt and so also takes a leading '+'.
+ * binds with strconv.ParseInt and so also takes a leading '+'.  Like
+ * strconv.ParseInt under json.Unmarshal, a fraction or an exponent is
+ * never an integer, not even "1.0" or "1e3" (goim_token.c).
  */
-static int
+int
 goim_parse_int(const char *s, size_t len, int64_t min, int64_t max,
     int64_t *out)
 {
@@ -170,19 +172,21 @@ goim_parse_int(const char *s, size_t len, int64_t min, int64_t max,
         return -1;
     }
 
+    for (i = neg; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+    }
+
     /* the magnitude of min, computed without overflowing int64 */
     limit = neg ? (uint64_t) -(min + 1) + 1 : (uint64_t) max;
     v = 0;
 
     for (i = neg; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-
         d = (uint64_t) (s[i] - '0');
 
         if (v > (limit - d) / 10) {
-            return -1;
+            return -2;
         }
 
         v = v * 10 + d;
@@ -212,5 +216,5 @@ goim_parse_int32(const char *s, size_t len, int32_t *out)
 int
 goim_parse_int64(const char *s, size_t len, int64_t *out)
 {
-    return goim_parse_int(s, len, INT64_MIN, INT64_MAX, out);
+    return goim_parse_int(s, len, INT64_MIN, INT64_MAX, out) == 0 ? 0 : -1;
 }

@@ -38,5 +38,12 @@ const char *goim_query_get(const goim_query_param_t *params, int n,
 int goim_parse_int32(const char *s, size_t len, int32_t *out);
 int goim_parse_int64(const char *s, size_t len, int64_t *out);
 
+/*
+ * The same for an integer in [min, max], telling the two failures apart:
+ * -1 for not an integer, -2 for out of range.
+ */
+int goim_parse_int(const char *s, size_t len, int64_t min, int64_t max,
+    int64_t *out);
+
 
 #endif /* GOIM_QUERY_H */

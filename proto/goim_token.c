@@ -15,6 +15,7 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "goim_query.h"
 #include "goim_token.h"
 
 
@@ -64,7 +65,7 @@ static const struct {
     (sizeof(goim_token_fields) / sizeof(goim_token_fields[0]))
 
 
-static void
+void
 goim_token_verror(char *err, size_t err_size, const char *fmt, va_list ap)
 {
     if (err != NULL && err_size > 0) {
@@ -139,52 +140,6 @@ goim_token_misplaced(goim_token_ctx_t *ctx, goim_token_at_e at)
     }
 
     return goim_token_error(ctx, "accepts: expected integer");
-}
-
-
-/*
- * The text of a JSON number (its syntax already checked by yajl) as an
- * integer in [min, max].  Like strconv.ParseInt under json.Unmarshal, a
- * fraction or an exponent is never an integer, not even "1.0" or "1e3".
- * Returns 0, -1 for not an integer, -2 for out of range.
- */
-static int
-goim_token_int(const char *s, size_t len, int64_t min, int64_t max,
-    int64_t *out)
-{
-    int       neg;
-    size_t    i;
-    uint64_t  v, limit, d;
-
-    neg = (len > 0 && s[0] == '-');
-
-    if ((size_t) neg == len) {
-        return -1;
-    }
-
-    for (i = neg; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-    }
-
-    /* the magnitude of min, computed without overflowing int64 */
-    limit = neg ? (uint64_t) -(min + 1) + 1 : (uint64_t) max;
-    v = 0;
-
-    for (i = neg; i < len; i++) {
-        d = (uint64_t) (s[i] - '0');
-
-        if (v > (limit - d) / 10) {
-            return -2;
-        }
-
-        v = v * 10 + d;
-    }
-
-    *out = (neg && v > 0) ? -(int64_t) (v - 1) - 1 : (int64_t) v;
-
-    return 0;
 }
 
 
@@ -266,7 +221,7 @@ goim_token_accept(goim_token_ctx_t *ctx, const char *s, size_t len)
     int      rc;
     int64_t  v;
 
-    rc = goim_token_int(s, len, INT32_MIN, INT32_MAX, &v);
+    rc = goim_parse_int(s, len, INT32_MIN, INT32_MAX, &v);
 
     if (rc == -1) {
         return goim_token_error(ctx, "accepts: expected integer");
@@ -316,7 +271,7 @@ goim_token_number(void *data, const char *s, size_t len)
         return goim_token_wrong_type(ctx);
     }
 
-    rc = goim_token_int(s, len, INT64_MIN, INT64_MAX, dst);
+    rc = goim_parse_int(s, len, INT64_MIN, INT64_MAX, dst);
 
     if (rc == -1) {
         return goim_token_wrong_type(ctx);
@@ -568,7 +523,7 @@ goim_token_start_array(void *data)
  * name is lowercase.  Only ASCII is folded, where Go would also let the
  * Kelvin sign and the long s stand for "k" and "s".
  */
-static int
+int
 goim_token_name_eq(const unsigned char *s, size_t len, const char *name)
 {
     size_t         i;
@@ -632,10 +587,6 @@ int
 goim_token_parse(const uint8_t *json, size_t len, goim_token_t *tok,
     char *err, size_t err_size)
 {
-    size_t            n;
-    yajl_handle       h;
-    yajl_status       st;
-    unsigned char    *msg;
     goim_token_ctx_t  ctx;
 
     memset(tok, 0, sizeof(goim_token_t));
@@ -649,7 +600,34 @@ goim_token_parse(const uint8_t *json, size_t len, goim_token_t *tok,
     ctx.err = err;
     ctx.err_size = err_size;
 
-    h = yajl_alloc(&goim_token_callbacks, NULL, &ctx);
+    if (goim_token_json(&goim_token_callbacks, &ctx, json, len, "", 1, err,
+                        err_size)
+        != 0)
+    {
+        /* a callback, if it canceled the parse, wrote the reason */
+        goim_token_free(tok);
+        return -1;
+    }
+
+    if (tok->n_accepts == 0) {
+        free(tok->accepts);
+        tok->accepts = NULL;
+    }
+
+    return 0;
+}
+
+
+int
+goim_token_json(const yajl_callbacks *cb, void *ctx, const uint8_t *json,
+    size_t len, const char *prefix, int detail, char *err, size_t err_size)
+{
+    size_t          n;
+    yajl_handle     h;
+    yajl_status     st;
+    unsigned char  *msg;
+
+    h = yajl_alloc(cb, NULL, ctx);
     if (h == NULL) {
         goim_token_set_error(err, err_size, "out of memory");
         return -1;
@@ -670,7 +648,7 @@ goim_token_parse(const uint8_t *json, size_t len, goim_token_t *tok,
     }
 
     if (st == yajl_status_error) {
-        msg = yajl_get_error(h, 0, json, len);
+        msg = detail ? yajl_get_error(h, 0, json, len) : NULL;
 
         if (msg != NULL) {
             n = strlen((char *) msg);
@@ -679,29 +657,18 @@ goim_token_parse(const uint8_t *json, size_t len, goim_token_t *tok,
                 n--;
             }
 
-            goim_token_set_error(err, err_size, "invalid JSON: %.*s",
-                                 (int) n, msg);
+            goim_token_set_error(err, err_size, "%sinvalid JSON: %.*s",
+                                 prefix, (int) n, msg);
             yajl_free_error(h, msg);
 
         } else {
-            goim_token_set_error(err, err_size, "invalid JSON");
+            goim_token_set_error(err, err_size, "%sinvalid JSON", prefix);
         }
     }
 
     yajl_free(h);
 
-    if (st != yajl_status_ok) {
-        /* yajl_status_client_canceled: a callback wrote the reason */
-        goim_token_free(tok);
-        return -1;
-    }
-
-    if (tok->n_accepts == 0) {
-        free(tok->accepts);
-        tok->accepts = NULL;
-    }
-
-    return 0;
+    return st == yajl_status_ok ? 0 : -1;
 }
 
 

@@ -7,8 +7,11 @@
 #ifndef GOIM_TOKEN_H
 #define GOIM_TOKEN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <yajl/yajl_parse.h>
 
 
 #define GOIM_TOKEN_MAX_KEY       128    /* bytes */
@@ -46,6 +49,20 @@ int goim_token_parse(const uint8_t *json, size_t len, goim_token_t *tok,
     char *err, size_t err_size);
 
 void goim_token_free(goim_token_t *tok);
+
+/*
+ * Shared with goim_jwt.c.  goim_token_verror formats into err when there
+ * is room.  goim_token_name_eq compares s with name, which is lowercase,
+ * folding ASCII case only.  goim_token_json runs a yajl callback parser
+ * over json with comments refused and strings validated: 0, or -1 with
+ * "<prefix>invalid JSON" (and, when detail, yajl's reason) in err, or
+ * with err as a callback left it when one canceled the parse.
+ */
+void goim_token_verror(char *err, size_t err_size, const char *fmt,
+    va_list ap);
+int goim_token_name_eq(const unsigned char *s, size_t len, const char *name);
+int goim_token_json(const yajl_callbacks *cb, void *ctx, const uint8_t *json,
+    size_t len, const char *prefix, int detail, char *err, size_t err_size);
 
 
 #endif /* GOIM_TOKEN_H */
