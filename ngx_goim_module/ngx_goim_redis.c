@@ -69,8 +69,12 @@ static void ngx_goim_redis_on_disconnect(const redisAsyncContext *ac,
     int status);
 static void ngx_goim_redis_handshake(redisReply *reply, void *data,
     const char *err);
+static char *ngx_goim_redis_time(ngx_conf_t *cf, ngx_uint_t unset,
+    ngx_uint_t is_sec, ngx_int_t *n);
 static ngx_goim_redis_req_t *ngx_goim_redis_req(ngx_goim_redis_cb_pt cb,
     void *data);
+static ngx_goim_redis_req_t *ngx_goim_redis_queued(ngx_goim_redis_req_t *req,
+    int rc, size_t len, const char *name);
 static void ngx_goim_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_goim_redis_timeout(ngx_event_t *ev);
@@ -212,14 +216,38 @@ ngx_goim_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* the non-zero time of goim_redis_timeout or goim_session_ttl */
+
+static char *
+ngx_goim_redis_time(ngx_conf_t *cf, ngx_uint_t unset, ngx_uint_t is_sec,
+    ngx_int_t *n)
+{
+    ngx_str_t  *value;
+
+    if (!unset) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    *n = ngx_parse_time(&value[1], is_sec);
+    if (*n == NGX_ERROR || *n == 0) {
+        return is_sec ? "invalid value, must be at least 1s"
+                      : "invalid value, must be a positive time";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* goim_redis_timeout time; */
 
 char *
 ngx_goim_redis_timeout_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
+    char                   *rv;
     ngx_int_t               n;
-    ngx_str_t              *value;
     ngx_goim_redis_conf_t  *rcf;
 
     rcf = ngx_goim_redis_get_conf(cf, conf);
@@ -227,15 +255,9 @@ ngx_goim_redis_timeout_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (rcf->timeout != NGX_CONF_UNSET_MSEC) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    n = ngx_parse_time(&value[1], 0);
-    if (n == NGX_ERROR || n == 0) {
-        return "invalid value, must be a positive time";
+    rv = ngx_goim_redis_time(cf, rcf->timeout == NGX_CONF_UNSET_MSEC, 0, &n);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     rcf->timeout = (ngx_msec_t) n;
@@ -250,8 +272,8 @@ char *
 ngx_goim_session_ttl_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
+    char                   *rv;
     ngx_int_t               n;
-    ngx_str_t              *value;
     ngx_goim_redis_conf_t  *rcf;
 
     rcf = ngx_goim_redis_get_conf(cf, conf);
@@ -259,15 +281,9 @@ ngx_goim_session_ttl_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (rcf->session_ttl != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    n = ngx_parse_time(&value[1], 1);
-    if (n == NGX_ERROR || n == 0) {
-        return "invalid value, must be at least 1s";
+    rv = ngx_goim_redis_time(cf, rcf->session_ttl == NGX_CONF_UNSET, 1, &n);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     rcf->session_ttl = (time_t) n;
@@ -677,17 +693,7 @@ ngx_goim_redis_command(ngx_goim_redis_cb_pt cb, void *data,
     rc = redisvAsyncCommand(req->ac, ngx_goim_redis_reply, req, fmt, args);
     va_end(args);
 
-    if (rc != REDIS_OK) {
-        ngx_log_error(NGX_LOG_ERR, ngx_goim_redis.log, 0,
-                      "goim: Redis %V: command \"%s\" not queued",
-                      &ngx_goim_redis.conf->name, fmt);
-        ngx_free(req);
-        return NULL;
-    }
-
-    ngx_add_timer(&req->timer, ngx_goim_redis.conf->timeout);
-
-    return req;
+    return ngx_goim_redis_queued(req, rc, ngx_strlen(fmt), fmt);
 }
 
 
@@ -695,6 +701,7 @@ ngx_goim_redis_req_t *
 ngx_goim_redis_commandargv(ngx_goim_redis_cb_pt cb, void *data, int argc,
     const char **argv, const size_t *argvlen)
 {
+    int                    rc;
     ngx_goim_redis_req_t  *req;
 
     req = ngx_goim_redis_req(cb, data);
@@ -702,13 +709,22 @@ ngx_goim_redis_commandargv(ngx_goim_redis_cb_pt cb, void *data, int argc,
         return NULL;
     }
 
-    if (redisAsyncCommandArgv(req->ac, ngx_goim_redis_reply, req, argc, argv,
-                              argvlen)
-        != REDIS_OK)
-    {
+    rc = redisAsyncCommandArgv(req->ac, ngx_goim_redis_reply, req, argc, argv,
+                               argvlen);
+
+    return ngx_goim_redis_queued(req, rc, argvlen[0], argv[0]);
+}
+
+
+/* Starts the timeout of a queued command; frees one hiredis refused. */
+static ngx_goim_redis_req_t *
+ngx_goim_redis_queued(ngx_goim_redis_req_t *req, int rc, size_t len,
+    const char *name)
+{
+    if (rc != REDIS_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_goim_redis.log, 0,
                       "goim: Redis %V: command \"%*s\" not queued",
-                      &ngx_goim_redis.conf->name, argvlen[0], argv[0]);
+                      &ngx_goim_redis.conf->name, len, name);
         ngx_free(req);
         return NULL;
     }
