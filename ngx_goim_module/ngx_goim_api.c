@@ -1035,10 +1035,10 @@ ngx_goim_api_reply(ngx_http_request_t *r, ngx_uint_t status, ngx_int_t code,
 {
     u_char                *p;
     size_t                 len, mlen, dlen;
-    ngx_int_t              rc;
     ngx_buf_t             *b;
-    ngx_chain_t            out;
     const unsigned char   *data;
+
+    static ngx_str_t  type = ngx_string("application/json");
 
     data = NULL;
     dlen = 0;
@@ -1079,19 +1079,5 @@ ngx_goim_api_reply(ngx_http_request_t *r, ngx_uint_t status, ngx_int_t code,
                       "goim: API %V answered %i: %s", &r->uri, code, message);
     }
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_goim_send(r, status, &type, b);
 }

@@ -15,10 +15,12 @@
 ngx_int_t
 ngx_http_goim_status_handler(ngx_http_request_t *r)
 {
-    ngx_int_t     rc;
-    ngx_str_t     text;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_int_t   rc;
+    ngx_str_t   text;
+    ngx_buf_t  *b;
+
+    static ngx_str_t  type =
+        ngx_string("text/plain; version=0.0.4; charset=utf-8");
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -44,20 +46,5 @@ ngx_http_goim_status_handler(ngx_http_request_t *r)
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = text.len;
-    ngx_str_set(&r->headers_out.content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_goim_send(r, NGX_HTTP_OK, &type, b);
 }

@@ -166,10 +166,10 @@ static ngx_int_t
 ngx_goim_ws_refuse(ngx_http_request_t *r, ngx_uint_t status,
     const char *reason, const char *name, const char *value)
 {
-    size_t        len;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    size_t      len;
+    ngx_buf_t  *b;
+
+    static ngx_str_t  type = ngx_string("text/plain");
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "goim: WebSocket upgrade refused: %s", reason);
@@ -198,26 +198,12 @@ ngx_goim_ws_refuse(ngx_http_request_t *r, ngx_uint_t status,
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len + 1;
-
     if (status == NGX_HTTP_UPGRADE_REQUIRED) {
         /* nginx's header filter knows no reason phrase for 426 */
         ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
     }
-    ngx_str_set(&r->headers_out.content_type, "text/plain");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_goim_send(r, status, &type, b);
 }
 
 
