@@ -189,7 +189,9 @@ ngx_goim_ipc_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
         }
     }
 
-    ngx_memcpy(p, push->body.data, push->body.len);
+    if (push->body.len) {
+        ngx_memcpy(p, push->body.data, push->body.len);
+    }
 
     /* one reference per inbox, plus ours until every put is done */
     m->refs = 1;
@@ -301,6 +303,7 @@ static void
 ngx_goim_ipc_process(ngx_goim_imsg_t *m)
 {
     u_char           *p;
+    int64_t           mids[NGX_GOIM_IPC_BATCH];
     uint32_t          len;
     ngx_str_t         targets[NGX_GOIM_IPC_BATCH];
     ngx_uint_t        i, n;
@@ -345,7 +348,13 @@ ngx_goim_ipc_process(ngx_goim_imsg_t *m)
         break;
 
     case NGX_GOIM_IMSG_MIDS:
-        ngx_goim_local_mids(&push, (int64_t *) p, m->ntargets);
+        /* the mids are not 8-byte aligned in the message: copied out */
+        for (i = 0; i < m->ntargets; i += n) {
+            n = ngx_min(m->ntargets - i, NGX_GOIM_IPC_BATCH);
+            ngx_memcpy(mids, p + i * sizeof(int64_t), n * sizeof(int64_t));
+            ngx_goim_local_mids(&push, mids, n);
+        }
+
         break;
 
     case NGX_GOIM_IMSG_ROOM:
