@@ -6,6 +6,7 @@
 #   make bench      benchmark scenarios -> bench/RESULTS.md
 #   make bench-100k 100,000 concurrent connections -> bench/RESULTS-100k.md
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (fuzz/)
+#   make test-asan  every suite with the module built with ASan + UBSan
 
 SHELL       := /bin/bash
 NGINX_SRC   ?= /usr/share/nginx/src
@@ -159,6 +160,80 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	    fi; \
 	done; \
 	[ -z "$$failed" ] || { echo "fuzz: failed:$$failed"; exit 1; }
+
+# --- sanitizers: AddressSanitizer + UBSan (make test-asan) ----------------------
+# A second configured nginx tree builds build/asan/ngx_goim_module.so with
+# ASan and UBSan; the proto objects, unit tests and job are built with them
+# too (UBSan fatal there: any report fails the binary). Debian's nginx is
+# not instrumented, so tools/asan-nginx.sh runs it with libasan preloaded;
+# the reports land in error.log, which the harness checks after every
+# block (TEST_NGINX_ASAN, t/lib/Test/Goim.pm).
+
+ASAN_DIR        := $(BUILD)/asan
+ASAN_NGX        := $(BUILD)/nginx-asan
+ASAN_FLAGS      := -fsanitize=address,undefined -fno-omit-frame-pointer
+ASAN_CFLAGS     := -O1 -g $(ASAN_FLAGS) -fno-sanitize-recover=all \
+                   $(WARN) -Iproto -I$(GEN) -D_GNU_SOURCE
+ASAN_PROTO_OBJS := $(PROTO_OBJS:$(BUILD)/obj/%=$(ASAN_DIR)/obj/%)
+ASAN_UNIT_TESTS := $(UNIT_TESTS:$(BUILD)/unit/%=$(ASAN_DIR)/unit/%)
+
+.PHONY: asan test-asan
+
+asan: $(ASAN_DIR)/ngx_goim_module.so $(ASAN_DIR)/ubsan-options.so \
+      $(ASAN_DIR)/goim-job $(ASAN_UNIT_TESTS)
+
+# detect_leaks=0: configure runs some of its test programs
+$(ASAN_NGX)/objs/Makefile: config
+	rm -rf $(ASAN_NGX)
+	mkdir -p $(BUILD)
+	cp -r $(NGINX_SRC) $(ASAN_NGX)
+	cd $(ASAN_NGX) && . ./conf_flags && ASAN_OPTIONS=detect_leaks=0 \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" --with-stream=dynamic \
+	        --with-cc-opt="$(ASAN_FLAGS)" \
+	        --with-ld-opt="-fsanitize=address,undefined" \
+	        --add-dynamic-module=$(CURDIR) >configure.log 2>&1 \
+	    || { tail -30 configure.log; rm -f objs/Makefile; exit 1; }
+
+$(ASAN_DIR)/ngx_goim_module.so: $(ASAN_NGX)/objs/Makefile $(MODULE_SRCS)
+	protoc-c --proto_path=proto --c_out=$(ASAN_NGX)/objs/addon/goim_gen \
+	    proto/goim.proto
+	$(MAKE) -C $(ASAN_NGX) -f objs/Makefile objs/ngx_goim_module.so
+	mkdir -p $(ASAN_DIR)
+	cp $(ASAN_NGX)/objs/ngx_goim_module.so $@.tmp
+	mv -f $@.tmp $@
+
+$(ASAN_DIR)/ubsan-options.so: tools/ubsan-options.c
+	mkdir -p $(ASAN_DIR)
+	$(CC) $(CFLAGS) $(WARN) -shared -fPIC $< -o $@
+
+$(ASAN_DIR)/obj/goim.pb-c.o: $(GEN)/goim.pb-c.c
+	mkdir -p $(ASAN_DIR)/obj
+	$(CC) -O1 -g $(ASAN_FLAGS) -fno-sanitize-recover=all -I$(GEN) -c $< -o $@
+
+$(ASAN_DIR)/obj/%.o: proto/%.c proto/*.h $(GEN)/goim.pb-c.h
+	mkdir -p $(ASAN_DIR)/obj
+	$(CC) $(ASAN_CFLAGS) -c $< -o $@
+
+$(ASAN_DIR)/unit/%: t/unit/%.c $(ASAN_PROTO_OBJS) t/unit/tap.h
+	mkdir -p $(ASAN_DIR)/unit
+	$(CC) $(ASAN_CFLAGS) -It/unit $< $(ASAN_PROTO_OBJS) -o $@ \
+	    -lrdkafka -lprotobuf-c -lyajl -lcrypto -lpthread
+
+$(ASAN_DIR)/goim-job: $(wildcard job/*.c job/*.h) $(ASAN_PROTO_OBJS)
+	mkdir -p $(ASAN_DIR)
+	$(CC) $(ASAN_CFLAGS) -Ijob $(wildcard job/*.c) $(ASAN_PROTO_OBJS) -o $@ \
+	    -lrdkafka -lprotobuf-c -lhiredis -levent -lyajl -lcrypto
+
+# the whole t/ suite: nginx through tools/asan-nginx.sh with the ASan
+# module, the unit tests from build/asan/unit; the job is only started
+# (it parses its command line; nothing consumes yet)
+test-asan: deps all asan
+	$(ASAN_DIR)/goim-job --version
+	$(ASAN_DIR)/goim-job -c /dev/null 2>/dev/null; test $$? = 69
+	TEST_NGINX_ASAN=1 TEST_NGINX_BINARY=$(CURDIR)/tools/asan-nginx.sh \
+	TEST_GOIM_MODULE=$(CURDIR)/$(ASAN_DIR)/ngx_goim_module.so \
+	TEST_GOIM_UNIT_DIR=$(CURDIR)/$(ASAN_DIR)/unit \
+	    prove -r t
 
 # --- the two README commands ---------------------------------------------------
 

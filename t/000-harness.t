@@ -37,7 +37,8 @@ sub run_inner_test {
     close $fh;
     my $out = `$^X $file 2>&1`;
     require File::Path;
-    File::Path::remove_tree(Test::Goim::repo_root() . "/t/servroot_$name");
+    File::Path::remove_tree(Test::Goim::repo_root()
+        . "/t/servroot_$Test::Goim::ServTag$name");
     return $out;
 }
 

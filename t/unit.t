@@ -15,7 +15,7 @@ use TAP::Parser;
 use Test::More;
 
 my $root = abs_path("$FindBin::Bin/..");
-my $bin_dir = "$root/build/unit";
+my $bin_dir = $ENV{TEST_GOIM_UNIT_DIR} || "$root/build/unit";  # make test-asan
 my $timeout = 300;
 
 # the sources say which binaries must exist

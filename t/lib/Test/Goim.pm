@@ -58,7 +58,14 @@ our $Scale        = $Valgrind ? ($ENV{TEST_NGINX_VALGRIND_SCALE} || 20) : 1;
 our $Timeout      = $ENV{TEST_NGINX_TIMEOUT} || 5 * $Scale;     # start, request
 our $QuitTimeout  = $ENV{TEST_NGINX_QUIT_TIMEOUT} || 5 * $Scale; # graceful quit
 our $PerlTimeout  = $ENV{TEST_NGINX_PERL_TIMEOUT} || 60 * $Scale;  # a --- perl
+# TEST_NGINX_ASAN=1: the module is built with ASan + UBSan and nginx runs
+# through tools/asan-nginx.sh (TEST_NGINX_BINARY); their reports go to
+# error.log (make test-asan).
+our $Asan         = $ENV{TEST_NGINX_ASAN} ? 1 : 0;
 our $ServRoot;                    # t/servroot_<test file>, made on first use
+# under valgrind or ASan: t/servroot_<mode>_<test file>, so that such a run
+# and a plain one can go on side by side
+our $ServTag      = $Asan ? 'asan_' : $Valgrind ? 'valgrind_' : '';
 
 # Lines that fail a block unless its --- error_log allows them.
 our @BadLogLines = (qr/\[(?:alert|crit|emerg)\]/,
@@ -70,6 +77,7 @@ my $OwnerPid = $$;                # forked helpers must not stop nginx in END
 my @Preprocessors;
 my %UsedPorts;
 my $ServRootReady;
+my %SanSeen;                      # sanitizer log => bytes already checked
 
 END {
     local $?;                     # keep the test's exit status
@@ -119,7 +127,7 @@ sub servroot () {
     my $rel = $file =~ m{^\Q$Repo\E/t/(.+)$} ? $1 : basename($file);
     $rel =~ s/\.t$//;
     $rel =~ s{[^\w.-]}{_}g;
-    return $ServRoot = "$Repo/t/servroot_$rel";
+    return $ServRoot = "$Repo/t/servroot_$ServTag$rel";
 }
 
 # The current error.log (the running or last block's only).
@@ -175,6 +183,7 @@ sub run_block () {
     Test::More::fail("$name - harness error: $err") unless $ok;
     check_error_log($block) if $ok;
     _check_valgrind($name) if $Valgrind;
+    _check_sanitizers($name) if $Asan;
     _diag_failure($name) if _failures() > $fails;
 }
 
@@ -213,6 +222,7 @@ sub start_nginx () {
     my $root = servroot();
 
     _write_file("$root/logs/error.log", '');      # one block's lines only
+    delete @SanSeen{"$root/logs/error.log", "$root/logs/stderr.log"};
     unlink "$root/logs/nginx.pid", "$root/logs/stderr.log",
            glob("$root/valgrind.*.log");
     _write_file("$root/conf/nginx.conf", _nginx_conf($block));
@@ -632,6 +642,43 @@ sub _check_valgrind () {
         if @other;
 }
 
+# --- AddressSanitizer and UBSan ----------------------------------------------
+
+# After a block under TEST_NGINX_ASAN, once nginx quit: fails the block if a
+# report written since the last check goes through our code (ngx_goim_* or
+# goim_* frames or files, ngx_goim_module.so); other reports are only
+# shown. ASan and UBSan write to stderr (tools/asan-nginx.sh), that is
+# error.log, or stderr.log before nginx opened it, of this block's nginx
+# or of a second one that a suite runs in servroot_*.
+sub _check_sanitizers () {
+    my ($name) = @_;
+    my $root = servroot();
+    my (@ours, @other);
+    for my $log ("$root/logs/error.log", "$root/logs/stderr.log",
+                 glob("${root}_*/logs/error.log"))
+    {
+        my $t = _slurp($log) // next;
+        my $from = $SanSeen{$log} // 0;
+        $from = 0 if $from > length $t;           # truncated: a new block
+        $SanSeen{$log} = length $t;
+        # a report starts at "==PID==ERROR:" (ASan) or at a
+        # "file:line:col: runtime error:" line (UBSan) and ends before the
+        # next report or nginx log line
+        my @r = split /^(?===\d+==ERROR:|\S+: runtime error:)/m,
+                      substr($t, $from);
+        shift @r;
+        for my $r (@r) {
+            $r =~ s{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[.*}{}ms;
+            push @{ $r =~ /\b(?:ngx_)?goim_\w+/ ? \@ours : \@other },
+                substr($log, length($Repo) + 1) . ":\n$r";
+        }
+    }
+    Test::More::ok(!@ours, "$name - sanitizers: no ASan/UBSan report in goim "
+                           . "code") or Test::More::diag(join "\n", @ours);
+    Test::More::diag("sanitizer reports outside goim code:\n", join "\n",
+                     @other) if @other;
+}
+
 # --- small utilities ----------------------------------------------------------
 
 # A section of a Test::Base block (first value) or of a plain hash.
@@ -767,7 +814,8 @@ set in %ENV (fresh per block) for Perl code:
   TEST_NGINX_SERVER_PORT  the http server's port
   TEST_NGINX_STREAM_PORT  free port for a stream server
   TEST_NGINX_PORT2, TEST_NGINX_PORT3  more free ports
-  TEST_NGINX_SERVROOT     t/servroot_<test file>
+  TEST_NGINX_SERVROOT     t/servroot_<test file> (t/servroot_asan_<test
+                          file> under ASan, _valgrind_ under valgrind)
   TEST_NGINX_REPO         repository root
   TEST_GOIM_MODULE_LOADED 1 if this block's nginx loads our module
 
@@ -779,7 +827,10 @@ TEST_NGINX_PERL_TIMEOUT (60), TEST_GOIM_MODULE (build/ngx_goim_module.so),
 TEST_GOIM_NO_MODULE (never load the module), TEST_NGINX_VALGRIND (run
 nginx under valgrind memcheck, logs in servroot/valgrind.PID.log; a block
 fails on an error whose stack has ngx_goim_*/goim_* frames; default
-timeouts times TEST_NGINX_VALGRIND_SCALE, 20).
+timeouts times TEST_NGINX_VALGRIND_SCALE, 20), TEST_NGINX_ASAN (the
+module is built with ASan + UBSan, TEST_NGINX_BINARY is
+tools/asan-nginx.sh: reports in error.log; a block fails on a report
+that names goim code; make test-asan).
 
 =head1 FUNCTIONS
 
