@@ -7,6 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops pack_packet http_json);
+use GoimTest qw(connected client api next_pkt);
 use Time::HiRes qw(time sleep);
 
 skip_unless_module();
@@ -27,34 +28,13 @@ EOF
 });
 
 # A connected TCP client; dies (failing the block) when it cannot connect.
-sub tcp {
-    my $c = GoimClient->new(transport => 'tcp', timeout => 3,
-                            port => $ENV{TEST_NGINX_STREAM_PORT}, @_);
-    my $err = $c->connect;
-    die "connect: $err\n" if $err;
-    return $c;
-}
+sub tcp { return connected('tcp', @_) }
 
-# A client authenticated with the token; dies when auth fails.
+# A client authenticated with the token (and the auth reply in list
+# context); dies when auth fails.
 sub authed {
-    my ($token) = @_;
-    my $c = tcp();
-    my $r = $c->auth($token) or die "auth failed: " . ($c->error // '') . "\n";
-    return wantarray ? ($c, $r) : $c;
-}
-
-sub api {
-    my ($method, $path, $body) = @_;
-    return http_json($method => '127.0.0.1', $ENV{TEST_NGINX_SERVER_PORT},
-                     $path, $body);
-}
-
-# The next packet's "op:body" (or a string naming the error).
-sub next_pkt {
-    my ($c, $timeout) = @_;
-    my $p = $c->read_packet($timeout // 2)
-        or return 'none (' . ($c->error // '?') . ')';
-    return "$p->{op}:$p->{body}";
+    my $c = client('tcp', $_[0]);
+    return wantarray ? ($c, $c->{auth}) : $c;
 }
 
 # The server closed the connection and sent nothing before closing.

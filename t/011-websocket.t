@@ -8,6 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops :ws pack_packet ws_frame http_request http_json);
+use GoimTest qw(connected client api next_pkt close_code);
 use Digest::SHA qw(sha1);
 use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(time sleep);
@@ -22,40 +23,14 @@ add_block_preprocessor(sub {
 EOF
 });
 
-sub ws {
-    my $c = GoimClient->new(transport => 'ws', timeout => 3,
-                            port => $ENV{TEST_NGINX_SERVER_PORT}, @_);
-    my $err = $c->connect;
-    die "connect: $err\n" if $err;
-    return $c;
-}
+# A connected WebSocket client (@opt for GoimClient->new).
+sub ws { return connected('ws', @_) }
 
+# An authenticated one (and the auth reply in list context).
 sub authed {
     my ($token, @opt) = @_;
-    my $c = ws(@opt);
-    my $r = $c->auth($token) or die "auth failed: " . ($c->error // '') . "\n";
-    return wantarray ? ($c, $r) : $c;
-}
-
-sub api {
-    my ($method, $path, $body) = @_;
-    return http_json($method => '127.0.0.1', $ENV{TEST_NGINX_SERVER_PORT},
-                     $path, $body);
-}
-
-sub next_pkt {
-    my ($c, $timeout) = @_;
-    my $p = $c->read_packet($timeout // 2)
-        or return 'none (' . ($c->error // '?') . ')';
-    return "$p->{op}:$p->{body}";
-}
-
-# The close code the server sent before closing ('none' without a Close
-# frame, 'open' if the connection stayed open).
-sub close_code {
-    my ($c, $timeout) = @_;
-    return 'open' unless $c->expect_closed($timeout // 3);
-    return $c->{close_frame} ? $c->close_code // 'empty' : 'none';
+    my $c = client('ws', $token, @opt);
+    return wantarray ? ($c, $c->{auth}) : $c;
 }
 
 # A masked client frame with its header bytes given as they are, to build

@@ -9,6 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops http_request http_json);
+use GoimTest qw(SENTINEL client api push_ok sentinel_ok collect);
 use Time::HiRes qw(time sleep);
 
 skip_unless_module();
@@ -26,52 +27,6 @@ EOF
     location /goim/ { goim_logic_api; }
 EOF
 });
-
-use constant SENTINEL => 9999;
-
-# client('tcp' | 'ws', $token): an authenticated client; dies on failure.
-sub client {
-    my ($transport, $token) = @_;
-    my $c = GoimClient->new(transport => $transport, timeout => 3,
-        port => $transport eq 'ws' ? $ENV{TEST_NGINX_SERVER_PORT}
-                                   : $ENV{TEST_NGINX_STREAM_PORT});
-    my $err = $c->connect;
-    die "connect $transport: $err\n" if $err;
-    my $r = $c->auth($token) or die "auth: " . ($c->error // '') . "\n";
-    $c->{key} = $r->{key};
-    return $c;
-}
-
-sub api {
-    my ($method, $path, $body, @opt) = @_;
-    return http_json($method => '127.0.0.1', $ENV{TEST_NGINX_SERVER_PORT},
-                     $path, $body, @opt);
-}
-
-# A push that must be accepted: HTTP 200, {"code":0,"message":""}.
-sub push_ok {
-    my ($path, $body) = @_;
-    my ($st, $j, $raw) = api(POST => $path, $body // '');
-    Test::More::is_deeply([$st, $j], [200, { code => 0, message => '' }],
-                          "push $path accepted")
-        or Test::More::diag("answer: " . ($raw // 'none'));
-}
-
-# Every push a client got before the sentinel broadcast (op SENTINEL),
-# as "op:body"; 'NO SENTINEL' ends the list when it did not come.
-sub collect {
-    my ($c) = @_;
-    my @got;
-    while (1) {
-        my ($p) = $c->read_pushes(1, 3);
-        unless ($p) { push @got, 'NO SENTINEL'; last }
-        last if $p->{op} == SENTINEL && $p->{body} eq 'END';
-        push @got, "$p->{op}:$p->{body}";
-    }
-    return \@got;
-}
-
-sub sentinel { push_ok('/goim/push/all?operation=' . SENTINEL, 'END') }
 
 run_tests();
 
@@ -115,7 +70,7 @@ push_ok('/goim/push/keys?keys=ka', 'p20');
 push_ok('/goim/push/keys?operation=1000&keys=ka', '');
 push_ok('/goim/push/keys?operation=1001&keys=' . $c{F}{key}, 'p22');
 push_ok("/goim/push/keys?operation=1001&keys=$c{F}{key}&keys=kc", 'p23');
-sentinel();
+sentinel_ok();
 my %want = (
     A => ['1000:p1', '1000:p3', '1000:p7', '1002:p12', '1000:p16',
           "1000:$bin", '1000:'],
@@ -146,7 +101,7 @@ push_ok('/goim/push/keys?operation=1000&keys=a%20b', 'pct20');
 push_ok('/goim/push/keys?operation=1000&keys=k%2F%C3%BC%26%3D', 'utf8');
 push_ok('/goim/push/keys?operation=1000&keys=a%2Bb', 'literal-plus');
 push_ok('/goim/push/keys?operation=1000&keys=a%20b,a%2Bb', 'comma');
-sentinel();
+sentinel_ok();
 is_deeply collect($c{space}), ['1000:plus-is-space', '1000:pct20'],
     "$name - 'a b'";
 is_deeply collect($c{utf8}), ['1000:utf8'], "$name - UTF-8 and reserved bytes";
@@ -241,7 +196,7 @@ for my $i (0 .. $#c) {
     is_deeply [map { $_->{body} } @p], [map { "m$_" } 1 .. 20],
         "$name - member $i ($c[$i]{transport}): m1..m20 in order";
 }
-sentinel();
+sentinel_ok();
 is_deeply collect($_), [], "$name - $_->{transport} member: no duplicates"
     for @c;
 is_deeply collect($other), [], "$name - other room: nothing";
@@ -401,7 +356,7 @@ for my $c (@rest) {
     is $p && $p->{body}, 'slow', "$name - $c->{transport} client got the slow "
         . "broadcast";
 }
-sentinel();
+sentinel_ok();
 is_deeply collect($_), [], "$name - $_->{transport} client: nothing more"
     for @rest;
 $_->close for @c;

@@ -7,10 +7,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops :ws http_json);
-use IO::Socket::INET;
-use IO::Select;
-use Socket qw(SOL_SOCKET SO_RCVBUF IPPROTO_TCP TCP_NODELAY
-              pack_sockaddr_in inet_aton);
+use GoimTest qw(SENTINEL client api push_or_fail sentinel
+                collect_bodies close_code);
 use Time::HiRes qw(time sleep);
 
 skip_unless_module();
@@ -34,72 +32,9 @@ EOF
 EOF
 });
 
-use constant SENTINEL => 9999;
-
-sub port_of {
-    my ($transport) = @_;
-    return $transport eq 'ws' ? $ENV{TEST_NGINX_SERVER_PORT}
-                              : $ENV{TEST_NGINX_STREAM_PORT};
-}
-
-# client('tcp' | 'ws', $token, port => .., rcvbuf => bytes): authenticated.
-# With rcvbuf the socket's receive buffer is set before connect(), so the
+# client('tcp' | 'ws', $token, port => .., rcvbuf => bytes) (GoimTest):
+# with rcvbuf the socket's receive buffer is set before connect(), so the
 # window the client advertises stays small.
-sub client {
-    my ($transport, $token, %o) = @_;
-    my $port = $o{port} // port_of($transport);
-    my $c = GoimClient->new(transport => $transport, port => $port,
-                            timeout => 3);
-    if ($o{rcvbuf}) {
-        my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!\n";
-        setsockopt($s, SOL_SOCKET, SO_RCVBUF, $o{rcvbuf})
-            or die "SO_RCVBUF: $!\n";
-        $s->connect(pack_sockaddr_in($port, inet_aton('127.0.0.1')))
-            or die "connect: $!\n";
-        setsockopt($s, IPPROTO_TCP, TCP_NODELAY, 1);
-        binmode $s;
-        $s->blocking(0);
-        @$c{qw(sock sel closed)} = ($s, IO::Select->new($s), 0);
-        if ($c->is_ws) {
-            my $err = $c->_ws_handshake(time + 3);
-            die "upgrade: $err\n" if $err;
-        }
-    } else {
-        my $err = $c->connect;
-        die "connect $transport: $err\n" if $err;
-    }
-    return $c unless $token;
-    my $r = $c->auth($token) or die "auth: " . ($c->error // '') . "\n";
-    $c->{key} = $r->{key};
-    return $c;
-}
-
-sub api {
-    my ($method, $path, $body) = @_;
-    return http_json($method => '127.0.0.1', $ENV{TEST_NGINX_SERVER_PORT},
-                     $path, $body);
-}
-
-sub push_ok {
-    my ($path, $body) = @_;
-    my ($st, $j, $raw) = api(POST => $path, $body // '');
-    return 1 if $st && $st == 200 && $j && $j->{code} == 0;
-    Test::More::fail("push $path: " . ($raw // 'no answer'));
-    return 0;
-}
-
-# Pushes before the sentinel broadcast, as bodies.
-sub collect {
-    my ($c) = @_;
-    my @got;
-    while (1) {
-        my ($p) = $c->read_pushes(1, 3);
-        unless ($p) { push @got, 'NO SENTINEL'; last }
-        last if $p->{op} == SENTINEL && $p->{body} eq 'END';
-        push @got, $p->{body};
-    }
-    return \@got;
-}
 
 # Bodies numbered from "0001": the first $first in sequence (nothing is
 # dropped before the queue is full), the rest strictly increasing (drops
@@ -126,15 +61,6 @@ sub drain {
     return @got;
 }
 
-sub sentinel { push_ok('/goim/push/all?operation=' . SENTINEL, 'END') }
-
-# The close code sent before the server closed ('none' without a Close
-# frame, 'open' if it stayed open).
-sub close_code {
-    my ($c, $timeout) = @_;
-    return 'open' unless $c->expect_closed($timeout // 3);
-    return $c->{close_frame} ? $c->close_code // 'empty' : 'none';
-}
 
 run_tests();
 
@@ -152,7 +78,7 @@ for my $pair (['tcp', 'tcp'], ['tcp', 'ws'], ['ws', 'tcp'], ['ws', 'ws']) {
        . ($t_old eq 'ws' ? ' with 1008' : '');
     is scalar(grep { $_->{op} != OP_AUTH_REPLY } @{ $old->{inbox} }), 0,
        "$name - $what: nothing else sent to the older one";
-    push_ok('/goim/push/keys?operation=1000&keys=dup', "to-$what");
+    push_or_fail('/goim/push/keys?operation=1000&keys=dup', "to-$what");
     my ($p) = $new->read_pushes(1, 2);
     is $p && $p->{body}, "to-$what", "$name - $what: newer gets the push";
     is $new->heartbeat, 0, "$name - $what: newer alive";
@@ -175,12 +101,12 @@ my $new = client(tcp => { mid => 1, key => 'k', room_id => 'live://2',
 is close_code($old), 1008, "$name - older kicked";
 is $watch->heartbeat, 1, "$name - the older one left live://1";
 is $new->heartbeat, 1, "$name - the newer one is in live://2";
-push_ok('/goim/push/mids?operation=1000&mids=1', 'by-mid');
-push_ok('/goim/push/room?operation=1000&type=live&room=1', 'room1');
-push_ok('/goim/push/room?operation=1000&type=live&room=2', 'room2');
+push_or_fail('/goim/push/mids?operation=1000&mids=1', 'by-mid');
+push_or_fail('/goim/push/room?operation=1000&type=live&room=1', 'room1');
+push_or_fail('/goim/push/room?operation=1000&type=live&room=2', 'room2');
 sentinel();
-is_deeply collect($new), ['by-mid', 'room2'], "$name - newer: mid once, room 2";
-is_deeply collect($watch), ['room1'], "$name - watcher: room 1";
+is_deeply collect_bodies($new), ['by-mid', 'room2'], "$name - newer: mid once, room 2";
+is_deeply collect_bodies($watch), ['room1'], "$name - watcher: room 1";
 my ($st, $j) = api(GET => '/goim/online/total');
 is $j->{data}{conn_count}, 2, "$name - two connections counted";
 ($st, $j) = api(GET => '/goim/online/room?type=live&rooms=1&rooms=2');
@@ -203,7 +129,7 @@ my @gen = map { client($_ % 2 ? 'ws' : 'tcp',
 is close_code($gen[0]), 1008, "$name - first kicked (ws)";
 is close_code($gen[1]), 'none', "$name - second kicked (tcp)";
 is $gen[2]->heartbeat, 1, "$name - the room counts one";
-push_ok('/goim/push/keys?operation=1000&keys=gen', 'last');
+push_or_fail('/goim/push/keys?operation=1000&keys=gen', 'last');
 my @p = $gen[2]->read_pushes(2, 0.5);
 is_deeply [map { $_->{body} } @p], ['last'], "$name - the last one gets it once";
 $_->close for @gen;
@@ -236,7 +162,7 @@ my $n = 60;
 my $big = 'x' x 3990;
 my %got;
 for my $i (1 .. $n) {
-    last unless push_ok('/goim/push/room?operation=1000&type=live&room=slow',
+    last unless push_or_fail('/goim/push/room?operation=1000&type=live&room=slow',
                         sprintf('%04d', $i) . $big);
     for my $t (sort keys %fast) {
         my ($p) = $fast{$t}->read_pushes(1, 3);
@@ -261,11 +187,11 @@ for my $t (sort keys %slow) {
     ok !$c->is_closed, "$name - slow $t client: still connected";
 }
 # once it read again, the slow client gets new pushes
-push_ok('/goim/push/room?operation=1000&type=live&room=slow', 'after');
+push_or_fail('/goim/push/room?operation=1000&type=live&room=slow', 'after');
 sentinel();
-is_deeply collect($_), ['after'], "$name - $_->{transport} client: pushes "
+is_deeply collect_bodies($_), ['after'], "$name - $_->{transport} client: pushes "
     . "flow again" for values %slow;
-is_deeply collect($_), ['after'], "$name - fast $_->{transport} client: "
+is_deeply collect_bodies($_), ['after'], "$name - fast $_->{transport} client: "
     . "nothing extra" for values %fast;
 $_->close for values %fast, values %slow;
 
@@ -298,7 +224,7 @@ for my $i (1 .. $n) {
     my $path = $i % 2 ? '/goim/push/all?operation=1000'
                       : '/goim/push/keys?operation=1000&keys=fast'
                         . '&keys=slow-t&keys=slow-w';
-    push_ok($path, $body) or last;
+    push_or_fail($path, $body) or last;
     my ($p) = $fast->read_pushes(1, 3);
     push @fast_got, $p ? substr($p->{body}, 0, 4) : 'none';
 }
@@ -364,7 +290,7 @@ ok $replies < 8 * $batches, "$name - deaf tcp: not every heartbeat answered "
 is close_code($c{'deaf ws'}), 1008, "$name - deaf ws: Close 1008 after "
     . "its replies";
 ok $c{'deaf ws'}->is_closed, "$name - deaf ws: closed";
-push_ok('/goim/push/keys?operation=1000&keys=other', 'still');
+push_or_fail('/goim/push/keys?operation=1000&keys=other', 'still');
 my ($p) = $other->read_pushes(1, 2);
 is $p && $p->{body}, 'still', "$name - others unaffected";
 $_->close for $other, values %c;
@@ -382,7 +308,7 @@ goim_send_queue 256 64k;
 my @c = map { client($_, { room_id => 'live://burst', accepts => [SENTINEL] }) }
         qw(tcp ws);
 my $n = 40;
-push_ok('/goim/push/room?operation=1000&type=live&room=burst',
+push_or_fail('/goim/push/room?operation=1000&type=live&room=burst',
         sprintf('%04d', $_) . ('b' x 3996)) for 1 .. $n;
 my @want = map { sprintf '%04d', $_ } 1 .. $n;
 {

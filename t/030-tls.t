@@ -9,10 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops :ws have_tls http_json);
-use IO::Socket::INET;
-use IO::Select;
-use Socket qw(SOL_SOCKET SO_RCVBUF IPPROTO_TCP TCP_NODELAY
-              pack_sockaddr_in inet_aton);
+use GoimTest qw(SENTINEL push_or_fail sentinel collect close_code);
 use Time::HiRes qw(time sleep);
 
 skip_unless_module();
@@ -65,8 +62,6 @@ EOF
 EOF
 });
 
-use constant SENTINEL => 9999;
-
 # kind: tcp | ws | tls-tcp | wss
 sub kind_opts {
     my ($kind) = @_;
@@ -81,64 +76,10 @@ sub kind_opts {
 sub client {
     my ($kind, $token, %o) = @_;
     my ($transport, $port, $tls) = @{ kind_opts($kind) };
-    my $c = GoimClient->new(transport => $transport, port => $port,
-                            tls => $tls, timeout => 3);
-    if ($o{rcvbuf}) {
-        my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!\n";
-        setsockopt($s, SOL_SOCKET, SO_RCVBUF, $o{rcvbuf}) or die "rcvbuf\n";
-        $s->connect(pack_sockaddr_in($port, inet_aton('127.0.0.1')))
-            or die "connect: $!\n";
-        setsockopt($s, IPPROTO_TCP, TCP_NODELAY, 1);
-        if ($tls) {
-            IO::Socket::SSL->start_SSL($s, SSL_verify_mode => 0,
-                                       Timeout => 3)
-                or die "tls: $IO::Socket::SSL::SSL_ERROR\n";
-        }
-        binmode $s;
-        $s->blocking(0);
-        @$c{qw(sock sel closed)} = ($s, IO::Select->new($s), 0);
-        if ($c->is_ws) {
-            my $err = $c->_ws_handshake(time + 3);
-            die "upgrade: $err\n" if $err;
-        }
-    } else {
-        my $err = $c->connect;
-        die "connect $kind: $err\n" if $err;
-    }
+    my $c = GoimTest::client($transport, $token, port => $port, tls => $tls,
+                             %o);
     $c->{kind} = $kind;
-    return $c unless $token;
-    my $r = $c->auth($token) or die "auth $kind: " . ($c->error // '') . "\n";
-    $c->{key} = $r->{key};
     return $c;
-}
-
-sub push_ok {
-    my ($path, $body) = @_;
-    my ($st, $j, $raw) = http_json(POST => '127.0.0.1',
-        $ENV{TEST_NGINX_SERVER_PORT}, $path, $body // '');
-    return 1 if $st && $st == 200 && $j && $j->{code} == 0;
-    Test::More::fail("push $path: " . ($raw // 'no answer'));
-    return 0;
-}
-
-sub collect {
-    my ($c) = @_;
-    my @got;
-    while (1) {
-        my ($p) = $c->read_pushes(1, 3);
-        unless ($p) { push @got, 'NO SENTINEL'; last }
-        last if $p->{op} == SENTINEL && $p->{body} eq 'END';
-        push @got, "$p->{op}:$p->{body}";
-    }
-    return \@got;
-}
-
-sub sentinel { push_ok('/goim/push/all?operation=' . SENTINEL, 'END') }
-
-sub close_code {
-    my ($c, $timeout) = @_;
-    return 'open' unless $c->expect_closed($timeout // 3);
-    return $c->{close_frame} ? $c->close_code // 'empty' : 'none';
 }
 
 run_tests();
@@ -152,10 +93,10 @@ my $c = client(wss => { mid => 1, key => 'wss1', room_id => 'live://t',
 ok $c->{sock}->isa('IO::Socket::SSL'), "$name - the socket is TLS";
 is $c->{auth_reply}{op}, OP_AUTH_REPLY, "$name - auth reply";
 is $c->heartbeat, 1, "$name - heartbeat";
-push_ok('/goim/push/keys?operation=1000&keys=wss1', 'key');
-push_ok('/goim/push/mids?operation=1000&mids=1', 'mid');
-push_ok('/goim/push/room?operation=1001&type=live&room=t', 'room');
-push_ok('/goim/push/all?operation=1000', 'all');
+push_or_fail('/goim/push/keys?operation=1000&keys=wss1', 'key');
+push_or_fail('/goim/push/mids?operation=1000&mids=1', 'mid');
+push_or_fail('/goim/push/room?operation=1001&type=live&room=t', 'room');
+push_or_fail('/goim/push/all?operation=1000', 'all');
 sentinel();
 is_deeply collect($c), ['1000:key', '1000:mid', '1001:room', '1000:all'],
     "$name - each push once, in order";
@@ -170,10 +111,10 @@ my $c = client('tls-tcp' => { mid => 2, key => 'tls1', room_id => 'live://t',
 ok $c->{sock}->isa('IO::Socket::SSL'), "$name - the socket is TLS";
 is $c->heartbeat, 1, "$name - heartbeat";
 is $c->change_room('live://u'), 'live://u', "$name - change room";
-push_ok('/goim/push/keys?operation=1000&keys=tls1', 'key');
-push_ok('/goim/push/mids?operation=1000&mids=2', 'mid');
-push_ok('/goim/push/room?operation=1001&type=live&room=u', 'room');
-push_ok('/goim/push/all?operation=1000', 'all');
+push_or_fail('/goim/push/keys?operation=1000&keys=tls1', 'key');
+push_or_fail('/goim/push/mids?operation=1000&mids=2', 'mid');
+push_or_fail('/goim/push/room?operation=1001&type=live&room=u', 'room');
+push_or_fail('/goim/push/all?operation=1000', 'all');
 sentinel();
 is_deeply collect($c), ['1000:key', '1000:mid', '1001:room', '1000:all'],
     "$name - each push once, in order";
@@ -187,7 +128,7 @@ goim: connection closed: client closed
 --- perl
 my @c = map { client($_, { room_id => 'live://mix', accepts => [SENTINEL] }) }
         qw(tcp ws tls-tcp wss tls-tcp wss);
-push_ok('/goim/push/room?operation=1000&type=live&room=mix', "m$_")
+push_or_fail('/goim/push/room?operation=1000&type=live&room=mix', "m$_")
     for 1 .. 20;
 # room messages may be merged and leave after goim_room_flush: read them
 # before the (unbatched) sentinel broadcast
@@ -212,8 +153,8 @@ my @c = map { client($_, { key => "big-$_", room_id => 'live://big',
 my @sizes = (16000, 100000, 1, 65535, 65536, 70000, 131072);
 my @bodies = map { my $n = $_; join '', map { chr(($_ * 13 + $n) % 256) } 1 .. $n }
              @sizes;
-push_ok('/goim/push/room?operation=1001&type=live&room=big', $_) for @bodies;
-push_ok('/goim/push/all?operation=1000', $_) for @bodies;
+push_or_fail('/goim/push/room?operation=1001&type=live&room=big', $_) for @bodies;
+push_or_fail('/goim/push/all?operation=1000', $_) for @bodies;
 # room messages may be batched behind the broadcasts: compare per kind
 for my $c (@c) {
     my @p = $c->read_pushes(14, 5);
@@ -282,7 +223,7 @@ my @slow = map { client($_, $tok, rcvbuf => 4096) } qw(wss tls-tcp);
 my $n = 50;
 my %got;
 for my $i (1 .. $n) {
-    push_ok('/goim/push/room?operation=1000&type=live&room=slow',
+    push_or_fail('/goim/push/room?operation=1000&type=live&room=slow',
             sprintf('%04d', $i) . ('s' x 8000)) or last;
     for my $c (@fast) {
         my ($p) = $c->read_pushes(1, 3);
@@ -306,7 +247,7 @@ for my $c (@slow) {
     ok $ok, "$name - slow $c->{kind}: first 16, then in order, intact: @b";
     ok !$c->is_closed, "$name - slow $c->{kind}: still connected";
 }
-push_ok('/goim/push/room?operation=1000&type=live&room=slow', 'after');
+push_or_fail('/goim/push/room?operation=1000&type=live&room=slow', 'after');
 sentinel();
 is_deeply collect($_), ['1000:after'], "$name - $_->{kind}: flows again"
     for @slow, @fast;

@@ -22,7 +22,8 @@ use warnings;
 
 use IO::Socket::INET;
 use IO::Select;
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Socket qw(IPPROTO_TCP TCP_NODELAY SOL_SOCKET SO_RCVBUF
+              pack_sockaddr_in inet_aton);
 use Digest::SHA qw(sha1);
 use MIME::Base64 qw(encode_base64);
 use JSON::PP ();
@@ -200,7 +201,10 @@ sub _random_bytes {
 #     path => '/sub', tls => 0, timeout => 5,
 #     headers => {Name => value, ...}   extra/overriding upgrade headers;
 #                                       value undef removes a default header
-#     auto_pong => 1                     answer server pings)
+#     auto_pong => 1                     answer server pings
+#     rcvbuf => bytes                    SO_RCVBUF set before connect(), so
+#                                        the window the client advertises
+#                                        stays small (slow-reader tests))
 sub new {
     my ($class, %o) = @_;
     my $self = bless {
@@ -213,6 +217,7 @@ sub new {
         timeout   => $o{timeout} // 5,
         headers   => $o{headers} // {},
         auto_pong => $o{auto_pong} // 1,
+        rcvbuf    => $o{rcvbuf},
         seq       => 0,
         rbuf      => '',
         inbox     => [],     # parsed packets not yet returned
@@ -251,10 +256,23 @@ sub _fail {
 sub connect {
     my ($self) = @_;
     my $deadline = _now() + $self->{timeout};
-    my $sock = IO::Socket::INET->new(
-        PeerAddr => $self->{host}, PeerPort => $self->{port},
-        Proto => 'tcp', Timeout => $self->{timeout},
-    ) or return $self->{error} = "connect to $self->{host}:$self->{port}: $@";
+    my $sock;
+    if ($self->{rcvbuf}) {
+        $sock = IO::Socket::INET->new(Proto => 'tcp')
+            or return $self->{error} = "socket: $!";
+        setsockopt($sock, SOL_SOCKET, SO_RCVBUF, $self->{rcvbuf})
+            or return $self->{error} = "SO_RCVBUF: $!";
+        $sock->connect(pack_sockaddr_in($self->{port},
+                                        inet_aton($self->{host})))
+            or return $self->{error} =
+                "connect to $self->{host}:$self->{port}: $!";
+    } else {
+        $sock = IO::Socket::INET->new(
+            PeerAddr => $self->{host}, PeerPort => $self->{port},
+            Proto => 'tcp', Timeout => $self->{timeout},
+        ) or return $self->{error} =
+            "connect to $self->{host}:$self->{port}: $@";
+    }
     setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
     binmode $sock;
 
