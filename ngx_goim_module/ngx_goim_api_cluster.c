@@ -479,7 +479,8 @@ ngx_goim_api_weighted(ngx_http_request_t *r, yajl_gen g,
 static void
 ngx_goim_api_self(ngx_http_request_t *r, ngx_goim_comet_t *c)
 {
-    u_char           *p, *last, *comma;
+    u_char           *p, *last;
+    ngx_str_t         addr;
     ngx_uint_t        n;
     ngx_goim_conf_t  *gcf;
 
@@ -512,19 +513,8 @@ ngx_goim_api_self(ngx_http_request_t *r, ngx_goim_comet_t *c)
     p = gcf->public_addrs.data;
     last = p + gcf->public_addrs.len;
 
-    while (p < last) {
-        comma = ngx_strlchr(p, last, ',');
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        if (comma > p) {
-            c->addrs[c->naddrs].data = p;
-            c->addrs[c->naddrs].len = comma - p;
-            c->naddrs++;
-        }
-
-        p = comma + 1;
+    while (ngx_goim_comets_addr(&p, last, &addr) == NGX_OK) {
+        c->addrs[c->naddrs++] = addr;
     }
 }
 

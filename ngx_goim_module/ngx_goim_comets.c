@@ -54,9 +54,10 @@ static const char  ngx_goim_comets_srem_script[] =
 void
 ngx_goim_comets_register(void)
 {
-    u_char                *p, *last, *comma;
+    u_char                *p, *last;
     size_t                 len;
     yajl_gen               g;
+    ngx_str_t              addr;
     ngx_uint_t             conns, ips;
     ngx_goim_conf_t       *gcf;
     const unsigned char   *json;
@@ -89,17 +90,8 @@ ngx_goim_comets_register(void)
     p = gcf->public_addrs.data;
     last = p + gcf->public_addrs.len;
 
-    while (p < last) {
-        comma = ngx_strlchr(p, last, ',');
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        if (comma > p) {
-            yajl_gen_string(g, p, comma - p);
-        }
-
-        p = comma + 1;
+    while (ngx_goim_comets_addr(&p, last, &addr) == NGX_OK) {
+        yajl_gen_string(g, addr.data, addr.len);
     }
 
     yajl_gen_array_close(g);
@@ -120,6 +112,31 @@ ngx_goim_comets_register(void)
     }
 
     yajl_gen_free(g);
+}
+
+
+ngx_int_t
+ngx_goim_comets_addr(u_char **p, u_char *last, ngx_str_t *addr)
+{
+    u_char  *comma;
+
+    while (*p < last) {
+        comma = ngx_strlchr(*p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        addr->data = *p;
+        addr->len = comma - *p;
+
+        *p = comma + 1;
+
+        if (addr->len) {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DONE;
 }
 
 

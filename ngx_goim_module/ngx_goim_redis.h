@@ -81,6 +81,12 @@ void ngx_goim_comets_register(void);
 ngx_goim_comets_t *ngx_goim_comets_fetch(ngx_goim_comets_pt cb, void *data);
 void ngx_goim_comets_cancel(ngx_goim_comets_t *f);
 
+/*
+ * The next non-empty address of the comma-separated list from *p to last,
+ * as goim_public_addrs has them: NGX_OK with *p past it, or NGX_DONE.
+ */
+ngx_int_t ngx_goim_comets_addr(u_char **p, u_char *last, ngx_str_t *addr);
+
 /* the last error of a Redis command that failed at once */
 #define NGX_GOIM_REDIS_DOWN  "not connected"
 
