@@ -285,6 +285,8 @@ void ngx_goim_auth_unregister(ngx_goim_channel_t *ch);
 ngx_int_t ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name,
     size_t len);
 void ngx_goim_room_leave(ngx_goim_channel_t *ch);
+ngx_str_node_t *ngx_goim_str_lookup(ngx_rbtree_t *tree, u_char *s,
+    size_t len);
 ngx_goim_room_t *ngx_goim_room_lookup(u_char *name, size_t len);
 ngx_goim_channel_t *ngx_goim_key_lookup(u_char *key, size_t len);
 ngx_goim_mid_t *ngx_goim_mid_lookup(int64_t mid);

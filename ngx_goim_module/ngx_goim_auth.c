@@ -288,17 +288,26 @@ ngx_goim_auth_unregister(ngx_goim_channel_t *ch)
 }
 
 
+/* a node of a tree of strings keyed by their CRC32, as here and in shm */
+
+ngx_str_node_t *
+ngx_goim_str_lookup(ngx_rbtree_t *tree, u_char *s, size_t len)
+{
+    ngx_str_t  str;
+
+    str.data = s;
+    str.len = len;
+
+    return ngx_str_rbtree_lookup(tree, &str, ngx_crc32_long(s, len));
+}
+
+
 ngx_goim_channel_t *
 ngx_goim_key_lookup(u_char *key, size_t len)
 {
-    ngx_str_t        str;
     ngx_str_node_t  *sn;
 
-    str.data = key;
-    str.len = len;
-
-    sn = ngx_str_rbtree_lookup(&ngx_goim_worker.keys, &str,
-                               ngx_crc32_long(key, len));
+    sn = ngx_goim_str_lookup(&ngx_goim_worker.keys, key, len);
     if (sn == NULL) {
         return NULL;
     }
@@ -360,16 +369,8 @@ ngx_goim_mid_add(ngx_goim_channel_t *ch)
 ngx_goim_room_t *
 ngx_goim_room_lookup(u_char *name, size_t len)
 {
-    ngx_str_t        str;
-    ngx_str_node_t  *sn;
-
-    str.data = name;
-    str.len = len;
-
-    sn = ngx_str_rbtree_lookup(&ngx_goim_worker.rooms, &str,
-                               ngx_crc32_long(name, len));
-
-    return (ngx_goim_room_t *) sn;
+    return (ngx_goim_room_t *) ngx_goim_str_lookup(&ngx_goim_worker.rooms,
+                                                   name, len);
 }
 
 

@@ -589,16 +589,11 @@ ngx_int_t
 ngx_goim_shm_key_owner(u_char *key, size_t len)
 {
     ngx_int_t        widx;
-    ngx_str_t        str;
     ngx_str_node_t  *sn;
-
-    str.data = key;
-    str.len = len;
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->keys, &str,
-                               ngx_crc32_long(key, len));
+    sn = ngx_goim_str_lookup(&ngx_goim_shm->keys, key, len);
 
     widx = sn ? (ngx_int_t) ((ngx_goim_shm_key_t *) sn)->widx : -1;
 
@@ -759,16 +754,11 @@ uint64_t
 ngx_goim_shm_room_mask(u_char *name, size_t len)
 {
     uint64_t         mask;
-    ngx_str_t        str;
     ngx_str_node_t  *sn;
-
-    str.data = name;
-    str.len = len;
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->rooms, &str,
-                               ngx_crc32_long(name, len));
+    sn = ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len);
     mask = sn ? ((ngx_goim_shm_room_t *) sn)->mask : 0;
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
@@ -782,19 +772,15 @@ ngx_goim_shm_room_mask(u_char *name, size_t len)
 ngx_uint_t
 ngx_goim_shm_room_total(u_char *name, size_t len)
 {
-    ngx_str_t             str;
     ngx_uint_t            i, total;
     ngx_str_node_t       *sn;
     ngx_goim_shm_room_t  *r;
 
-    str.data = name;
-    str.len = len;
     total = 0;
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->rooms, &str,
-                               ngx_crc32_long(name, len));
+    sn = ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len);
 
     if (sn) {
         r = (ngx_goim_shm_room_t *) sn;
