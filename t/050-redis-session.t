@@ -9,147 +9,22 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops :ws http_json);
-use File::Temp qw(tempdir);
-use POSIX ();
+use GoimTest qw(connected client api);
+use GoimRedis qw(have_redis redis_start redis_stop redis_port rcli
+                 redis_sleep hgetall wait_until);
 use Time::HiRes qw(time sleep);
 
 skip_unless_module();
 
-our $RedisServer = '/usr/bin/redis-server';
-our $RedisCli = '/usr/bin/redis-cli';
-
-unless (-x $RedisServer && -x $RedisCli) {
+unless (have_redis()) {
     Test::More::plan(skip_all => 'redis-server and redis-cli are needed');
 }
 
-our $Redis;         # {pid, port, args} of the running redis-server
-our $RedisDir = tempdir('goim-redis-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-
-# Starts redis-server on $port in the foreground of a child (not
-# daemonized, so we know its pid); waits until it answers PING.
-sub redis_start {
-    my ($port, @args) = @_;
-    my $log = "$RedisDir/redis-$port.log";
-    my $pid = fork // die "fork: $!\n";
-    if ($pid == 0) {
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>>', $log;
-        open STDERR, '>&', \*STDOUT;
-        { exec $RedisServer, '--port', $port, '--bind', '127.0.0.1',
-               '--save', '', '--appendonly', 'no', '--daemonize', 'no',
-               '--dir', $RedisDir,
-               '--enable-debug-command', 'local', @args }
-        POSIX::_exit(127);
-    }
-    $Redis = { pid => $pid, port => $port, args => \@args };
-    my $deadline = time + 5;
-    until ((rcli('PING') // '') eq 'PONG') {
-        die "redis-server on port $port did not start\n" if time > $deadline;
-        sleep 0.05;
-    }
-    return $pid;
-}
-
-# Stops it (TERM, then KILL after 3 s); $sig 'KILL' simulates a crash.
-sub redis_stop {
-    my ($sig) = @_;
-    my $r = $Redis or return;
-    undef $Redis;
-    kill $sig // 'TERM', $r->{pid};
-    my $deadline = time + 3;
-    while (waitpid($r->{pid}, POSIX::WNOHANG()) == 0) {
-        if (time > $deadline) {
-            kill 'KILL', $r->{pid};
-            waitpid $r->{pid}, 0;
-            last;
-        }
-        sleep 0.02;
-    }
-    return $r;
-}
-
-END { local $?; redis_stop('KILL') }
-
-# redis-cli on the block's server; the raw output without the last
-# newline, or undef when it failed.  Bounded by timeout(1).
-sub rcli {
-    my @cmd = @_;
-    my $r = $Redis or return undef;
-    my @auth = grep { defined } map {
-        $r->{args}[$_] eq '--requirepass' ? ('--no-auth-warning', '-a',
-                                             $r->{args}[$_ + 1]) : ()
-    } 0 .. $#{ $r->{args} };
-    my $pid = open(my $fh, '-|') // return undef;
-    if ($pid == 0) {
-        open STDERR, '>', '/dev/null';
-        exec 'timeout', '5', $RedisCli, '-p', $r->{port}, @auth, '--raw',
-             @cmd;
-        POSIX::_exit(127);
-    }
-    local $/;
-    my $out = <$fh>;
-    close $fh;
-    return undef if $?;
-    $out =~ s/\n\z// if defined $out;
-    return $out;
-}
-
-sub redis_port { return $Redis && $Redis->{port} }
-
-# DEBUG SLEEP blocks the whole server; runs in a child, returns its pid
-sub redis_sleep {
-    my ($secs) = @_;
-    my $port = redis_port();
-    my $pid = fork // die "fork: $!\n";
-    if ($pid == 0) {
-        open STDOUT, '>', '/dev/null';
-        exec 'timeout', '5', $RedisCli, '-p', $port, 'DEBUG', 'SLEEP', $secs;
-        POSIX::_exit(127);
-    }
-    return $pid;
-}
-
-sub hgetall {
-    my ($key, @db) = @_;
-    my $out = rcli(@db, 'HGETALL', $key) // return undef;
-    return { split /\n/, $out };
-}
-
-# Polls until $check->() is true; the last value.
-sub wait_until {
-    my ($check, $timeout) = @_;
-    my $deadline = time + ($timeout // 3);
-    while (1) {
-        my $v = $check->();
-        return $v if $v || time > $deadline;
-        sleep 0.05;
-    }
-}
-
-sub port_of {
-    my ($transport) = @_;
-    return $transport eq 'ws' ? $ENV{TEST_NGINX_SERVER_PORT}
-                              : $ENV{TEST_NGINX_STREAM_PORT};
-}
-
-sub connected {
-    my ($transport) = @_;
-    my $c = GoimClient->new(transport => $transport, timeout => 3,
-                            port => port_of($transport));
-    my $err = $c->connect;
-    die "connect $transport: $err\n" if $err;
-    return $c;
-}
+# Every redis-server here allows DEBUG (redis_sleep) from loopback.
+use constant REDIS_DEBUG => ('--enable-debug-command', 'local');
 
 # An authenticated client; dies (failing the block) if auth fails.
-sub authed {
-    my ($transport, $token) = @_;
-    my $c = connected($transport);
-    my $r = $c->auth($token) or die "auth $transport failed: "
-                                    . ($c->error // '') . "\n";
-    $c->{key} = $r->{key};
-    return $c;
-}
+sub authed { return client($_[0], $_[1]) }
 
 # Auth that is expected to fail: returns what the client saw, e.g.
 # "closed 1011" (WebSocket), "closed" (TCP) or "authed".
@@ -174,12 +49,6 @@ sub settle {
     return wait_until(sub { rcli('EXISTS', 'key_settle') eq '0' });
 }
 
-sub api {
-    my ($method, $path, $body) = @_;
-    return http_json($method => '127.0.0.1', $ENV{TEST_NGINX_SERVER_PORT},
-                     $path, $body);
-}
-
 # A fresh redis-server per block, started before nginx so that the
 # first connect succeeds; `--- redis_args` adds arguments.
 add_block_preprocessor(sub {
@@ -187,7 +56,7 @@ add_block_preprocessor(sub {
     redis_stop();
     my $args = $block->{redis_args};
     $args = $args->[0] if ref $args eq 'ARRAY';
-    redis_start($ENV{TEST_NGINX_PORT2}, split ' ', $args // '')
+    redis_start($ENV{TEST_NGINX_PORT2}, REDIS_DEBUG, split ' ', $args // '')
         unless defined $block->{no_redis};
     $block->set_value(stream_config => <<'EOF') unless $block->stream_config;
     server {
@@ -395,7 +264,7 @@ is $st, 200, "$name - the API answers";
 ok time - $t0 < 0.5, "$name - both quickly";
 
 sleep 1;
-redis_start($port);
+redis_start($port, REDIS_DEBUG);
 my $t1 = time;
 my $ok = wait_until(sub {
     my ($got, $c) = auth_outcome('tcp', { mid => 2, key => 'back' }, 2);
@@ -534,7 +403,7 @@ goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
 --- perl
 my ($got) = auth_outcome('ws', { mid => 1, key => 'early' });
 is $got, 'closed 1011', "$name - auth refused with 1011";
-redis_start($ENV{TEST_NGINX_PORT2});
+redis_start($ENV{TEST_NGINX_PORT2}, REDIS_DEBUG);
 my $ok = wait_until(sub {
     my ($got, $c) = auth_outcome('ws', { mid => 1, key => 'early' }, 2);
     $got eq 'authed' ? $c : undef;
