@@ -20,6 +20,7 @@
 #include "goim_jwt.h"
 #include "goim_query.h"
 #include "goim_token.h"
+#include "goim_ws.h"
 
 
 #define GOIM_JWT_MAX_MEMBERS   16     /* of the JOSE header */
@@ -121,42 +122,10 @@ goim_jwt_cancel(char *err, size_t err_size, const char *fmt, ...)
 size_t
 goim_jwt_b64url_encode(char *dst, const uint8_t *src, size_t len)
 {
-    char      *p;
-    uint32_t   v;
-
     static const char  alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-    p = dst;
-
-    while (len >= 3) {
-        v = ((uint32_t) src[0] << 16) | ((uint32_t) src[1] << 8) | src[2];
-
-        *p++ = alphabet[(v >> 18) & 0x3f];
-        *p++ = alphabet[(v >> 12) & 0x3f];
-        *p++ = alphabet[(v >> 6) & 0x3f];
-        *p++ = alphabet[v & 0x3f];
-
-        src += 3;
-        len -= 3;
-    }
-
-    if (len) {
-        v = (uint32_t) src[0] << 16;
-
-        if (len == 2) {
-            v |= (uint32_t) src[1] << 8;
-        }
-
-        *p++ = alphabet[(v >> 18) & 0x3f];
-        *p++ = alphabet[(v >> 12) & 0x3f];
-
-        if (len == 2) {
-            *p++ = alphabet[(v >> 6) & 0x3f];
-        }
-    }
-
-    return (size_t) (p - dst);
+    return goim_base64_encode(dst, src, len, alphabet, 0);
 }
 
 

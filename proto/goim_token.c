@@ -17,6 +17,7 @@
 
 #include "goim_query.h"
 #include "goim_token.h"
+#include "goim_ws.h"
 
 
 typedef enum {
@@ -287,66 +288,6 @@ goim_token_number(void *data, const char *s, size_t len)
 }
 
 
-/*
- * yajl checks only the shape of UTF-8 sequences: overlong forms, UTF-16
- * surrogates and code points past U+10FFFF get through, and a lone
- * "\udc00" escape even decodes to a surrogate.  Strings that are kept
- * are therefore checked again, strictly (RFC 3629).
- */
-static int
-goim_token_utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t    i, k, n;
-    uint32_t  c, min;
-
-    for (i = 0; i < len; i += n) {
-        c = s[i];
-
-        if (c < 0x80) {
-            n = 1;
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2;
-            c &= 0x1f;
-            min = 0x80;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            c &= 0x0f;
-            min = 0x800;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            c &= 0x07;
-            min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if (len - i < n) {
-            return 0;
-        }
-
-        for (k = 1; k < n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            c = c << 6 | (s[i + k] & 0x3f);
-        }
-
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 static int
 goim_token_string(void *data, const unsigned char *s, size_t len)
 {
@@ -409,7 +350,13 @@ goim_token_string(void *data, const unsigned char *s, size_t len)
         }
     }
 
-    if (!goim_token_utf8_valid(s, len)) {
+    /*
+     * yajl checks only the shape of UTF-8 sequences: overlong forms,
+     * UTF-16 surrogates and code points past U+10FFFF get through, and a
+     * lone "\udc00" escape even decodes to a surrogate.  Kept strings are
+     * therefore checked again, strictly (RFC 3629).
+     */
+    if (!goim_utf8_valid(s, len)) {
         return goim_token_error(ctx, "%s: invalid UTF-8",
                                 goim_token_fields[ctx->field].name);
     }

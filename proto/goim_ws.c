@@ -26,13 +26,11 @@ typedef struct {
 
 
 static int goim_ws_close_code_valid(uint16_t code);
-static int goim_utf8_valid(const uint8_t *p, size_t len);
 static void goim_sha1_init(goim_sha1_ctx_t *ctx);
 static void goim_sha1_update(goim_sha1_ctx_t *ctx, const uint8_t *data,
     size_t len);
 static void goim_sha1_final(goim_sha1_ctx_t *ctx, uint8_t digest[20]);
 static void goim_sha1_block(uint32_t h[5], const uint8_t *p);
-static void goim_base64_encode(char *dst, const uint8_t *src, size_t len);
 
 
 void
@@ -332,7 +330,7 @@ goim_ws_close_code_valid(uint16_t code)
 }
 
 
-static int
+int
 goim_utf8_valid(const uint8_t *p, size_t len)
 {
     size_t   i, k, n;
@@ -429,13 +427,16 @@ goim_ws_accept_key(const uint8_t *key, size_t key_len, char *out)
     uint8_t          digest[20];
     goim_sha1_ctx_t  ctx;
 
+    static const char  alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
     goim_sha1_init(&ctx);
     goim_sha1_update(&ctx, key, key_len);
     goim_sha1_update(&ctx, (const uint8_t *) GOIM_WS_GUID,
                      sizeof(GOIM_WS_GUID) - 1);
     goim_sha1_final(&ctx, digest);
 
-    goim_base64_encode(out, digest, sizeof(digest));
+    (void) goim_base64_encode(out, digest, sizeof(digest), alphabet, 1);
 }
 
 
@@ -572,22 +573,22 @@ goim_sha1_block(uint32_t h[5], const uint8_t *p)
 }
 
 
-/* standard alphabet, padded; dst gets 4 * ((len + 2) / 3) characters */
-static void
-goim_base64_encode(char *dst, const uint8_t *src, size_t len)
+size_t
+goim_base64_encode(char *dst, const uint8_t *src, size_t len,
+    const char *alphabet, int pad)
 {
-    uint32_t  v;
+    char      *p;
+    uint32_t   v;
 
-    static const char  alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    p = dst;
 
     while (len >= 3) {
         v = ((uint32_t) src[0] << 16) | ((uint32_t) src[1] << 8) | src[2];
 
-        *dst++ = alphabet[(v >> 18) & 0x3f];
-        *dst++ = alphabet[(v >> 12) & 0x3f];
-        *dst++ = alphabet[(v >> 6) & 0x3f];
-        *dst++ = alphabet[v & 0x3f];
+        *p++ = alphabet[(v >> 18) & 0x3f];
+        *p++ = alphabet[(v >> 12) & 0x3f];
+        *p++ = alphabet[(v >> 6) & 0x3f];
+        *p++ = alphabet[v & 0x3f];
 
         src += 3;
         len -= 3;
@@ -600,9 +601,20 @@ goim_base64_encode(char *dst, const uint8_t *src, size_t len)
             v |= (uint32_t) src[1] << 8;
         }
 
-        *dst++ = alphabet[(v >> 18) & 0x3f];
-        *dst++ = alphabet[(v >> 12) & 0x3f];
-        *dst++ = (len == 2) ? alphabet[(v >> 6) & 0x3f] : '=';
-        *dst = '=';
+        *p++ = alphabet[(v >> 18) & 0x3f];
+        *p++ = alphabet[(v >> 12) & 0x3f];
+
+        if (len == 2) {
+            *p++ = alphabet[(v >> 6) & 0x3f];
+
+        } else if (pad) {
+            *p++ = '=';
+        }
+
+        if (pad) {
+            *p++ = '=';
+        }
     }
+
+    return (size_t) (p - dst);
 }

@@ -134,5 +134,20 @@ void goim_ws_accept_key(const uint8_t *key, size_t key_len, char *out);
 /* SHA-1 (needed for the accept key; kept here to stay dependency-free) */
 void goim_sha1(const uint8_t *data, size_t len, uint8_t digest[20]);
 
+/*
+ * base64 (RFC 4648) of len bytes in alphabet (64 characters), padded with
+ * '=' when pad; returns the characters written (no terminating NUL):
+ * 4 * ((len + 2) / 3) padded.  goim_jwt.c's base64url is this too.
+ */
+size_t goim_base64_encode(char *dst, const uint8_t *src, size_t len,
+    const char *alphabet, int pad);
+
+/*
+ * Whether p[0..len) is UTF-8 as RFC 3629 has it: no overlong forms, no
+ * UTF-16 surrogates, nothing past U+10FFFF.  goim_token.c checks strings
+ * with it too.
+ */
+int goim_utf8_valid(const uint8_t *p, size_t len);
+
 
 #endif /* GOIM_WS_H */
