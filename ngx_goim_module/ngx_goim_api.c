@@ -611,12 +611,7 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        yajl_gen_map_open(g);
-        yajl_gen_string(g, (u_char *) "conn_count", 10);
-        yajl_gen_integer(g, conns);
-        yajl_gen_string(g, (u_char *) "ip_count", 8);
-        yajl_gen_integer(g, ips);
-        yajl_gen_map_close(g);
+        ngx_goim_api_totals(g, conns, ips);
 
         rc = ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", g);
         yajl_gen_free(g);

@@ -35,6 +35,7 @@ typedef enum {
 ngx_int_t ngx_goim_api_reply(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t code, const char *message, yajl_gen g);
 ngx_int_t ngx_goim_api_pushed(ngx_http_request_t *r, ngx_int_t rc);
+void ngx_goim_api_totals(yajl_gen g, ngx_uint_t conns, ngx_uint_t ips);
 
 /*
  * Both answer at once, or return NGX_DONE and answer later, from a

@@ -237,6 +237,15 @@ ngx_goim_api_total(yajl_gen g, ngx_goim_comet_t *comets, ngx_uint_t n)
         ips += comets[i].ip_count;
     }
 
+    ngx_goim_api_totals(g, conns, ips);
+}
+
+
+/* {"conn_count":<conns>,"ip_count":<ips>}, of a node or of the cluster */
+
+void
+ngx_goim_api_totals(yajl_gen g, ngx_uint_t conns, ngx_uint_t ips)
+{
     yajl_gen_map_open(g);
     yajl_gen_string(g, (u_char *) "conn_count", 10);
     yajl_gen_integer(g, conns);
