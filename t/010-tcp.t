@@ -7,7 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops pack_packet http_json);
-use GoimTest qw(connected client api next_pkt);
+use GoimTest qw(default_servers connected client api next_pkt);
 use Time::HiRes qw(time sleep);
 
 skip_unless_module();
@@ -15,14 +15,7 @@ skip_unless_module();
 # Default servers: goim_tcp on the stream port, the logic API on the http
 # port (used to check what sub/unsub changed).
 add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value(stream_config => <<'EOF') unless $block->stream_config;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT;
-        goim_tcp;
-    }
-EOF
-    $block->set_value(config => <<'EOF') unless $block->config;
+    default_servers(shift, config => <<'EOF');
     location /goim/ { goim_logic_api; }
 EOF
 });

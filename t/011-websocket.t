@@ -8,20 +8,14 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops :ws pack_packet ws_frame http_request http_json);
-use GoimTest qw(connected client api next_pkt close_code);
+use GoimTest qw(default_servers connected client api next_pkt close_code);
 use Digest::SHA qw(sha1);
 use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(time sleep);
 
 skip_unless_module();
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value(config => <<'EOF') unless $block->config;
-    location = /sub { goim_websocket; }
-    location /goim/ { goim_logic_api; }
-EOF
-});
+add_block_preprocessor(sub { default_servers(shift, stream => 0) });
 
 # A connected WebSocket client (@opt for GoimClient->new).
 sub ws { return connected('ws', @_) }

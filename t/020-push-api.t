@@ -9,24 +9,12 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops http_request http_json);
-use GoimTest qw(SENTINEL client api push_ok sentinel_ok collect);
+use GoimTest qw(SENTINEL default_servers client api push_ok sentinel_ok collect);
 use Time::HiRes qw(time sleep);
 
 skip_unless_module();
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value(stream_config => <<'EOF') unless $block->stream_config;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT;
-        goim_tcp;
-    }
-EOF
-    $block->set_value(config => <<'EOF') unless $block->config;
-    location = /sub { goim_websocket; }
-    location /goim/ { goim_logic_api; }
-EOF
-});
+add_block_preprocessor(sub { default_servers(shift) });
 
 run_tests();
 

@@ -7,7 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops :ws http_json);
-use GoimTest qw(SENTINEL client api push_or_fail sentinel
+use GoimTest qw(SENTINEL default_servers client api push_or_fail sentinel
                 collect_bodies close_code);
 use Time::HiRes qw(time sleep);
 
@@ -16,14 +16,7 @@ skip_unless_module();
 # TCP on the stream port, WebSocket and the API on the http port; the
 # slow-reader blocks add servers with a small send buffer.
 add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value(stream_config => <<'EOF') unless $block->stream_config;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT;
-        goim_tcp;
-    }
-EOF
-    $block->set_value(config => <<'EOF') unless $block->config;
+    default_servers(shift, config => <<'EOF');
     location = /sub { goim_websocket; }
     location /goim/ {
         client_body_buffer_size 16k;

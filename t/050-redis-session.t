@@ -9,7 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops :ws http_json);
-use GoimTest qw(connected client api);
+use GoimTest qw(default_servers connected client api);
 use GoimRedis qw(have_redis redis_start redis_stop redis_port rcli
                  redis_sleep hgetall wait_until);
 use Time::HiRes qw(time sleep);
@@ -58,16 +58,7 @@ add_block_preprocessor(sub {
     $args = $args->[0] if ref $args eq 'ARRAY';
     redis_start($ENV{TEST_NGINX_PORT2}, REDIS_DEBUG, split ' ', $args // '')
         unless defined $block->{no_redis};
-    $block->set_value(stream_config => <<'EOF') unless $block->stream_config;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT;
-        goim_tcp;
-    }
-EOF
-    $block->set_value(config => <<'EOF') unless $block->config;
-    location = /sub { goim_websocket; }
-    location /goim/ { goim_logic_api; }
-EOF
+    default_servers($block);
 });
 
 run_tests();

@@ -9,6 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Goim;
 use GoimClient qw(:ops http_json);
+use GoimTest qw(default_servers client);
 use GoimRedis qw(have_redis redis_start redis_stop redis_port rcli hgetall
                  wait_until);
 use File::Path qw(make_path remove_tree);
@@ -104,16 +105,8 @@ sub b_log {
 
 sub authed {
     my ($transport, $token, $port) = @_;
-    $port //= $transport eq 'ws' ? $ENV{TEST_NGINX_SERVER_PORT}
-                                 : $ENV{TEST_NGINX_STREAM_PORT};
-    my $c = GoimClient->new(transport => $transport, timeout => 3,
-                            port => $port);
-    my $err = $c->connect;
-    die "connect $transport: $err\n" if $err;
     $token->{accepts} //= [1000];
-    $c->auth($token) or die "auth $transport failed: "
-                            . ($c->error // '') . "\n";
-    return $c;
+    return client($transport, $token, $port ? (port => $port) : ());
 }
 
 sub api {
@@ -145,16 +138,7 @@ add_block_preprocessor(sub {
     redis_stop();
     redis_start($ENV{TEST_NGINX_PORT2}, '--enable-debug-command', 'local')
         unless defined $block->{no_redis};
-    $block->set_value(stream_config => <<'EOF') unless $block->stream_config;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT;
-        goim_tcp;
-    }
-EOF
-    $block->set_value(config => <<'EOF') unless $block->config;
-    location = /sub { goim_websocket; }
-    location /goim/ { goim_logic_api; }
-EOF
+    default_servers($block);
 });
 
 run_tests();

@@ -16,13 +16,33 @@ use Exporter 'import';
 use GoimClient qw(http_json);
 
 our @EXPORT_OK = qw(
-    SENTINEL port_of connected client api push_ok push_or_fail
-    sentinel sentinel_ok collect collect_bodies next_pkt close_code
+    SENTINEL default_servers port_of connected client api push_ok
+    push_or_fail sentinel sentinel_ok collect collect_bodies next_pkt
+    close_code
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 # The op of the broadcast that ends a burst of pushes (body 'END').
 use constant SENTINEL => 9999;
+
+# default_servers($block, config => ..., stream => 0): for
+# add_block_preprocessor: unless the block has its own, goim_tcp on the
+# stream port (not with stream => 0) and, on the http port, `config`
+# (default: goim_websocket at /sub and the logic API under /goim/).
+sub default_servers {
+    my ($block, %o) = @_;
+    $block->set_value(stream_config => <<'EOF')
+    server {
+        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT;
+        goim_tcp;
+    }
+EOF
+        unless $block->stream_config || defined $o{stream} && !$o{stream};
+    $block->set_value(config => $o{config} // <<'EOF') unless $block->config;
+    location = /sub { goim_websocket; }
+    location /goim/ { goim_logic_api; }
+EOF
+}
 
 # The default port of a transport: ws on the http port, tcp on the stream
 # port.
