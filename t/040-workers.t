@@ -23,28 +23,7 @@ skip_unless_module();
 
 use constant SENTINEL => 9999;
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value(workers => 4) unless defined $block->{workers};
-    $block->set_value(main_config => "goim_shutdown_drain 1s;\n")
-        unless defined $block->{main_config};
-    $block->set_value(stream_config => <<'EOF') unless $block->{stream_config};
-    server {
-        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT reuseport;
-        goim_tcp;
-    }
-EOF
-    $block->set_value(http_config => <<'EOF') unless $block->{http_config};
-    server {
-        listen 127.0.0.1:$TEST_NGINX_PORT2 reuseport;
-        location = /sub { goim_websocket; }
-        location /goim/ {
-            goim_logic_api;
-            add_header X-Worker $pid always;
-        }
-    }
-EOF
-});
+add_block_preprocessor(sub { worker_servers(shift, drain => 1) });
 
 # Reads a client's pushes until it has seen every sentinel body in
 # @ends (op SENTINEL); returns the pushes before them as "op:body", with

@@ -18,26 +18,7 @@ use Time::HiRes qw(time sleep);
 
 skip_unless_module();
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value(workers => 4) unless defined $block->{workers};
-    $block->set_value(stream_config => <<'EOF') unless $block->{stream_config};
-    server {
-        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT reuseport;
-        goim_tcp;
-    }
-EOF
-    $block->set_value(http_config => <<'EOF') unless $block->{http_config};
-    server {
-        listen 127.0.0.1:$TEST_NGINX_PORT2 reuseport;
-        location = /sub { goim_websocket; }
-        location /goim/ {
-            goim_logic_api;
-            add_header X-Worker $pid always;
-        }
-    }
-EOF
-});
+add_block_preprocessor(sub { worker_servers(shift) });
 
 sub conf_file { return "$ENV{TEST_NGINX_SERVROOT}/conf/nginx.conf" }
 

@@ -19,7 +19,8 @@ use Exporter 'import';
 use GoimClient qw(:ops http_request);
 
 our @EXPORT = qw(
-    T wait_until master_pid worker_pids proc_state owner_pid owner_pids
+    T wait_until worker_servers master_pid worker_pids proc_state owner_pid
+    owner_pids
     goim_client goim_connect api push_ok pipeline_push ws_frames
     spread_clients pid_counts
 );
@@ -43,6 +44,36 @@ sub wait_until {
         return $v if Time::HiRes::time() >= $deadline;
         Time::HiRes::sleep($step // 0.05);
     }
+}
+
+# worker_servers($block, drain => 1, http_extra => ...): for
+# add_block_preprocessor: unless the block has its own, 4 workers,
+# "goim_shutdown_drain 1s;" (with drain), goim_tcp on a reuseport stream
+# listener and, on a reuseport http listener ($TEST_NGINX_PORT2),
+# WebSocket and the logic API that names the serving worker in X-Worker,
+# then http_extra.
+sub worker_servers {
+    my ($block, %o) = @_;
+    $block->set_value(workers => 4) unless defined $block->{workers};
+    $block->set_value(main_config => "goim_shutdown_drain 1s;\n")
+        if $o{drain} && !defined $block->{main_config};
+    $block->set_value(stream_config => <<'EOF') unless $block->{stream_config};
+    server {
+        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT reuseport;
+        goim_tcp;
+    }
+EOF
+    $block->set_value(http_config => <<'EOF' . ($o{http_extra} // ''))
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PORT2 reuseport;
+        location = /sub { goim_websocket; }
+        location /goim/ {
+            goim_logic_api;
+            add_header X-Worker $pid always;
+        }
+    }
+EOF
+        unless $block->{http_config};
 }
 
 sub _slurp {
