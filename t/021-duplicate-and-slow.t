@@ -14,9 +14,25 @@ use Time::HiRes qw(time sleep);
 skip_unless_module();
 
 # TCP on the stream port, WebSocket and the API on the http port; the
-# slow-reader blocks add servers with a small send buffer.
+# slow-reader blocks (`--- sndbuf`) get TCP and WebSocket servers with a
+# small send buffer instead (the API stays on the http port).
 add_block_preprocessor(sub {
-    default_servers(shift, config => <<'EOF');
+    my $block = shift;
+    if (defined $block->{sndbuf}) {
+        $block->set_value(stream_config => <<'EOF') unless $block->stream_config;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT sndbuf=4k;
+        goim_tcp;
+    }
+EOF
+        $block->set_value(http_config => <<'EOF') unless $block->http_config;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PORT2 sndbuf=4k;
+        location = /sub { goim_websocket; }
+    }
+EOF
+    }
+    default_servers($block, config => <<'EOF');
     location = /sub { goim_websocket; }
     location /goim/ {
         client_body_buffer_size 16k;
@@ -132,19 +148,10 @@ $_->close for @gen;
 === TEST 4: a client that stops reading: its pushes are dropped, others get all
 # each push waits for the fast readers: room batching would only add
 # goim_room_flush to every push here, so it is off
+--- sndbuf: 1
 --- main_config
 goim_send_queue 16 64k;
 goim_room_flush 0;
---- stream_config
-    server {
-        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT sndbuf=4k;
-        goim_tcp;
-    }
---- http_config
-    server {
-        listen 127.0.0.1:$TEST_NGINX_PORT2 sndbuf=4k;
-        location = /sub { goim_websocket; }
-    }
 --- perl
 my $tok = { room_id => 'live://slow', accepts => [1000, SENTINEL] };
 my $p2 = $ENV{TEST_NGINX_PORT2};
@@ -191,18 +198,9 @@ $_->close for values %fast, values %slow;
 
 
 === TEST 5: slow reader with key pushes and broadcasts, TCP and WebSocket
+--- sndbuf: 1
 --- main_config
 goim_send_queue 8 1m;
---- stream_config
-    server {
-        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT sndbuf=4k;
-        goim_tcp;
-    }
---- http_config
-    server {
-        listen 127.0.0.1:$TEST_NGINX_PORT2 sndbuf=4k;
-        location = /sub { goim_websocket; }
-    }
 --- perl
 my $p2 = $ENV{TEST_NGINX_PORT2};
 my $fast = client(tcp => { key => 'fast', accepts => [1000, SENTINEL] });
@@ -237,18 +235,9 @@ goim: send queue full
 
 
 === TEST 6: a client that never reads its replies is closed
+--- sndbuf: 1
 --- main_config
 goim_send_queue 16 64k;
---- stream_config
-    server {
-        listen 127.0.0.1:$TEST_NGINX_STREAM_PORT sndbuf=4k;
-        goim_tcp;
-    }
---- http_config
-    server {
-        listen 127.0.0.1:$TEST_NGINX_PORT2 sndbuf=4k;
-        location = /sub { goim_websocket; }
-    }
 --- perl
 my $p2 = $ENV{TEST_NGINX_PORT2};
 my $other = client(tcp => { key => 'other', accepts => [1000] });
