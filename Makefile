@@ -7,6 +7,7 @@
 #   make bench-100k 100,000 concurrent connections -> bench/RESULTS-100k.md
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (fuzz/)
 #   make test-asan  every suite with the module built with ASan + UBSan
+#   make test-valgrind  every suite with nginx under valgrind memcheck
 
 SHELL       := /bin/bash
 NGINX_SRC   ?= /usr/share/nginx/src
@@ -243,11 +244,12 @@ run: deps all
 test: deps all
 	prove -r t
 
-# the multi-worker suites with nginx (master and workers) under valgrind
-# memcheck: a block fails on an error in goim code (t/lib/Test/Goim.pm)
+# every suite with nginx (master and workers) under valgrind memcheck: a
+# block fails on an error in goim code (t/lib/Test/Goim.pm); about 5
+# minutes on 2 CPUs (timeouts scaled by TEST_NGINX_VALGRIND_SCALE)
 .PHONY: test-valgrind
-test-valgrind: module
-	TEST_NGINX_VALGRIND=1 prove t/040-workers.t t/041-reload.t t/042-crash.t
+test-valgrind: deps all
+	TEST_NGINX_VALGRIND=1 prove -r t
 
 bench: deps all
 	sh bench/run.sh
