@@ -8,6 +8,7 @@
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (fuzz/)
 #   make test-asan  every suite with the module built with ASan + UBSan
 #   make test-valgrind  every suite with nginx under valgrind memcheck
+#   make soak       10k connections under pushes for SOAK_TIME s -> bench/SOAK.md
 
 SHELL       := /bin/bash
 NGINX_SRC   ?= /usr/share/nginx/src
@@ -253,6 +254,13 @@ test-valgrind: deps all
 
 bench: deps all
 	sh bench/run.sh
+
+# RSS, shm and fds of nginx holding 10k connections under pushes: flat or
+# not (bench/soak.sh, bench/SOAK.md)
+SOAK_TIME ?= 600
+.PHONY: soak
+soak: deps module tools
+	SOAK_TIME=$(SOAK_TIME) bash bench/soak.sh
 
 # 100,000 connections (50,000 TCP + 50,000 WebSocket) on 6 workers, then
 # room pushes to all of them; appends to bench/RESULTS-100k.md (~1 min)
