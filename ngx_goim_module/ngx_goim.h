@@ -209,6 +209,11 @@ typedef struct {
     ngx_atomic_uint_t      drop_queue_full;
     ngx_atomic_uint_t      drop_inbox_full;
     ngx_atomic_uint_t      room_batches;
+    ngx_atomic_uint_t      redis_up;    /* the worker's Redis connection */
+    ngx_atomic_uint_t      redis_commands;
+    ngx_atomic_uint_t      redis_failed;    /* error, dropped, not sent */
+    ngx_atomic_uint_t      redis_timeouts;
+    ngx_atomic_uint_t      redis_latency_ms;    /* sum over replies */
 } ngx_goim_stats_t;
 
 

@@ -28,6 +28,7 @@ struct ngx_goim_redis_req_s {
     void                      *data;
     redisAsyncContext         *ac;
     ngx_event_t                timer;
+    ngx_msec_t                 start;
 };
 
 
@@ -504,6 +505,8 @@ ngx_goim_redis_on_connect(const redisAsyncContext *ac, int status)
     ngx_log_error(NGX_LOG_INFO, r->log, 0, "goim: Redis %V: connected",
                   &r->conf->name);
 
+    ngx_goim_worker.stats->redis_up = 1;
+
     if (r->was_lost) {
         /* Redis may have lost our sessions (a restart without data) */
         r->was_lost = 0;
@@ -537,6 +540,7 @@ ngx_goim_redis_lost(const redisAsyncContext *ac, const char *why)
 
     r->ac = NULL;
     r->was_lost = 1;
+    ngx_goim_worker.stats->redis_up = 0;
 
     if (r->connect_timer.timer_set) {
         ngx_del_timer(&r->connect_timer);
@@ -570,6 +574,7 @@ ngx_goim_redis_drop(const char *why)
     }
 
     r->ac = NULL;
+    ngx_goim_worker.stats->redis_up = 0;
 
     if (r->connect_timer.timer_set) {
         ngx_del_timer(&r->connect_timer);
@@ -731,6 +736,9 @@ ngx_goim_redis_queued(ngx_goim_redis_req_t *req, int rc, size_t len,
 
     ngx_add_timer(&req->timer, ngx_goim_redis.conf->timeout);
 
+    req->start = ngx_current_msec;
+    ngx_goim_worker.stats->redis_commands++;
+
     return req;
 }
 
@@ -747,6 +755,7 @@ ngx_goim_redis_req(ngx_goim_redis_cb_pt cb, void *data)
         }
 
         r->down_failed++;
+        ngx_goim_worker.stats->redis_failed++;
 
         if (r->down_logged == 0
             || ngx_current_msec - r->down_logged >= 1000)
@@ -796,6 +805,7 @@ static void
 ngx_goim_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     void                  *data;
+    ngx_msec_t             start;
     redisReply            *rep = reply;
     const char            *err;
     ngx_goim_redis_t      *r = &ngx_goim_redis;
@@ -804,12 +814,20 @@ ngx_goim_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
     cb = req->cb;
     data = req->data;
+    start = req->start;
 
     if (req->timer.timer_set) {
         ngx_del_timer(&req->timer);
     }
 
     ngx_free(req);
+
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        ngx_goim_worker.stats->redis_failed++;
+
+    } else {
+        ngx_goim_worker.stats->redis_latency_ms += ngx_current_msec - start;
+    }
 
     if (rep == NULL) {
         err = ac->err ? ac->errstr : "connection dropped";
@@ -848,6 +866,8 @@ ngx_goim_redis_timeout(ngx_event_t *ev)
 
     /* hiredis still holds the request and frees it with the context */
     req->cb = NULL;
+
+    ngx_goim_worker.stats->redis_timeouts++;
 
     if (req->ac == r->ac) {
         ngx_log_error(NGX_LOG_ERR, r->log, 0,

@@ -12,7 +12,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  3
+#define NGX_GOIM_SHM_VERSION  4
 
 
 typedef struct {
@@ -1268,7 +1268,7 @@ ngx_goim_shm_status(ngx_pool_t *pool, ngx_str_t *out)
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
-    size = 4096 + n * 2560;
+    size = 6144 + n * 3584;
 
     p = ngx_pnalloc(pool, size);
     if (p == NULL) {
@@ -1345,6 +1345,28 @@ ngx_goim_shm_status(ngx_pool_t *pool, ngx_str_t *out)
                          (ngx_uint_t) (ages[i] / 1000),
                          (ngx_uint_t) (ages[i] % 1000));
     }
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("redis_up", "gauge",
+                     "The worker's Redis connection is up (goim_redis)."));
+    ngx_goim_series("redis_up", "", st[i].redis_up);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("redis_commands_total",
+                     "counter", "Redis commands sent."));
+    ngx_goim_series("redis_commands_total", "", st[i].redis_commands);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("redis_failed_total",
+                     "counter", "Redis commands failed: error reply, "
+                     "connection lost, or not sent while disconnected."));
+    ngx_goim_series("redis_failed_total", "", st[i].redis_failed);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("redis_timeouts_total",
+                     "counter", "Redis commands over goim_redis_timeout."));
+    ngx_goim_series("redis_timeouts_total", "", st[i].redis_timeouts);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("redis_latency_ms_total",
+                     "counter", "Sum of Redis reply latencies (divide by "
+                     "replies for the mean)."));
+    ngx_goim_series("redis_latency_ms_total", "", st[i].redis_latency_ms);
 
 #undef ngx_goim_series
 

@@ -433,3 +433,39 @@ goim_redis 127.0.0.1:6380;
 --- must_die
 --- error_log
 "goim_redis" directive is duplicate
+
+
+
+=== TEST 99: goim_status reports the Redis connection, commands and timeouts
+--- main_config
+goim_server_id comet-a;
+goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
+goim_redis_timeout 300ms;
+--- config
+location = /sub { goim_websocket; }
+location /goim/ { goim_logic_api; }
+location = /status { goim_status; }
+--- perl
+my $metric = sub {
+    my ($name) = @_;
+    my ($st, $body) = GoimClient::http_request(GET => '127.0.0.1',
+                                               $ENV{TEST_NGINX_SERVER_PORT},
+                                               '/status');
+    my $sum = 0;
+    $sum += $1 while $body =~ /^goim_\Q$name\E\{[^}]*\} (\d+)$/mg;
+    return $sum;
+};
+my $c = authed('tcp', { mid => 9, key => 'metrics' });
+ok wait_until(sub { $metric->('redis_up') == 1 }, 3),
+   "$name - goim_redis_up is 1";
+ok $metric->('redis_commands_total') >= 2,
+   "$name - the session's commands are counted";
+redis_sleep(1);
+sleep 0.2;   # let DEBUG SLEEP reach the server first
+my ($got) = auth_outcome('tcp', { mid => 10, key => 'slow' });
+is $got, 'closed', "$name - auth during the sleep fails";
+ok wait_until(sub { $metric->('redis_timeouts_total') >= 1 }, 3),
+   "$name - the timeout is counted";
+$c->close;
+--- error_log
+timed out
