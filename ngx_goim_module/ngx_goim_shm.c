@@ -89,7 +89,18 @@ typedef struct {
 static ngx_int_t ngx_goim_zone_init(ngx_shm_zone_t *zone, void *data);
 static ngx_shm_zone_t *ngx_goim_zone_add(ngx_conf_t *cf, ngx_str_t *name,
     size_t size);
+typedef ngx_uint_t (*ngx_goim_shm_gone_pt)(ngx_rbtree_node_t *node,
+    ngx_uint_t widx, ngx_uint_t gen);
+
 static void ngx_goim_shm_purge_locked(ngx_uint_t widx, ngx_log_t *log);
+static void ngx_goim_shm_sweep(ngx_rbtree_t *tree, ngx_goim_shm_gone_pt gone,
+    ngx_uint_t widx, ngx_uint_t gen);
+static ngx_uint_t ngx_goim_shm_key_gone(ngx_rbtree_node_t *node,
+    ngx_uint_t widx, ngx_uint_t gen);
+static ngx_uint_t ngx_goim_shm_mid_gone(ngx_rbtree_node_t *node,
+    ngx_uint_t widx, ngx_uint_t gen);
+static ngx_uint_t ngx_goim_shm_room_gone(ngx_rbtree_node_t *node,
+    ngx_uint_t widx, ngx_uint_t gen);
 static ngx_goim_shm_mid_t *ngx_goim_shm_mid_lookup(int64_t mid);
 
 
@@ -399,6 +410,70 @@ ngx_goim_shm_purge_dead(ngx_log_t *log)
 
 
 /*
+ * Walks a registry tree and frees the nodes that "gone" says no longer
+ * hold anything once slot widx (of generation gen) is removed.
+ */
+
+static void
+ngx_goim_shm_sweep(ngx_rbtree_t *tree, ngx_goim_shm_gone_pt gone,
+    ngx_uint_t widx, ngx_uint_t gen)
+{
+    ngx_rbtree_node_t  *node, *next;
+
+    if (tree->root == tree->sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(tree->root, tree->sentinel);
+         node;
+         node = next)
+    {
+        next = ngx_rbtree_next(tree, node);
+
+        if (gone(node, widx, gen)) {
+            ngx_rbtree_delete(tree, node);
+            ngx_slab_free_locked(ngx_goim_shpool, node);
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_goim_shm_key_gone(ngx_rbtree_node_t *node, ngx_uint_t widx,
+    ngx_uint_t gen)
+{
+    ngx_goim_shm_key_t  *k = (ngx_goim_shm_key_t *) node;
+
+    return k->widx == widx && k->wgen == gen;
+}
+
+
+static ngx_uint_t
+ngx_goim_shm_mid_gone(ngx_rbtree_node_t *node, ngx_uint_t widx,
+    ngx_uint_t gen)
+{
+    ngx_goim_shm_mid_t  *m = (ngx_goim_shm_mid_t *) node;
+
+    m->mask &= ~((uint64_t) 1 << widx);
+
+    return m->mask == 0;
+}
+
+
+static ngx_uint_t
+ngx_goim_shm_room_gone(ngx_rbtree_node_t *node, ngx_uint_t widx,
+    ngx_uint_t gen)
+{
+    ngx_goim_shm_room_t  *r = (ngx_goim_shm_room_t *) node;
+
+    r->mask &= ~((uint64_t) 1 << widx);
+    r->counts[widx] = 0;
+
+    return r->mask == 0;
+}
+
+
+/*
  * Removes every trace of a slot: its keys, its bits in mids and rooms,
  * the messages waiting in its inbox.  O(registry), only on worker exit.
  */
@@ -406,72 +481,17 @@ ngx_goim_shm_purge_dead(ngx_log_t *log)
 static void
 ngx_goim_shm_purge_locked(ngx_uint_t widx, ngx_log_t *log)
 {
-    uint64_t                bit;
     ngx_atomic_t           *refs;
-    ngx_rbtree_node_t      *node, *next, *sentinel;
-    ngx_goim_shm_key_t     *k;
-    ngx_goim_shm_mid_t     *m;
-    ngx_goim_shm_room_t    *r;
     ngx_goim_shm_worker_t  *sw;
 
     sw = &ngx_goim_shm->workers[widx];
-    bit = (uint64_t) 1 << widx;
 
-    sentinel = ngx_goim_shm->keys.sentinel;
-
-    if (ngx_goim_shm->keys.root != sentinel) {
-        for (node = ngx_rbtree_min(ngx_goim_shm->keys.root, sentinel);
-             node;
-             node = next)
-        {
-            next = ngx_rbtree_next(&ngx_goim_shm->keys, node);
-            k = (ngx_goim_shm_key_t *) node;
-
-            if (k->widx == widx && k->wgen == sw->gen) {
-                ngx_rbtree_delete(&ngx_goim_shm->keys, node);
-                ngx_slab_free_locked(ngx_goim_shpool, k);
-            }
-        }
-    }
-
-    sentinel = ngx_goim_shm->mids.sentinel;
-
-    if (ngx_goim_shm->mids.root != sentinel) {
-        for (node = ngx_rbtree_min(ngx_goim_shm->mids.root, sentinel);
-             node;
-             node = next)
-        {
-            next = ngx_rbtree_next(&ngx_goim_shm->mids, node);
-            m = (ngx_goim_shm_mid_t *) node;
-
-            m->mask &= ~bit;
-
-            if (m->mask == 0) {
-                ngx_rbtree_delete(&ngx_goim_shm->mids, node);
-                ngx_slab_free_locked(ngx_goim_shpool, m);
-            }
-        }
-    }
-
-    sentinel = ngx_goim_shm->rooms.sentinel;
-
-    if (ngx_goim_shm->rooms.root != sentinel) {
-        for (node = ngx_rbtree_min(ngx_goim_shm->rooms.root, sentinel);
-             node;
-             node = next)
-        {
-            next = ngx_rbtree_next(&ngx_goim_shm->rooms, node);
-            r = (ngx_goim_shm_room_t *) node;
-
-            r->mask &= ~bit;
-            r->counts[widx] = 0;
-
-            if (r->mask == 0) {
-                ngx_rbtree_delete(&ngx_goim_shm->rooms, node);
-                ngx_slab_free_locked(ngx_goim_shpool, r);
-            }
-        }
-    }
+    ngx_goim_shm_sweep(&ngx_goim_shm->keys, ngx_goim_shm_key_gone, widx,
+                       sw->gen);
+    ngx_goim_shm_sweep(&ngx_goim_shm->mids, ngx_goim_shm_mid_gone, widx,
+                       sw->gen);
+    ngx_goim_shm_sweep(&ngx_goim_shm->rooms, ngx_goim_shm_room_gone, widx,
+                       sw->gen);
 
     /* messages nobody will read: drop this slot's references */
     while (sw->inbox_head != sw->inbox_tail) {
