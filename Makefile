@@ -89,8 +89,9 @@ $(BUILD)/kafka-probe: tools/kafka-probe.c
 	mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) $< -o $@ -lrdkafka
 
-$(BUILD)/goim-bench: tools/goim-bench.c $(PROTO_OBJS)
-	$(CC) $(ALL_CFLAGS) $< $(PROTO_OBJS) -o $@ -lprotobuf-c -lyajl -lcrypto
+$(BUILD)/goim-bench: $(wildcard tools/bench/*.c tools/bench/*.h) $(PROTO_OBJS)
+	$(CC) $(ALL_CFLAGS) -Itools/bench $(wildcard tools/bench/*.c) \
+	    $(PROTO_OBJS) -o $@ -lprotobuf-c -lyajl -lcrypto
 
 $(BUILD)/goim-jwt: tools/goim-jwt.c $(PROTO_OBJS)
 	$(CC) $(ALL_CFLAGS) $< $(PROTO_OBJS) -o $@ -lprotobuf-c -lyajl -lcrypto

@@ -543,7 +543,7 @@ export B_STARTED=$started B_CLIENTS=$clients B_WORKERS=$workers \
     B_T_DONE=${t_done:-} B_CPU_PUSH=$cpu_push \
     B_BENCH_PUSH=$bench_push B_BUSY_PUSH=$busy_push \
     B_AUTH_OK=$auth_ok B_AUTH_FAILED=$auth_failed B_DROPPED=$dropped \
-    B_TREE="$(git status --porcelain -- ngx_goim_module proto config tools/goim-bench.c 2>/dev/null | wc -l)" \
+    B_TREE="$(git status --porcelain -- ngx_goim_module proto config tools/bench 2>/dev/null | wc -l)" \
     B_ALIVE=$alive B_LOST=$lost B_SIGNALS=$signals B_ALERTS=$alerts \
     B_ERRORS=$errors B_OVF=$ovf B_RC_TCP=$rc_tcp B_RC_WS=$rc_ws \
     B_RC_PUB=$rc_pub B_OUT=$out B_PORTS="$port_lo-$port_hi" \
@@ -617,7 +617,7 @@ perl -MJSON::PP -e '
     my $s = "";
     $s .= "\n## $date: " . ($ok ? "all $e{CLIENTS} online, every push delivered"
                                 : "NOT CLEAN (see below)") . "\n\n";
-    my $tree = $e{TREE} ? " + $e{TREE} uncommitted changes in ngx_goim_module/, proto/, config or tools/goim-bench.c" : "";
+    my $tree = $e{TREE} ? " + $e{TREE} uncommitted changes in ngx_goim_module/, proto/, config or tools/bench/" : "";
     $s .= "rev $e{REV}$tree, module sha256 $e{SO}…, "
         . "$e{ELAPSED} s in all, load $e{LOAD} at the end, "
         . "ip_local_port_range $e{PORTS} (unchanged)\n\n";
