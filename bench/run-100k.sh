@@ -55,6 +55,9 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
 
+me=bench-100k
+. "$root/bench/lib.sh"
+
 out=build/bench100k
 nginx=${NGINX:-nginx}
 clients=${BENCH100K_CLIENTS:-100000}
@@ -79,8 +82,6 @@ half=$((clients / 2))
 hold=$((limit - 60))        # the idle runs' --settle: ended by SIGINT
 
 started=$(date +%s)
-master=""
-nworkers=""
 pid_tcp=""
 pid_ws=""
 pid_pub=""
@@ -92,94 +93,28 @@ log() {
 }
 
 
-die() {
-    echo "bench-100k: $*" >&2
-    exit 1
-}
-
-
-is_nginx() {
-    [ -r "/proc/$1/comm" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = nginx ]
-}
-
-
-children() {
-    cat "/proc/$1/task/$1/children" 2>/dev/null
-}
-
-
-stop_pid() {    # stop_pid PID: TERM, 5 s, then KILL it and its children
-    [ -n "$1" ] || return 0
-    kill -0 "$1" 2>/dev/null || return 0
-
-    kids=$(children "$1")
-    kill -TERM "$1" 2>/dev/null
-    i=0
-    while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    for p in $1 $kids; do
-        kill -KILL "$p" 2>/dev/null
-    done
-}
-
-
-stop_nginx() {
-    [ -n "$master" ] || return 0
-
-    if is_nginx "$master"; then
-        kill -TERM "$master" 2>/dev/null
-        i=0
-        while is_nginx "$master" && [ $i -lt 200 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        if is_nginx "$master"; then
-            echo "bench-100k: nginx $master ignored TERM for 20 s, KILL" >&2
-            kill -KILL "$master" 2>/dev/null
-        fi
-    fi
-
-    for p in $nworkers; do
-        is_nginx "$p" && kill -KILL "$p" 2>/dev/null
-    done
-
-    master=""
-}
-
-
 cleanup() {
     stop_pid "$pid_pub"
     stop_pid "$pid_tcp"
     stop_pid "$pid_ws"
-    stop_nginx
+    stop_nginx 20
     if [ -n "$watchdog" ]; then
         kids=$(children "$watchdog")
         kill "$watchdog" $kids 2>/dev/null
     fi
 }
 
-trap cleanup EXIT
-trap 'echo "bench-100k: stopped (signal or the ${limit} s watchdog)" >&2; exit 130' INT TERM HUP
+set_traps "stopped (signal or the ${limit} s watchdog)"
 
 
 # --- checks -------------------------------------------------------------------
 
-command -v "$nginx" >/dev/null 2>&1 || die "$nginx not found (make deps)"
-command -v curl >/dev/null 2>&1 || die "curl not found"
+check_setup "$goim_module" "$bench"
 command -v perl >/dev/null 2>&1 || die "perl not found"
-[ -f "$stream_module" ] || die "$stream_module missing (libnginx-mod-stream)"
-[ -f "$goim_module" ] || die "$goim_module missing: make module"
-[ -x "$bench" ] || die "$bench missing: make tools"
 "$bench" --help 2>&1 | grep -q -- --id-base \
     || die "$bench has no --id-base: make tools"
 
-for p in $tcp_port $ws_port $api_port; do
-    if ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
-        die "port $p is in use: set BENCH100K_PORT_BASE"
-    fi
-done
+ports_free BENCH100K_PORT_BASE $tcp_port $ws_port $api_port
 
 # per-process descriptors: every worker holds up to 19,000 connections
 per_worker=$(( clients / workers ))
@@ -207,98 +142,17 @@ watchdog=$!
 rm -rf "$out"
 mkdir -p "$out/conf" "$out/logs" "$out/temp"
 
-cat >"$out/conf/nginx.conf" <<EOF
-# make bench-100k (bench/run-100k.sh): 100,000 connections, $workers workers
-load_module $stream_module;
-load_module $goim_module;
-
-daemon on;
-master_process on;
-pid logs/nginx.pid;
-error_log logs/error.log warn;
-
-worker_processes $workers;
-worker_rlimit_nofile 20000;
-
-events {
-    worker_connections 19000;
-}
-
+{
+    echo "# make bench-100k (bench/run-100k.sh): 100,000 connections, $workers workers"
+    goim_conf "$workers" "
 goim_zone goim 64m;
+" "        client_body_buffer_size 64k;
+        client_max_body_size 64k;
+"
+} >"$out/conf/nginx.conf"
 
-stream {
-    server {
-        listen 127.0.0.1:$tcp_port reuseport backlog=4096;
-        goim_tcp;
-    }
-}
-
-http {
-    default_type application/octet-stream;
-    access_log off;
-
-    client_body_temp_path temp/client_body;
-    proxy_temp_path temp/proxy;
-    fastcgi_temp_path temp/fastcgi;
-    uwsgi_temp_path temp/uwsgi;
-    scgi_temp_path temp/scgi;
-
-    server {
-        listen 127.0.0.1:$ws_port reuseport backlog=4096;
-
-        location = /sub {
-            goim_websocket;
-        }
-
-        location / {
-            return 404;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:$api_port reuseport backlog=4096;
-
-        location /goim/ {
-            goim_logic_api;
-            client_body_buffer_size 64k;
-            client_max_body_size 64k;
-        }
-
-        location = /goim/status {
-            goim_status;
-        }
-
-        location / {
-            return 404;
-        }
-    }
-}
-EOF
-
-"$nginx" -q -t -p "$out/" -c conf/nginx.conf -e logs/error.log \
-    || die "nginx refused $out/conf/nginx.conf"
-"$nginx" -p "$out/" -c conf/nginx.conf -e logs/error.log \
-    || die "nginx did not start"
-
-i=0
-while [ ! -s "$out/logs/nginx.pid" ] && [ $i -lt 50 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
-master=$(cat "$out/logs/nginx.pid" 2>/dev/null)
-[ -n "$master" ] || die "no pid file in $out/logs"
-
-i=0
-while [ $i -lt 100 ]; do
-    nworkers=$(children "$master")
-    n=$(echo $nworkers | wc -w)
-    code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' \
-           "http://127.0.0.1:$api_port/goim/status" 2>/dev/null)
-    [ "$n" -ge "$workers" ] && [ "$code" = 200 ] && break
-    sleep 0.1
-    i=$((i + 1))
-done
-[ $i -lt 100 ] || die "nginx not ready"
+start_nginx "$out" "$workers" "http://127.0.0.1:$api_port/goim/status" 200 \
+    || exit 1
 sleep 0.5
 
 
@@ -325,17 +179,8 @@ slab() {        # the kernel's slab in kB (whole machine: sockets, epoll)
     awk '/^Slab:/ { print $2 }' /proc/meminfo
 }
 
-overflows() {
-    awk '/^TcpExt:/ {
-        if (!h) { for (i = 1; i <= NF; i++) col[$i] = i; h = 1; next }
-        print $col["ListenOverflows"]
-    }' /proc/net/netstat
-}
-
 cpu_ticks() {   # utime + stime ticks of master and workers
-    for p in $master $(children "$master"); do
-        cat "/proc/$p/stat" 2>/dev/null
-    done | awk '{ sub(/.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+    proc_ticks $master $(children "$master")
 }
 
 busy_ticks() {  # busy ticks of the whole machine (all CPUs)
@@ -343,11 +188,8 @@ busy_ticks() {  # busy ticks of the whole machine (all CPUs)
 }
 
 bench_ticks() { # utime + stime ticks of the goim-bench processes
-    for p in $pid_tcp $(children "$pid_tcp") $pid_ws $(children "$pid_ws") \
-             $pid_pub
-    do
-        cat "/proc/$p/stat" 2>/dev/null
-    done | awk '{ sub(/.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+    proc_ticks $pid_tcp $(children "$pid_tcp") $pid_ws $(children "$pid_ws") \
+               $pid_pub
 }
 
 status base
@@ -357,7 +199,7 @@ pss0=$2
 slab0=$(slab)
 ovf0=$(overflows)
 shm0=$(metric "$out/status.base" 'goim_shm_bytes{state="used"}')
-log "nginx $master, workers $(echo $nworkers), RSS $rss0 kB, Pss $pss0 kB," \
+log "nginx $master, workers $worker_pids, RSS $rss0 kB, Pss $pss0 kB," \
     "zone used $shm0 B"
 
 
@@ -483,16 +325,11 @@ dropped=$(( $(metric "$out/status.end" 'goim_dropped_total{') - $(metric "$out/s
 
 # --- the server's health -----------------------------------------------------------
 
-alive=false
-is_nginx "$master" && alive=true
-lost=0
-for p in $nworkers; do
-    is_nginx "$p" || lost=$((lost + 1))
-done
+server_health
 ovf=$(( $(overflows) - ovf0 ))
 cpu_total=$(( $(cpu_ticks) - cpu0 ))
 
-stop_nginx
+stop_nginx 20
 
 elog=$out/logs/error.log
 signals=$(grep -c 'exited on signal' "$elog")

@@ -44,6 +44,9 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
 
+me=bench
+. "$root/bench/lib.sh"
+
 out=build/bench
 nginx=${NGINX:-nginx}
 dur=${BENCH_DURATION:-10}
@@ -66,101 +69,32 @@ floor=build/goim-floor
 cores=$(nproc)
 workers=$cores
 
-cur_master=""       # the nginx master of the current run
-cur_workers=""      # its workers when it started
 cur_bench=""        # the goim-bench of the current run
 failed=0
 
 
-die() {
-    echo "bench: $*" >&2
-    exit 1
-}
-
-
-is_nginx() {
-    [ -r "/proc/$1/comm" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = nginx ]
-}
-
-
-children() {
-    cat "/proc/$1/task/$1/children" 2>/dev/null
-}
-
-
 stop_bench() {
-    [ -n "$cur_bench" ] || return 0
-
-    if kill -0 "$cur_bench" 2>/dev/null; then
-        kids=$(children "$cur_bench")
-        kill -TERM "$cur_bench" 2>/dev/null
-        i=0
-        while kill -0 "$cur_bench" 2>/dev/null && [ $i -lt 50 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        for p in $cur_bench $kids; do
-            kill -KILL "$p" 2>/dev/null
-        done
-    fi
-
+    stop_pid "$cur_bench"
     cur_bench=""
-}
-
-
-stop_nginx() {
-    [ -n "$cur_master" ] || return 0
-
-    if is_nginx "$cur_master"; then
-        kill -TERM "$cur_master" 2>/dev/null
-        i=0
-        while is_nginx "$cur_master" && [ $i -lt 150 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        if is_nginx "$cur_master"; then
-            echo "bench: nginx $cur_master ignored TERM for 15 s, KILL" >&2
-            kill -KILL "$cur_master" 2>/dev/null
-        fi
-    fi
-
-    # a worker outliving its master (e.g. after KILL) is ours too
-    for p in $cur_workers; do
-        if is_nginx "$p"; then
-            kill -KILL "$p" 2>/dev/null
-        fi
-    done
-
-    cur_master=""
-    cur_workers=""
 }
 
 
 cleanup() {
     stop_bench
-    stop_nginx
+    stop_nginx 15
 }
 
-trap cleanup EXIT
-trap 'echo "bench: interrupted" >&2; exit 130' INT TERM HUP
+set_traps interrupted
 
 
 # --- checks -------------------------------------------------------------------
 
-command -v "$nginx" >/dev/null 2>&1 || die "$nginx not found (make deps)"
-command -v curl >/dev/null 2>&1 || die "curl not found"
+check_setup "$goim_built" "$bench"
 command -v perl >/dev/null 2>&1 || die "perl not found"
-[ -f "$stream_module" ] || die "$stream_module missing (libnginx-mod-stream)"
 [ -f "$nchan_module" ] || die "$nchan_module missing (libnginx-mod-nchan)"
-[ -f "$goim_built" ] || die "$goim_built missing: make module"
-[ -x "$bench" ] || die "$bench missing: make tools"
 [ -x "$floor" ] || die "$floor missing: make tools"
 
-for p in $tcp_port $ws_port $api_port $nchan_port; do
-    if ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
-        die "port $p is in use: set BENCH_PORT_BASE"
-    fi
-done
+ports_free BENCH_PORT_BASE $tcp_port $ws_port $api_port $nchan_port
 
 mkdir -p "$out"
 runs=$out/runs.jsonl
@@ -205,41 +139,6 @@ render() {     # render TEMPLATE DIR WORKERS FLUSH
 }
 
 
-start_nginx() {    # start_nginx DIR WORKERS HTTP_PORT
-    "$nginx" -q -t -p "$1/" -c conf/nginx.conf -e logs/error.log \
-        || { echo "bench: nginx refused $1/conf/nginx.conf" >&2; return 1; }
-
-    "$nginx" -p "$1/" -c conf/nginx.conf -e logs/error.log \
-        || { echo "bench: nginx did not start ($1)" >&2; return 1; }
-
-    i=0
-    while [ ! -s "$1/logs/nginx.pid" ] && [ $i -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-
-    cur_master=$(cat "$1/logs/nginx.pid" 2>/dev/null)
-    [ -n "$cur_master" ] || { echo "bench: no pid file in $1" >&2; return 1; }
-
-    # every worker up and the HTTP port answering
-    i=0
-    while [ $i -lt 100 ]; do
-        cur_workers=$(children "$cur_master")
-        n=$(echo $cur_workers | wc -w)
-        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' \
-               "http://127.0.0.1:$3/" 2>/dev/null)
-        [ "$n" -ge "$2" ] && [ "$code" = 404 ] && break
-        sleep 0.1
-        i=$((i + 1))
-    done
-
-    [ $i -lt 100 ] || { echo "bench: nginx in $1 not ready" >&2; return 1; }
-
-    # the memory baseline should not catch the workers mid-start
-    sleep 0.5
-}
-
-
 host_cpu() {    # busy and total CPU seconds of the whole machine so far
     awk '/^cpu / {
         hz = 100
@@ -250,24 +149,15 @@ host_cpu() {    # busy and total CPU seconds of the whole machine so far
 
 
 nginx_cpu() {   # CPU seconds of the current master and its workers so far
-    for p in $cur_master $(children "$cur_master"); do
-        cat "/proc/$p/stat" 2>/dev/null
-    done | awk '{ sub(/.*\) /, ""); t += $12 + $13 } END { printf "%.2f", t / 100 }'
+    awk -v t="$(proc_ticks $master $(children "$master"))" \
+        'BEGIN { printf "%.2f", t / 100 }'
 }
 
 
 nginx_writes() {    # write/writev syscalls of the master and its workers so far
-    for p in $cur_master $(children "$cur_master"); do
+    for p in $master $(children "$master"); do
         cat "/proc/$p/io" 2>/dev/null
     done | awk '$1 == "syscw:" { t += $2 } END { printf "%.0f", t }'
-}
-
-
-overflows() {   # the machine's TCP listen queue overflows so far
-    awk '/^TcpExt:/ {
-        if (!h) { for (i = 1; i <= NF; i++) col[$i] = i; h = 1; next }
-        print $col["ListenOverflows"]
-    }' /proc/net/netstat
 }
 
 
@@ -311,14 +201,17 @@ run() {
     cmd="$bench $* --server-pids <nginx master>"
     echo "bench: $id: $cmd" >&2
 
-    if ! start_nginx "$dir" "$nw" "$port"; then
-        stop_nginx
+    if ! start_nginx "$dir" "$nw" "http://127.0.0.1:$port/" 404; then
+        stop_nginx 15
         failed=1
         printf '{"id":"%s","server":"%s","workers":%s,"flush":"%s",' \
             "$id" "$server" "$nw" "$flush" >>"$runs"
         printf '"cmd":"%s","error":"nginx did not start"}\n' "$cmd" >>"$runs"
         return 0
     fi
+
+    # the memory baseline should not catch the workers mid-start
+    sleep 0.5
 
     load=$(cut -d' ' -f1 /proc/loadavg)
     before=null
@@ -330,7 +223,7 @@ run() {
     sysw0=$(nginx_writes)
     t0=$(date +%s.%N)
 
-    "$bench" "$@" --server-pids "$cur_master" \
+    "$bench" "$@" --server-pids "$master" \
         >"$dir/bench.json" 2>"$dir/bench.log" &
     cur_bench=$!
     wait "$cur_bench"
@@ -350,12 +243,7 @@ run() {
     [ "$server" = goim ] && after=$(scrape)
 
     # the server's health: master alive, no worker replaced, log clean
-    alive=false
-    is_nginx "$cur_master" && alive=true
-    lost=0
-    for p in $cur_workers; do
-        is_nginx "$p" || lost=$((lost + 1))
-    done
+    server_health
 
     log=$dir/logs/error.log
     signals=$(grep -c 'exited on signal' "$log" 2>/dev/null)
@@ -363,7 +251,7 @@ run() {
     crits=$(grep -c '\[crit\]\|\[emerg\]' "$log" 2>/dev/null)
     errors=$(grep -c '\[error\]' "$log" 2>/dev/null)
 
-    stop_nginx
+    stop_nginx 15
 
     result=$(tail -n 1 "$dir/bench.json" 2>/dev/null)
     case $result in

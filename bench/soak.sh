@@ -44,6 +44,10 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
 
+me=soak
+die_rc=2
+. "$root/bench/lib.sh"
+
 soak_time=${SOAK_TIME:-600}
 interval=${SOAK_INTERVAL:-30}
 warmup=${SOAK_WARMUP:-60}
@@ -70,64 +74,29 @@ workers=2
 settle=5
 inflight=4                                  # API connections per publisher
 
-master=""
-worker_pids=""
 bench_pids=""
 
 
-die() {
-    echo "soak: $*" >&2
-    exit 2
-}
-
-
-is_nginx() {
-    [ "$(cat "/proc/$1/comm" 2>/dev/null)" = nginx ]
-}
-
-
-children() {
-    cat "/proc/$1/task/$1/children" 2>/dev/null
-}
-
-
 cleanup() {
-    local p i
+    local p
 
     for p in $bench_pids; do
         kill -TERM "$p" 2>/dev/null
     done
 
-    if [ -n "$master" ] && is_nginx "$master"; then
-        kill -QUIT "$master" 2>/dev/null
-        i=0
-        while is_nginx "$master" && [ $i -lt 100 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        is_nginx "$master" && kill -KILL "$master" 2>/dev/null
-    fi
-
-    for p in $worker_pids; do
-        is_nginx "$p" && kill -KILL "$p" 2>/dev/null
-    done
+    stop_nginx 10 QUIT
 
     for p in $bench_pids; do
         kill -KILL "$p" 2>/dev/null
     done
 }
 
-trap cleanup EXIT
-trap 'echo "soak: interrupted" >&2; exit 130' INT TERM HUP
+set_traps interrupted
 
 
 # --- checks and settings --------------------------------------------------------
 
-command -v "$nginx" >/dev/null 2>&1 || die "$nginx not found (make deps)"
-command -v curl >/dev/null 2>&1 || die "curl not found"
-[ -f "$stream_module" ] || die "$stream_module missing (libnginx-mod-stream)"
-[ -f "$goim_built" ] || die "$goim_built missing: make module"
-[ -x "$bench" ] || die "$bench missing: make tools"
+check_setup "$goim_built" "$bench"
 
 for v in soak_time interval warmup clients rooms room_rate key_rate \
          tolerance fd_slack base
@@ -149,74 +118,20 @@ warmup=$(( (warmup + interval - 1) / interval * interval ))
 half=$((clients / 2))
 clients_ws=$((clients - half))
 
-for p in $tcp_port $ws_port $api_port; do
-    if ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
-        die "port $p is in use: set SOAK_PORT_BASE"
-    fi
-done
+ports_free SOAK_PORT_BASE $tcp_port $ws_port $api_port
 
 rm -rf "$dir"
 mkdir -p "$dir/conf" "$dir/logs" "$dir/temp"
 cp "$goim_built" "$goim_module" || die "cannot copy $goim_built"
 
-cat >"$dir/conf/nginx.conf" <<EOF
-# bench/soak.sh: written for each run
-load_module $stream_module;
-load_module $goim_module;
-
-daemon on;
-master_process on;
-pid logs/nginx.pid;
-error_log logs/error.log warn;
-
-worker_processes $workers;
-worker_rlimit_nofile 20000;
-
-events {
-    worker_connections 19000;
-}
-
-stream {
-    server {
-        listen 127.0.0.1:$tcp_port reuseport backlog=4096;
-        goim_tcp;
-    }
-}
-
-http {
-    access_log off;
-    default_type application/octet-stream;
-
-    client_body_temp_path temp/client_body;
-    proxy_temp_path temp/proxy;
-    fastcgi_temp_path temp/fastcgi;
-    uwsgi_temp_path temp/uwsgi;
-    scgi_temp_path temp/scgi;
-
-    server {
-        listen 127.0.0.1:$ws_port reuseport backlog=4096;
-
-        location = /sub {
-            goim_websocket;
-        }
-    }
-
-    # the publishers' keep-alive connections stay open for the whole run
-    server {
-        listen 127.0.0.1:$api_port reuseport backlog=4096;
+{
+    echo "# bench/soak.sh: written for each run"
+    goim_conf "$workers" "" "
+        # the publishers' keep-alive connections stay open for the whole run
         keepalive_requests 1000000;
         keepalive_timeout 1h;
-
-        location /goim/ {
-            goim_logic_api;
-        }
-
-        location = /goim/status {
-            goim_status;
-        }
-    }
-}
-EOF
+"
+} >"$dir/conf/nginx.conf"
 
 
 # --- sampling -------------------------------------------------------------------
@@ -275,25 +190,8 @@ dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . \
         && echo " (with local changes)")
 started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 
-"$nginx" -q -t -p "$dir/" -c conf/nginx.conf -e logs/error.log \
-    || die "nginx refused $dir/conf/nginx.conf"
-"$nginx" -p "$dir/" -c conf/nginx.conf -e logs/error.log \
-    || die "nginx did not start"
-
-i=0
-while [ $i -lt 100 ]; do
-    master=$(cat "$dir/logs/nginx.pid" 2>/dev/null)
-    if [ -n "$master" ]; then
-        worker_pids=$(children "$master")
-        [ "$(echo $worker_pids | wc -w)" -ge $workers ] && status | grep -q . \
-            && break
-    fi
-    sleep 0.1
-    i=$((i + 1))
-done
-
-[ $i -lt 100 ] || die "nginx in $dir not ready"
-worker_pids=$(echo $worker_pids)
+start_nginx "$dir" "$workers" "http://127.0.0.1:$api_port/goim/status" 200 \
+    || exit 2
 sleep 1
 
 sample "before clients"
