@@ -1,0 +1,7 @@
+
+/*
+ * goim for nginx: internal (being written).
+ */
+
+
+#include "ngx_goim.h"

@@ -1,0 +1,7 @@
+
+/*
+ * goim for nginx: kafka (being written).
+ */
+
+
+#include "ngx_goim.h"
