@@ -214,6 +214,17 @@ typedef struct {
     ngx_atomic_uint_t      redis_failed;    /* error, dropped, not sent */
     ngx_atomic_uint_t      redis_timeouts;
     ngx_atomic_uint_t      redis_latency_ms;    /* sum over replies */
+    ngx_atomic_uint_t      kafka_up;    /* a broker of the producer is up */
+    ngx_atomic_uint_t      kafka_produced;
+    ngx_atomic_uint_t      kafka_acked;
+    ngx_atomic_uint_t      kafka_failed;        /* delivery failed */
+    ngx_atomic_uint_t      kafka_queue_full;    /* refused locally: 503 */
+    ngx_atomic_uint_t      kafka_in_flight;
+    ngx_atomic_uint_t      kafka_latency_ms;    /* sum over acks */
+    ngx_atomic_uint_t      internal_requests;   /* goim_internal_push */
+    ngx_atomic_uint_t      internal_pushes;     /* requests' items */
+    ngx_atomic_uint_t      internal_forbidden;  /* wrong secret: 403 */
+    ngx_atomic_uint_t      internal_invalid;    /* bad body: 400 */
 } ngx_goim_stats_t;
 
 

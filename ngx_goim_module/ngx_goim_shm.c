@@ -12,7 +12,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  4
+#define NGX_GOIM_SHM_VERSION  5
 
 
 typedef struct {
@@ -1288,7 +1288,7 @@ ngx_goim_shm_status(ngx_pool_t *pool, ngx_str_t *out)
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
-    size = 6144 + n * 3584;
+    size = 8192 + n * 5120;
 
     p = ngx_pnalloc(pool, size);
     if (p == NULL) {
@@ -1387,6 +1387,47 @@ ngx_goim_shm_status(ngx_pool_t *pool, ngx_str_t *out)
                      "counter", "Sum of Redis reply latencies (divide by "
                      "replies for the mean)."));
     ngx_goim_series("redis_latency_ms_total", "", st[i].redis_latency_ms);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("kafka_up", "gauge",
+                     "The worker's Kafka producer reaches a broker "
+                     "(goim_kafka)."));
+    ngx_goim_series("kafka_up", "", st[i].kafka_up);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("kafka_messages_total",
+                     "counter", "PushMsg records given to the producer, "
+                     "by outcome."));
+    ngx_goim_series("kafka_messages_total", ",state=\"produced\"",
+                    st[i].kafka_produced);
+    ngx_goim_series("kafka_messages_total", ",state=\"acked\"",
+                    st[i].kafka_acked);
+    ngx_goim_series("kafka_messages_total", ",state=\"failed\"",
+                    st[i].kafka_failed);
+    ngx_goim_series("kafka_messages_total", ",state=\"queue_full\"",
+                    st[i].kafka_queue_full);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("kafka_in_flight", "gauge",
+                     "PushMsg records waiting for the broker's ack."));
+    ngx_goim_series("kafka_in_flight", "", st[i].kafka_in_flight);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("kafka_latency_ms_total",
+                     "counter", "Sum of produce-to-ack latencies (divide "
+                     "by acked for the mean)."));
+    ngx_goim_series("kafka_latency_ms_total", "", st[i].kafka_latency_ms);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("internal_requests_total",
+                     "counter", "Requests to goim_internal_push, by "
+                     "result."));
+    ngx_goim_series("internal_requests_total", ",result=\"ok\"",
+                    st[i].internal_requests);
+    ngx_goim_series("internal_requests_total", ",result=\"forbidden\"",
+                    st[i].internal_forbidden);
+    ngx_goim_series("internal_requests_total", ",result=\"invalid\"",
+                    st[i].internal_invalid);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("internal_pushes_total",
+                     "counter", "Pushes accepted from goim_internal_push "
+                     "bodies."));
+    ngx_goim_series("internal_pushes_total", "", st[i].internal_pushes);
 
 #undef ngx_goim_series
 
