@@ -432,6 +432,8 @@ extern ngx_module_t  ngx_http_goim_module;
 ngx_int_t ngx_http_goim_ws_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_goim_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_goim_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_goim_internal_handler(ngx_http_request_t *r);
+u_char *ngx_http_goim_secret_digest(ngx_http_request_t *r);
 ngx_int_t ngx_http_goim_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_buf_t *b);
 #endif
