@@ -41,7 +41,8 @@ deps:
 module: $(BUILD)/ngx_goim_module.so
 
 tools: $(BUILD)/kafka-mock $(BUILD)/kafka-probe $(BUILD)/goim-job \
-       $(BUILD)/goim-bench $(BUILD)/goim-jwt $(BUILD)/goim-floor
+       $(BUILD)/goim-bench $(BUILD)/goim-jwt $(BUILD)/goim-floor \
+       $(BUILD)/goim-produce
 
 unit: $(UNIT_TESTS)
 
@@ -100,6 +101,10 @@ $(BUILD)/goim-floor: tools/goim-floor.c
 	mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) $< -o $@
 
+$(BUILD)/goim-produce: tools/goim-produce.c $(BUILD)/obj/goim.pb-c.o
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/obj/goim.pb-c.o -o $@ \
+	    -lrdkafka -lprotobuf-c
+
 $(BUILD)/goim-job: $(wildcard job/*.c job/*.h) $(PROTO_OBJS)
 	$(CC) $(ALL_CFLAGS) -Ijob $(wildcard job/*.c) $(PROTO_OBJS) -o $@ \
 	    -lrdkafka -lprotobuf-c -lhiredis -levent -lyajl -lcrypto
@@ -110,6 +115,17 @@ $(BUILD)/unit/%: t/unit/%.c $(PROTO_OBJS) t/unit/tap.h
 	mkdir -p $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) -It/unit $< $(PROTO_OBJS) -o $@ \
 	    -lrdkafka -lprotobuf-c -lyajl -lcrypto -lpthread
+
+# the job's pure parts (t/unit/job_*.c): configuration, offset tracker,
+# send queue with room batching; no libevent, librdkafka or hiredis
+JOB_PURE    := job/goim_job_conf.c job/goim_job_log.c \
+               job/goim_job_offsets.c job/goim_job_queue.c
+
+$(BUILD)/unit/job_%: t/unit/job_%.c $(JOB_PURE) job/goim_job.h \
+                     $(PROTO_OBJS) t/unit/tap.h
+	mkdir -p $(BUILD)/unit
+	$(CC) $(ALL_CFLAGS) -It/unit -Ijob $< $(JOB_PURE) $(PROTO_OBJS) -o $@ \
+	    -lprotobuf-c -lyajl -lcrypto
 
 # --- fuzzing: libFuzzer targets on the pure C parsers (fuzz/README.md) --------
 # Each target runs on build/fuzz/corpus/<target>, seeded from
@@ -222,18 +238,25 @@ $(ASAN_DIR)/unit/%: t/unit/%.c $(ASAN_PROTO_OBJS) t/unit/tap.h
 	$(CC) $(ASAN_CFLAGS) -It/unit $< $(ASAN_PROTO_OBJS) -o $@ \
 	    -lrdkafka -lprotobuf-c -lyajl -lcrypto -lpthread
 
+$(ASAN_DIR)/unit/job_%: t/unit/job_%.c $(JOB_PURE) job/goim_job.h \
+                        $(ASAN_PROTO_OBJS) t/unit/tap.h
+	mkdir -p $(ASAN_DIR)/unit
+	$(CC) $(ASAN_CFLAGS) -It/unit -Ijob $< $(JOB_PURE) $(ASAN_PROTO_OBJS) \
+	    -o $@ -lprotobuf-c -lyajl -lcrypto
+
 $(ASAN_DIR)/goim-job: $(wildcard job/*.c job/*.h) $(ASAN_PROTO_OBJS)
 	mkdir -p $(ASAN_DIR)
 	$(CC) $(ASAN_CFLAGS) -Ijob $(wildcard job/*.c) $(ASAN_PROTO_OBJS) -o $@ \
 	    -lrdkafka -lprotobuf-c -lhiredis -levent -lyajl -lcrypto
 
 # the whole t/ suite: nginx through tools/asan-nginx.sh with the ASan
-# module, the unit tests from build/asan/unit; the job is only started
-# (it parses its command line; nothing consumes yet)
+# module, the unit tests from build/asan/unit, the job's suites with the
+# ASan goim-job
 test-asan: deps all asan
 	$(ASAN_DIR)/goim-job --version
-	$(ASAN_DIR)/goim-job -c /dev/null 2>/dev/null; test $$? = 69
+	$(ASAN_DIR)/goim-job -t -c conf/goim-job.conf
 	TEST_NGINX_ASAN=1 TEST_NGINX_BINARY=$(CURDIR)/tools/asan-nginx.sh \
+	TEST_GOIM_JOB=$(CURDIR)/$(ASAN_DIR)/goim-job \
 	TEST_GOIM_MODULE=$(CURDIR)/$(ASAN_DIR)/ngx_goim_module.so \
 	TEST_GOIM_UNIT_DIR=$(CURDIR)/$(ASAN_DIR)/unit \
 	    prove -r t

@@ -1,54 +1,128 @@
 /*
  * goim-job: goim's job (GOIM-SPEC 5), the Kafka consumer that routes each
- * PushMsg to the comets.  Not implemented yet: this program only parses
- * its command line and says so, so that nothing pretends to consume.
+ * PushMsg to the comets' internal push locations, at least once.  This
+ * file: command line, configuration, signals and the orderly exit.
+ *
+ *   SIGTERM, SIGINT  drain: stop consuming, wait up to drain_timeout for
+ *                    the messages in flight, commit, leave the group,
+ *                    exit 0
+ *   SIGHUP           reopen the log file
  */
 
-#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#include <librdkafka/rdkafka.h>
+#include "goim_job_run.h"
 
 
-#define GOIM_JOB_VERSION  "0.0.0-dev"
+job_t  job;
 
-/* sysexits.h EX_USAGE and EX_UNAVAILABLE */
-#define GOIM_JOB_EXIT_USAGE        64
-#define GOIM_JOB_EXIT_UNAVAILABLE  69
+static job_conf_t     job_conf;
+static struct event  *job_drain_ev;
 
 
 static void
-goim_job_usage(FILE *out)
+job_usage(FILE *out)
 {
     fprintf(out,
-            "usage: goim-job -c <config>\n"
+            "usage: goim-job -c <config> [-l debug|info|warn|error] [-t]\n"
             "       goim-job -h | --help\n"
             "       goim-job --version\n"
             "\n"
             "Consumes goim's push topic from Kafka and pushes each message\n"
-            "to the comets that hold its targets (not implemented yet).\n"
+            "to the comets that hold its targets (at least once).\n"
             "\n"
-            "  -c <config>  configuration file\n"
+            "  -c <config>  configuration file (conf/goim-job.conf)\n"
+            "  -l <level>   log level, overrides log_level\n"
+            "  -t           test the configuration and exit\n"
             "  -h, --help   this text\n"
             "  --version    version, and the librdkafka it is built with\n");
+}
+
+
+static void
+job_signal(evutil_socket_t sig, short events, void *arg)
+{
+    struct timeval  tv;
+
+    (void) events;
+    (void) arg;
+
+    if (sig == SIGHUP) {
+        if (job_log_open(job.conf->log_file) == 0) {
+            job_log(JOB_LOG_INFO, "log file reopened");
+        }
+
+        return;
+    }
+
+    if (job.draining) {
+        job_log(JOB_LOG_INFO, "signal %d again while draining, ignored",
+                (int) sig);
+        return;
+    }
+
+    job_log(JOB_LOG_INFO, "signal %d: draining %llu message(s) in flight"
+            " for up to %d ms", (int) sig, (unsigned long long) job.inflight,
+            job.conf->drain_timeout);
+
+    job_kafka_drain();
+
+    tv.tv_sec = job.conf->drain_timeout / 1000;
+    tv.tv_usec = (job.conf->drain_timeout % 1000) * 1000;
+    evtimer_add(job_drain_ev, &tv);
+
+    job_check_drained();
+}
+
+
+static void
+job_drain_timeout(evutil_socket_t fd, short events, void *arg)
+{
+    (void) fd;
+    (void) events;
+    (void) arg;
+
+    job_log(JOB_LOG_WARN, "drain timeout: %llu message(s) still in flight,"
+            " Kafka delivers them again", (unsigned long long) job.inflight);
+
+    event_base_loopbreak(job.base);
+}
+
+
+void
+job_check_drained(void)
+{
+    if (job.inflight == 0) {
+        job_log(JOB_LOG_INFO, "drained: every message finished");
+        event_base_loopbreak(job.base);
+    }
 }
 
 
 int
 main(int argc, char **argv)
 {
-    int          i;
-    FILE        *f;
-    const char  *config;
+    int            i, level, test, rc;
+    char           err[512];
+    const char    *config;
+    job_msg_t     *m;
+    struct event  *sigs[3] = { NULL, NULL, NULL };
+
+    static const int  signals[] = { SIGTERM, SIGINT, SIGHUP };
 
     config = NULL;
+    level = -1;
+    test = 0;
 
     for (i = 1; i < argc; i++) {
 
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            goim_job_usage(stdout);
+            job_usage(stdout);
             return 0;
         }
 
@@ -58,38 +132,136 @@ main(int argc, char **argv)
             return 0;
         }
 
-        if (strcmp(argv[i], "-c") == 0) {
+        if (strcmp(argv[i], "-t") == 0) {
+            test = 1;
+            continue;
+        }
+
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "-l") == 0) {
             if (i + 1 == argc) {
-                fprintf(stderr, "goim-job: option -c needs a file name\n");
-                goim_job_usage(stderr);
-                return GOIM_JOB_EXIT_USAGE;
+                fprintf(stderr, "goim-job: option %s needs a value\n",
+                        argv[i]);
+                job_usage(stderr);
+                return JOB_EXIT_USAGE;
             }
 
-            config = argv[++i];
+            if (argv[i][1] == 'c') {
+                config = argv[++i];
+                continue;
+            }
+
+            level = job_log_parse_level(argv[++i]);
+            if (level < 0) {
+                fprintf(stderr, "goim-job: invalid log level \"%s\"\n",
+                        argv[i]);
+                return JOB_EXIT_USAGE;
+            }
+
             continue;
         }
 
         fprintf(stderr, "goim-job: unknown argument \"%s\"\n", argv[i]);
-        goim_job_usage(stderr);
-        return GOIM_JOB_EXIT_USAGE;
+        job_usage(stderr);
+        return JOB_EXIT_USAGE;
     }
 
     if (config == NULL) {
         fprintf(stderr, "goim-job: no configuration file (-c) given\n");
-        goim_job_usage(stderr);
-        return GOIM_JOB_EXIT_USAGE;
+        job_usage(stderr);
+        return JOB_EXIT_USAGE;
     }
 
-    f = fopen(config, "r");
-    if (f == NULL) {
-        fprintf(stderr, "goim-job: cannot open \"%s\": %s\n", config,
-                strerror(errno));
-        return GOIM_JOB_EXIT_USAGE;
+    job_conf_init(&job_conf);
+
+    if (job_conf_load(&job_conf, config, err, sizeof(err)) != 0) {
+        fprintf(stderr, "goim-job: %s: %s\n", config, err);
+        job_conf_free(&job_conf);
+        return JOB_EXIT_CONFIG;
     }
 
-    fclose(f);
+    if (test) {
+        printf("goim-job: configuration %s is ok\n", config);
+        job_conf_free(&job_conf);
+        return 0;
+    }
 
-    fprintf(stderr, "goim-job: the Kafka consumer is not implemented yet\n");
+    job_log_level = level >= 0 ? level : job_conf.log_level;
 
-    return GOIM_JOB_EXIT_UNAVAILABLE;
+    if (job_conf.log_file && job_log_open(job_conf.log_file) != 0) {
+        job_conf_free(&job_conf);
+        return JOB_EXIT_CONFIG;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    srand((unsigned) time(NULL) ^ (unsigned) getpid());
+
+    job.conf = &job_conf;
+    job.held_tail = &job.held;
+    job.base = event_base_new();
+
+    if (job.base == NULL) {
+        job_log(JOB_LOG_ERROR, "cannot create the event loop");
+        return JOB_EXIT_SOFTWARE;
+    }
+
+    for (i = 0; i < 3; i++) {
+        sigs[i] = evsignal_new(job.base, signals[i], job_signal, NULL);
+        if (sigs[i] == NULL || event_add(sigs[i], NULL) != 0) {
+            job_log(JOB_LOG_ERROR, "cannot watch signal %d", signals[i]);
+            return JOB_EXIT_SOFTWARE;
+        }
+    }
+
+    job_drain_ev = evtimer_new(job.base, job_drain_timeout, NULL);
+
+    job_log(JOB_LOG_INFO, "goim-job %s (librdkafka %s) starting, pid %d",
+            GOIM_JOB_VERSION, rd_kafka_version_str(), (int) getpid());
+
+    rc = 0;
+
+    if (job_drain_ev == NULL || job_metrics_init() != 0
+        || job_registry_init() != 0 || job_kafka_init() != 0)
+    {
+        job_log(JOB_LOG_ERROR, "cannot start");
+        rc = JOB_EXIT_SOFTWARE;
+
+    } else {
+        event_base_dispatch(job.base);
+    }
+
+    job_kafka_close();
+    job.done = 1;
+
+    job_registry_close();
+    job_comet_close_all();
+    job_metrics_close();
+
+    while ((m = job.held) != NULL) {
+        job.held = m->next;
+        goim__push_msg__free_unpacked(m->pm, NULL);
+        free(m);
+    }
+
+    for (i = 0; i < job.nparts; i++) {
+        job_offsets_free(&job.parts[i].t);
+    }
+
+    free(job.parts);
+
+    for (i = 0; i < 3; i++) {
+        if (sigs[i]) {
+            event_free(sigs[i]);
+        }
+    }
+
+    if (job_drain_ev) {
+        event_free(job_drain_ev);
+    }
+
+    event_base_free(job.base);
+
+    job_log(JOB_LOG_INFO, "exiting");
+    job_conf_free(&job_conf);
+
+    return rc;
 }

@@ -1,0 +1,708 @@
+/*
+ * Per-comet sender: one keep-alive HTTP/1.1 connection to the comet's
+ * internal push location, one request in flight, each request a
+ * goim.CometPushBatch of the queue's head items (as many as fit in
+ * max_request_bytes and max_pushes_per_request).  While a request is out,
+ * new messages wait in the queue, and room messages merge into their
+ * room's open batch there.
+ *
+ * Answers (the internal push contract): 200 all accepted; 503 the first
+ * data.accepted were, the rest is retried; 400 nothing will ever be, the
+ * items are undeliverable; anything else (403, 413, 5xx, timeout, refused
+ * connection) retries everything with exponential backoff and jitter for
+ * as long as the comet's registry record lives.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <yajl/yajl_tree.h>
+
+#include "goim_job_run.h"
+
+
+static int job_comet_connect(job_comet_t *c);
+static void job_comet_reply(struct evhttp_request *req, void *arg);
+static void job_comet_http_error(enum evhttp_request_error error,
+    void *arg);
+static long job_comet_accepted(struct evhttp_request *req, size_t n,
+    char *msg, size_t msglen);
+static void job_comet_accept(job_comet_t *c, size_t n);
+static void job_comet_drop(job_comet_t *c, size_t n, const char *why);
+static void job_comet_release(job_item_t *it);
+static void job_comet_retry(job_comet_t *c, const char *why);
+static void job_comet_retry_handler(evutil_socket_t fd, short events,
+    void *arg);
+static void job_comet_free_body(const void *data, size_t len, void *arg);
+
+
+job_comet_t *
+job_comet_find(const char *server)
+{
+    job_comet_t  *c;
+
+    for (c = job.comets; c; c = c->next) {
+        if (strcmp(c->server, server) == 0) {
+            return c;
+        }
+    }
+
+    return NULL;
+}
+
+
+job_comet_t *
+job_comet_add(const char *server, const char *addr)
+{
+    job_comet_t  *c;
+
+    c = job_alloc(sizeof(job_comet_t));
+    c->server = job_strndup(server, strlen(server));
+    job_queue_init(&c->q, job.conf->room_batch_count,
+                   job.conf->room_batch_bytes);
+
+    c->retry_ev = evtimer_new(job.base, job_comet_retry_handler, c);
+    if (c->retry_ev == NULL) {
+        job_log(JOB_LOG_ERROR, "comet %s: cannot create a timer", server);
+        abort();
+    }
+
+    if (job_comet_set_addr(c, addr) != 0) {
+        event_free(c->retry_ev);
+        free(c->server);
+        free(c);
+        return NULL;
+    }
+
+    c->next = job.comets;
+    job.comets = c;
+    job.ncomets++;
+
+    job_log(JOB_LOG_INFO, "comet %s added: %s", server, addr);
+
+    return c;
+}
+
+
+/* a changed address reconnects, after the reply to a request in flight */
+int
+job_comet_set_addr(job_comet_t *c, const char *addr)
+{
+    int                    port;
+    char                  *host, *path, hh[300];
+    const char            *scheme, *h, *p, *q;
+    struct evhttp_uri     *uri;
+
+    uri = evhttp_uri_parse(addr);
+    if (uri == NULL) {
+        job_log(JOB_LOG_WARN, "comet %s: address \"%s\" is not a URL",
+                c->server, addr);
+        return -1;
+    }
+
+    scheme = evhttp_uri_get_scheme(uri);
+    h = evhttp_uri_get_host(uri);
+    port = evhttp_uri_get_port(uri);
+    p = evhttp_uri_get_path(uri);
+    q = evhttp_uri_get_query(uri);
+
+    if (scheme == NULL || strcmp(scheme, "http") != 0 || h == NULL
+        || *h == '\0')
+    {
+        job_log(JOB_LOG_WARN, "comet %s: address \"%s\" is not an http://"
+                " URL with a host", c->server, addr);
+        evhttp_uri_free(uri);
+        return -1;
+    }
+
+    port = port > 0 ? port : 80;
+    host = job_strndup(h, strlen(h));
+
+    if (p == NULL || *p == '\0') {
+        p = "/";
+    }
+
+    path = job_alloc(strlen(p) + (q ? strlen(q) + 1 : 0) + 1);
+    strcpy(path, p);
+
+    if (q) {
+        strcat(path, "?");
+        strcat(path, q);
+    }
+
+    evhttp_uri_free(uri);
+
+    snprintf(hh, sizeof(hh), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+             port);
+
+    free(c->addr);
+    free(c->host);
+    free(c->path);
+    free(c->host_header);
+
+    c->addr = job_strndup(addr, strlen(addr));
+    c->host = host;
+    c->port = port;
+    c->path = path;
+    c->host_header = job_strndup(hh, strlen(hh));
+
+    if (c->req) {
+        c->new_addr = 1;
+        return 0;
+    }
+
+    return job_comet_connect(c);
+}
+
+
+static int
+job_comet_connect(job_comet_t *c)
+{
+    if (c->conn) {
+        evhttp_connection_free(c->conn);
+    }
+
+    c->new_addr = 0;
+
+    /* no DNS base: a host name is resolved when connecting (blocking);
+     * comets register numeric addresses */
+    c->conn = evhttp_connection_base_new(job.base, NULL, c->host,
+                                         (unsigned short) c->port);
+    if (c->conn == NULL) {
+        job_log(JOB_LOG_ERROR, "comet %s: cannot create a connection to"
+                " %s:%d", c->server, c->host, c->port);
+        return -1;
+    }
+
+    evhttp_connection_set_timeout(c->conn,
+                                  (job.conf->request_timeout + 999) / 1000);
+    evhttp_connection_set_retries(c->conn, 0);
+
+    return 0;
+}
+
+
+/*
+ * The comet left the registry (its record expired): what is queued or
+ * retried for it can never be delivered; it is counted and released so
+ * the partitions' offsets move on.  When the job exits, the items are
+ * only freed: their offsets were not stored, the group delivers them
+ * again.
+ */
+void
+job_comet_remove(job_comet_t *c, const char *why)
+{
+    size_t         n;
+    job_item_t    *it;
+    job_comet_t  **pp;
+
+    for (pp = &job.comets; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+
+    job.ncomets--;
+
+    /* freeing the connection frees a request in flight, without a reply
+     * callback */
+    if (c->conn) {
+        evhttp_connection_free(c->conn);
+    }
+
+    c->req = NULL;
+    n = c->q.items;
+
+    while ((it = job_queue_pop(&c->q)) != NULL) {
+        if (!job.done) {
+            c->undeliverable++;
+            job.undeliverable++;
+        }
+
+        job_comet_release(it);
+    }
+
+    if (job.done) {
+        if (n) {
+            job_log(JOB_LOG_WARN, "comet %s: %zu item(s) left undelivered,"
+                    " Kafka delivers them again", c->server, n);
+        }
+
+    } else {
+        job_log(n ? JOB_LOG_WARN : JOB_LOG_INFO, "comet %s removed (%s):"
+                " %zu queued item(s) undeliverable", c->server, why, n);
+    }
+
+    event_free(c->retry_ev);
+    free(c->server);
+    free(c->addr);
+    free(c->host);
+    free(c->path);
+    free(c->host_header);
+    free(c);
+
+    job_kafka_flow();
+}
+
+
+void
+job_comet_close_all(void)
+{
+    while (job.comets) {
+        job_comet_remove(job.comets, "exiting");
+    }
+}
+
+
+static void
+job_comet_pack_item(job_item_t *it, Goim__CometPush *cp,
+    Goim__Proto *proto, Goim__PushMsgReq *push, Goim__BroadcastRoomReq *room,
+    Goim__BroadcastReq *bc)
+{
+    goim__comet_push__init(cp);
+    goim__proto__init(proto);
+
+    proto->ver = 1;
+    proto->op = 9;  /* OP_RAW: the body is complete packets */
+    proto->body.data = it->body;
+    proto->body.len = it->len;
+
+    switch (it->type) {
+
+    case JOB_ITEM_PUSH:
+        goim__push_msg_req__init(push);
+        push->n_keys = it->nkeys;
+        push->keys = it->keys;
+        push->proto = proto;
+        push->protoop = it->op;
+        cp->req_case = GOIM__COMET_PUSH__REQ_PUSH;
+        cp->push = push;
+        break;
+
+    case JOB_ITEM_ROOM:
+        goim__broadcast_room_req__init(room);
+        room->roomid = it->room;
+        room->proto = proto;
+        cp->req_case = GOIM__COMET_PUSH__REQ_ROOM;
+        cp->room = room;
+        break;
+
+    default:
+        goim__broadcast_req__init(bc);
+        bc->protoop = it->op;
+        bc->proto = proto;
+        bc->speed = it->speed;
+        cp->req_case = GOIM__COMET_PUSH__REQ_BROADCAST;
+        cp->broadcast = bc;
+        break;
+    }
+}
+
+
+/* sends the queue's head unless a request or a retry is pending */
+void
+job_comet_send(job_comet_t *c)
+{
+    size_t                   n, size, total, max;
+    uint8_t                 *body;
+    job_item_t              *it;
+    Goim__Proto             *protos;
+    Goim__CometPush         *cps, **ptrs;
+    Goim__PushMsgReq        *pushes;
+    Goim__BroadcastReq      *bcs;
+    Goim__CometPushBatch     batch;
+    struct evkeyvalq        *headers;
+    struct evhttp_request   *req;
+    Goim__BroadcastRoomReq  *rooms;
+
+    if (c->req || c->q.head == NULL || job.done
+        || evtimer_pending(c->retry_ev, NULL))
+    {
+        return;
+    }
+
+    if (c->conn == NULL && job_comet_connect(c) != 0) {
+        job_comet_retry(c, "no connection");
+        return;
+    }
+
+    max = c->q.items < (size_t) job.conf->max_pushes
+          ? c->q.items : (size_t) job.conf->max_pushes;
+
+    protos = job_alloc(max * sizeof(Goim__Proto));
+    cps = job_alloc(max * sizeof(Goim__CometPush));
+    ptrs = job_alloc(max * sizeof(Goim__CometPush *));
+    pushes = job_alloc(max * sizeof(Goim__PushMsgReq));
+    rooms = job_alloc(max * sizeof(Goim__BroadcastRoomReq));
+    bcs = job_alloc(max * sizeof(Goim__BroadcastReq));
+
+    n = 0;
+    total = 0;
+    it = c->q.head;
+
+    while (it && n < max) {
+        job_comet_pack_item(it, &cps[n], &protos[n], &pushes[n], &rooms[n],
+                            &bcs[n]);
+
+        /* the field tag, the length and the message */
+        size = goim__comet_push__get_packed_size(&cps[n]);
+        size += 1 + (size < 128 ? 1 : size < 16384 ? 2 : size < 2097152
+                     ? 3 : 5);
+
+        if (total + size > job.conf->max_request_bytes) {
+            if (n) {
+                break;
+            }
+
+            /* alone over the limit: no request can ever carry it */
+            job_log(JOB_LOG_WARN, "comet %s: a %zu-byte item is over"
+                    " max_request_bytes (%zu), undeliverable", c->server,
+                    size, job.conf->max_request_bytes);
+
+            it = it->next;
+            job_comet_drop(c, 1, "too large");
+            continue;
+        }
+
+        job_queue_seal(&c->q, it);
+        ptrs[n] = &cps[n];
+        total += size;
+        n++;
+        it = it->next;
+    }
+
+    if (n == 0) {
+        goto done;
+    }
+
+    goim__comet_push_batch__init(&batch);
+    batch.n_pushes = n;
+    batch.pushes = ptrs;
+
+    body = job_alloc(total ? total : 1);
+    total = goim__comet_push_batch__pack(&batch, body);
+
+    req = evhttp_request_new(job_comet_reply, c);
+    if (req == NULL) {
+        free(body);
+        job_comet_retry(c, "cannot create a request");
+        goto done;
+    }
+
+    evhttp_request_set_error_cb(req, job_comet_http_error);
+
+    headers = evhttp_request_get_output_headers(req);
+    evhttp_add_header(headers, "Host", c->host_header);
+    evhttp_add_header(headers, "Content-Type", "application/x-protobuf");
+    evhttp_add_header(headers, "X-Goim-Secret", job.conf->secret);
+
+    evbuffer_add_reference(evhttp_request_get_output_buffer(req), body,
+                           total, job_comet_free_body, NULL);
+
+    c->sending = n;
+    c->req = req;
+    c->http_error = -1;
+
+    job_log(JOB_LOG_DEBUG, "comet %s: POST %s, %zu item(s), %zu bytes",
+            c->server, c->path, n, total);
+
+    /* on failure libevent has already reported it through the reply
+     * callback, which cleared c->req and scheduled the retry */
+    if (evhttp_make_request(c->conn, req, EVHTTP_REQ_POST, c->path) != 0
+        && c->req == req)
+    {
+        c->req = NULL;
+        c->sending = 0;
+        job_comet_retry(c, "cannot send the request");
+    }
+
+done:
+
+    free(protos);
+    free(cps);
+    free(ptrs);
+    free(pushes);
+    free(rooms);
+    free(bcs);
+}
+
+
+static void
+job_comet_free_body(const void *data, size_t len, void *arg)
+{
+    (void) len;
+    (void) arg;
+
+    free((void *) data);
+}
+
+
+static void
+job_comet_http_error(enum evhttp_request_error error, void *arg)
+{
+    job_comet_t  *c = arg;
+
+    c->http_error = (int) error;
+}
+
+
+static const char *
+job_comet_http_strerror(int error)
+{
+    switch (error) {
+    case EVREQ_HTTP_TIMEOUT:
+        return "timed out";
+    case EVREQ_HTTP_EOF:
+        return "connection closed";
+    case EVREQ_HTTP_INVALID_HEADER:
+        return "invalid response header";
+    case EVREQ_HTTP_BUFFER_ERROR:
+        return "connection error";
+    case EVREQ_HTTP_REQUEST_CANCEL:
+        return "cancelled";
+    case EVREQ_HTTP_DATA_TOO_LONG:
+        return "response too long";
+    default:
+        return "connection failed";
+    }
+}
+
+
+static void
+job_comet_reply(struct evhttp_request *req, void *arg)
+{
+    job_comet_t  *c = arg;
+
+    int           code;
+    long          accepted;
+    char          msg[256], why[320];
+    size_t        n;
+
+    n = c->sending;
+    c->req = NULL;
+    c->sending = 0;
+
+    code = req ? evhttp_request_get_response_code(req) : 0;
+
+    if (code == 0) {
+        c->requests_failed++;
+        job.requests_failed++;
+        snprintf(why, sizeof(why), "%s:%d %s", c->host, c->port,
+                 job_comet_http_strerror(c->http_error));
+
+        /* the connection is reset by libevent; a new one next time */
+        job_comet_retry(c, why);
+        goto next;
+    }
+
+    accepted = job_comet_accepted(req, n, msg, sizeof(msg));
+
+    switch (code) {
+
+    case 200:
+        c->requests_ok++;
+        job.requests_ok++;
+        job_comet_accept(c, n);
+        break;
+
+    case 503:
+        c->requests_failed++;
+        job.requests_failed++;
+
+        if (accepted < 0) {
+            accepted = 0;
+        }
+
+        job_comet_accept(c, (size_t) accepted);
+        snprintf(why, sizeof(why), "503 after %ld of %zu item(s): %s",
+                 accepted, n, msg);
+        job_comet_retry(c, why);
+        break;
+
+    case 400:
+        c->requests_failed++;
+        job.requests_failed++;
+        job_log(JOB_LOG_WARN, "comet %s refused %zu item(s) with 400: %s",
+                c->server, n, msg);
+        job_comet_drop(c, n, "refused by the comet");
+        break;
+
+    default:
+        c->requests_failed++;
+        job.requests_failed++;
+        snprintf(why, sizeof(why), "HTTP %d: %s", code, msg);
+        job_comet_retry(c, why);
+        break;
+    }
+
+next:
+
+    if (c->new_addr && job_comet_connect(c) != 0) {
+        job_comet_retry(c, "no connection");
+    }
+
+    job_kafka_flow();
+    job_comet_send(c);
+}
+
+
+/*
+ * data.accepted of the reply's JSON envelope (-1 if absent) and its
+ * message (for the logs).
+ */
+static long
+job_comet_accepted(struct evhttp_request *req, size_t n, char *msg,
+    size_t msglen)
+{
+    long              accepted;
+    char             *text;
+    size_t            len;
+    yajl_val          tree, v;
+    struct evbuffer  *in;
+
+    static const char  *p_accepted[] = { "data", "accepted", NULL };
+    static const char  *p_message[] = { "message", NULL };
+
+    snprintf(msg, msglen, "no JSON body");
+
+    in = evhttp_request_get_input_buffer(req);
+    len = evbuffer_get_length(in);
+
+    if (len == 0 || len > 65536) {
+        return -1;
+    }
+
+    text = job_alloc(len + 1);
+    evbuffer_copyout(in, text, len);
+
+    tree = yajl_tree_parse(text, NULL, 0);
+    free(text);
+
+    if (tree == NULL) {
+        return -1;
+    }
+
+    accepted = -1;
+
+    v = yajl_tree_get(tree, p_message, yajl_t_string);
+    if (v) {
+        snprintf(msg, msglen, "\"%s\"", YAJL_GET_STRING(v));
+    }
+
+    v = yajl_tree_get(tree, p_accepted, yajl_t_number);
+    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) >= 0) {
+        accepted = YAJL_GET_INTEGER(v) > (long long) n
+                   ? (long) n : (long) YAJL_GET_INTEGER(v);
+    }
+
+    yajl_tree_free(tree);
+
+    return accepted;
+}
+
+
+static void
+job_comet_accept(job_comet_t *c, size_t n)
+{
+    job_item_t  *it;
+
+    if (n == 0) {
+        return;
+    }
+
+    c->backoff = 0;
+
+    if (c->state != JOB_COMET_UP) {
+        job_log(JOB_LOG_INFO, "comet %s up: %s", c->server, c->addr);
+        c->state = JOB_COMET_UP;
+    }
+
+    while (n-- && (it = job_queue_pop(&c->q)) != NULL) {
+        if (it->type == JOB_ITEM_ROOM) {
+            job.room_batches++;
+        }
+
+        job_comet_release(it);
+    }
+}
+
+
+static void
+job_comet_drop(job_comet_t *c, size_t n, const char *why)
+{
+    job_item_t  *it;
+
+    while (n-- && (it = job_queue_pop(&c->q)) != NULL) {
+        c->undeliverable++;
+        job.undeliverable++;
+
+        job_log(JOB_LOG_WARN, "comet %s: %s item with %zu message(s) (first"
+                " %d/%lld) undeliverable: %s", c->server,
+                it->type == JOB_ITEM_PUSH ? "push"
+                : it->type == JOB_ITEM_ROOM ? "room" : "broadcast",
+                it->nmsgs, it->msgs[0]->partition,
+                (long long) it->msgs[0]->offset, why);
+
+        job_comet_release(it);
+    }
+}
+
+
+static void
+job_comet_release(job_item_t *it)
+{
+    size_t  i;
+
+    for (i = 0; i < it->nmsgs; i++) {
+        job_msg_release(it->msgs[i]);
+    }
+
+    job_item_free(it);
+}
+
+
+static void
+job_comet_retry(job_comet_t *c, const char *why)
+{
+    int             delay;
+    struct timeval  tv;
+
+    c->backoff = c->backoff ? c->backoff * 2 : job.conf->retry_min;
+    if (c->backoff > job.conf->retry_max) {
+        c->backoff = job.conf->retry_max;
+    }
+
+    /* jitter: half to the whole backoff, so jobs do not retry in step */
+    delay = c->backoff / 2 + rand() % (c->backoff / 2 + 1);
+
+    c->retries++;
+    job.retries++;
+
+    if (c->state != JOB_COMET_DOWN) {
+        job_log(JOB_LOG_WARN, "comet %s down: %s; retrying %zu item(s) every"
+                " %d..%d ms", c->server, why, c->q.items,
+                job.conf->retry_min, job.conf->retry_max);
+        c->state = JOB_COMET_DOWN;
+
+    } else {
+        job_log(JOB_LOG_DEBUG, "comet %s: %s; retry in %d ms", c->server,
+                why, delay);
+    }
+
+    tv.tv_sec = delay / 1000;
+    tv.tv_usec = (delay % 1000) * 1000;
+    evtimer_add(c->retry_ev, &tv);
+}
+
+
+static void
+job_comet_retry_handler(evutil_socket_t fd, short events, void *arg)
+{
+    (void) fd;
+    (void) events;
+
+    job_comet_send(arg);
+}

@@ -1,0 +1,804 @@
+/*
+ * The Kafka side of goim-job: a high-level consumer in the group
+ * (goim-push-group-job) whose queue wakes the libevent loop through a
+ * pipe (rd_kafka_queue_io_event_enable writes only when the queue goes
+ * from empty to non-empty, so each wake-up drains it).  librdkafka's log
+ * lines, errors, rebalances and commit results come through the same
+ * queue and run on this thread.
+ *
+ * At-least-once: automatic offset storing is off; a message's offset is
+ * stored only when every comet item it is part of was accepted or given
+ * up on, through the partition's tracker (goim_job_offsets.c), and the
+ * automatic commit sends what was stored.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "goim_job_run.h"
+
+
+static int job_kafka_set(rd_kafka_conf_t *kc, const char *name,
+    const char *value);
+static void job_kafka_log_cb(const rd_kafka_t *rk, int level,
+    const char *fac, const char *buf);
+static void job_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
+    void *opaque);
+static void job_kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *partitions, void *opaque);
+static void job_kafka_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *offsets, void *opaque);
+static job_part_t *job_kafka_part(int32_t partition);
+static void job_kafka_wake(evutil_socket_t fd, short events, void *arg);
+static void job_kafka_message(rd_kafka_message_t *rkm);
+static const char *job_kafka_check(Goim__PushMsg *pm);
+static void job_kafka_store(int32_t partition, int64_t offset);
+
+
+static rd_kafka_queue_t  *job_kafka_queue;
+static int                job_kafka_pipe[2] = { -1, -1 };
+static struct event      *job_kafka_ev;
+
+
+static int
+job_kafka_set(rd_kafka_conf_t *kc, const char *name, const char *value)
+{
+    char  err[512];
+
+    if (rd_kafka_conf_set(kc, name, value, err, sizeof(err))
+        != RD_KAFKA_CONF_OK)
+    {
+        job_log(JOB_LOG_ERROR, "kafka property \"%s\" = \"%s\": %s", name,
+                value, err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+job_kafka_init(void)
+{
+    int                               i;
+    char                              err[512];
+    job_kv_t                         *kv;
+    job_conf_t                       *cf;
+    rd_kafka_conf_t                  *kc;
+    rd_kafka_resp_err_t               rc;
+    rd_kafka_topic_partition_list_t  *topics;
+
+    cf = job.conf;
+    kc = rd_kafka_conf_new();
+
+    /* ours first: kafka_option lines may override any of them */
+    if (job_kafka_set(kc, "bootstrap.servers", cf->kafka_brokers) != 0
+        || job_kafka_set(kc, "group.id", cf->kafka_group) != 0
+        || job_kafka_set(kc, "client.id", "goim-job") != 0
+        || job_kafka_set(kc, "enable.auto.offset.store", "false") != 0
+        || job_kafka_set(kc, "enable.auto.commit", "true") != 0
+        || job_kafka_set(kc, "auto.commit.interval.ms", "1000") != 0
+        || job_kafka_set(kc, "auto.offset.reset", "earliest") != 0
+        || job_kafka_set(kc, "log.queue", "true") != 0)
+    {
+        rd_kafka_conf_destroy(kc);
+        return -1;
+    }
+
+    for (kv = cf->kafka_options; kv; kv = kv->next) {
+        if (strcmp(kv->name, "enable.auto.offset.store") == 0
+            || strcmp(kv->name, "log.queue") == 0)
+        {
+            job_log(JOB_LOG_ERROR, "kafka property \"%s\" cannot be"
+                    " changed: the job's delivery guarantee depends on it",
+                    kv->name);
+            rd_kafka_conf_destroy(kc);
+            return -1;
+        }
+
+        if (job_kafka_set(kc, kv->name, kv->value) != 0) {
+            rd_kafka_conf_destroy(kc);
+            return -1;
+        }
+    }
+
+    rd_kafka_conf_set_log_cb(kc, job_kafka_log_cb);
+    rd_kafka_conf_set_error_cb(kc, job_kafka_error_cb);
+    rd_kafka_conf_set_rebalance_cb(kc, job_kafka_rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(kc, job_kafka_commit_cb);
+
+    job.rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+    if (job.rk == NULL) {
+        job_log(JOB_LOG_ERROR, "kafka consumer: %s", err);
+        rd_kafka_conf_destroy(kc);
+        return -1;
+    }
+
+    /* logs to the main queue, which is forwarded to the consumer queue */
+    rd_kafka_set_log_queue(job.rk, NULL);
+    rd_kafka_poll_set_consumer(job.rk);
+    job_kafka_queue = rd_kafka_queue_get_consumer(job.rk);
+
+    if (pipe(job_kafka_pipe) != 0) {
+        job_log(JOB_LOG_ERROR, "pipe() failed: %s", strerror(errno));
+        return -1;
+    }
+
+    for (i = 0; i < 2; i++) {
+        if (fcntl(job_kafka_pipe[i], F_SETFL, O_NONBLOCK) != 0
+            || fcntl(job_kafka_pipe[i], F_SETFD, FD_CLOEXEC) != 0)
+        {
+            job_log(JOB_LOG_ERROR, "fcntl() on the kafka pipe failed: %s",
+                    strerror(errno));
+            return -1;
+        }
+    }
+
+    job_kafka_ev = event_new(job.base, job_kafka_pipe[0],
+                             EV_READ | EV_PERSIST, job_kafka_wake, NULL);
+    if (job_kafka_ev == NULL || event_add(job_kafka_ev, NULL) != 0) {
+        job_log(JOB_LOG_ERROR, "cannot watch the kafka pipe");
+        return -1;
+    }
+
+    rd_kafka_queue_io_event_enable(job_kafka_queue, job_kafka_pipe[1],
+                                   "1", 1);
+
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cf->kafka_topic,
+                                      RD_KAFKA_PARTITION_UA);
+    rc = rd_kafka_subscribe(job.rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        job_log(JOB_LOG_ERROR, "kafka subscribe to \"%s\": %s",
+                cf->kafka_topic, rd_kafka_err2str(rc));
+        return -1;
+    }
+
+    job_log(JOB_LOG_INFO, "kafka: consuming \"%s\" from %s in group \"%s\"",
+            cf->kafka_topic, cf->kafka_brokers, cf->kafka_group);
+
+    /* whatever was queued before the descriptor was set */
+    job_kafka_wake(-1, 0, NULL);
+
+    return 0;
+}
+
+
+static void
+job_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+    const char *buf)
+{
+    int  l;
+
+    (void) rk;
+
+    /* syslog levels */
+    l = level <= 3 ? JOB_LOG_ERROR
+        : level == 4 ? JOB_LOG_WARN
+        : level <= 6 ? JOB_LOG_INFO : JOB_LOG_DEBUG;
+
+    job_log(l, "kafka: %s: %s", fac, buf);
+}
+
+
+static void
+job_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
+    void *opaque)
+{
+    (void) rk;
+    (void) opaque;
+
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        job.kafka_up = 0;
+    }
+
+    job_log(err == RD_KAFKA_RESP_ERR__FATAL ? JOB_LOG_ERROR : JOB_LOG_WARN,
+            "kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+
+static job_part_t *
+job_kafka_part(int32_t partition)
+{
+    int  n;
+
+    if (partition < 0) {
+        return NULL;
+    }
+
+    if (partition >= job.nparts) {
+        n = partition + 1;
+        job.parts = job_realloc(job.parts, n * sizeof(job_part_t));
+        memset(job.parts + job.nparts, 0,
+               (n - job.nparts) * sizeof(job_part_t));
+
+        while (job.nparts < n) {
+            job_offsets_init(&job.parts[job.nparts].t, 0);
+            job.nparts++;
+        }
+    }
+
+    return &job.parts[partition];
+}
+
+
+/*
+ * A revoked partition's tracker is reset with a new generation, so that
+ * completions of messages still queued for comets store nothing for it:
+ * the partition's next owner starts from the committed offset.
+ */
+static void
+job_kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *partitions, void *opaque)
+{
+    int          i, cooperative, n;
+    char         list[256];
+    size_t       len;
+    job_part_t  *p;
+    rd_kafka_error_t  *error;
+
+    (void) opaque;
+
+    cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE")
+                  == 0;
+    len = 0;
+    list[0] = '\0';
+
+    for (i = 0; i < partitions->cnt; i++) {
+        if (len < sizeof(list) - 16) {
+            n = snprintf(list + len, sizeof(list) - len, "%s%d",
+                         i ? "," : "", partitions->elems[i].partition);
+            len += n;
+        }
+    }
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+
+        for (i = 0; i < partitions->cnt; i++) {
+            p = job_kafka_part(partitions->elems[i].partition);
+            if (p == NULL) {
+                continue;
+            }
+
+            job_offsets_reset(&p->t, ++job.gen);
+            p->stored = -1;
+            p->committed = -1;
+            p->full = 0;
+            p->paused = 0;
+
+            if (!p->assigned) {
+                p->assigned = 1;
+                job.assigned++;
+            }
+        }
+
+        if (cooperative) {
+            error = rd_kafka_incremental_assign(rk, partitions);
+            if (error) {
+                job_log(JOB_LOG_ERROR, "kafka incremental assign: %s",
+                        rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+            }
+
+        } else {
+            rd_kafka_assign(rk, partitions);
+        }
+
+        job.kafka_up = 1;
+        job_log(JOB_LOG_INFO, "ready: assigned %d partitions (%s of \"%s\")",
+                job.assigned, list, job.conf->kafka_topic);
+
+        job_kafka_flow();
+        return;
+    }
+
+    for (i = 0; i < partitions->cnt; i++) {
+        p = job_kafka_part(partitions->elems[i].partition);
+        if (p == NULL || !p->assigned) {
+            continue;
+        }
+
+        job_offsets_reset(&p->t, ++job.gen);
+        p->assigned = 0;
+        p->full = 0;
+        p->paused = 0;
+        job.assigned--;
+    }
+
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        job_log(JOB_LOG_INFO, "kafka: revoked partitions %s, %d left", list,
+                job.assigned);
+
+    } else {
+        job_log(JOB_LOG_ERROR, "kafka rebalance failed: %s",
+                rd_kafka_err2str(err));
+    }
+
+    if (cooperative) {
+        error = rd_kafka_incremental_unassign(rk, partitions);
+        if (error) {
+            job_log(JOB_LOG_ERROR, "kafka incremental unassign: %s",
+                    rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+
+static void
+job_kafka_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    int          i;
+    job_part_t  *p;
+
+    (void) rk;
+    (void) opaque;
+
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        return;
+    }
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        job_log(JOB_LOG_WARN, "kafka offset commit failed: %s",
+                rd_kafka_err2str(err));
+        return;
+    }
+
+    job.kafka_up = 1;
+
+    for (i = 0; offsets && i < offsets->cnt; i++) {
+        if (offsets->elems[i].err || offsets->elems[i].offset < 0) {
+            continue;
+        }
+
+        p = job_kafka_part(offsets->elems[i].partition);
+        if (p && p->assigned) {
+            p->committed = offsets->elems[i].offset;
+        }
+    }
+}
+
+
+static void
+job_kafka_wake(evutil_socket_t fd, short events, void *arg)
+{
+    char                 buf[256];
+    rd_kafka_message_t  *rkm;
+
+    (void) events;
+    (void) arg;
+
+    if (fd >= 0) {
+        while (read(fd, buf, sizeof(buf)) > 0) {
+            /* void */
+        }
+    }
+
+    if (job.done) {
+        return;
+    }
+
+    while ((rkm = rd_kafka_consumer_poll(job.rk, 0)) != NULL) {
+        job_kafka_message(rkm);
+        rd_kafka_message_destroy(rkm);
+    }
+
+    job_kafka_flow();
+}
+
+
+static void
+job_kafka_message(rd_kafka_message_t *rkm)
+{
+    job_msg_t      *m;
+    job_part_t     *p;
+    const char     *why;
+    Goim__PushMsg  *pm;
+
+    if (rkm->err) {
+        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            job_log(JOB_LOG_WARN, "kafka: %s [%d]: %s",
+                    rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "-",
+                    rkm->partition, rd_kafka_message_errstr(rkm));
+        }
+
+        return;
+    }
+
+    job.kafka_up = 1;
+
+    /* not tracked, so not stored: the group delivers it again later */
+    if (job.draining) {
+        return;
+    }
+
+    p = job_kafka_part(rkm->partition);
+    if (p == NULL || !p->assigned) {
+        job_log(JOB_LOG_DEBUG, "kafka: message of unassigned partition %d"
+                " offset %lld ignored", rkm->partition,
+                (long long) rkm->offset);
+        return;
+    }
+
+    if (job_offsets_add(&p->t, rkm->offset) != 0) {
+        job_log(JOB_LOG_WARN, "kafka: partition %d offset %lld is not past"
+                " %lld, ignored", rkm->partition, (long long) rkm->offset,
+                (long long) p->t.next - 1);
+        return;
+    }
+
+    job.consumed++;
+    job.inflight++;
+
+    m = job_alloc(sizeof(job_msg_t));
+    m->partition = rkm->partition;
+    m->offset = rkm->offset;
+    m->gen = p->t.gen;
+    m->refs = 1;    /* routing's own, released below */
+
+    pm = goim__push_msg__unpack(NULL, rkm->len, rkm->payload);
+    why = pm ? job_kafka_check(pm) : "not a goim.PushMsg";
+
+    if (why) {
+        job.decode_errors++;
+        job_log(JOB_LOG_WARN, "undecodable message %s/%d/%lld (%zu bytes):"
+                " %s, skipped", rd_kafka_topic_name(rkm->rkt),
+                rkm->partition, (long long) rkm->offset, rkm->len, why);
+
+        if (pm) {
+            goim__push_msg__free_unpacked(pm, NULL);
+        }
+
+        job_msg_release(m);
+        return;
+    }
+
+    job_log(JOB_LOG_DEBUG, "consume: %s/%d/%lld type %d op %d",
+            rd_kafka_topic_name(rkm->rkt), rkm->partition,
+            (long long) rkm->offset, (int) pm->type, pm->operation);
+
+    if (!job.registry_loaded) {
+        m->pm = pm;
+        *job.held_tail = m;
+        job.held_tail = &m->next;
+        return;
+    }
+
+    job_route(m, pm);
+    goim__push_msg__free_unpacked(pm, NULL);
+    job_msg_release(m);
+}
+
+
+/* what the routing needs of each type (GOIM-SPEC 4.4) */
+static const char *
+job_kafka_check(Goim__PushMsg *pm)
+{
+    size_t  i;
+
+    switch (pm->type) {
+
+    case GOIM__PUSH_MSG__TYPE__PUSH:
+        if (pm->server == NULL || pm->server[0] == '\0') {
+            return "PUSH without server";
+        }
+
+        if (pm->n_keys == 0) {
+            return "PUSH without keys";
+        }
+
+        for (i = 0; i < pm->n_keys; i++) {
+            if (pm->keys[i][0] == '\0') {
+                return "PUSH with an empty key";
+            }
+        }
+
+        return NULL;
+
+    case GOIM__PUSH_MSG__TYPE__ROOM:
+        if (pm->room == NULL || pm->room[0] == '\0') {
+            return "ROOM without room";
+        }
+
+        return NULL;
+
+    case GOIM__PUSH_MSG__TYPE__BROADCAST:
+        return NULL;
+
+    default:
+        return "unknown type";
+    }
+}
+
+
+/* one comet item less; the last one finishes the message */
+void
+job_msg_release(job_msg_t *m)
+{
+    int64_t      off;
+    job_part_t  *p;
+
+    if (--m->refs) {
+        return;
+    }
+
+    job.inflight--;
+
+    p = m->partition < job.nparts ? &job.parts[m->partition] : NULL;
+
+    /* after the final commit nothing is stored any more */
+    if (p && p->assigned && !job.done) {
+        off = job_offsets_done(&p->t, m->gen, m->offset);
+
+        if (off >= 0) {
+            job_kafka_store(m->partition, off);
+        }
+    }
+
+    free(m);
+
+    if (job.draining && !job.done) {
+        job_check_drained();
+    }
+}
+
+
+static void
+job_kafka_store(int32_t partition, int64_t offset)
+{
+    rd_kafka_resp_err_t               err;
+    rd_kafka_topic_partition_list_t  *list;
+
+    list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, job.conf->kafka_topic,
+                                      partition)->offset = offset;
+
+    err = rd_kafka_offsets_store(job.rk, list);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        err = list->elems[0].err;
+    }
+
+    rd_kafka_topic_partition_list_destroy(list);
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        job_log(JOB_LOG_WARN, "kafka: storing offset %lld of partition %d:"
+                " %s", (long long) offset, partition, rd_kafka_err2str(err));
+        return;
+    }
+
+    job.parts[partition].stored = offset;
+}
+
+
+/*
+ * Pauses what must not be fetched now, resumes what may: every assigned
+ * partition while draining or while a comet's queue is over its bound,
+ * and a partition whose tracker is at its in-flight bound, until it is
+ * down to half of it.
+ */
+void
+job_kafka_flow(void)
+{
+    int                               i, full, want;
+    job_part_t                       *p;
+    job_conf_t                       *cf;
+    job_comet_t                      *c;
+    rd_kafka_topic_partition_list_t  *pause, *resume;
+
+    if (job.rk == NULL || job.done) {
+        return;
+    }
+
+    cf = job.conf;
+    full = 0;
+
+    for (c = job.comets; c; c = c->next) {
+        if (c->q.items >= (size_t) cf->queue_items
+            || c->q.bytes >= cf->queue_bytes)
+        {
+            if (!c->blocked) {
+                job_log(JOB_LOG_INFO, "comet %s: queue full (%zu items,"
+                        " %zu bytes): consumption paused", c->server,
+                        c->q.items, c->q.bytes);
+            }
+
+            c->blocked = 1;
+
+        } else if (c->blocked && c->q.items <= (size_t) cf->queue_items / 2
+                   && c->q.bytes <= cf->queue_bytes / 2)
+        {
+            job_log(JOB_LOG_INFO, "comet %s: queue drained (%zu items)",
+                    c->server, c->q.items);
+            c->blocked = 0;
+        }
+
+        full |= c->blocked;
+    }
+
+    job.queues_full = full;
+
+    pause = NULL;
+    resume = NULL;
+
+    for (i = 0; i < job.nparts; i++) {
+        p = &job.parts[i];
+
+        if (!p->assigned) {
+            continue;
+        }
+
+        if (p->t.n >= (size_t) cf->partition_inflight) {
+            p->full = 1;
+
+        } else if (p->t.n <= (size_t) cf->partition_inflight / 2) {
+            p->full = 0;
+        }
+
+        want = job.draining || job.queues_full || p->full;
+
+        if (want == p->paused) {
+            continue;
+        }
+
+        p->paused = want;
+
+        if (want) {
+            if (pause == NULL) {
+                pause = rd_kafka_topic_partition_list_new(4);
+            }
+
+            rd_kafka_topic_partition_list_add(pause, cf->kafka_topic, i);
+
+        } else {
+            if (resume == NULL) {
+                resume = rd_kafka_topic_partition_list_new(4);
+            }
+
+            rd_kafka_topic_partition_list_add(resume, cf->kafka_topic, i);
+        }
+
+        job_log(JOB_LOG_DEBUG, "kafka: partition %d %s (%zu in flight)", i,
+                want ? "paused" : "resumed", p->t.n);
+    }
+
+    if (pause) {
+        rd_kafka_pause_partitions(job.rk, pause);
+        rd_kafka_topic_partition_list_destroy(pause);
+    }
+
+    if (resume) {
+        rd_kafka_resume_partitions(job.rk, resume);
+        rd_kafka_topic_partition_list_destroy(resume);
+    }
+}
+
+
+void
+job_kafka_drain(void)
+{
+    job.draining = 1;
+    job_kafka_flow();
+}
+
+
+/* stored offsets are committed synchronously before leaving the group */
+void
+job_kafka_close(void)
+{
+    rd_kafka_resp_err_t  err;
+
+    if (job.rk == NULL) {
+        return;
+    }
+
+    job.done = 1;
+
+    err = rd_kafka_commit(job.rk, NULL, 0);
+
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        job_log(JOB_LOG_INFO, "kafka: offsets committed");
+
+    } else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        job_log(JOB_LOG_WARN, "kafka: final commit failed: %s",
+                rd_kafka_err2str(err));
+    }
+
+    rd_kafka_queue_io_event_enable(job_kafka_queue, -1, NULL, 0);
+
+    err = rd_kafka_consumer_close(job.rk);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        job_log(JOB_LOG_WARN, "kafka: consumer close: %s",
+                rd_kafka_err2str(err));
+    }
+
+    rd_kafka_queue_destroy(job_kafka_queue);
+    rd_kafka_destroy(job.rk);
+    job.rk = NULL;
+
+    if (job_kafka_ev) {
+        event_free(job_kafka_ev);
+        job_kafka_ev = NULL;
+    }
+
+    close(job_kafka_pipe[0]);
+    close(job_kafka_pipe[1]);
+
+    job_log(JOB_LOG_INFO, "kafka: consumer closed");
+}
+
+
+void
+job_kafka_metrics(struct evbuffer *b)
+{
+    int                               i;
+    int64_t                           lo, hi, pos;
+    job_part_t                       *p;
+    const char                       *topic;
+    rd_kafka_topic_partition_list_t  *list;
+
+    if (job.rk == NULL) {
+        return;
+    }
+
+    topic = job.conf->kafka_topic;
+    list = rd_kafka_topic_partition_list_new(job.assigned ? job.assigned : 1);
+
+    for (i = 0; i < job.nparts; i++) {
+        if (job.parts[i].assigned) {
+            rd_kafka_topic_partition_list_add(list, topic, i);
+        }
+    }
+
+    rd_kafka_position(job.rk, list);
+
+    evbuffer_add_printf(b,
+        "# TYPE goim_job_partition_stored_offset gauge\n"
+        "# TYPE goim_job_partition_committed_offset gauge\n"
+        "# TYPE goim_job_partition_lag gauge\n"
+        "# TYPE goim_job_partition_inflight gauge\n"
+        "# TYPE goim_job_partition_paused gauge\n");
+
+    for (i = 0; i < list->cnt; i++) {
+        p = &job.parts[list->elems[i].partition];
+        pos = list->elems[i].offset;
+
+        evbuffer_add_printf(b,
+            "goim_job_partition_stored_offset{partition=\"%d\"} %lld\n"
+            "goim_job_partition_committed_offset{partition=\"%d\"} %lld\n"
+            "goim_job_partition_inflight{partition=\"%d\"} %zu\n"
+            "goim_job_partition_paused{partition=\"%d\"} %d\n",
+            list->elems[i].partition, (long long) p->stored,
+            list->elems[i].partition, (long long) p->committed,
+            list->elems[i].partition, p->t.n,
+            list->elems[i].partition, p->paused);
+
+        if (pos < 0) {
+            pos = p->committed;
+        }
+
+        if (rd_kafka_get_watermark_offsets(job.rk, topic,
+                                           list->elems[i].partition,
+                                           &lo, &hi)
+            == RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0 && pos >= 0)
+        {
+            evbuffer_add_printf(b,
+                "goim_job_partition_lag{partition=\"%d\"} %lld\n",
+                list->elems[i].partition,
+                (long long) (hi > pos ? hi - pos : 0));
+        }
+    }
+
+    rd_kafka_topic_partition_list_destroy(list);
+}

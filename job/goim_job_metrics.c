@@ -1,0 +1,160 @@
+/*
+ * GET /metrics on status_listen: the job's counters and gauges in
+ * Prometheus' text format, one evhttp server on the job's loop.
+ */
+
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "goim_job_run.h"
+
+
+static void job_metrics_handler(struct evhttp_request *req, void *arg);
+
+
+static struct evhttp  *job_metrics_http;
+
+
+int
+job_metrics_init(void)
+{
+    job_conf_t  *cf;
+
+    cf = job.conf;
+
+    if (cf->status_host == NULL) {
+        return 0;
+    }
+
+    job_metrics_http = evhttp_new(job.base);
+    if (job_metrics_http == NULL) {
+        job_log(JOB_LOG_ERROR, "cannot create the metrics server");
+        return -1;
+    }
+
+    if (evhttp_bind_socket(job_metrics_http, cf->status_host,
+                           (unsigned short) cf->status_port)
+        != 0)
+    {
+        job_log(JOB_LOG_ERROR, "status_listen %s:%d: cannot listen",
+                cf->status_host, cf->status_port);
+        return -1;
+    }
+
+    evhttp_set_allowed_methods(job_metrics_http,
+                               EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(job_metrics_http, job_metrics_handler, NULL);
+
+    job_log(JOB_LOG_INFO, "metrics on http://%s:%d/metrics",
+            cf->status_host, cf->status_port);
+
+    return 0;
+}
+
+
+void
+job_metrics_close(void)
+{
+    if (job_metrics_http) {
+        evhttp_free(job_metrics_http);
+        job_metrics_http = NULL;
+    }
+}
+
+
+#define JOB_COUNTER(name, help, value)                                       \
+    evbuffer_add_printf(b, "# HELP goim_job_" name " " help "\n"             \
+                        "# TYPE goim_job_" name " counter\n"                 \
+                        "goim_job_" name " %llu\n",                          \
+                        (unsigned long long) (value))
+
+#define JOB_GAUGE(name, help, value)                                         \
+    evbuffer_add_printf(b, "# HELP goim_job_" name " " help "\n"             \
+                        "# TYPE goim_job_" name " gauge\n"                   \
+                        "goim_job_" name " %llu\n",                          \
+                        (unsigned long long) (value))
+
+
+static void
+job_metrics_handler(struct evhttp_request *req, void *arg)
+{
+    const char       *path;
+    job_comet_t      *c;
+    struct evbuffer  *b;
+
+    (void) arg;
+
+    path = evhttp_request_get_uri(req);
+
+    if (strcmp(path, "/metrics") != 0) {
+        evhttp_send_error(req, HTTP_NOTFOUND, "try /metrics");
+        return;
+    }
+
+    b = evbuffer_new();
+    if (b == NULL) {
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+        return;
+    }
+
+    JOB_COUNTER("consumed_total", "Kafka messages consumed", job.consumed);
+    JOB_COUNTER("decode_errors_total", "undecodable messages skipped",
+                job.decode_errors);
+    JOB_COUNTER("undeliverable_total", "items or messages given up on",
+                job.undeliverable);
+    JOB_COUNTER("requests_ok_total", "comet requests answered 200",
+                job.requests_ok);
+    JOB_COUNTER("requests_failed_total", "comet requests not answered 200",
+                job.requests_failed);
+    JOB_COUNTER("retries_total", "comet request retries scheduled",
+                job.retries);
+    JOB_COUNTER("room_batches_total", "room batches accepted by comets",
+                job.room_batches);
+    JOB_COUNTER("room_merged_total", "room messages merged into a batch",
+                job.room_merged);
+    JOB_COUNTER("registry_refreshes_total", "registry reads from Redis",
+                job.registry_refreshes);
+    JOB_COUNTER("registry_errors_total", "failed registry reads",
+                job.registry_errors);
+    JOB_GAUGE("inflight_messages", "messages not finished yet",
+              job.inflight);
+    JOB_GAUGE("comets", "comets in the registry", job.ncomets);
+    JOB_GAUGE("kafka_up", "the consumer reaches Kafka", job.kafka_up);
+    JOB_GAUGE("redis_up", "the registry was read from Redis", job.redis_up);
+    JOB_GAUGE("assigned_partitions", "partitions assigned", job.assigned);
+    JOB_GAUGE("paused", "consumption paused for full comet queues or"
+              " draining", job.queues_full || job.draining);
+    JOB_GAUGE("draining", "SIGTERM received", job.draining);
+
+    evbuffer_add_printf(b,
+        "# TYPE goim_job_comet_queue_items gauge\n"
+        "# TYPE goim_job_comet_queue_bytes gauge\n"
+        "# TYPE goim_job_comet_up gauge\n"
+        "# TYPE goim_job_comet_requests_ok_total counter\n"
+        "# TYPE goim_job_comet_requests_failed_total counter\n"
+        "# TYPE goim_job_comet_undeliverable_total counter\n");
+
+    for (c = job.comets; c; c = c->next) {
+        evbuffer_add_printf(b,
+            "goim_job_comet_queue_items{comet=\"%s\"} %zu\n"
+            "goim_job_comet_queue_bytes{comet=\"%s\"} %zu\n"
+            "goim_job_comet_up{comet=\"%s\"} %d\n"
+            "goim_job_comet_requests_ok_total{comet=\"%s\"} %llu\n"
+            "goim_job_comet_requests_failed_total{comet=\"%s\"} %llu\n"
+            "goim_job_comet_undeliverable_total{comet=\"%s\"} %llu\n",
+            c->server, c->q.items, c->server, c->q.bytes,
+            c->server, c->state == JOB_COMET_UP,
+            c->server, (unsigned long long) c->requests_ok,
+            c->server, (unsigned long long) c->requests_failed,
+            c->server, (unsigned long long) c->undeliverable);
+    }
+
+    job_kafka_metrics(b);
+
+    evhttp_add_header(evhttp_request_get_output_headers(req),
+                      "Content-Type", "text/plain; version=0.0.4");
+    evhttp_send_reply(req, HTTP_OK, "OK", b);
+    evbuffer_free(b);
+}

@@ -1,0 +1,96 @@
+/*
+ * Routing of one PushMsg (GOIM-SPEC 5.2, with "Our decisions"): PUSH to
+ * the comet named by `server`, ROOM into every comet's queue (the job
+ * does not know which comets host the room), BROADCAST to every comet
+ * with goim's speed divided by the number of comets.  Each comet item
+ * holds a reference on the message; the caller holds one more while
+ * routing, so a message reaching no comet finishes when it lets go.
+ */
+
+#include <stdlib.h>
+
+#include "goim_job_run.h"
+
+
+void
+job_route(job_msg_t *m, Goim__PushMsg *pm)
+{
+    int32_t       speed;
+    job_comet_t  *c;
+
+    switch (pm->type) {
+
+    case GOIM__PUSH_MSG__TYPE__PUSH:
+        c = job_comet_find(pm->server);
+
+        if (c == NULL) {
+            job.undeliverable++;
+            job_log(JOB_LOG_WARN, "push %d/%lld to %zu key(s) on comet"
+                    " \"%s\": no such comet in the registry, undeliverable",
+                    m->partition, (long long) m->offset, pm->n_keys,
+                    pm->server);
+            return;
+        }
+
+        job_queue_push_keys(&c->q, m, pm->operation, pm->keys, pm->n_keys,
+                            pm->msg.data, pm->msg.len);
+        job_comet_send(c);
+        return;
+
+    case GOIM__PUSH_MSG__TYPE__ROOM:
+        for (c = job.comets; c; c = c->next) {
+            if (job_queue_push_room(&c->q, m, pm->room, pm->operation,
+                                    pm->msg.data, pm->msg.len))
+            {
+                job.room_merged++;
+            }
+
+            job_comet_send(c);
+        }
+
+        break;
+
+    default: /* BROADCAST */
+
+        speed = pm->speed;
+
+        if (speed > 0 && job.ncomets) {
+            speed /= job.ncomets;
+            speed = speed ? speed : 1;
+        }
+
+        for (c = job.comets; c; c = c->next) {
+            job_queue_push_broadcast(&c->q, m, pm->operation, speed,
+                                     pm->msg.data, pm->msg.len);
+            job_comet_send(c);
+        }
+
+        break;
+    }
+
+    if (job.ncomets == 0) {
+        job_log(JOB_LOG_INFO, "%s %d/%lld: no comet in the registry",
+                pm->type == GOIM__PUSH_MSG__TYPE__ROOM ? "room" : "broadcast",
+                m->partition, (long long) m->offset);
+    }
+}
+
+
+/* the registry was read for the first time: what waited for it goes */
+void
+job_route_held(void)
+{
+    job_msg_t  *m;
+
+    while ((m = job.held) != NULL) {
+        job.held = m->next;
+        m->next = NULL;
+
+        job_route(m, m->pm);
+        goim__push_msg__free_unpacked(m->pm, NULL);
+        m->pm = NULL;
+        job_msg_release(m);
+    }
+
+    job.held_tail = &job.held;
+}

@@ -1,0 +1,439 @@
+# goim-job end to end (GOIM-SPEC 5 with "Our decisions"): Kafka
+# (tools/kafka-mock) -> build/goim-job -> comets registered in Redis.
+#
+# Blocks 1-7 use fake comets: small HTTP servers forked here that decode
+# each goim.CometPushBatch, log its items and answer as a script tells
+# them (200, 503 with data.accepted, 400, delays), so the contract's
+# answers and the exact request format can be checked.  The later blocks
+# run the real comet (nginx with the module) and its WebSocket and TCP
+# clients.
+#
+# Every process started here is stopped at the end of its block (and in
+# END, whatever happened); every wait is bounded.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::Goim;
+use GoimClient qw(:ops http_request unpack_packets);
+use GoimTest qw(client);
+use GoimRedis qw(have_redis redis_start redis_stop rcli wait_until);
+use IO::Select;
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time sleep);
+
+my $build = repo_root() . '/build';
+my $JobBin = $ENV{TEST_GOIM_JOB} || "$build/goim-job";
+my $MockBin = "$build/kafka-mock";
+my $ProduceBin = "$build/goim-produce";
+
+for ($JobBin, $MockBin, $ProduceBin) {
+    Test::More::plan(skip_all => "$_ is not built (make tools)") unless -x $_;
+}
+Test::More::plan(skip_all => 'redis-server and redis-cli are needed')
+    unless have_redis();
+
+use constant SECRET => 's3cret';
+use constant TOPIC => 'goim-push-topic';
+
+my %Running;     # pid => what
+my $Owner = $$;
+
+sub stop_pid {
+    my ($pid, $sig, $secs) = @_;
+    return undef unless $pid && $Running{$pid};
+    kill $sig // 'TERM', $pid;
+    my $deadline = time + ($secs // 5);
+    while (time < $deadline) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            delete $Running{$pid};
+            return $?;
+        }
+        sleep 0.02;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    delete $Running{$pid};
+    return -1;
+}
+
+sub stop_all { stop_pid($_, 'KILL', 2) for keys %Running }
+
+END { local $?; stop_all() if $$ == $Owner }
+
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<', $file or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+sub spew {
+    my ($file, $text) = @_;
+    open my $fh, '>', $file or die "$file: $!\n";
+    print $fh $text;
+    close $fh;
+}
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1, ReuseAddr => 1)
+        or die "no free port: $!\n";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# --- kafka-mock ---------------------------------------------------------------
+
+# Starts kafka-mock with the push topic in $parts partitions: its
+# bootstrap address.
+sub kafka_start {
+    my ($parts) = @_;
+    my $err = "$ENV{TEST_NGINX_SERVROOT}/kafka-mock.log";
+    pipe(my $r, my $w) or die "pipe: $!\n";
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        close $r;
+        open(STDOUT, '>&', $w) && open(STDERR, '>', $err)
+            or POSIX::_exit(127);
+        exec($MockBin, '-b', '1', '-t', TOPIC . ':' . ($parts // 2))
+            or POSIX::_exit(127);
+    }
+    close $w;
+    $Running{$pid} = 'kafka-mock';
+    my $sel = IO::Select->new($r);
+    my $line = '';
+    while ($line !~ /\n/ && $sel->can_read(10)) {
+        sysread($r, $line, 256, length $line) or last;
+    }
+    my ($bootstrap) = $line =~ /^(127\.0\.0\.1:\d+)/
+        or die "kafka-mock printed no address: $line\n";
+    return $bootstrap;
+}
+
+# goim-produce with @args against $bootstrap: (exit code, output).
+sub produce {
+    my ($bootstrap, @args) = @_;
+    my $out = `timeout 30 $ProduceBin -b $bootstrap @args 2>&1`;
+    return ($? >> 8, $out);
+}
+
+sub produce_ok {
+    my ($bootstrap, $what, @args) = @_;
+    my ($rc, $out) = produce($bootstrap, @args);
+    Test::More::is($rc, 0, "produced $what") or Test::More::diag($out);
+}
+
+# --- goim-job -----------------------------------------------------------------
+
+our $JobLog;
+
+# Starts goim-job with the block's defaults plus $extra directives and
+# waits for "ready: assigned" (the group has given it the partitions).
+sub job_start {
+    my ($bootstrap, $extra, %o) = @_;
+    my $root = $ENV{TEST_NGINX_SERVROOT};
+    my $conf = "$root/job.conf";
+    $JobLog = "$root/job.log";
+    spew($conf, <<"EOF" . ($extra // ''));
+kafka_brokers $bootstrap;
+kafka_option session.timeout.ms 6000;
+kafka_option heartbeat.interval.ms 500;
+kafka_option reconnect.backoff.max.ms 200;
+redis 127.0.0.1:$ENV{TEST_NGINX_PORT2};
+internal_secret @{[SECRET]};
+registry_refresh 200ms;
+request_timeout 1s;
+retry_backoff 50ms 400ms;
+drain_timeout 5s;
+status_listen 127.0.0.1:$ENV{TEST_NGINX_PORT3};
+EOF
+    unlink $JobLog unless $o{append};
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $JobLog;
+        open STDERR, '>&', \*STDOUT;
+        exec($JobBin, '-c', $conf, '-l', 'debug') or POSIX::_exit(127);
+    }
+    $Running{$pid} = 'goim-job';
+    job_logged(qr/ready: assigned \d+ partitions/, 20)
+        or die "goim-job is not ready:\n" . slurp($JobLog) . "\n";
+    return $pid;
+}
+
+sub job_log_text { return slurp($JobLog) }
+
+# Waits up to $secs for $re in the job's log (counting from $from bytes).
+sub job_logged {
+    my ($re, $secs, $from) = @_;
+    return wait_until(sub { substr(slurp($JobLog), $from // 0) =~ $re },
+                      $secs // 5);
+}
+
+# GET /metrics: {name => value} ('name{labels}' as the key).
+sub metrics {
+    my ($st, $body) = http_request(GET => '127.0.0.1', $ENV{TEST_NGINX_PORT3},
+                                   '/metrics');
+    return undef unless $st && $st == 200;
+    return { map { /^(\S+) (\S+)$/ ? ($1 => $2) : () }
+             grep { !/^#/ } split /\n/, $body };
+}
+
+sub metric {
+    my ($name) = @_;
+    my $m = metrics() or return undef;
+    return $m->{$name};
+}
+
+# sum of a per-partition metric
+sub metric_sum {
+    my ($name) = @_;
+    my $m = metrics() or return undef;
+    my $sum = 0;
+    $sum += $m->{$_} for grep { /^\Q$name\E\{/ } keys %$m;
+    return $sum;
+}
+
+# --- the registry ---------------------------------------------------------------
+
+sub register {
+    my ($server, $port, $ttl) = @_;
+    my $rec = qq({"server":"$server","addr":"http://127.0.0.1:$port)
+            . qq(/goim/internal/push","weight":1,"conn_count":0,)
+            . qq("ip_count":0,"addrs":[],"updated":) . time() . '}';
+    rcli('SET', "comet_$server", $rec, 'EX', $ttl // 30);
+    rcli('SADD', 'comets', $server);
+}
+
+# --- a fake comet ---------------------------------------------------------------
+#
+# Listens on $port; each POST's CometPushBatch is decoded into one line
+# per item in $log:
+#     <ok|no> push keys=a,b op=N [op:body,...]
+#     <ok|no> room <room> [op:body,...]
+#     <ok|no> broadcast op=N speed=N [op:body,...]
+# "ok" for the items its answer accepted.  The answer comes from the
+# first line of $script (removed when used): "200" (default), "503 K"
+# (K accepted), "400", "403", "sleep S" (then 200), "close" (no answer).
+# A request with a wrong secret, content type or Proto (ver 1, op 9) is
+# logged as "BAD ..." and answered 403.
+
+sub pb_varint {
+    my ($buf, $i) = @_;
+    my ($v, $shift) = (0, 0);
+    while (1) {
+        die "truncated varint\n" if $$i >= length $$buf;
+        my $b = ord substr($$buf, $$i++, 1);
+        $v |= ($b & 0x7f) << $shift;
+        return $v unless $b & 0x80;
+        $shift += 7;
+    }
+}
+
+# protobuf fields as [number, value] pairs (varints and length-delimited)
+sub pb_fields {
+    my ($buf) = @_;
+    my ($i, @f) = (0);
+    while ($i < length $buf) {
+        my $key = pb_varint(\$buf, \$i);
+        my ($num, $wt) = ($key >> 3, $key & 7);
+        if ($wt == 0) {
+            push @f, [$num, pb_varint(\$buf, \$i)];
+        } elsif ($wt == 2) {
+            my $len = pb_varint(\$buf, \$i);
+            die "truncated field\n" if $i + $len > length $buf;
+            push @f, [$num, substr($buf, $i, $len)];
+            $i += $len;
+        } else {
+            die "wire type $wt\n";
+        }
+    }
+    return @f;
+}
+
+# Proto -> "[op:body,...]", or dies unless ver 1, op 9
+sub pb_proto {
+    my ($buf) = @_;
+    my %p = (1 => 0, 2 => 0, 4 => '');
+    $p{ $_->[0] } = $_->[1] for pb_fields($buf);
+    die "Proto ver $p{1} op $p{2}\n" unless $p{1} == 1 && $p{2} == 9;
+    my @pk = unpack_packets($p{4});
+    for (@pk) {
+        die "packet ver $_->{ver} seq $_->{seq}\n"
+            unless $_->{ver} == 1 && $_->{seq} == 0;
+    }
+    return '[' . join(',', map { "$_->{op}:$_->{body}" } @pk) . ']';
+}
+
+sub pb_item {
+    my ($buf) = @_;
+    my ($f) = pb_fields($buf);
+    my %m;
+    my @keys;
+    for (pb_fields($f->[1])) {
+        if ($f->[0] == 1 && $_->[0] == 1) { push @keys, $_->[1] }
+        else { $m{ $_->[0] } = $_->[1] }
+    }
+    my $proto = pb_proto($m{2} // '');
+    return "push keys=" . join(',', @keys) . " op=" . ($m{3} // 0)
+        . " $proto" if $f->[0] == 1;
+    return "room $m{1} $proto" if $f->[0] == 2;
+    return "broadcast op=" . ($m{1} // 0) . " speed=" . ($m{3} // 0)
+        . " $proto";
+}
+
+sub fake_answer {
+    my ($script) = @_;
+    my @lines = split /\n/, slurp($script);
+    my $line = shift(@lines) // '200';
+    spew($script, join('', map { "$_\n" } @lines));
+    return $line;
+}
+
+sub fake_serve {
+    my ($c, $log, $script) = @_;
+    my $buf = '';
+    while (1) {
+        while ($buf !~ /\r\n\r\n/) {
+            sysread($c, $buf, 65536, length $buf) or return;
+        }
+        $buf =~ s/^(.*?)\r\n\r\n//s;
+        my ($head, %h) = ($1);
+        $h{ lc $1 } = $2 while $head =~ /^([^:\r\n]+):\s*(.*?)\r?$/mg;
+        my $len = $h{'content-length'} // 0;
+        while (length $buf < $len) {
+            sysread($c, $buf, 65536, length $buf) or return;
+        }
+        my $body = substr($buf, 0, $len, '');
+        my @items = eval { map { pb_item($_->[1]) } pb_fields($body) };
+        my $bad = $@ ? "undecodable: $@"
+                : $head !~ m{^POST /goim/internal/push HTTP/1\.1} ? 'request'
+                : ($h{'x-goim-secret'} // '') ne SECRET ? 'secret'
+                : ($h{'content-type'} // '') ne 'application/x-protobuf'
+                    ? 'content type' : '';
+        my $answer = $bad ? '403' : fake_answer($script);
+        return if $answer eq 'close';
+        sleep $1 if $answer =~ /^sleep ([\d.]+)/;
+        my ($st, $acc) = $answer =~ /^(\d+)(?: (\d+))?/ ? ($1, $2)
+                                                        : (200, undef);
+        $acc //= $st == 200 ? @items : 0;
+        open my $fh, '>>', $log or die;
+        if ($bad) {
+            $bad =~ s/\n//g;
+            print $fh "BAD $bad\n";
+        }
+        print $fh(($_ < $acc ? 'ok' : 'no') . " $items[$_]\n") for 0 .. $#items;
+        close $fh;
+        my $code = $st == 200 ? 0 : -$st;
+        my $json = qq({"code":$code,"message":"answer $st",)
+                 . qq("data":{"accepted":$acc}});
+        my $reason = { 200 => 'OK', 400 => 'Bad Request', 403 => 'Forbidden',
+                       503 => 'Service Unavailable' }->{$st} // 'X';
+        syswrite($c, "HTTP/1.1 $st $reason\r\nContent-Type: application/json"
+                   . "\r\nContent-Length: " . length($json) . "\r\n\r\n$json");
+    }
+}
+
+# Starts a fake comet: {pid, port, log, script}.
+sub fake_comet {
+    my ($server, %o) = @_;
+    my $root = $ENV{TEST_NGINX_SERVROOT};
+    my $f = { server => $server, port => $o{port} // free_port(),
+              log => "$root/fake-$server.log",
+              script => "$root/fake-$server.script" };
+    spew($f->{script}, join('', map { "$_\n" } @{ $o{script} // [] }));
+    spew($f->{log}, '') unless $o{keep_log};
+    my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => $f->{port}, Listen => 16, ReuseAddr => 1)
+        or die "fake comet on $f->{port}: $!\n";
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        $SIG{TERM} = sub { POSIX::_exit(0) };
+        while (my $c = $srv->accept) {
+            fake_serve($c, $f->{log}, $f->{script});
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    close $srv;
+    $Running{$pid} = "fake comet $server";
+    $f->{pid} = $pid;
+    register($server, $f->{port}) unless $o{no_register};
+    return $f;
+}
+
+sub fake_lines {
+    my ($f, $re) = @_;
+    return [ grep { !$re || $_ =~ $re } split /\n/, slurp($f->{log}) ];
+}
+
+# Waits until the fake comet logged $n lines matching $re.
+sub fake_wait {
+    my ($f, $re, $n, $secs) = @_;
+    wait_until(sub { @{ fake_lines($f, $re) } >= $n }, $secs // 10);
+    return fake_lines($f, $re);
+}
+
+# Bodies of the accepted ("ok") items' packets, in order.
+sub ok_bodies {
+    my ($f) = @_;
+    return [ map { /\[(.*)\]$/ ? (map { (split /:/, $_, 2)[1] } split /,/, $1)
+                               : () } @{ fake_lines($f, qr/^ok /) } ];
+}
+
+# A fresh redis-server per block, started before anything else.
+add_block_preprocessor(sub {
+    my $block = shift;
+    redis_stop();
+    redis_start($ENV{TEST_NGINX_PORT2});
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: PUSH, ROOM and BROADCAST reach the comets in the contract's format
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+my $ca = fake_comet('fa');
+my $cb = fake_comet('fb');
+my $job = job_start($kafka);
+produce_ok($kafka, 'a push', '--type push --server fa --keys k1,k2 --op 1001');
+fake_wait($ca, qr/push/, 1);
+produce_ok($kafka, 'a room message', '--type room --room live://7 --op 1002');
+fake_wait($cb, qr/room/, 1);
+produce_ok($kafka, 'a broadcast', '--type broadcast --op 1003 --speed 9');
+fake_wait($cb, qr/broadcast/, 1);
+is_deeply(fake_lines($ca), [
+    'ok push keys=k1,k2 op=1001 [1001:m1]',
+    'ok room live://7 [1002:m1]',
+    'ok broadcast op=1003 speed=4 [1003:m1]',
+], "$name - comet fa got the push, the room and the broadcast (speed 9/2)");
+is_deeply(fake_lines($cb), [
+    'ok room live://7 [1002:m1]',
+    'ok broadcast op=1003 speed=4 [1003:m1]',
+], "$name - comet fb got the room and the broadcast, not the push");
+produce_ok($kafka, 'a push to an unknown comet',
+           '--type push --server nope --keys k --op 1001');
+ok(job_logged(qr/comet "nope": no such comet in the registry/),
+   "$name - a push to an unknown comet is logged");
+wait_until(sub { (metric('goim_job_undeliverable_total') // 0) == 1 });
+my $m = metrics();
+is($m->{goim_job_undeliverable_total}, 1, "$name - and counted");
+is($m->{goim_job_consumed_total}, 4, "$name - 4 consumed");
+is($m->{goim_job_comets}, 2, "$name - 2 comets");
+is($m->{goim_job_redis_up}, 1, "$name - redis up");
+is($m->{goim_job_kafka_up}, 1, "$name - kafka up");
+ok(wait_until(sub { (metric('goim_job_partition_stored_offset{partition="0"}')
+                    // 0) == 4 }), "$name - offset 4 stored");
+is(metric('goim_job_inflight_messages'), 0, "$name - nothing in flight");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+like(job_log_text(), qr/drained: every message finished.*offsets committed/s,
+     "$name - drained and committed");
+unlike(job_log_text(), qr/\[error\]/, "$name - no error in the log");
+stop_all();
