@@ -95,7 +95,7 @@ ngx_http_goim_internal_handler(ngx_http_request_t *r)
                                        "use POST", 0);
     }
 
-    /* before the body: nothing of an unauthenticated peer is read */
+    /* checked first: a body without the secret is discarded, not decoded */
 
     why = ngx_goim_internal_secret(r);
 
@@ -276,13 +276,16 @@ ngx_goim_internal_body(ngx_http_request_t *r)
         goto done;
     }
 
-    /* items [0, i) went out: the job retries from item i */
+    /*
+     * items [0, i) went out; item i may have reached some of its targets
+     * (those on workers with room), so the job's retry from item i can
+     * deliver it twice to them: at least once, never lost
+     */
 
     why = (rc == NGX_BUSY) ? "a worker's inbox is full"
-                           : "the shared zone is exhausted";
+                           : "out of memory (shared zone or worker)";
 
-    ngx_snprintf(err, sizeof(err) - 1, "item %ui refused: %s", i, why)[0]
-        = '\0';
+    *ngx_snprintf(err, sizeof(err) - 1, "item %ui refused: %s", i, why) = '\0';
 
     ngx_goim_internal_log(r, NGX_LOG_WARN, &ngx_goim_internal_refused_log,
                           "stopped: %s; %ui of %uz items pushed", err, i,
