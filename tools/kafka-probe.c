@@ -3,6 +3,7 @@
  *
  *   kafka-probe produce <bootstrap> <topic> <count> [--timeout-ms N]
  *   kafka-probe consume <bootstrap> <topic> <group> <count> [--timeout-ms N]
+ *   kafka-probe dump <bootstrap> <topic> [--timeout-ms N]
  *
  * produce sends <count> messages with acks=all and message.timeout.ms=N,
  * prints "delivered D failed F" and exits 0 only when all were delivered.
@@ -13,10 +14,23 @@
  * prints "consumed C" and exits 0 only when C reached <count> and the
  * commit succeeded.
  *
+ * dump prints every message the topic holds when it starts (all
+ * partitions, from the low to the high watermark; no group, no commit),
+ * as it arrives, one JSON object a line, the value decoded as a
+ * goim.PushMsg:
+ *
+ *   {"partition":0,"offset":3,"key":"live://1","type":1,"operation":1000,
+ *    "speed":0,"server":"","room":"live://1","keys":[],"msg":"6869"}
+ *
+ * msg is hex; a byte of a string outside printable ASCII is \u00XX.  A
+ * value that is not a PushMsg gives "error" instead of its fields.  It
+ * exits 0 when every message up to the watermarks was printed.
+ *
  * Exit codes: 0 success, 1 failure or timeout, 2 usage.
  */
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +62,12 @@ static int kp_consume(const char *bootstrap, const char *topic,
     const char *group, long count, long timeout_ms);
 static int kp_commit(rd_kafka_t *rk);
 static void kp_close_consumer(rd_kafka_t *rk);
+static int kp_dump(const char *bootstrap, const char *topic,
+    long timeout_ms);
+static void kp_dump_message(const rd_kafka_message_t *msg);
+static int kp_varint(const unsigned char **p, const unsigned char *end,
+    uint64_t *v);
+static void kp_json_str(const unsigned char *p, size_t len);
 
 
 static void
@@ -58,8 +78,10 @@ kp_usage(void)
         "[--timeout-ms N]\n"
         "       kafka-probe consume <bootstrap> <topic> <group> <count> "
         "[--timeout-ms N]\n"
+        "       kafka-probe dump <bootstrap> <topic> [--timeout-ms N]\n"
         "default timeout %d ms; exit 0 only when <count> messages were "
-        "delivered\nor consumed\n", KP_DEFAULT_TIMEOUT_MS);
+        "delivered\nor consumed, or (dump) all the topic holds was "
+        "printed\n", KP_DEFAULT_TIMEOUT_MS);
 }
 
 
@@ -143,6 +165,10 @@ main(int argc, char **argv)
         }
 
         return kp_consume(pos[1], pos[2], pos[3], count, timeout_ms);
+    }
+
+    if (npos == 3 && strcmp(pos[0], "dump") == 0) {
+        return kp_dump(pos[1], pos[2], timeout_ms);
     }
 
     kp_usage();
@@ -480,4 +506,303 @@ kp_close_consumer(rd_kafka_t *rk)
 
     rd_kafka_queue_destroy(queue);
     rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+}
+
+
+/*
+ * Assigns every partition of the topic from its low watermark and reads
+ * up to the high watermark each had when dump started.
+ */
+static int
+kp_dump(const char *bootstrap, const char *topic, long timeout_ms)
+{
+    int                                i, np, rc;
+    long                               left, deadline;
+    char                               errstr[512];
+    int64_t                            lo, hi, *end;
+    rd_kafka_t                        *rk;
+    rd_kafka_conf_t                   *conf;
+    rd_kafka_topic_t                  *rkt;
+    rd_kafka_resp_err_t                err;
+    rd_kafka_message_t                *msg;
+    const struct rd_kafka_metadata    *md;
+    rd_kafka_topic_partition_list_t   *parts;
+    const char                        *kv[] = {
+        "client.id", "kafka-probe",
+        /* assign() only: the group is never joined, nothing committed */
+        "group.id", "kafka-probe-dump",
+        "enable.auto.commit", "false",
+        "enable.auto.offset.store", "false",
+        NULL
+    };
+
+    conf = kp_conf(bootstrap, kv);
+    if (conf == NULL) {
+        return 1;
+    }
+
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        fprintf(stderr, "kafka-probe: rd_kafka_new: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return 1;
+    }
+
+    deadline = kp_now_ms() + timeout_ms;
+    rc = 1;
+    end = NULL;
+    parts = NULL;
+
+    rkt = rd_kafka_topic_new(rk, topic, NULL);
+
+    err = rd_kafka_metadata(rk, 0, rkt, &md, (int) timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "kafka-probe: metadata of %s: %s\n", topic,
+                rd_kafka_err2str(err));
+        goto done;
+    }
+
+    if (md->topic_cnt != 1 || md->topics[0].err) {
+        fprintf(stderr, "kafka-probe: topic %s: %s\n", topic,
+                md->topic_cnt ? rd_kafka_err2str(md->topics[0].err)
+                              : "not found");
+        rd_kafka_metadata_destroy(md);
+        goto done;
+    }
+
+    np = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+
+    end = calloc(np, sizeof(int64_t));
+    parts = rd_kafka_topic_partition_list_new(np);
+
+    if (end == NULL) {
+        fprintf(stderr, "kafka-probe: out of memory\n");
+        goto done;
+    }
+
+    for (i = 0; i < np; i++) {
+        left = deadline - kp_now_ms();
+
+        err = rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi,
+                                               left > 0 ? (int) left : 1);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            fprintf(stderr, "kafka-probe: watermarks of %s [%d]: %s\n",
+                    topic, i, rd_kafka_err2str(err));
+            goto done;
+        }
+
+        end[i] = hi;
+
+        if (hi > lo) {
+            rd_kafka_topic_partition_list_add(parts, topic, i)->offset = lo;
+        }
+    }
+
+    err = rd_kafka_assign(rk, parts);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "kafka-probe: assign: %s\n", rd_kafka_err2str(err));
+        goto done;
+    }
+
+    for ( ;; ) {
+        for (i = 0; i < np && end[i] == 0; i++) { /* void */ }
+
+        if (i == np) {
+            rc = 0;
+            break;
+        }
+
+        left = deadline - kp_now_ms();
+        if (left <= 0) {
+            fprintf(stderr, "kafka-probe: timed out after %ld ms\n",
+                    timeout_ms);
+            break;
+        }
+
+        msg = rd_kafka_consumer_poll(rk, left < KP_POLL_MS ? (int) left
+                                                           : KP_POLL_MS);
+        if (msg == NULL) {
+            continue;
+        }
+
+        if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (msg->partition >= 0 && msg->partition < np
+                && end[msg->partition] != 0)
+            {
+                kp_dump_message(msg);
+
+                /* 0: nothing more to wait for in this partition */
+                if (msg->offset + 1 >= end[msg->partition]) {
+                    end[msg->partition] = 0;
+                }
+            }
+
+        } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            fprintf(stderr, "kafka-probe: dump: %s\n",
+                    rd_kafka_message_errstr(msg));
+        }
+
+        rd_kafka_message_destroy(msg);
+    }
+
+    fflush(stdout);
+
+done:
+
+    if (parts) {
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+
+    free(end);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+
+    return rc;
+}
+
+
+/* one message as a JSON line, its value decoded as a goim.PushMsg */
+static void
+kp_dump_message(const rd_kafka_message_t *msg)
+{
+    size_t                i, nkeys;
+    uint64_t              tag, v, type, op, speed;
+    const char           *error;
+    const unsigned char  *p, *end, *server, *room, *body, *keys[1024];
+    size_t                server_len, room_len, body_len, keys_len[1024];
+
+    printf("{\"partition\":%d,\"offset\":%lld,\"key\":", (int) msg->partition,
+           (long long) msg->offset);
+    kp_json_str(msg->key, msg->key ? msg->key_len : 0);
+
+    type = op = speed = 0;
+    server = room = body = (const unsigned char *) "";
+    server_len = room_len = body_len = 0;
+    nkeys = 0;
+    error = NULL;
+
+    p = msg->payload;
+    end = p + msg->len;
+
+    while (p < end && error == NULL) {
+        if (kp_varint(&p, end, &tag) != 0) {
+            error = "bad field tag";
+            break;
+        }
+
+        if ((tag & 7) == 0) {
+            if (kp_varint(&p, end, &v) != 0) {
+                error = "bad varint";
+                break;
+            }
+
+            switch (tag >> 3) {
+            case 1: type = v; break;
+            case 2: op = v; break;
+            case 3: speed = v; break;
+            default: error = "unknown varint field";
+            }
+
+            continue;
+        }
+
+        if ((tag & 7) != 2 || kp_varint(&p, end, &v) != 0
+            || v > (uint64_t) (end - p))
+        {
+            error = "bad field";
+            break;
+        }
+
+        switch (tag >> 3) {
+        case 4: server = p; server_len = v; break;
+        case 5: room = p; room_len = v; break;
+        case 7: body = p; body_len = v; break;
+        case 6:
+            if (nkeys == sizeof(keys) / sizeof(keys[0])) {
+                error = "more than 1024 keys";
+                break;
+            }
+
+            keys[nkeys] = p;
+            keys_len[nkeys++] = v;
+            break;
+        default: error = "unknown bytes field";
+        }
+
+        p += v;
+    }
+
+    if (error) {
+        printf(",\"error\":\"not a goim.PushMsg: %s\"}\n", error);
+        return;
+    }
+
+    /* int32 fields are sign-extended to 64 bits on the wire */
+    printf(",\"type\":%d,\"operation\":%d,\"speed\":%d,\"server\":",
+           (int) (int32_t) type, (int) (int32_t) op, (int) (int32_t) speed);
+    kp_json_str(server, server_len);
+    printf(",\"room\":");
+    kp_json_str(room, room_len);
+    printf(",\"keys\":[");
+
+    for (i = 0; i < nkeys; i++) {
+        if (i) {
+            putchar(',');
+        }
+
+        kp_json_str(keys[i], keys_len[i]);
+    }
+
+    printf("],\"msg\":\"");
+
+    for (i = 0; i < body_len; i++) {
+        printf("%02x", body[i]);
+    }
+
+    printf("\"}\n");
+}
+
+
+static int
+kp_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    int  shift;
+
+    *v = 0;
+
+    for (shift = 0; shift < 64 && *p < end; shift += 7) {
+        *v |= (uint64_t) (**p & 0x7f) << shift;
+
+        if ((*(*p)++ & 0x80) == 0) {
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
+static void
+kp_json_str(const unsigned char *p, size_t len)
+{
+    size_t  i;
+
+    putchar('"');
+
+    for (i = 0; i < len; i++) {
+        if (p[i] == '"' || p[i] == '\\') {
+            printf("\\%c", p[i]);
+
+        } else if (p[i] < 0x20 || p[i] > 0x7e) {
+            printf("\\u%04x", p[i]);
+
+        } else {
+            putchar(p[i]);
+        }
+    }
+
+    putchar('"');
 }
