@@ -33,6 +33,7 @@ typedef struct ngx_goim_channel_s  ngx_goim_channel_t;
 typedef struct ngx_goim_room_s     ngx_goim_room_t;
 typedef struct ngx_goim_mid_s      ngx_goim_mid_t;
 typedef struct ngx_goim_redis_conf_s  ngx_goim_redis_conf_t;
+typedef struct ngx_goim_kafka_conf_s  ngx_goim_kafka_conf_t;
 
 
 /* main-context configuration (core module) */
@@ -52,6 +53,9 @@ typedef struct {
 
     /* goim_redis and friends (ngx_goim_redis.c); NULL when not used */
     ngx_goim_redis_conf_t *redis;
+
+    /* goim_kafka, goim_kafka_option (ngx_goim_kafka.c); NULL: not used */
+    ngx_goim_kafka_conf_t *kafka;
 
     /* online counts and the comet registry in Redis (ngx_goim_online.c) */
     ngx_msec_t             online_interval;

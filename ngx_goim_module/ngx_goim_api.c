@@ -4,12 +4,14 @@
  * form: pushes go straight to dispatch on this node, online counts come
  * from this node.  With goim_redis, online counts are the cluster's, and
  * push by key and mid, online/total and the nodes routes ask Redis
- * (ngx_goim_api_cluster.c).  Same paths, parameters, envelope and
- * statuses as goim.
+ * (ngx_goim_api_cluster.c).  With goim_kafka, pushes are produced to
+ * Kafka for the job instead (ngx_goim_kafka.c).  Same paths, parameters,
+ * envelope and statuses as goim.
  */
 
 
 #include "ngx_goim_api.h"
+#include "ngx_goim_kafka.h"
 
 
 #define NGX_GOIM_API_MAX_PARAMS   1100
@@ -49,6 +51,8 @@ static int ngx_libc_cdecl ngx_goim_api_mid_cmp(const void *a,
 static void ngx_goim_api_push(ngx_http_request_t *r);
 static ngx_int_t ngx_goim_api_push_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_int_t ngx_goim_api_kafka(ngx_http_request_t *r, ngx_uint_t type,
+    int32_t op, int32_t speed, ngx_str_t *room, ngx_str_t *body);
 static ngx_int_t ngx_goim_api_online(ngx_http_request_t *r,
     ngx_goim_api_ctx_t *ctx);
 static ngx_int_t ngx_goim_api_bind_error(ngx_http_request_t *r,
@@ -287,6 +291,18 @@ ngx_goim_api_push(ngx_http_request_t *r)
             /* keys are never split on commas (gin binds them whole) */
             keys[n].data = (u_char *) ctx->params[i].value;
             keys[n].len = ctx->params[i].value_len;
+
+            /* a protobuf string ends at a NUL: it would be another key */
+            if (ngx_goim_kafka_enabled()
+                && ngx_strlchr(keys[n].data, keys[n].data + keys[n].len,
+                               '\0'))
+            {
+                rc = ngx_goim_api_reply(r, NGX_HTTP_BAD_REQUEST, -400,
+                                        "keys: a key holds a NUL byte",
+                                        NULL);
+                goto done;
+            }
+
             n++;
         }
 
@@ -418,6 +434,13 @@ ngx_goim_api_push(ngx_http_request_t *r)
         room.len = ngx_sprintf(room.data, "%V://%V", &type, &id) - room.data;
 
         push.op = op;
+
+        if (ngx_goim_kafka_enabled()) {
+            rc = ngx_goim_api_kafka(r, NGX_GOIM_KAFKA_ROOM, op, 0, &room,
+                                    &body);
+            break;
+        }
+
         rc = ngx_goim_api_pushed(r, ngx_goim_dispatch_room(&push, &room));
         break;
 
@@ -444,6 +467,13 @@ ngx_goim_api_push(ngx_http_request_t *r)
 
         push.op = op;
 
+        if (ngx_goim_kafka_enabled()) {
+            /* the job divides speed among the comets, as goim's does */
+            rc = ngx_goim_api_kafka(r, NGX_GOIM_KAFKA_BROADCAST, op, speed,
+                                    NULL, &body);
+            break;
+        }
+
         rc = ngx_goim_api_pushed(r, ngx_goim_dispatch_all(&push, speed));
         break;
     }
@@ -453,11 +483,35 @@ done:
     ngx_goim_push_release(&push);
 
     if (rc == NGX_DONE) {
-        /* answered when Redis has: the body handler keeps the request */
+        /*
+         * answered when Redis or Kafka has: the body handler keeps the
+         * request
+         */
         return;
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/* one goim.PushMsg (ROOM or BROADCAST), answered once Kafka reported it */
+
+static ngx_int_t
+ngx_goim_api_kafka(ngx_http_request_t *r, ngx_uint_t type, int32_t op,
+    int32_t speed, ngx_str_t *room, ngx_str_t *body)
+{
+    ngx_goim_kafka_waiter_t  *w;
+
+    w = ngx_goim_kafka_waiter(r, 1, 0);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a message that was not produced is in the waiter's answer */
+    (void) ngx_goim_kafka_push(w, type, op, speed, NULL, room, NULL, 0,
+                               body);
+
+    return ngx_goim_kafka_wait(w);
 }
 
 

@@ -8,14 +8,18 @@
  * answered from the callback; a request freed meanwhile (client gone,
  * shutdown) cancels its commands.
  *
- * Pushes to keys on other servers need the Kafka path, which is not
- * built yet: they are listed in the reply instead of being dropped
- * silently (a deviation from goim, for now).
+ * With goim_kafka, push by key and mid produces one goim.PushMsg per
+ * server that holds targets (this node included) and answers when Kafka
+ * acknowledged them all (ngx_goim_kafka.c).  Without it, the keys of
+ * this server are delivered here and those on other servers are listed
+ * in the reply instead of being dropped silently (a deviation from
+ * goim).
  */
 
 
 #include "ngx_goim_api.h"
 #include "ngx_goim_redis.h"
+#include "ngx_goim_kafka.h"
 
 #include <yajl/yajl_gen.h>
 
@@ -77,6 +81,7 @@ static void ngx_goim_api_mid_reply(redisReply *reply, void *data,
 static ngx_int_t ngx_goim_api_target(ngx_goim_api_async_t *a, char *key,
     size_t key_len, redisReply *server);
 static void ngx_goim_api_push_done(ngx_goim_api_async_t *a);
+static ngx_int_t ngx_goim_api_push_kafka(ngx_goim_api_async_t *a);
 static int ngx_libc_cdecl ngx_goim_api_target_cmp(const void *x,
     const void *y);
 
@@ -770,6 +775,11 @@ ngx_goim_api_push_done(ngx_goim_api_async_t *a)
         goto done;
     }
 
+    if (ngx_goim_kafka_enabled()) {
+        rc = ngx_goim_api_push_kafka(a);
+        goto done;
+    }
+
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
 
     t = a->targets.elts;
@@ -851,7 +861,90 @@ done:
 
     ngx_goim_api_async_cleanup(a);
 
+    if (rc == NGX_DONE) {
+        /* answered when Kafka has reported every message */
+        return;
+    }
+
     ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * One goim.PushMsg per server, with that server's keys, sorted and each
+ * once (goim groups them the same way); this node's keys too: they come
+ * back through the job and the internal push.
+ */
+
+static ngx_int_t
+ngx_goim_api_push_kafka(ngx_goim_api_async_t *a)
+{
+    ngx_str_t                *keys;
+    ngx_uint_t                i, k, n, first, nkeys, nservers;
+    ngx_http_request_t       *r;
+    ngx_goim_kafka_waiter_t  *w;
+    ngx_goim_api_target_t    *t;
+
+    r = a->request;
+    t = a->targets.elts;
+    n = a->targets.nelts;
+
+    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t), ngx_goim_api_target_cmp);
+
+    /* the same key twice (e.g. two mids' hashes) is one target */
+    for (i = 1, k = n ? 1 : 0; i < n; i++) {
+        if (ngx_goim_api_target_cmp(&t[k - 1], &t[i]) != 0) {
+            t[k++] = t[i];
+        }
+    }
+
+    n = k;
+    nservers = 0;
+
+    for (i = 0; i < n; i++) {
+        if (i == 0 || ngx_memn2cmp(t[i].server.data, t[i - 1].server.data,
+                                   t[i].server.len, t[i - 1].server.len)
+                      != 0)
+        {
+            nservers++;
+        }
+    }
+
+    keys = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w = ngx_goim_kafka_waiter(r, nservers, 1);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (first = 0; first < n; first += nkeys) {
+        for (nkeys = 0; first + nkeys < n; nkeys++) {
+            if (ngx_memn2cmp(t[first].server.data,
+                             t[first + nkeys].server.data,
+                             t[first].server.len,
+                             t[first + nkeys].server.len)
+                != 0)
+            {
+                break;
+            }
+
+            keys[first + nkeys] = t[first + nkeys].key;
+        }
+
+        if (ngx_goim_kafka_push(w, NGX_GOIM_KAFKA_PUSH, a->push.op, 0,
+                                &t[first].server, NULL, &keys[first], nkeys,
+                                &a->push.body)
+            != NGX_OK)
+        {
+            /* the answer says what was acknowledged before */
+            break;
+        }
+    }
+
+    return ngx_goim_kafka_wait(w);
 }
 
 

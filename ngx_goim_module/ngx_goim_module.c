@@ -6,6 +6,7 @@
 
 
 #include "ngx_goim.h"
+#include "ngx_goim_kafka.h"
 
 #include <goim_jwt.h>
 
@@ -170,6 +171,20 @@ static ngx_command_t  ngx_goim_commands[] = {
       offsetof(ngx_goim_conf_t, domain),
       NULL },
 
+    { ngx_string("goim_kafka"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE123,
+      ngx_goim_kafka_directive,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("goim_kafka_option"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE2,
+      ngx_goim_kafka_option_directive,
+      0,
+      0,
+      NULL },
+
     { ngx_string("goim_client_ports"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE3,
       ngx_goim_client_ports_directive,
@@ -301,7 +316,7 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
         gcf->server_id = cycle->hostname;
     }
 
-    return NGX_CONF_OK;
+    return ngx_goim_kafka_init_conf(cycle, gcf);
 }
 
 
@@ -472,6 +487,10 @@ ngx_goim_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_goim_kafka_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_goim_online_init(cycle);
 }
 
@@ -483,6 +502,7 @@ ngx_goim_exit_process(ngx_cycle_t *cycle)
     ngx_goim_worker_t  *w = &ngx_goim_worker;
 
     ngx_goim_online_exit(cycle);
+    ngx_goim_kafka_exit(cycle);
     ngx_goim_redis_exit(cycle);
     ngx_goim_ipc_exit(cycle);
     ngx_goim_shm_detach(cycle);
