@@ -784,15 +784,21 @@ job_kafka_metrics(struct evbuffer *b)
             list->elems[i].partition, p->t.n,
             list->elems[i].partition, p->paused);
 
-        if (pos < 0) {
-            pos = p->committed;
-        }
-
         if (rd_kafka_get_watermark_offsets(job.rk, topic,
                                            list->elems[i].partition,
                                            &lo, &hi)
-            == RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0 && pos >= 0)
+            != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
         {
+            continue;
+        }
+
+        /* nothing fetched yet: from the committed offset, or the start
+         * (auto.offset.reset=earliest) */
+        if (pos < 0) {
+            pos = p->committed >= 0 ? p->committed : lo;
+        }
+
+        if (pos >= 0) {
             evbuffer_add_printf(b,
                 "goim_job_partition_lag{partition=\"%d\"} %lld\n",
                 list->elems[i].partition,

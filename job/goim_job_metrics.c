@@ -43,8 +43,12 @@ job_metrics_init(void)
         return -1;
     }
 
+    /* the others get 405 from the handler, not libevent's 501 */
     evhttp_set_allowed_methods(job_metrics_http,
-                               EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+                               EVHTTP_REQ_GET | EVHTTP_REQ_HEAD
+                               | EVHTTP_REQ_POST | EVHTTP_REQ_PUT
+                               | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH
+                               | EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(job_metrics_http, job_metrics_handler, NULL);
 
     job_log(JOB_LOG_INFO, "metrics on http://%s:%d/metrics",
@@ -90,6 +94,15 @@ job_metrics_handler(struct evhttp_request *req, void *arg)
 
     if (strcmp(path, "/metrics") != 0) {
         evhttp_send_error(req, HTTP_NOTFOUND, "try /metrics");
+        return;
+    }
+
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET
+        && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
+    {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          "GET, HEAD");
+        evhttp_send_error(req, 405, "Method Not Allowed");
         return;
     }
 

@@ -131,7 +131,8 @@ sub produce_ok {
 our $JobLog;
 
 # Starts goim-job with the block's defaults plus $extra directives and
-# waits for "ready: assigned" (the group has given it the partitions).
+# waits for "ready: assigned" (the group has given it the partitions)
+# in its stderr, or in log => <its log_file>.
 sub job_start {
     my ($bootstrap, $extra, %o) = @_;
     my $root = $ENV{TEST_NGINX_SERVROOT};
@@ -159,12 +160,14 @@ EOF
         exec($JobBin, '-c', $conf, '-l', 'debug') or POSIX::_exit(127);
     }
     $Running{$pid} = 'goim-job';
+    $JobLog = $o{log} if $o{log};    # its log_file
     job_logged(qr/ready: assigned \d+ partitions/, 20)
         or die "goim-job is not ready:\n" . slurp($JobLog) . "\n";
     return $pid;
 }
 
 sub job_log_text { return slurp($JobLog) }
+sub job_bin { return $JobBin }
 
 # Waits up to $secs for $re in the job's log (counting from $from bytes).
 sub job_logged {
@@ -436,4 +439,215 @@ is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 like(job_log_text(), qr/drained: every message finished.*offsets committed/s,
      "$name - drained and committed");
 unlike(job_log_text(), qr/\[error\]/, "$name - no error in the log");
+stop_all();
+
+=== TEST 2: room messages keep their order and merge while a request is out
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+my $c = fake_comet('fa', script => [('sleep 0.2') x 5]);
+my $job = job_start($kafka);
+produce_ok($kafka, '60 room messages', '--type room --room live://1 -n 60');
+fake_wait($c, qr/^ok/, 1);
+wait_until(sub { @{ ok_bodies($c) } >= 60 }, 10);
+is_deeply(ok_bodies($c), [map { "m$_" } 1 .. 60],
+          "$name - m1..m60 once each, in order");
+my $items = fake_lines($c, qr/^ok room live:\/\/1 /);
+cmp_ok(scalar @$items, '<', 60, "$name - in fewer requests than messages")
+    or diag(explain($items));
+my $m = metrics();
+is($m->{goim_job_room_merged_total}, 60 - @$items,
+   "$name - merged = messages - batches");
+is($m->{goim_job_room_batches_total}, scalar @$items,
+   "$name - room batches counted");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+=== TEST 3: 503 with data.accepted: only the refused items are sent again
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+my $c = fake_comet('fa', script => ['sleep 0.5', '503 1', '503 0']);
+my $job = job_start($kafka);
+produce_ok($kafka, '3 pushes', '--type push --server fa --keys k -n 3');
+wait_until(sub { @{ ok_bodies($c) } >= 3 }, 10);
+is_deeply(fake_lines($c), [
+    'ok push keys=k op=1000 [1000:m1]',
+    'ok push keys=k op=1000 [1000:m2]',
+    'no push keys=k op=1000 [1000:m3]',
+    'no push keys=k op=1000 [1000:m3]',
+    'ok push keys=k op=1000 [1000:m3]',
+], "$name - m2 accepted once, m3 retried until accepted");
+ok(job_logged(qr/comet fa down: 503 after 1 of 2 item\(s\): "answer 503"/),
+   "$name - the 503 is logged with its message");
+ok(job_logged(qr/comet fa up/, 5, index(job_log_text(), 'comet fa down')),
+   "$name - and the comet up again");
+my $m = metrics();
+is($m->{goim_job_retries_total}, 2, "$name - 2 retries");
+is($m->{goim_job_requests_failed_total}, 2, "$name - 2 failed requests");
+is($m->{goim_job_requests_ok_total}, 2, "$name - 2 good ones");
+is($m->{goim_job_undeliverable_total}, 0, "$name - nothing undeliverable");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+=== TEST 4: 400 and undecodable messages are counted, skipped, and offsets move on
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+my $c = fake_comet('fa', script => ['400']);
+my $job = job_start($kafka);
+produce_ok($kafka, 'a push', '--type push --server fa --keys k');
+fake_wait($c, qr/^no/, 1);
+produce_ok($kafka, '2 undecodable values', '--garbage -n 2');
+produce_ok($kafka, 'another push', '--type push --server fa --keys k'
+           . ' --body n');
+fake_wait($c, qr/^ok/, 1);
+is_deeply(fake_lines($c), [
+    'no push keys=k op=1000 [1000:m1]',
+    'ok push keys=k op=1000 [1000:n1]',
+], "$name - the refused push is not sent again");
+ok(job_logged(qr/comet fa refused 1 item\(s\) with 400: "answer 400"/),
+   "$name - the 400 is logged");
+ok(job_logged(qr{undecodable message goim-push-topic/0/1 \(\d+ bytes\): not a goim.PushMsg, skipped}),
+   "$name - an undecodable message is logged with topic/partition/offset");
+ok(wait_until(sub { (metric('goim_job_partition_stored_offset{partition="0"}')
+                    // 0) == 4 }), "$name - offset 4 stored");
+my $m = metrics();
+is($m->{goim_job_decode_errors_total}, 2, "$name - 2 decode errors");
+is($m->{goim_job_undeliverable_total}, 1, "$name - 1 undeliverable");
+is($m->{goim_job_consumed_total}, 4, "$name - 4 consumed");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+=== TEST 5: an unreachable comet gets its messages, in order, once it listens
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(2);
+my $port = free_port();
+register('fa', $port);
+my $job = job_start($kafka);
+produce_ok($kafka, '5 room messages', '--type room --room live://5 -n 5');
+ok(job_logged(qr/comet fa down: 127\.0\.0\.1:$port connection failed/),
+   "$name - the comet is logged down");
+sleep 1;
+is(metric('goim_job_inflight_messages'), 5, "$name - 5 messages in flight");
+my $c = fake_comet('fa', port => $port);
+wait_until(sub { @{ ok_bodies($c) } >= 5 }, 10);
+is_deeply(ok_bodies($c), [map { "m$_" } 1 .. 5],
+          "$name - all 5 delivered, in order, once");
+ok(job_logged(qr/comet fa up/), "$name - the comet is logged up");
+ok(wait_until(sub { metric('goim_job_inflight_messages') == 0 }),
+   "$name - nothing in flight");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+=== TEST 6: a comet whose registry record expires is removed, its messages undeliverable
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+my $port = free_port();
+my $c = fake_comet('fb');
+my $job = job_start($kafka);
+register('fa', $port, 3);
+ok(job_logged(qr/comet fa added/), "$name - a comet that does not listen");
+produce_ok($kafka, '3 room messages', '--type room --room live://6 -n 3');
+wait_until(sub { @{ ok_bodies($c) } >= 3 }, 5);
+is_deeply(ok_bodies($c), ['m1', 'm2', 'm3'], "$name - the live comet got them");
+ok(job_logged(qr/comet fa down/), "$name - the other one is down");
+is(metric('goim_job_inflight_messages'), 3, "$name - 3 wait for it");
+ok(job_logged(qr/comet fa removed \(its registry record is gone\): \d+ queued item\(s\) undeliverable/, 8),
+   "$name - removed when its record expired");
+ok(wait_until(sub { metric('goim_job_inflight_messages') == 0 }),
+   "$name - nothing in flight any more");
+my $m = metrics();
+is($m->{goim_job_comets}, 1, "$name - one comet left");
+cmp_ok($m->{goim_job_undeliverable_total}, '>=', 1,
+       "$name - undeliverable counted");
+is($m->{'goim_job_partition_stored_offset{partition="0"}'}, 3,
+   "$name - offset 3 stored");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+=== TEST 7: at least once: what a drained job could not deliver comes again, nothing else
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(2);
+my $c = fake_comet('fa');
+my $job = job_start($kafka, "kafka_option auto.commit.interval.ms 200;\n");
+produce_ok($kafka, '2 pushes', '--type push --server fa --keys k -n 2 --body a');
+wait_until(sub { @{ ok_bodies($c) } >= 2 });
+stop_pid($c->{pid}, 'KILL');
+produce_ok($kafka, '3 more', '--type push --server fa --keys k -n 3 --body b');
+ok(job_logged(qr/comet fa down/), "$name - the comet is down");
+my $t = time;
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+cmp_ok(time - $t, '<', 8, "$name - within the drain timeout");
+like(job_log_text(), qr/drain timeout: 3 message\(s\) still in flight/,
+     "$name - the drain timeout is logged");
+like(job_log_text(), qr/comet fa: 3 item\(s\) left undelivered/,
+     "$name - the undelivered items are logged");
+$c = fake_comet('fa', port => $c->{port}, keep_log => 1);
+$job = job_start($kafka);
+wait_until(sub { @{ ok_bodies($c) } >= 5 }, 10);
+sleep 0.5;
+is_deeply([sort @{ ok_bodies($c) }], ['a1', 'a2', 'b1', 'b2', 'b3'],
+          "$name - the next job delivers b1..b3, and a1, a2 not again");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+=== TEST 8: metrics endpoint, SIGHUP reopens the log file, -t and config errors
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+my $root = $ENV{TEST_NGINX_SERVROOT};
+my $job = job_start($kafka, "log_file $root/job-file.log;\n",
+                    log => "$root/job-file.log");
+my ($st, $body, $hdr) = http_request(GET => '127.0.0.1',
+    $ENV{TEST_NGINX_PORT3}, '/metrics');
+is($st, 200, "$name - GET /metrics: 200");
+like($body, qr/^# TYPE goim_job_consumed_total counter\ngoim_job_consumed_total 0$/m,
+     "$name - Prometheus text");
+like($body, qr/^goim_job_assigned_partitions 1$/m, "$name - assigned");
+produce_ok($kafka, '2 room messages (no comet)', '--type room -n 2');
+ok(wait_until(sub {
+       my $m = metrics();
+       ($m->{goim_job_consumed_total} // 0) == 2
+       && defined $m->{'goim_job_partition_lag{partition="0"}'}
+       && $m->{'goim_job_partition_lag{partition="0"}'} == 0
+       && $m->{'goim_job_partition_stored_offset{partition="0"}'} == 2
+   }), "$name - consumed 2, lag 0, offset 2 stored (no comet to wait for)");
+($st) = http_request(GET => '127.0.0.1', $ENV{TEST_NGINX_PORT3}, '/other');
+is($st, 404, "$name - another path: 404");
+($st) = http_request(POST => '127.0.0.1', $ENV{TEST_NGINX_PORT3},
+                     '/metrics', 'x');
+is($st, 405, "$name - POST: 405");
+like(slurp("$root/job-file.log"), qr/ready: assigned 1 partitions/,
+     "$name - the log goes to log_file");
+rename("$root/job-file.log", "$root/job-file.log.1");
+kill 'HUP', $job;
+ok(wait_until(sub { slurp("$root/job-file.log") =~ /log file reopened/ }),
+   "$name - SIGHUP: the log file is reopened");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+like(slurp("$root/job-file.log"), qr/exiting/, "$name - logged to the new file");
+
+my $out = `@{[job_bin()]} -t -c $root/job.conf 2>&1`;
+is($? >> 8, 0, "$name - -t: configuration ok");
+spew("$root/bad.conf", "kafka_brokers x:1;\nredis r:1;\nbogus 1;\n");
+$out = `@{[job_bin()]} -c $root/bad.conf 2>&1`;
+is($? >> 8, 78, "$name - a bad configuration exits 78");
+like($out, qr/bad\.conf: line 3: unknown directive "bogus"/,
+     "$name - naming the file, line and directive");
+spew("$root/bad.conf", "kafka_brokers x:1;\nredis r:1;\n"
+     . "internal_secret s;\nkafka_option no.such.property 1;\n");
+$out = `timeout 10 @{[job_bin()]} -c $root/bad.conf 2>&1`;
+is($? >> 8, 70, "$name - an unknown librdkafka property: exit 70");
+like($out, qr/kafka property "no\.such\.property" = "1": No such configuration property/,
+     "$name - named in the log");
 stop_all();
