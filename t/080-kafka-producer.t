@@ -159,6 +159,10 @@ is_deeply [@{ $m[0] }{qw(type speed msg)}], [2, 0, ''],
 ($st, $j) = api(POST => '/goim/push/room?operation=1000&type=live', 'x');
 is_deeply [$st, $j->{code}], [400, -400], "$name - room without room: 400";
 is scalar(kafka_new()), 0, "$name - ... nothing produced";
+($st, $j) = api(POST => '/goim/push/room?operation=1000&type=live'
+                        . '&room=a%00b', 'x');
+is_deeply [$st, $j->{code}], [400, -400], "$name - a room with NUL: 400";
+is scalar(kafka_new()), 0, "$name - ... nothing produced";
 
 # Kafka mode delivers through the job only: nothing arrives directly
 my @got = $c->read_pushes(1, 0.5);

@@ -700,10 +700,21 @@ kp_dump_message(const rd_kafka_message_t *msg)
             }
 
             switch (tag >> 3) {
-            case 1: type = v; break;
-            case 2: op = v; break;
-            case 3: speed = v; break;
-            default: error = "unknown varint field";
+
+            case 1:
+                type = v;
+                break;
+
+            case 2:
+                op = v;
+                break;
+
+            case 3:
+                speed = v;
+                break;
+
+            default:
+                error = "unknown varint field";
             }
 
             continue;
@@ -717,9 +728,17 @@ kp_dump_message(const rd_kafka_message_t *msg)
         }
 
         switch (tag >> 3) {
-        case 4: server = p; server_len = v; break;
-        case 5: room = p; room_len = v; break;
-        case 7: body = p; body_len = v; break;
+
+        case 4:
+            server = p;
+            server_len = v;
+            break;
+
+        case 5:
+            room = p;
+            room_len = v;
+            break;
+
         case 6:
             if (nkeys == sizeof(keys) / sizeof(keys[0])) {
                 error = "more than 1024 keys";
@@ -729,7 +748,14 @@ kp_dump_message(const rd_kafka_message_t *msg)
             keys[nkeys] = p;
             keys_len[nkeys++] = v;
             break;
-        default: error = "unknown bytes field";
+
+        case 7:
+            body = p;
+            body_len = v;
+            break;
+
+        default:
+            error = "unknown bytes field";
         }
 
         p += v;
