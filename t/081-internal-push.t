@@ -503,7 +503,27 @@ goim_internal_push needs goim_internal_secret (location "/goim/internal/push")
 
 
 
-=== TEST 12: a secret shorter than 16 bytes: nginx does not start
+=== TEST 12: nginx -t reports the missing secret
+--- perl
+my $root = $ENV{TEST_NGINX_SERVROOT};
+open my $in, '<', "$root/conf/nginx.conf" or die "nginx.conf: $!";
+my $conf = do { local $/; <$in> };
+close $in;
+ok $conf =~ s/^\s*goim_internal_secret [^;]*;\n//m,
+   "$name - the running configuration without its secret";
+open my $out, '>', "$root/conf/bad.conf" or die "bad.conf: $!";
+print $out $conf;
+close $out;
+my $t = `$Test::Goim::NginxBin -t -p $root/ -c conf/bad.conf -e stderr 2>&1`;
+isnt $? >> 8, 0, "$name - nginx -t fails";
+my $want = 'goim_internal_push needs goim_internal_secret (location '
+    . '"/goim/internal/push") in ';
+like $t, qr/\[emerg\] \d+#\d+: \Q$want\E\S+bad\.conf:\d+/,
+     "$name - naming the location" or diag $t;
+
+
+
+=== TEST 13: a secret shorter than 16 bytes: nginx does not start
 --- http_config
     goim_internal_secret 0123456789abcde;
 --- config
@@ -514,7 +534,7 @@ goim_internal_push needs goim_internal_secret (location "/goim/internal/push")
 
 
 
-=== TEST 13: a secret with a space: nginx does not start
+=== TEST 14: a secret with a space: nginx does not start
 --- http_config
     goim_internal_secret "0123456789 abcdef";
 --- config
@@ -525,7 +545,7 @@ goim_internal_push needs goim_internal_secret (location "/goim/internal/push")
 
 
 
-=== TEST 14: client_max_body_size 0 is refused (bodies are kept in memory)
+=== TEST 15: client_max_body_size 0 is refused (bodies are kept in memory)
 --- config
     location = /goim/internal/push {
         goim_internal_push;
@@ -537,7 +557,7 @@ goim_internal_push keeps bodies in memory
 
 
 
-=== TEST 15: keep-alive, a slow body does not block the worker, a client closing mid-body is fine
+=== TEST 16: keep-alive, a slow body does not block the worker, a client closing mid-body is fine
 --- perl
 my $c = client(tcp => { key => 'k', accepts => [1000] });
 my $req = sub {
@@ -602,7 +622,7 @@ $c->close;
 
 
 
-=== TEST 16: goim_status counts requests, refusals, rejections and items
+=== TEST 17: goim_status counts requests, refusals, rejections and items
 --- perl
 my $c = client(tcp => { key => 'k', accepts => [1000] });
 ipush_ok(comet_push_batch(keys_item(1000, ['k'], 'a'), all_item(1000, 'b'),
@@ -629,7 +649,7 @@ $c->close;
 
 
 
-=== TEST 17: 4 workers: one internal request reaches clients on every worker
+=== TEST 18: 4 workers: one internal request reaches clients on every worker
 --- workers: 4
 --- main_config
 goim_room_flush 0;
@@ -668,7 +688,7 @@ $_->close for @c;
 
 
 
-=== TEST 18: a full inbox stops the batch: 503 with the items pushed; the job retries the rest
+=== TEST 19: a full inbox stops the batch: 503 with the items pushed; the job retries the rest
 --- workers: 4
 --- main_config
 goim_inbox_size 16;
