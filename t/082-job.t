@@ -34,7 +34,7 @@ for ($JobBin, $MockBin, $ProduceBin) {
 Test::More::plan(skip_all => 'redis-server and redis-cli are needed')
     unless have_redis();
 
-use constant SECRET => 's3cret';
+use constant SECRET => 'job-secret-0123456789';
 use constant TOPIC => 'goim-push-topic';
 
 my %Running;     # pid => what
@@ -650,4 +650,95 @@ $out = `timeout 10 @{[job_bin()]} -c $root/bad.conf 2>&1`;
 is($? >> 8, 70, "$name - an unknown librdkafka property: exit 70");
 like($out, qr/kafka property "no\.such\.property" = "1": No such configuration property/,
      "$name - named in the log");
+stop_all();
+
+=== TEST 9: the real comet: ROOM, PUSH and BROADCAST reach WebSocket and TCP clients, in order
+--- main_config
+goim_server_id comet-a;
+goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
+goim_online_interval 1s;
+goim_internal_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/goim/internal/push;
+--- http_config
+goim_internal_secret job-secret-0123456789;
+--- config
+location = /sub { goim_websocket; }
+location = /goim/internal/push { goim_internal_push; }
+--- stream_config
+server {
+    listen 127.0.0.1:$TEST_NGINX_STREAM_PORT;
+    goim_tcp;
+}
+--- perl
+my $kafka = kafka_start(2);
+ok(wait_until(sub { (rcli('GET', 'comet_comet-a') // '') =~ /"addr"/ }),
+   "$name - the comet registered itself");
+my $ws = client('ws', { mid => 1, key => 'kw', room_id => 'live://9',
+                        accepts => [1000, 1001, 1002] });
+my $tcp = client('tcp', { mid => 2, key => 'kt', room_id => 'live://9',
+                          accepts => [1000, 1001, 1002] });
+my $job = job_start($kafka);
+ok(job_logged(qr/comet comet-a added/), "$name - the job found it");
+produce_ok($kafka, '100 room messages', '--type room --room live://9 -n 100');
+for my $c ([ws => $ws], [tcp => $tcp]) {
+    my @p = $c->[1]->read_pushes(100, 10);
+    is_deeply([map { "$_->{op}:$_->{body}" } @p],
+              [map { "1000:m$_" } 1 .. 100],
+              "$name - $c->[0]: 100 room messages in order");
+}
+produce_ok($kafka, 'a push to kt', '--type push --server comet-a --keys kt'
+           . ' --op 1001 --body p');
+produce_ok($kafka, 'a broadcast', '--type broadcast --op 1002 --speed 0'
+           . ' --body b');
+my @t = $tcp->read_pushes(2, 5);
+is_deeply([map { "$_->{op}:$_->{body}" } @t], ['1001:p1', '1002:b1'],
+          "$name - tcp: the push, then the broadcast");
+my @w = $ws->read_pushes(1, 5);
+is_deeply([map { "$_->{op}:$_->{body}" } @w], ['1002:b1'],
+          "$name - ws: only the broadcast");
+ok(wait_until(sub { metric('goim_job_inflight_messages') == 0
+                    && metric('goim_job_consumed_total') == 102 }),
+   "$name - 102 consumed, none in flight");
+is(metric('goim_job_undeliverable_total'), 0, "$name - none undeliverable");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+unlike(job_log_text(), qr/\[(?:warn|error)\]/, "$name - no warning");
+stop_all();
+
+=== TEST 10: the real comet stopped (record still alive) gets its messages when it is back
+--- main_config
+goim_server_id comet-a;
+goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
+goim_online_interval 1s;
+goim_internal_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/goim/internal/push;
+--- http_config
+goim_internal_secret job-secret-0123456789;
+--- config
+location = /sub { goim_websocket; }
+location = /goim/internal/push { goim_internal_push; }
+--- perl
+my $kafka = kafka_start(2);
+ok(wait_until(sub { (rcli('GET', 'comet_comet-a') // '') =~ /"addr"/ }),
+   "$name - the comet registered itself");
+my $job = job_start($kafka);
+my $ws = client('ws', { mid => 1, key => 'kw', room_id => 'live://10' });
+produce_ok($kafka, 'a room message', '--type room --room live://10'
+           . ' --body a');
+is(join(',', map { $_->{body} } $ws->read_pushes(1, 5)), 'a1',
+   "$name - delivered while the comet is up");
+stop_nginx();
+produce_ok($kafka, '20 room messages', '--type room --room live://10 -n 20');
+ok(job_logged(qr/comet comet-a down: 127\.0\.0\.1:\d+ connection failed/),
+   "$name - the job sees the comet down");
+ok(rcli('GET', 'comet_comet-a'), "$name - its record is still alive");
+# Hold the job while the comet restarts and the client joins the room
+# again, so that its retry cannot come before the client.
+kill 'STOP', $job;
+ok(start_nginx($block), "$name - the comet restarted");
+$ws = client('ws', { mid => 1, key => 'kw', room_id => 'live://10' });
+kill 'CONT', $job;
+is_deeply([map { $_->{body} } $ws->read_pushes(20, 10)],
+          [map { "m$_" } 1 .. 20], "$name - then all 20 arrive, in order");
+ok(job_logged(qr/comet comet-a up/, 5, index(job_log_text(), 'down')),
+   "$name - the job logs it up again");
+is(metric('goim_job_undeliverable_total'), 0, "$name - none undeliverable");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 stop_all();
