@@ -29,6 +29,7 @@
 #define NGX_GOIM_KAFKA_TOPIC       "goim-push-topic"
 #define NGX_GOIM_KAFKA_TIMEOUT     5000
 #define NGX_GOIM_KAFKA_EXIT_FLUSH  2000
+#define NGX_GOIM_KAFKA_PROBE       1000
 
 /* librdkafka scans for timed out messages about once a second */
 #define NGX_GOIM_KAFKA_REPORT_LAG  2000
@@ -66,6 +67,10 @@ typedef struct {
     ngx_queue_t                waiters;
     ngx_goim_kafka_waiter_t   *free;
     ngx_uint_t                 exiting;     /* no more answers */
+
+    /* kafka_up before the first report: metadata from a broker */
+    ngx_event_t                probe;
+    ngx_uint_t                 reported;    /* an ack or a failure seen */
 } ngx_goim_kafka_t;
 
 
@@ -77,6 +82,7 @@ static ngx_int_t ngx_goim_kafka_set(rd_kafka_conf_t *conf, ngx_log_t *log,
     const char *name, const char *value);
 static void ngx_goim_kafka_read_handler(ngx_event_t *rev);
 static void ngx_goim_kafka_serve(void);
+static void ngx_goim_kafka_probe(ngx_event_t *ev);
 static void ngx_goim_kafka_delivered(rd_kafka_t *rk,
     const rd_kafka_message_t *msg, void *opaque);
 static void ngx_goim_kafka_error(rd_kafka_t *rk, int err,
@@ -489,6 +495,12 @@ ngx_goim_kafka_init(ngx_cycle_t *cycle)
     /* what was queued before the pipe was there signals nothing */
     ngx_goim_kafka_serve();
 
+    k->probe.handler = ngx_goim_kafka_probe;
+    k->probe.log = cycle->log;
+    k->probe.data = c;             /* ngx_event_ident() reads it */
+    k->probe.cancelable = 1;
+    ngx_add_timer(&k->probe, NGX_GOIM_KAFKA_PROBE);
+
     return NGX_OK;
 
 failed:
@@ -520,6 +532,10 @@ ngx_goim_kafka_exit(ngx_cycle_t *cycle)
     }
 
     k->exiting = 1;
+
+    if (k->probe.timer_set) {
+        ngx_del_timer(&k->probe);
+    }
 
     if (k->rk) {
         if (k->queue) {
@@ -628,6 +644,29 @@ ngx_goim_kafka_serve(void)
 }
 
 
+/*
+ * librdkafka tells of brokers going down, not of them coming up: until
+ * the first report, a known controller (metadata a broker sent since
+ * the start) says a broker was reached.  rd_kafka_controllerid() with
+ * no timeout only reads the cached metadata.
+ */
+
+static void
+ngx_goim_kafka_probe(ngx_event_t *ev)
+{
+    if (ngx_goim_kafka.reported) {
+        return;
+    }
+
+    if (rd_kafka_controllerid(ngx_goim_kafka.rk, 0) != -1) {
+        ngx_goim_worker.stats->kafka_up = 1;
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_GOIM_KAFKA_PROBE);
+}
+
+
 static void
 ngx_goim_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg,
     void *opaque)
@@ -641,6 +680,7 @@ ngx_goim_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg,
 
     st->kafka_in_flight--;
     w->outstanding--;
+    ngx_goim_kafka.reported = 1;
 
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         st->kafka_acked++;
@@ -687,6 +727,7 @@ ngx_goim_kafka_error(rd_kafka_t *rk, int err, const char *reason,
 {
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         ngx_goim_worker.stats->kafka_up = 0;
+        ngx_goim_kafka.reported = 1;
     }
 
     ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0, "goim: kafka: %s: %s",

@@ -123,6 +123,8 @@ goim_server_id comet-a;
 goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
 goim_kafka $TEST_NGINX_KAFKA;
 --- perl
+ok wait_until(sub { metric('kafka_up') == 1 }, 5),
+    "$name - goim_kafka_up 1 before any push (metadata from the broker)";
 my $c = client('tcp', { mid => 1, key => 'k1', room_id => 'live://1000',
                         accepts => [1000, 1001] });
 my $bin = join '', map { chr } 0 .. 255;
