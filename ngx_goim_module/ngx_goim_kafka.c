@@ -892,7 +892,7 @@ ngx_goim_kafka_push(ngx_goim_kafka_waiter_t *w, ngx_uint_t type, int32_t op,
     len = goim__push_msg__get_packed_size(&pm);
 
     /* librdkafka frees it (RD_KAFKA_MSG_F_FREE) once it is delivered */
-    buf = ngx_alloc(len + 1, w->request->connection->log);
+    buf = ngx_alloc(len, w->request->connection->log);
     if (buf == NULL) {
         return NGX_ERROR;
     }
