@@ -15,7 +15,7 @@
 #include <openssl/sha.h>
 
 
-/* the secret must travel in a header: printable ASCII, no spaces */
+/* goim_internal_secret: at least 16 bytes; a secret file of at most 4k */
 #define NGX_HTTP_GOIM_MIN_SECRET   16
 #define NGX_HTTP_GOIM_MAX_SECRET   4096
 
