@@ -730,6 +730,11 @@ ngx_goim_kafka_error(rd_kafka_t *rk, int err, const char *reason,
         ngx_goim_kafka.reported = 1;
     }
 
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT) {
+        /* librdkafka has logged the same as "FAIL" already */
+        return;
+    }
+
     ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0, "goim: kafka: %s: %s",
                   rd_kafka_err2name(err), reason);
 }
