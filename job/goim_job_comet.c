@@ -160,6 +160,8 @@ job_comet_set_addr(job_comet_t *c, const char *addr)
 static int
 job_comet_connect(job_comet_t *c)
 {
+    struct timeval  tv;
+
     if (c->conn) {
         evhttp_connection_free(c->conn);
     }
@@ -176,8 +178,9 @@ job_comet_connect(job_comet_t *c)
         return -1;
     }
 
-    evhttp_connection_set_timeout(c->conn,
-                                  (job.conf->request_timeout + 999) / 1000);
+    tv.tv_sec = job.conf->request_timeout / 1000;
+    tv.tv_usec = (job.conf->request_timeout % 1000) * 1000;
+    evhttp_connection_set_timeout_tv(c->conn, &tv);
     evhttp_connection_set_retries(c->conn, 0);
 
     return 0;

@@ -41,6 +41,10 @@ static const char *job_kafka_check(Goim__PushMsg *pm);
 static void job_kafka_store(int32_t partition, int64_t offset);
 
 
+/* messages handled per wake-up before other events get their turn */
+#define JOB_KAFKA_BATCH  1024
+
+
 static rd_kafka_queue_t  *job_kafka_queue;
 static int                job_kafka_pipe[2] = { -1, -1 };
 static struct event      *job_kafka_ev;
@@ -374,6 +378,7 @@ job_kafka_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void
 job_kafka_wake(evutil_socket_t fd, short events, void *arg)
 {
+    int                  n;
     char                 buf[256];
     rd_kafka_message_t  *rkm;
 
@@ -390,12 +395,30 @@ job_kafka_wake(evutil_socket_t fd, short events, void *arg)
         return;
     }
 
-    while ((rkm = rd_kafka_consumer_poll(job.rk, 0)) != NULL) {
+    for (n = 0; n < JOB_KAFKA_BATCH; n++) {
+        rkm = rd_kafka_consumer_poll(job.rk, 0);
+        if (rkm == NULL) {
+            break;
+        }
+
         job_kafka_message(rkm);
         rd_kafka_message_destroy(rkm);
+
+        /* a bound was reached: pause now, so that no message fetched
+         * after this one comes out of the queue (librdkafka drops what
+         * it fetched before the pause and fetches it again on resume) */
+        if (job.over) {
+            job_kafka_flow();
+        }
     }
 
     job_kafka_flow();
+
+    /* a backlog: the rest after the requests and replies now pending,
+     * and with the pauses just decided */
+    if (n == JOB_KAFKA_BATCH) {
+        event_active(job_kafka_ev, EV_READ, 0);
+    }
 }
 
 
@@ -430,6 +453,10 @@ job_kafka_message(rd_kafka_message_t *rkm)
                 " offset %lld ignored", rkm->partition,
                 (long long) rkm->offset);
         return;
+    }
+
+    if (p->t.n + 1 >= (size_t) job.conf->partition_inflight && !p->full) {
+        job.over = 1;
     }
 
     if (job_offsets_add(&p->t, rkm->offset) != 0) {
@@ -603,6 +630,7 @@ job_kafka_flow(void)
 
     cf = job.conf;
     full = 0;
+    job.over = 0;
 
     for (c = job.comets; c; c = c->next) {
         if (c->q.items >= (size_t) cf->queue_items

@@ -12,6 +12,18 @@
 #include "goim_job_run.h"
 
 
+/* the comet's queue reached its bound: consumption pauses at once */
+static void
+job_route_bound(job_comet_t *c)
+{
+    if (!c->blocked && (c->q.items >= (size_t) job.conf->queue_items
+                        || c->q.bytes >= job.conf->queue_bytes))
+    {
+        job.over = 1;
+    }
+}
+
+
 void
 job_route(job_msg_t *m, Goim__PushMsg *pm)
 {
@@ -34,6 +46,7 @@ job_route(job_msg_t *m, Goim__PushMsg *pm)
 
         job_queue_push_keys(&c->q, m, pm->operation, pm->keys, pm->n_keys,
                             pm->msg.data, pm->msg.len);
+        job_route_bound(c);
         job_comet_send(c);
         return;
 
@@ -45,6 +58,7 @@ job_route(job_msg_t *m, Goim__PushMsg *pm)
                 job.room_merged++;
             }
 
+            job_route_bound(c);
             job_comet_send(c);
         }
 
@@ -62,6 +76,7 @@ job_route(job_msg_t *m, Goim__PushMsg *pm)
         for (c = job.comets; c; c = c->next) {
             job_queue_push_broadcast(&c->q, m, pm->operation, speed,
                                      pm->msg.data, pm->msg.len);
+            job_route_bound(c);
             job_comet_send(c);
         }
 

@@ -68,6 +68,7 @@ typedef struct {
     int                         assigned;
     int                         kafka_up;
     unsigned                    queues_full:1;
+    unsigned                    over:1;     /* a bound reached: flow */
     unsigned                    draining:1;
     unsigned                    done:1;
 

@@ -652,7 +652,38 @@ like($out, qr/kafka property "no\.such\.property" = "1": No such configuration p
      "$name - named in the log");
 stop_all();
 
-=== TEST 9: the real comet: ROOM, PUSH and BROADCAST reach WebSocket and TCP clients, in order
+=== TEST 9: a full comet queue pauses consumption; nothing is dropped, order kept
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+my $c = fake_comet('fa', script => [('sleep 0.1') x 30]);
+my $job = job_start($kafka, "comet_queue_items 4;\nmax_pushes_per_request 2;\n"
+                    . "partition_inflight 10;\n");
+produce_ok($kafka, '100 pushes', '--type push --server fa --keys k -n 100');
+my ($max_items, $max_inflight, $paused) = (0, 0, 0);
+wait_until(sub {
+    my $m = metrics() or return 0;
+    my $q = $m->{'goim_job_comet_queue_items{comet="fa"}'} // 0;
+    my $f = $m->{goim_job_inflight_messages} // 0;
+    $max_items = $q if $q > $max_items;
+    $max_inflight = $f if $f > $max_inflight;
+    $paused ||= $m->{goim_job_paused};
+    return @{ ok_bodies($c) } >= 100;
+}, 30);
+is_deeply(ok_bodies($c), [map { "m$_" } 1 .. 100],
+          "$name - all 100 delivered once, in order");
+ok(job_logged(qr/comet fa: queue full \(4 items, \d+ bytes\): consumption paused/),
+   "$name - the full queue is logged");
+ok(job_logged(qr/comet fa: queue drained/), "$name - and its draining");
+ok($paused, "$name - metrics showed consumption paused");
+cmp_ok($max_items, '<=', 4, "$name - the queue never held more than 4 items");
+cmp_ok($max_inflight, '<=', 10, "$name - never more than 10 in flight");
+is(metric('goim_job_undeliverable_total'), 0, "$name - none undeliverable");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+=== TEST 10: the real comet: ROOM, PUSH and BROADCAST reach WebSocket and TCP clients, in order
 --- main_config
 goim_server_id comet-a;
 goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
@@ -703,7 +734,7 @@ is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 unlike(job_log_text(), qr/\[(?:warn|error)\]/, "$name - no warning");
 stop_all();
 
-=== TEST 10: the real comet stopped (record still alive) gets its messages when it is back
+=== TEST 11: the real comet stopped (record still alive) gets its messages when it is back
 --- main_config
 goim_server_id comet-a;
 goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
