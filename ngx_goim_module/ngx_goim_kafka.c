@@ -707,10 +707,8 @@ ngx_goim_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg,
             w->failed = err;
         }
 
-        /* purged at exit says nothing about the brokers */
-        if (msg->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE
-            && msg->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
-        {
+        /* a broker's refusal (e.g. too large) says it is up */
+        if (err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
             st->kafka_up = 0;
         }
     }
