@@ -52,6 +52,7 @@ static struct event       *job_redis_reconnect_ev;
 static struct event       *job_redis_timeout_ev;
 static int                 job_redis_backoff;
 static int                 job_redis_reading;
+static int                 job_redis_down;
 
 
 int
@@ -113,21 +114,18 @@ job_registry_connect(void)
 
     ac = redisAsyncConnect(cf->redis_host, cf->redis_port);
     if (ac == NULL || ac->err) {
-        job_log(JOB_LOG_WARN, "redis %s:%d: %s", cf->redis_host,
-                cf->redis_port, ac ? ac->errstr : "out of memory");
+        job_registry_lost(ac ? ac->errstr : "out of memory");
 
         if (ac) {
             redisAsyncFree(ac);
         }
 
-        job_registry_lost(NULL);
         return;
     }
 
     if (redisLibeventAttach(ac, job.base) != REDIS_OK) {
-        job_log(JOB_LOG_ERROR, "redis: cannot attach to the event loop");
         redisAsyncFree(ac);
-        job_registry_lost(NULL);
+        job_registry_lost("cannot attach to the event loop");
         return;
     }
 
@@ -166,6 +164,8 @@ job_registry_connected(const redisAsyncContext *ac, int status)
 
     job_log(JOB_LOG_INFO, "redis: connected to %s:%d",
             job.conf->redis_host, job.conf->redis_port);
+
+    job_redis_down = 0;
 }
 
 
@@ -181,16 +181,17 @@ job_registry_disconnected(const redisAsyncContext *ac, int status)
 }
 
 
-/* why NULL: already logged */
+/* the first failure after a success is a warning, the retries debug */
 static void
 job_registry_lost(const char *why)
 {
     struct timeval  tv;
 
-    if (job.redis_up || why) {
-        job_log(JOB_LOG_WARN, "redis %s:%d lost: %s", job.conf->redis_host,
-                job.conf->redis_port, why ? why : "cannot connect");
-    }
+    job_log(job_redis_down ? JOB_LOG_DEBUG : JOB_LOG_WARN,
+            "redis %s:%d lost: %s", job.conf->redis_host,
+            job.conf->redis_port, why);
+
+    job_redis_down = 1;
 
     job.redis_up = 0;
     job_redis_reading = 0;
@@ -256,7 +257,8 @@ job_registry_refresh(evutil_socket_t fd, short events, void *arg)
                           "SMEMBERS comets")
         != REDIS_OK)
     {
-        job_log(JOB_LOG_WARN, "redis: cannot send SMEMBERS comets");
+        job_log(JOB_LOG_WARN, "redis: cannot send SMEMBERS comets: %s",
+                job_redis->errstr);
         return;
     }
 

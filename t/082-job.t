@@ -87,6 +87,9 @@ sub free_port {
 
 # --- kafka-mock ---------------------------------------------------------------
 
+my $KafkaPid;
+sub kafka_pid { return $KafkaPid }
+
 # Starts kafka-mock with the push topic in $parts partitions: its
 # bootstrap address.
 sub kafka_start {
@@ -103,6 +106,7 @@ sub kafka_start {
     }
     close $w;
     $Running{$pid} = 'kafka-mock';
+    $KafkaPid = $pid;
     my $sel = IO::Select->new($r);
     my $line = '';
     while ($line !~ /\n/ && $sel->can_read(10)) {
@@ -683,7 +687,71 @@ is(metric('goim_job_undeliverable_total'), 0, "$name - none undeliverable");
 is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 stop_all();
 
-=== TEST 10: the real comet: ROOM, PUSH and BROADCAST reach WebSocket and TCP clients, in order
+=== TEST 10: held until Redis answers; a Redis outage keeps the comets; a moved comet is followed
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+# the registry survives the restarts of redis-server through its dump
+my $c = fake_comet('fa');
+rcli('SAVE');
+redis_stop();
+my $job = job_start($kafka);
+ok(job_logged(qr/redis 127\.0\.0\.1:\d+ lost: /), "$name - Redis is down");
+produce_ok($kafka, '3 room messages', '--type room --room live://h -n 3');
+ok(wait_until(sub { (metric('goim_job_consumed_total') // 0) == 3 }),
+   "$name - consumed");
+is(metric('goim_job_inflight_messages'), 3,
+   "$name - and held, since no registry was ever read");
+is(metric('goim_job_redis_up'), 0, "$name - metrics: redis down");
+redis_start($ENV{TEST_NGINX_PORT2});
+wait_until(sub { @{ ok_bodies($c) } >= 3 }, 10);
+is_deeply(ok_bodies($c), ['m1', 'm2', 'm3'],
+          "$name - delivered once the registry is read");
+like(job_log_text(), qr/registry loaded: 1 comet\(s\)/, "$name - logged");
+rcli('SAVE');
+my $at = length job_log_text();
+redis_stop();
+ok(job_logged(qr/\[warn\] redis 127\.0\.0\.1:\d+ lost: /, 5, $at),
+   "$name - Redis lost again");
+produce_ok($kafka, '2 more', '--type room --room live://h -n 2 --body x');
+wait_until(sub { @{ ok_bodies($c) } >= 5 }, 10);
+is_deeply(ok_bodies($c), ['m1', 'm2', 'm3', 'x1', 'x2'],
+          "$name - the known comet still gets them");
+redis_start($ENV{TEST_NGINX_PORT2});
+my $c2 = fake_comet('fa');
+ok(job_logged(qr/comet fa moved: .*:$c->{port}\/\S+ -> .*:$c2->{port}\//),
+   "$name - the new address is followed");
+produce_ok($kafka, 'one more', '--type room --room live://h --body y');
+wait_until(sub { @{ ok_bodies($c2) } >= 1 }, 10);
+is_deeply(ok_bodies($c2), ['y1'], "$name - to the new address");
+is(metric('goim_job_comets'), 1, "$name - still one comet");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+=== TEST 11: a Kafka outage: the job waits and goes on where it was
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+my $mock = kafka_pid();
+my $c = fake_comet('fa');
+my $job = job_start($kafka);
+produce_ok($kafka, '2 pushes', '--type push --server fa --keys k -n 2');
+wait_until(sub { @{ ok_bodies($c) } >= 2 });
+kill 'USR1', $mock;
+ok(wait_until(sub { metric('goim_job_kafka_up') == 0 }, 15),
+   "$name - metrics: kafka down");
+kill 'USR2', $mock;
+produce_ok($kafka, '2 more', '--type push --server fa --keys k -n 2 --start 3');
+wait_until(sub { @{ ok_bodies($c) } >= 4 }, 20);
+is_deeply(ok_bodies($c), ['m1', 'm2', 'm3', 'm4'],
+          "$name - the messages after the outage arrive, none twice");
+ok(wait_until(sub { metric('goim_job_kafka_up') == 1 }), "$name - kafka up");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+=== TEST 12: the real comet: ROOM, PUSH and BROADCAST reach WebSocket and TCP clients, in order
 --- main_config
 goim_server_id comet-a;
 goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
@@ -734,7 +802,7 @@ is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 unlike(job_log_text(), qr/\[(?:warn|error)\]/, "$name - no warning");
 stop_all();
 
-=== TEST 11: the real comet stopped (record still alive) gets its messages when it is back
+=== TEST 13: the real comet stopped (record still alive) gets its messages when it is back
 --- main_config
 goim_server_id comet-a;
 goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
