@@ -727,6 +727,9 @@ wait_until(sub { @{ ok_bodies($c2) } >= 1 }, 10);
 is_deeply(ok_bodies($c2), ['y1'], "$name - to the new address");
 is(metric('goim_job_comets'), 1, "$name - still one comet");
 is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+# the next blocks' redis-server must not load this registry
+my $dir = (split /\n/, rcli('CONFIG', 'GET', 'dir'))[1];
+unlink "$dir/dump.rdb" or diag("unlink $dir/dump.rdb: $!");
 stop_all();
 
 === TEST 11: a Kafka outage: the job waits and goes on where it was
