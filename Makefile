@@ -2,6 +2,7 @@
 #
 #   make            module, job, tools and unit tests under build/
 #   make run        the embedded single-node demo (foreground)
+#   make run-cluster  redis, kafka-mock, two nodes and the job (foreground)
 #   make test       every suite under t/ with prove
 #   make bench      benchmark scenarios -> bench/RESULTS.md
 #   make bench-100k 100,000 concurrent connections -> bench/RESULTS-100k.md
@@ -31,7 +32,7 @@ MODULE_SRCS := $(wildcard ngx_goim_module/*.c ngx_goim_module/*.h) \
 
 UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/*.c))
 
-.PHONY: all deps module tools unit run test bench fuzz clean
+.PHONY: all deps module tools unit run run-cluster test bench fuzz clean
 
 all: module tools unit
 
@@ -265,6 +266,10 @@ test-asan: deps all asan
 
 run: deps all
 	sh conf/run-embedded.sh
+
+# redis-server, kafka-mock, two nginx nodes and the job (foreground)
+run-cluster: deps all
+	bash conf/run-cluster.sh
 
 test: deps all
 	prove -r t

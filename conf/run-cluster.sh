@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Runs the whole cluster on loopback in the foreground (`make
+# run-cluster`): redis-server, kafka-mock, two nginx nodes (comet + logic
+# API, conf/goim-cluster.conf) and the job (conf/goim-job.conf's settings
+# with this cluster's addresses). Prints each node's ports and how to
+# connect and push; Ctrl-C (or SIGTERM) stops everything it started, in
+# reverse order. If any of them exits on its own, the rest are stopped.
+#
+# Environment:
+#   GOIM_RUN_DIR     runtime directory (default build/cluster)
+#   GOIM_REDIS_PORT  redis-server's port (default 6379)
+#   GOIM_LOG_LEVEL   nginx error_log level (default info)
+#   NGINX            nginx binary (default nginx)
+
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=${GOIM_RUN_DIR:-$root/build/cluster}
+redis_port=${GOIM_REDIS_PORT:-6379}
+level=${GOIM_LOG_LEVEL:-info}
+nginx=${NGINX:-nginx}
+stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
+goim_module=$root/build/ngx_goim_module.so
+job=$root/build/goim-job
+mock=$root/build/kafka-mock
+secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+# node: name tcp ws api internal
+nodes=("comet-a 3101 3102 3111 3112" "comet-b 3201 3202 3211 3212")
+job_status=3119
+
+die() {
+    echo "run-cluster: $*" >&2
+    exit 1
+}
+
+case $dir in
+    /*) ;;
+    *)  dir=$(pwd)/$dir ;;
+esac
+
+command -v "$nginx" >/dev/null 2>&1 || die "$nginx not found (make deps)"
+command -v redis-server >/dev/null 2>&1 \
+    || die "redis-server not found (make deps)"
+for f in "$stream_module" "$goim_module" "$job" "$mock"; do
+    [ -e "$f" ] || die "$f missing: run make"
+done
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+for p in "$redis_port" $job_status $(printf '%s\n' "${nodes[@]}" \
+                                     | awk '{ print $2, $3, $4, $5 }'); do
+    port_free "$p" || die "port $p is in use on 127.0.0.1"
+done
+
+rm -rf "$dir"
+mkdir -p "$dir/redis" "$dir/kafka" "$dir/job"
+
+pids=()
+names=()
+
+stop_all() {
+    trap - INT TERM EXIT
+    local i
+    echo
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        if kill -0 "${pids[i]}" 2>/dev/null; then
+            echo "run-cluster: stopping ${names[i]} (pid ${pids[i]})"
+            kill -TERM "${pids[i]}" 2>/dev/null
+            wait "${pids[i]}" 2>/dev/null
+        fi
+    done
+    exit "${1:-0}"
+}
+trap 'stop_all 0' INT TERM
+trap 'stop_all 1' EXIT
+
+started() {
+    pids+=("$1")
+    names+=("$2")
+}
+
+wait_port() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# --- redis-server, kafka-mock --------------------------------------------
+
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
+    --appendonly no --daemonize no --dir "$dir/redis" \
+    >"$dir/redis/redis.log" 2>&1 &
+started $! "redis-server"
+wait_port "$redis_port" || die "redis-server did not start ($dir/redis)"
+
+"$mock" >"$dir/kafka/bootstrap" 2>"$dir/kafka/kafka-mock.log" &
+started $! "kafka-mock"
+for ((i = 0; i < 100; i++)); do
+    brokers=$(head -1 "$dir/kafka/bootstrap" 2>/dev/null)
+    [ -n "$brokers" ] && break
+    sleep 0.1
+done
+[ -n "$brokers" ] || die "kafka-mock printed no bootstrap address"
+
+# --- the nginx nodes ------------------------------------------------------
+
+for node in "${nodes[@]}"; do
+    read -r id tcp ws api internal <<<"$node"
+    d=$dir/$id
+    mkdir -p "$d/conf" "$d/logs" "$d/temp"
+    sed -e "s|@STREAM_MODULE@|$stream_module|" \
+        -e "s|@GOIM_MODULE@|$goim_module|" \
+        -e "s|@ERROR_LOG@|logs/error.log|" \
+        -e "s|@LOG_LEVEL@|$level|" \
+        -e "s|@WORKERS@|auto|" \
+        -e "s|@SERVER_ID@|$id|" \
+        -e "s|@LISTEN@|127.0.0.1|g" \
+        -e "s|@TCP_PORT@|$tcp|g" \
+        -e "s|@WS_PORT@|$ws|g" \
+        -e "s|@API_PORT@|$api|g" \
+        -e "s|@INTERNAL_PORT@|$internal|g" \
+        -e "s|@INTERNAL_URL_PORT@|$internal|g" \
+        -e "s|@ONLINE_INTERVAL@|2s|" \
+        -e "s|@REDIS@|127.0.0.1:$redis_port|" \
+        -e "s|@KAFKA@|$brokers|" \
+        -e "s|@SECRET@|$secret|" \
+        "$root/conf/goim-cluster.conf" >"$d/conf/nginx.conf"
+
+    "$nginx" -q -t -p "$d/" -c conf/nginx.conf -e stderr \
+        || die "nginx refused $d/conf/nginx.conf"
+    "$nginx" -p "$d/" -c conf/nginx.conf -e "$d/logs/error.log" \
+        -g 'daemon off;' &
+    started $! "nginx $id"
+    wait_port "$api" || die "nginx $id did not start ($d/logs/error.log)"
+done
+
+# --- the job --------------------------------------------------------------
+
+sed -e "s|^\(kafka_brokers \).*|\1$brokers;|" \
+    -e "s|^\(redis \).*|\1127.0.0.1:$redis_port;|" \
+    -e "s|^\(internal_secret \).*|\1$secret;|" \
+    -e "s|^\(status_listen \).*|\1127.0.0.1:$job_status;|" \
+    -e "s|^# *\(log_file \).*|\1$dir/job/goim-job.log;|" \
+    "$root/conf/goim-job.conf" >"$dir/job/goim-job.conf"
+
+"$job" -c "$dir/job/goim-job.conf" -t >/dev/null \
+    || die "goim-job refused $dir/job/goim-job.conf"
+"$job" -c "$dir/job/goim-job.conf" &
+started $! "goim-job"
+
+cat <<EOF
+goim cluster on 127.0.0.1 (runtime directory $dir)
+
+  redis-server     127.0.0.1:$redis_port
+  kafka-mock       $brokers (topic goim-push-topic)
+  goim-job         metrics http://127.0.0.1:$job_status/metrics, log $dir/job/goim-job.log
+EOF
+for node in "${nodes[@]}"; do
+    read -r id tcp ws api internal <<<"$node"
+    cat <<EOF
+  $id  TCP 127.0.0.1:$tcp  WebSocket ws://127.0.0.1:$ws/sub  API http://127.0.0.1:$api/goim/
+           status http://127.0.0.1:$api/status  internal push :$internal (job only)
+EOF
+done
+cat <<EOF
+
+A client's first packet is op 7 (auth) with a JSON token, e.g.
+  {"mid":123,"key":"dev-1","room_id":"live://1000","platform":"web","accepts":[1000]}
+on either node; then a heartbeat (op 2) at least every 4 minutes.
+
+Push through either node's API: it publishes to Kafka, answers after the
+ack, and the job delivers to the clients on both nodes:
+  curl -d 'hello' 'http://127.0.0.1:3111/goim/push/room?operation=1000&type=live&room=1000'
+  curl -d 'hello' 'http://127.0.0.1:3211/goim/push/mids?operation=1000&mids=123'
+  curl -d 'hello' 'http://127.0.0.1:3111/goim/push/keys?operation=1000&keys=dev-1'
+  curl -d 'hello' 'http://127.0.0.1:3111/goim/push/all?operation=1000'
+  curl 'http://127.0.0.1:3111/goim/online/total'
+
+Ctrl-C stops everything.
+
+EOF
+
+# the first of them to exit ends the cluster
+wait -n "${pids[@]}"
+echo "run-cluster: a process exited on its own; stopping the rest" >&2
+stop_all 1
