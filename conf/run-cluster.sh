@@ -9,7 +9,12 @@
 # Environment:
 #   GOIM_RUN_DIR     runtime directory (default build/cluster)
 #   GOIM_REDIS_PORT  redis-server's port (default 6379)
+#   GOIM_PORT_BASE   the nodes' and the job's ports: comet-a base+1 (TCP),
+#                    +2 (WS), +11 (API), +12 (internal), comet-b the same
+#                    +100, the job's metrics +19 (default 3100)
 #   GOIM_LOG_LEVEL   nginx error_log level (default info)
+#   GOIM_JOB_EXTRA   directives appended to the job's configuration, e.g.
+#                    "kafka_option fetch.wait.max.ms 10;" (default none)
 #   NGINX            nginx binary (default nginx)
 
 set -u
@@ -17,6 +22,7 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${GOIM_RUN_DIR:-$root/build/cluster}
 redis_port=${GOIM_REDIS_PORT:-6379}
+base=${GOIM_PORT_BASE:-3100}
 level=${GOIM_LOG_LEVEL:-info}
 nginx=${NGINX:-nginx}
 stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
@@ -26,8 +32,11 @@ mock=$root/build/kafka-mock
 secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 # node: name tcp ws api internal
-nodes=("comet-a 3101 3102 3111 3112" "comet-b 3201 3202 3211 3212")
-job_status=3119
+api_a=$((base + 11))
+api_b=$((base + 111))
+nodes=("comet-a $((base + 1)) $((base + 2)) $api_a $((base + 12))"
+       "comet-b $((base + 101)) $((base + 102)) $api_b $((base + 112))")
+job_status=$((base + 19))
 
 die() {
     echo "run-cluster: $*" >&2
@@ -148,6 +157,9 @@ sed -e "s|^\(kafka_brokers \).*|\1$brokers;|" \
     -e "s|^\(status_listen \).*|\1127.0.0.1:$job_status;|" \
     -e "s|^# *\(log_file \).*|\1$dir/job/goim-job.log;|" \
     "$root/conf/goim-job.conf" >"$dir/job/goim-job.conf"
+if [ -n "${GOIM_JOB_EXTRA:-}" ]; then
+    echo "$GOIM_JOB_EXTRA" >>"$dir/job/goim-job.conf"
+fi
 
 "$job" -c "$dir/job/goim-job.conf" -t >/dev/null \
     || die "goim-job refused $dir/job/goim-job.conf"
@@ -176,11 +188,11 @@ on either node; then a heartbeat (op 2) at least every 4 minutes.
 
 Push through either node's API: it publishes to Kafka, answers after the
 ack, and the job delivers to the clients on both nodes:
-  curl -d 'hello' 'http://127.0.0.1:3111/goim/push/room?operation=1000&type=live&room=1000'
-  curl -d 'hello' 'http://127.0.0.1:3211/goim/push/mids?operation=1000&mids=123'
-  curl -d 'hello' 'http://127.0.0.1:3111/goim/push/keys?operation=1000&keys=dev-1'
-  curl -d 'hello' 'http://127.0.0.1:3111/goim/push/all?operation=1000'
-  curl 'http://127.0.0.1:3111/goim/online/total'
+  curl -d 'hello' 'http://127.0.0.1:$api_a/goim/push/room?operation=1000&type=live&room=1000'
+  curl -d 'hello' 'http://127.0.0.1:$api_b/goim/push/mids?operation=1000&mids=123'
+  curl -d 'hello' 'http://127.0.0.1:$api_a/goim/push/keys?operation=1000&keys=dev-1'
+  curl -d 'hello' 'http://127.0.0.1:$api_a/goim/push/all?operation=1000'
+  curl 'http://127.0.0.1:$api_a/goim/online/total'
 
 Ctrl-C stops everything.
 
