@@ -412,14 +412,14 @@ job_comet_send(job_comet_t *c)
     job_log(JOB_LOG_DEBUG, "comet %s: POST %s, %zu item(s), %zu bytes",
             c->server, c->path, n, total);
 
-    /* on failure libevent has already reported it through the reply
-     * callback, which cleared c->req and scheduled the retry */
-    if (evhttp_make_request(c->conn, req, EVHTTP_REQ_POST, c->path) != 0
-        && c->req == req)
-    {
+    /* it fails at once only when no socket can be made (a refused or
+     * failed connect is reported later, through the reply callback);
+     * the request is then still ours */
+    if (evhttp_make_request(c->conn, req, EVHTTP_REQ_POST, c->path) != 0) {
+        evhttp_request_free(req);
         c->req = NULL;
         c->sending = 0;
-        job_comet_retry(c, "cannot send the request");
+        job_comet_retry(c, "cannot make a socket");
     }
 
 done:
