@@ -25,6 +25,7 @@ redis_port=${GOIM_REDIS_PORT:-6379}
 base=${GOIM_PORT_BASE:-3100}
 level=${GOIM_LOG_LEVEL:-info}
 nginx=${NGINX:-nginx}
+unset NGINX     # nginx itself reads NGINX as inherited listening sockets
 stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
 goim_module=$root/build/ngx_goim_module.so
 job=$root/build/goim-job
