@@ -1,6 +1,6 @@
-# bench/lib.sh: shell helpers shared by bench/run.sh, bench/run-100k.sh
-# and bench/soak.sh, sourced by them (POSIX sh: run.sh and run-100k.sh
-# run under sh, soak.sh under bash).
+# bench/lib.sh: shell helpers shared by bench/run.sh (and bench/cluster.sh,
+# which it sources), bench/run-100k.sh and bench/soak.sh, sourced by them
+# (POSIX sh: run.sh and run-100k.sh run under sh, soak.sh under bash).
 #
 # The sourcing script sets, before it calls these:
 #   me            the prefix of its messages ("bench", "soak", ...)
@@ -239,6 +239,39 @@ server_health() {
     for p in $worker_pids; do
         is_nginx "$p" || lost=$((lost + 1))
     done
+}
+
+
+# goim_scrape URL...: the goim_status counters at those URLs (one node
+# each), summed over nodes and workers, as one JSON object ("null" when
+# none answered)
+goim_scrape() {
+    local u
+
+    for u in "$@"; do
+        curl -s -m 3 "$u" 2>/dev/null
+    done \
+    | awk '
+        /^goim_messages_written_total\{/ { w += $NF; n++ }
+        /^goim_bytes_written_total\{/    { by += $NF }
+        /^goim_room_batches_total\{/     { b += $NF }
+        /^goim_dropped_total\{/          { d += $NF }
+        /^goim_pushes_total\{/           { p += $NF }
+        /^goim_kafka_messages_total\{.*state="acked"/      { ka += $NF }
+        /^goim_kafka_messages_total\{.*state="failed"/     { kf += $NF }
+        /^goim_kafka_messages_total\{.*state="queue_full"/ { kq += $NF }
+        /^goim_kafka_latency_ms_total\{/ { kl += $NF }
+        /^goim_internal_requests_total\{/ { ir += $NF }
+        /^goim_internal_pushes_total\{/   { ip += $NF }
+        END {
+            if (n == 0) { printf "null"; exit }
+            printf "{\"written\":%.0f,\"bytes\":%.0f,\"batches\":%.0f," \
+                   "\"dropped\":%.0f,\"pushes\":%.0f,", w, by, b, d, p
+            printf "\"kafka_acked\":%.0f,\"kafka_failed\":%.0f," \
+                   "\"kafka_queue_full\":%.0f,\"kafka_latency_ms\":%.0f," \
+                   "\"internal_requests\":%.0f,\"internal_pushes\":%.0f}",
+                   ka, kf, kq, kl, ir, ip
+        }'
 }
 
 

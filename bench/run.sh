@@ -10,6 +10,12 @@
 #   3. push by key at a high rate (BENCH_KEY_RATE), WS and TCP
 #   4. nchan: the WS runs of 1 and the four of 2, same client
 #   5. the floors: build/goim-floor on 10k and 1k loopback TCP pairs
+#   6. through the cluster (bench/cluster.sh): conf/run-cluster.sh's
+#      redis-server, kafka-mock, two nodes and goim-job, clients on
+#      comet-b, pushes through comet-a's API: 1k WS in one room at
+#      100/s, 10k at 50/s, push by key to 1k at 1000/s (and once more
+#      with the job's default fetch.wait.max.ms); the embedded twins
+#      room-1k-100 and key-ws-1k-1000 run in 2 and 3
 #
 # Every run gets a fresh nginx (rendered from bench/goim.conf.in or
 # bench/nchan.conf.in into build/bench/<run>/), so ΔRSS is meaningful,
@@ -23,12 +29,14 @@
 # one JSON line into build/bench/runs.jsonl; bench/report.pl turns them
 # into bench/RESULTS.md.  Everything listens on 127.0.0.1 only, every
 # run stops by itself, and the trap stops whatever this script started
-# (nginx, goim-bench) on any exit.  Needs curl and perl (core modules).
+# (nginx, goim-bench, the cluster) on any exit.  Needs curl, perl (core
+# modules), bash and redis-server (the cluster).
 #
 # Environment:
 #   BENCH_DURATION   seconds of publishing per run (10)
-#   BENCH_PORT_BASE  ports base+1 (TCP), +2 (WS), +11 (API), +102 (nchan)
-#                    (31100)
+#   BENCH_PORT_BASE  ports base+1 (TCP), +2 (WS), +11 (API), +102 (nchan);
+#                    the cluster base+300 (run-cluster.sh's GOIM_PORT_BASE)
+#                    and Redis base+379 (31100)
 #   BENCH_ONLY       run ids to run (space separated), e.g. while tuning;
 #                    the report on those goes to build/bench/RESULTS.md,
 #                    bench/RESULTS.md is left alone
@@ -49,6 +57,7 @@ me=bench
 
 out=build/bench
 nginx=${NGINX:-nginx}
+unset NGINX     # nginx itself reads NGINX as inherited listening sockets
 dur=${BENCH_DURATION:-10}
 base=${BENCH_PORT_BASE:-31100}
 only=${BENCH_ONLY:-}
@@ -58,6 +67,8 @@ tcp_port=$((base + 1))
 ws_port=$((base + 2))
 api_port=$((base + 11))
 nchan_port=$((base + 102))
+
+. "$root/bench/cluster.sh"
 
 stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
 nchan_module=/usr/lib/nginx/modules/ngx_nchan_module.so
@@ -82,6 +93,7 @@ stop_bench() {
 cleanup() {
     stop_bench
     stop_nginx 15
+    cluster_stop
 }
 
 set_traps interrupted
@@ -94,7 +106,11 @@ command -v perl >/dev/null 2>&1 || die "perl not found"
 [ -f "$nchan_module" ] || die "$nchan_module missing (libnginx-mod-nchan)"
 [ -x "$floor" ] || die "$floor missing: make tools"
 
-ports_free BENCH_PORT_BASE $tcp_port $ws_port $api_port $nchan_port
+case " $only " in
+    "  "|*" cluster-"*) cluster_check ;;
+esac
+
+ports_free BENCH_PORT_BASE $tcp_port $ws_port $api_port $nchan_port $c_ports
 
 mkdir -p "$out"
 runs=$out/runs.jsonl
@@ -162,18 +178,7 @@ nginx_writes() {    # write/writev syscalls of the master and its workers so far
 
 
 scrape() {     # goim_status counters summed over the workers, as JSON
-    curl -s -m 3 "http://127.0.0.1:$api_port/goim/status" 2>/dev/null \
-    | awk '
-        /^goim_messages_written_total\{/ { w += $NF; n++ }
-        /^goim_bytes_written_total\{/    { by += $NF }
-        /^goim_room_batches_total\{/     { b += $NF }
-        /^goim_dropped_total\{/          { d += $NF }
-        /^goim_pushes_total\{/           { p += $NF }
-        END {
-            if (n == 0) { printf "null"; exit }
-            printf "{\"written\":%.0f,\"bytes\":%.0f,\"batches\":%.0f," \
-                   "\"dropped\":%.0f,\"pushes\":%.0f}", w, by, b, d, p
-        }'
+    goim_scrape "http://127.0.0.1:$api_port/goim/status"
 }
 
 
@@ -341,6 +346,7 @@ run room-10k-10      goim  $workers 100ms $g_ws --clients 10000 --push-rate 10  
 run room-10k-50      goim  $workers 100ms $g_ws --clients 10000 --push-rate 50   $push
 run room-10k-200     goim  $workers 100ms $g_ws --clients 10000 --push-rate 200  $push
 run room-1k-1000     goim  $workers 100ms $g_ws --clients 1000  --push-rate 1000 $push
+run room-1k-100      goim  $workers 100ms $g_ws --clients 1000  --push-rate 100  $push
 run room-10k-10-f1s  goim  $workers 1s    $g_ws --clients 10000 --push-rate 10   $push
 run room-10k-10-f0   goim  $workers 0     $g_ws --clients 10000 --push-rate 10   $push
 run nchan-room-10k-10  nchan $workers - $n_ws --clients 10000 --push-rate 10   $push
@@ -351,6 +357,18 @@ run nchan-room-1k-1000 nchan $workers - $n_ws --clients 1000  --push-rate 1000 $
 # 3. push by key: one client per message
 run key-ws-10k   goim $workers 100ms $g_ws  --clients 10000 --push-mode key --push-rate $key_rate --inflight 64 $push
 run key-tcp-10k  goim $workers 100ms $g_tcp --clients 10000 --push-mode key --push-rate $key_rate --inflight 64 $push
+run key-ws-1k-1000 goim $workers 100ms $g_ws --clients 1000 --push-mode key --push-rate 1000 $push
+
+# 6. through the cluster: each run on a fresh cluster; the job's
+# fetch.wait.max.ms is 10, since kafka-mock answers a fetch for which it
+# has no data only when that wait is over, not when data arrives as a
+# broker does: the last run keeps librdkafka's 500 to show what that costs
+c_ws="--transport ws --server 127.0.0.1:$c_ws_b --ws-path /sub --api 127.0.0.1:$c_api_a"
+
+cluster_run cluster-room-1k-100       10  $c_ws --clients 1000  --push-rate 100 $push
+cluster_run cluster-room-10k-50       10  $c_ws --clients 10000 --push-rate 50  $push
+cluster_run cluster-key-1k-1000       10  $c_ws --clients 1000 --push-mode key --push-rate 1000 $push
+cluster_run cluster-key-1k-1000-fw500 500 $c_ws --clients 1000 --push-mode key --push-rate 1000 $push
 
 
 # --- the report -----------------------------------------------------------------
@@ -363,7 +381,7 @@ report=bench/RESULTS.md
 
 BENCH_SO=$so_sha BENCH_REV=$rev_start \
 BENCH_ELAPSED=$elapsed BENCH_LOAD_START=$load_start BENCH_LOAD_END=$load_end \
-BENCH_WORKERS=$workers BENCH_DURATION=$dur \
+BENCH_WORKERS=$workers BENCH_DURATION=$dur NGINX=$nginx \
     perl bench/report.pl "$runs" >"$report.tmp" \
     && mv "$report.tmp" "$report" \
     || { rm -f "$report.tmp"; die "bench/report.pl failed"; }
