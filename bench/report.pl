@@ -115,6 +115,9 @@ sub others {
     return undef unless $r && $r->{bench} && $r->{wall_s};
     my $o = $r->{host_busy_s} - ($r->{nginx_cpu_s} // 0)
             - ($r->{bench}{client_cpu_s} // 0);
+    # a cluster run's own processes besides nginx
+    $o -= ($r->{job_cpu_s} // 0) + ($r->{kafka_cpu_s} // 0)
+          + ($r->{redis_cpu_s} // 0);
     $o = 0 if $o < 0;
     return $o / $r->{wall_s};
 }
@@ -332,7 +335,7 @@ $out .= "\n" . cmds(@mem) . "\n";
 
 # --- 2. room broadcast -------------------------------------------------------------
 
-my @room = qw(room-10k-10 room-10k-50 room-10k-200 room-1k-1000
+my @room = qw(room-10k-10 room-10k-50 room-10k-200 room-1k-1000 room-1k-100
               room-10k-10-f1s room-10k-10-f0
               nchan-room-10k-10 nchan-room-10k-50 nchan-room-10k-200
               nchan-room-1k-1000);
@@ -427,14 +430,15 @@ $out .= "\n";
 
 # --- 3. push by key -----------------------------------------------------------------
 
-my @key = qw(key-ws-10k key-tcp-10k);
+my @key = qw(key-ws-10k key-tcp-10k key-ws-1k-1000);
 
 $out .= <<"EOF";
 ## 3. Push by key
 
-10k clients; each push goes to one client (`/goim/push/keys`, keys
-`bench-<seq % N>`), one HTTP request per message, 64 in flight. The CPU
-per delivery therefore includes a whole HTTP API request.
+10k clients (key-ws-1k-1000: 1k at 1000/s, the twin of section 6's
+cluster-key-1k-1000); each push goes to one client (`/goim/push/keys`,
+keys `bench-<seq % N>`), one HTTP request per message, 64 in flight. The
+CPU per delivery therefore includes a whole HTTP API request.
 
 | run | transport | offered/s | sent/s | unsent | delivered | p50 ms | p99 ms | max ms | server CPU s | CPU µs/delivery | msgs/write | client CPU s | others (cores) |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|---|
@@ -516,6 +520,222 @@ for my $id (@room, @key) {
 }
 
 $out .= "\n";
+
+
+# --- 6. through the cluster ------------------------------------------------------------
+
+# cluster run => its embedded twin (same clients, rate and message)
+my @cluster = (
+    [ 'cluster-room-1k-100',       'room-1k-100' ],
+    [ 'cluster-room-10k-50',       'room-10k-50' ],
+    [ 'cluster-key-1k-1000',       'key-ws-1k-1000' ],
+    [ 'cluster-key-1k-1000-fw500', 'key-ws-1k-1000' ],
+);
+
+# a counter's change over a cluster run: status (both nodes) or job
+sub cdelta {
+    my ($r, $from, $k) = @_;
+    my ($b, $a) = ($r->{"${from}_before"}, $r->{"${from}_after"});
+    return undef unless $b && $a && defined $a->{$k} && defined $b->{$k};
+    return $a->{$k} - $b->{$k};
+}
+
+sub per {
+    my ($v, $n, $scale) = @_;
+    return undef unless defined $v && $n;
+    return $v * $scale / $n;
+}
+
+if (grep { $run{ $_->[0] } } @cluster) {
+    my $redis_v = sh(q{redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/'});
+    my $rdk_v = sh(q{dpkg-query -W -f='${Version}' librdkafka1 2>/dev/null}) || 'unknown';
+    my ($fw) = map { $run{ $_->[0] }{fetch_wait_ms} }
+               grep { $run{ $_->[0] } && $_->[0] !~ /fw500$/ } @cluster;
+    $fw //= 10;
+
+    $out .= <<"EOF";
+## 6. Through the cluster
+
+Every message here takes the whole cluster path: goim-bench's publisher
+POSTs to **comet-a**'s logic API, which produces a goim.PushMsg to Kafka
+(`acks=all`, `linger.ms` 2) and answers after the ack; goim-job consumes
+it and POSTs an internal push (a CometPushBatch) to every comet in the
+registry; **comet-b**, which holds all the clients (WebSocket), writes
+it to their sockets. comet-a has no clients, but as in goim every comet
+gets every room message, so a room message is two internal pushes. One fresh cluster per run, from
+conf/run-cluster.sh under build/bench/<run>/cluster: redis-server
+$redis_v, kafka-mock (librdkafka ${rdk_v}'s mock cluster: one broker,
+4 partitions), comet-a and comet-b from conf/goim-cluster.conf
+(`worker_processes auto`, i.e. $nproc each, `goim_room_flush 100ms`,
+the API's access log on, error_log warn) and goim-job with
+conf/goim-job.conf plus `kafka_option fetch.wait.max.ms` as stated.
+The twin of each run is the same clients, rate and message on the
+embedded node (section 2 or 3 of this same run: one nginx with
+$ENV{BENCH_WORKERS} workers, no Kafka, no Redis, no job).
+
+| run | path | clients | push | offered/s | sent/s | unsent | delivered | p50 ms | p90 ms | p99 ms | max ms | API wait for the ack, mean ms | p50 − twin's ms | p99 − twin's ms | others (cores) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+EOF
+
+    my %twin_done;
+    for my $c (@cluster) {
+        my ($id, $tid) = @$c;
+        my $r = $run{$id} or next;
+        my $b = $r->{bench};
+        if (!$b) {
+            $out .= "| $id | cluster | failed: " . ($r->{error} // 'no figures') . " |\n";
+            next;
+        }
+        my $t = bench($tid);
+        my $acks = cdelta($r, 'status', 'kafka_acked');
+        my $ackms = per(cdelta($r, 'status', 'kafka_latency_ms'), $acks, 1);
+        my $fwn = $r->{fetch_wait_ms} != $fw
+                  ? " (fetch.wait.max.ms $r->{fetch_wait_ms})" : '';
+        $out .= "| $id | cluster$fwn | " . int_sep($b->{clients})
+            . " | $b->{push_mode} | $b->{push_rate} | "
+            . num($b->{duration} ? $b->{sent} / $b->{duration} : undef, 1)
+            . ' | ' . int_sep($b->{unsent})
+            . ' | ' . sprintf('%.2f %%', 100 * $b->{delivered_share})
+            . ' | ' . join(' | ', map { num($b->{$_}, 1) }
+                           qw(lat_p50_ms lat_p90_ms lat_p99_ms lat_max_ms))
+            . ' | ' . num($ackms, 1)
+            . ' | ' . ($t ? num($b->{lat_p50_ms} - $t->{lat_p50_ms}, 1) : '—')
+            . ' | ' . ($t ? num($b->{lat_p99_ms} - $t->{lat_p99_ms}, 1) : '—')
+            . ' | ' . num(others($r), 2) . " |\n";
+        next if !$t || $twin_done{$tid}++;
+        $out .= "| $tid | embedded twin | " . int_sep($t->{clients})
+            . " | $t->{push_mode} | $t->{push_rate} | "
+            . num($t->{duration} ? $t->{sent} / $t->{duration} : undef, 1)
+            . ' | ' . int_sep($t->{unsent})
+            . ' | ' . sprintf('%.2f %%', 100 * $t->{delivered_share})
+            . ' | ' . join(' | ', map { num($t->{$_}, 1) }
+                           qw(lat_p50_ms lat_p90_ms lat_p99_ms lat_max_ms))
+            . ' | — | | | ' . num(others($run{$tid}), 2) . " |\n";
+    }
+
+    $out .= <<"EOF";
+
+CPU: "nginx" is goim-bench's figure for both nodes' masters and workers
+over the measurement and drain, as for the twin. The job's, kafka-mock's
+and redis-server's come from /proc/<pid>/stat from the moment the
+clients were all connected (goim-bench's first progress line after the
+connects, so up to 2 s of settling are included) to the end of the run;
+"idle" is what each used per second during 2 s with the cluster ready
+and no client or push (fetch polling, registry refreshes). "all" adds
+the four. Per delivery = CPU ÷ messages delivered; per Kafka message =
+CPU ÷ messages the job consumed (a room message is delivered to every
+client of the room, a key message to one).
+
+| run | nginx CPU s | nginx µs/delivery | twin µs/delivery | nginx ÷ twin | job CPU s | job µs/Kafka msg | job µs/delivery | kafka-mock CPU s | redis CPU s | all µs/delivery | all ÷ twin | idle cores: job / kafka-mock / redis |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
+EOF
+
+    for my $c (@cluster) {
+        my ($id, $tid) = @$c;
+        my $r = $run{$id} or next;
+        my $b = $r->{bench} or next;
+        my $t = bench($tid);
+        my $p = $r->{cpu_pushes} // {};
+        my $i = $r->{cpu_idle};
+        my $n = $b->{delivered};
+        my $consumed = cdelta($r, 'job', 'consumed');
+        my $all = defined $b->{server_cpu_s} && defined $p->{job_cpu_s}
+                  ? $b->{server_cpu_s} + $p->{job_cpu_s} + $p->{kafka_cpu_s}
+                    + $p->{redis_cpu_s} : undef;
+        my $allpd = per($all, $n, 1e6);
+        my $idle = $i && $i->{wall_s}
+            ? join(' / ', map { num($i->{$_} / $i->{wall_s}, 3) }
+                   qw(job_cpu_s kafka_cpu_s redis_cpu_s))
+            : '—';
+        $out .= "| $id | " . num($b->{server_cpu_s}, 2)
+            . ' | ' . num($b->{cpu_us_per_delivery}, 3)
+            . ' | ' . ($t ? num($t->{cpu_us_per_delivery}, 3) : '—')
+            . ' | ' . ($t ? ratio($b->{cpu_us_per_delivery}, $t->{cpu_us_per_delivery}, 2) : '—')
+            . ' | ' . num($p->{job_cpu_s}, 2)
+            . ' | ' . num(per($p->{job_cpu_s}, $consumed, 1e6), 1)
+            . ' | ' . num(per($p->{job_cpu_s}, $n, 1e6), 3)
+            . ' | ' . num($p->{kafka_cpu_s}, 2) . ' | ' . num($p->{redis_cpu_s}, 2)
+            . ' | ' . num($allpd, 3)
+            . ' | ' . ($t ? ratio($allpd, $t->{cpu_us_per_delivery}, 2) : '—')
+            . " | $idle |\n";
+    }
+
+    $out .= <<"EOF";
+
+What the job and the comets did (changes over the run): Kafka messages
+the job consumed, its internal push requests (to both comets) answered
+200 or not, retries, room batches the comets accepted and room messages
+merged into a batch with others, items given up on; the comets'
+internal requests and items; the API's produced messages acked, failed
+or refused for a full queue.
+
+| run | consumed | comet requests ok / failed | retries | room batches | room msgs merged | undeliverable | comet internal requests / items | Kafka acked / failed / queue full |
+|---|---|---|---|---|---|---|---|---|
+EOF
+
+    for my $c (@cluster) {
+        my $id = $c->[0];
+        my $r = $run{$id} or next;
+        next unless $r->{bench};
+        my $j = sub { int_sep(cdelta($r, 'job', $_[0])) };
+        my $st = sub { int_sep(cdelta($r, 'status', $_[0])) };
+        $out .= "| $id | " . $j->('consumed')
+            . ' | ' . $j->('requests_ok') . ' / ' . $j->('requests_failed')
+            . ' | ' . $j->('retries') . ' | ' . $j->('room_batches')
+            . ' | ' . $j->('room_merged') . ' | ' . $j->('undeliverable')
+            . ' | ' . $st->('internal_requests') . ' / ' . $st->('internal_pushes')
+            . ' | ' . $st->('kafka_acked') . ' / ' . $st->('kafka_failed')
+            . ' / ' . $st->('kafka_queue_full') . " |\n";
+    }
+
+    $out .= "\n```\n";
+    for my $c (@cluster) {
+        my $r = $run{ $c->[0] } or next;
+        $out .= "# $c->[0]\n$r->{cluster_cmd}\n$r->{cmd}\n";
+    }
+    $out .= "```\n\nThe twins' commands are in sections 2 and 3.\n\n";
+
+    my ($k10, $k500) = map { bench($_) } qw(cluster-key-1k-1000 cluster-key-1k-1000-fw500);
+    my $fwcost = $k10 && $k500
+        ? sprintf(' In this run, with the default 500 ms the key pushes'
+                  . ' took p50 %.1f ms and p99 %.1f ms instead of %.1f and %.1f.',
+                  $k500->{lat_p50_ms}, $k500->{lat_p99_ms},
+                  $k10->{lat_p50_ms}, $k10->{lat_p99_ms})
+        : '';
+
+    $out .= <<"EOF";
+Reading these figures:
+
+- **kafka-mock is not a broker.** It is librdkafka's mock cluster in one
+  process on loopback: messages stay in memory, nothing is written to
+  disk or replicated to other machines, so `acks=all` costs one
+  loopback round trip. A real cluster adds its log append, replication
+  to the in-sync replicas and network round trips to "API wait for the
+  ack" and again to the job's fetch. These latencies are the software
+  path's, not a deployment's.
+- **The job's fetch wait.** The mock answers a fetch for which it has no
+  data only when the consumer's `fetch.wait.max.ms` is over (librdkafka's
+  default 500 ms), not as soon as a message arrives as a broker does
+  (`fetch.min.bytes` 1). The runs therefore set it to $fw ms for the job,
+  which adds up to $fw ms (about half on average) that a real broker
+  would not; the idle column shows the polling's cost.$fwcost
+- **The API answers after the ack.** The producer waits up to
+  `linger.ms` 2 to batch concurrent requests, then for the broker's ack;
+  goim-bench keeps 64 requests in flight, so the API's answer time also
+  caps the rate it can offer ("unsent").
+- **Room messages are batched twice.** While an internal push to a comet
+  is in flight the job queues the next room messages for it and sends
+  them together (`room_batch_count` 128, `room_batch_bytes` 64k); the
+  comet then merges each room's messages for `goim_room_flush` 100ms as
+  in the embedded path, so room latencies stay dominated by that flush
+  (p50 near half of it plus the path).
+- **One machine.** Both nodes' $nproc workers each, the job, kafka-mock,
+  redis-server and goim-bench share the same $nproc cores, so every
+  process's CPU slows the others' latency; the embedded twin has only
+  nginx and goim-bench.
+
+EOF
+}
 
 
 # --- distance to targets -----------------------------------------------------------------
@@ -604,6 +824,19 @@ for my $id (@order) {
     push @a, "$id: $r->{log_error} [error] line(s) in error.log" if $r->{log_error};
     push @a, "$id: $r->{listen_overflows} TCP listen queue overflows (machine-wide)"
         if $r->{listen_overflows};
+    if ($r->{server} eq 'cluster') {
+        push @a, "$id: $r->{job_log_error} [error] and $r->{job_log_warn}"
+                 . " [warn] line(s) in goim-job's log"
+            if $r->{job_log_error} || $r->{job_log_warn};
+        for my $k (qw(undeliverable requests_failed retries decode_errors)) {
+            my $d = cdelta($r, 'job', $k);
+            push @a, "$id: goim-job $k: " . int_sep($d) if $d;
+        }
+        for my $k (qw(kafka_failed kafka_queue_full)) {
+            my $d = cdelta($r, 'status', $k);
+            push @a, "$id: the API's $k: " . int_sep($d) if $d;
+        }
+    }
     if (!$b) {
         push @a, "$id: **goim-bench gave no figures** (rc $r->{rc}, build/bench/$id/bench.log)";
         next;
