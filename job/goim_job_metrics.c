@@ -81,9 +81,31 @@ job_metrics_close(void)
                         (unsigned long long) (value))
 
 
+/* a server id as a label value: backslash, quote and newline escaped,
+ * cut at the buffer's end */
+static void
+job_metrics_label(char *dst, size_t size, const char *s)
+{
+    size_t  n;
+
+    for (n = 0; *s && n + 3 < size; s++) {
+        if (*s == '\\' || *s == '"' || *s == '\n') {
+            dst[n++] = '\\';
+            dst[n++] = *s == '\n' ? 'n' : *s;
+
+        } else {
+            dst[n++] = *s;
+        }
+    }
+
+    dst[n] = '\0';
+}
+
+
 static void
 job_metrics_handler(struct evhttp_request *req, void *arg)
 {
+    char              label[256];
     const char       *path;
     job_comet_t      *c;
     struct evbuffer  *b;
@@ -150,6 +172,8 @@ job_metrics_handler(struct evhttp_request *req, void *arg)
         "# TYPE goim_job_comet_undeliverable_total counter\n");
 
     for (c = job.comets; c; c = c->next) {
+        job_metrics_label(label, sizeof(label), c->server);
+
         evbuffer_add_printf(b,
             "goim_job_comet_queue_items{comet=\"%s\"} %zu\n"
             "goim_job_comet_queue_bytes{comet=\"%s\"} %zu\n"
@@ -157,11 +181,11 @@ job_metrics_handler(struct evhttp_request *req, void *arg)
             "goim_job_comet_requests_ok_total{comet=\"%s\"} %llu\n"
             "goim_job_comet_requests_failed_total{comet=\"%s\"} %llu\n"
             "goim_job_comet_undeliverable_total{comet=\"%s\"} %llu\n",
-            c->server, c->q.items, c->server, c->q.bytes,
-            c->server, c->state == JOB_COMET_UP,
-            c->server, (unsigned long long) c->requests_ok,
-            c->server, (unsigned long long) c->requests_failed,
-            c->server, (unsigned long long) c->undeliverable);
+            label, c->q.items, label, c->q.bytes,
+            label, c->state == JOB_COMET_UP,
+            label, (unsigned long long) c->requests_ok,
+            label, (unsigned long long) c->requests_failed,
+            label, (unsigned long long) c->undeliverable);
     }
 
     job_kafka_metrics(b);

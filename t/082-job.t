@@ -136,7 +136,7 @@ our $JobLog;
 
 # Starts goim-job with the block's defaults plus $extra directives and
 # waits for "ready: assigned" (the group has given it the partitions)
-# in its stderr, or in log => <its log_file>.
+# in its stderr, or in log => <its log_file>; secret => another secret.
 sub job_start {
     my ($bootstrap, $extra, %o) = @_;
     my $root = $ENV{TEST_NGINX_SERVROOT};
@@ -148,7 +148,7 @@ kafka_option session.timeout.ms 6000;
 kafka_option heartbeat.interval.ms 500;
 kafka_option reconnect.backoff.max.ms 200;
 redis 127.0.0.1:$ENV{TEST_NGINX_PORT2};
-internal_secret @{[SECRET]};
+internal_secret @{[ $o{secret} // SECRET ]};
 registry_refresh 200ms;
 request_timeout 1s;
 retry_backoff 50ms 400ms;
@@ -661,7 +661,35 @@ like($out, qr/kafka property "no\.such\.property" = "1": No such/,
      "$name - named in the log");
 stop_all();
 
-=== TEST 9: a full comet queue pauses consumption; nothing dropped, in order
+=== TEST 9: a wrong secret (403) is retried with backoff, nothing dropped
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+my $c = fake_comet('fa');
+my $job = job_start($kafka, "kafka_option auto.commit.interval.ms 200;\n",
+                    secret => 'wrong-secret');
+produce_ok($kafka, '2 pushes', '--type push --server fa --keys k -n 2');
+ok(job_logged(qr/comet fa down: HTTP 403: "answer 403"; retrying 2 item/),
+   "$name - the 403 is logged once");
+ok(wait_until(sub { (metric('goim_job_retries_total') // 0) >= 3 }),
+   "$name - and retried");
+my $m = metrics();
+is($m->{goim_job_inflight_messages}, 2, "$name - both still in flight");
+is($m->{goim_job_undeliverable_total}, 0, "$name - none given up");
+is($m->{'goim_job_partition_stored_offset{partition="0"}'}, -1,
+   "$name - no offset stored");
+ok(@{ fake_lines($c, qr/^BAD secret$/) } >= 3
+   && !@{ fake_lines($c, qr/^ok/) }, "$name - the comet accepted nothing");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0 after draining");
+$job = job_start($kafka);
+wait_until(sub { @{ ok_bodies($c) } >= 2 }, 10);
+is_deeply(ok_bodies($c), ['m1', 'm2'],
+          "$name - with the right secret the next job delivers both");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+=== TEST 10: a full comet queue pauses consumption; nothing dropped, in order
 --- no_module
 --- config
 --- perl
@@ -693,7 +721,7 @@ is(metric('goim_job_undeliverable_total'), 0, "$name - none undeliverable");
 is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 stop_all();
 
-=== TEST 10: held until Redis answers; outages keep the comets; a comet moves
+=== TEST 11: held until Redis answers; outages keep the comets; a comet moves
 --- no_module
 --- config
 --- perl
@@ -738,7 +766,7 @@ my $dir = (split /\n/, rcli('CONFIG', 'GET', 'dir'))[1];
 unlink "$dir/dump.rdb" or diag("unlink $dir/dump.rdb: $!");
 stop_all();
 
-=== TEST 11: a Kafka outage: the job waits and goes on where it was
+=== TEST 12: a Kafka outage: the job waits and goes on where it was
 --- no_module
 --- config
 --- perl
@@ -760,7 +788,7 @@ ok(wait_until(sub { metric('goim_job_kafka_up') == 1 }), "$name - kafka up");
 is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 stop_all();
 
-=== TEST 12: real comet: room, push, broadcast reach WebSocket and TCP clients
+=== TEST 13: real comet: room, push, broadcast reach WebSocket and TCP clients
 --- main_config
 goim_server_id comet-a;
 goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
@@ -811,7 +839,7 @@ is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 unlike(job_log_text(), qr/\[(?:warn|error)\]/, "$name - no warning");
 stop_all();
 
-=== TEST 13: real comet stopped (record alive) gets its messages when back
+=== TEST 14: real comet stopped (record alive) gets its messages when back
 --- main_config
 goim_server_id comet-a;
 goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
