@@ -132,10 +132,10 @@ cluster_start() {
         i=$((i + 1))
     done
 
-    echo "$me: the cluster in $c_dir was not ready in 40 s" \
-         "(job: $(curl -s -m 1 "http://127.0.0.1:$c_job/metrics" \
-                  | grep -E '^goim_job_(assigned_partitions|comets|kafka_up|redis_up) ' \
-                  | tr '\n' ' '))" >&2
+    echo "$me: the cluster in $c_dir was not ready in 40 s (job:" \
+         "$(curl -s -m 1 "http://127.0.0.1:$c_job/metrics" \
+            | grep -E '^goim_job_(assigned_partitions|comets|[a-z]+_up) ' \
+            | tr '\n' ' '))" >&2
     return 1
 }
 
@@ -227,12 +227,13 @@ cpu_sample() {
 }
 
 
-# cpu_json SAMPLE0 SAMPLE1: the wall time and CPU seconds between them
-cpu_json() {
+# cpu_fields SAMPLE0 SAMPLE1: the wall time and CPU seconds between them
+# as JSON fields
+cpu_fields() {
     echo "$1 $2" | awk '{
-        printf "{\"wall_s\":%.2f,\"nginx_cpu_s\":%.2f,\"job_cpu_s\":%.2f,",
+        printf "\"wall_s\":%.2f,\"nginx_cpu_s\":%.2f,\"job_cpu_s\":%.2f,",
                $6 - $1, $7 - $2, $8 - $3
-        printf "\"kafka_cpu_s\":%.2f,\"redis_cpu_s\":%.2f}", $9 - $4, $10 - $5
+        printf "\"kafka_cpu_s\":%.2f,\"redis_cpu_s\":%.2f", $9 - $4, $10 - $5
     }'
 }
 
@@ -255,9 +256,9 @@ cluster_watch() {
 # cluster_run ID FETCH_WAIT_MS goim-bench-args...: one fresh cluster, one
 # goim-bench run against it, one JSON line into $runs
 cluster_run() {
-    local id fw dir ccmd cmd rc load host0 host1 ovf0 ovf cpu0 cpu1 t0
-    local wall busy before after jb ja result p lost alive_all signals
-    local alerts crits errors jwarn jerr logs idle0 idle1 conn end watch
+    local id fw dir ccmd cmd rc load host0 host1 ovf0 ovf start end conn
+    local busy before after jb ja result p lost alive_all signals watch
+    local alerts crits errors jwarn jerr logs idle0 idle1
 
     id=$1
     fw=$2
@@ -299,8 +300,7 @@ cluster_run() {
 
     host0=$(host_cpu)
     ovf0=$(overflows)
-    cpu0=$(cluster_cpu)
-    t0=$(date +%s.%N)
+    start=$(cpu_sample)
 
     "$bench" "$@" --server-pids "$c_master_a,$c_master_b" \
         >"$dir/bench.json" 2>"$dir/bench.log" &
@@ -314,10 +314,8 @@ cluster_run() {
     end=$(cpu_sample)
     host1=$(host_cpu)
     ovf=$(( $(overflows) - ovf0 ))
-    cpu1=$(cluster_cpu)
     wait "$watch"
     conn=$(cat "$dir/cpu.connected")
-    wall=$(echo "$t0 $(date +%s.%N)" | awk '{ printf "%.2f", $2 - $1 }')
     busy=$(echo "$host0 $host1" | awk '{ printf "%.2f", $3 - $1 }')
 
     after=$(cluster_scrape)
@@ -335,7 +333,8 @@ cluster_run() {
         is_nginx "$p" || lost=$((lost + 1))
     done
 
-    logs="$dir/cluster/comet-a/logs/error.log $dir/cluster/comet-b/logs/error.log"
+    logs="$dir/cluster/comet-a/logs/error.log"
+    logs="$logs $dir/cluster/comet-b/logs/error.log"
     signals=$(cat $logs 2>/dev/null | grep -c 'exited on signal')
     alerts=$(cat $logs 2>/dev/null | grep -c '\[alert\]')
     crits=$(cat $logs 2>/dev/null | grep -c '\[crit\]\|\[emerg\]')
@@ -363,19 +362,17 @@ cluster_run() {
         "$id" "$(nproc)" >>"$runs"
     printf '"fetch_wait_ms":%s,"cluster_cmd":"%s","cmd":"%s",' \
         "$fw" "$ccmd" "$cmd" >>"$runs"
-    printf '"rc":%s,"load1":%s,"alive":%s,"host_busy_s":%s,' \
-        "$rc" "$load" "$alive_all" "$busy" >>"$runs"
-    echo "$cpu0 $cpu1" | awk '{
-        printf "\"nginx_cpu_s\":%.2f,\"job_cpu_s\":%.2f,", $5 - $1, $6 - $2
-        printf "\"kafka_cpu_s\":%.2f,\"redis_cpu_s\":%.2f,", $7 - $3, $8 - $4
-    }' >>"$runs"
-    printf '"wall_s":%s,"listen_overflows":%s,"workers_gone":%s,' \
-        "$wall" "$ovf" "$lost" >>"$runs"
+    printf '"rc":%s,"load1":%s,"alive":%s,"host_busy_s":%s,%s,' \
+        "$rc" "$load" "$alive_all" "$busy" "$(cpu_fields "$start" "$end")" \
+        >>"$runs"
+    printf '"listen_overflows":%s,"workers_gone":%s,' "$ovf" "$lost" >>"$runs"
     printf '"log_signal":%s,"log_alert":%s,"log_crit":%s,"log_error":%s,' \
         "$signals" "$alerts" "$crits" "$errors" >>"$runs"
     printf '"job_log_warn":%s,"job_log_error":%s,' "$jwarn" "$jerr" >>"$runs"
-    printf '"cpu_idle":%s,"cpu_pushes":%s,' "$(cpu_json "$idle0" "$idle1")" \
-        "$([ -n "$conn" ] && cpu_json "$conn" "$end" || echo null)" >>"$runs"
+    printf '"cpu_idle":{%s},' "$(cpu_fields "$idle0" "$idle1")" >>"$runs"
+    if [ -n "$conn" ]; then
+        printf '"cpu_pushes":{%s},' "$(cpu_fields "$conn" "$end")" >>"$runs"
+    fi
     printf '"status_before":%s,"status_after":%s,' "$before" "$after" \
         >>"$runs"
     printf '"job_before":%s,"job_after":%s,"bench":%s}\n' "$jb" "$ja" \
