@@ -214,6 +214,14 @@ main(int argc, char **argv)
 
     job_drain_ev = evtimer_new(job.base, job_drain_timeout, NULL);
 
+    /* resolv.conf and /etc/hosts, as getaddrinfo() would use them */
+    job.dns = evdns_base_new(job.base, EVDNS_BASE_INITIALIZE_NAMESERVERS
+                                       | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (job.dns == NULL) {
+        job_log(JOB_LOG_ERROR, "cannot create the DNS resolver");
+        return JOB_EXIT_SOFTWARE;
+    }
+
     job_log(JOB_LOG_INFO, "goim-job %s (librdkafka %s) starting, pid %d",
             GOIM_JOB_VERSION, rd_kafka_version_str(), (int) getpid());
 
@@ -235,6 +243,7 @@ main(int argc, char **argv)
     job_registry_close();
     job_comet_close_all();
     job_metrics_close();
+    evdns_base_free(job.dns, 0);
 
     while ((m = job.held) != NULL) {
         job.held = m->next;

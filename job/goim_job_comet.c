@@ -168,9 +168,8 @@ job_comet_connect(job_comet_t *c)
 
     c->new_addr = 0;
 
-    /* no DNS base: a host name is resolved when connecting (blocking);
-     * comets register numeric addresses */
-    c->conn = evhttp_connection_base_new(job.base, NULL, c->host,
+    /* a host name is resolved by libevent's asynchronous resolver */
+    c->conn = evhttp_connection_base_new(job.base, job.dns, c->host,
                                          (unsigned short) c->port);
     if (c->conn == NULL) {
         job_log(JOB_LOG_ERROR, "comet %s: cannot create a connection to"

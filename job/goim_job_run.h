@@ -8,6 +8,7 @@
 #ifndef GOIM_JOB_RUN_H
 #define GOIM_JOB_RUN_H
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <librdkafka/rdkafka.h>
@@ -60,6 +61,7 @@ typedef struct {
 typedef struct {
     job_conf_t                 *conf;
     struct event_base          *base;
+    struct evdns_base          *dns;        /* comet host names */
 
     rd_kafka_t                 *rk;
     job_part_t                 *parts;      /* by partition number */

@@ -207,8 +207,9 @@ sub metric_sum {
 # --- the registry -------------------------------------------------------------
 
 sub register {
-    my ($server, $port, $ttl) = @_;
-    my $rec = qq({"server":"$server","addr":"http://127.0.0.1:$port)
+    my ($server, $port, $ttl, $host) = @_;
+    $host //= '127.0.0.1';
+    my $rec = qq({"server":"$server","addr":"http://$host:$port)
             . qq(/goim/internal/push","weight":1,"conn_count":0,)
             . qq("ip_count":0,"addrs":[],"updated":) . time() . '}';
     rcli('SET', "comet_$server", $rec, 'EX', $ttl // 30);
@@ -759,6 +760,13 @@ ok(job_logged(qr/comet fa moved: .*:$c->{port}\/\S+ -> .*:$c2->{port}\//),
 produce_ok($kafka, 'one more', '--type room --room live://h --body y');
 wait_until(sub { @{ ok_bodies($c2) } >= 1 }, 10);
 is_deeply(ok_bodies($c2), ['y1'], "$name - to the new address");
+register('fa', $c2->{port}, 30, 'localhost');
+ok(job_logged(qr/comet fa moved: .* -> http:\/\/localhost:$c2->{port}\//),
+   "$name - a host name instead of an address");
+produce_ok($kafka, 'one through a host name',
+           '--type room --room live://h --body z');
+wait_until(sub { @{ ok_bodies($c2) } >= 2 }, 10);
+is_deeply(ok_bodies($c2), ['y1', 'z1'], "$name - resolved and delivered");
 is(metric('goim_job_comets'), 1, "$name - still one comet");
 is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 # the next blocks' redis-server must not load this registry
