@@ -703,6 +703,17 @@ EOF
                   $k10->{lat_p50_ms}, $k10->{lat_p99_ms})
         : '';
 
+    # the short wait's price: more, smaller fetches and internal pushes
+    my ($p10, $p500) = map { $run{$_} && $run{$_}{cpu_pushes} }
+                       qw(cluster-key-1k-1000 cluster-key-1k-1000-fw500);
+    $fwcost .= sprintf(' The shorter wait means more and smaller fetches'
+                       . ' (and internal pushes): under load the job and'
+                       . ' kafka-mock used %.2f and %.2f CPU s with %d ms,'
+                       . ' %.2f and %.2f with 500 ms.',
+                       $p10->{job_cpu_s}, $p10->{kafka_cpu_s}, $fw,
+                       $p500->{job_cpu_s}, $p500->{kafka_cpu_s})
+        if $p10 && $p500;
+
     $out .= <<"EOF";
 Reading these figures:
 
