@@ -8,6 +8,7 @@
  */
 
 #include <stdlib.h>
+#include <time.h>
 
 #include "goim_job_run.h"
 
@@ -24,6 +25,34 @@ job_route_bound(job_comet_t *c)
 }
 
 
+/*
+ * Pushes to a comet that left keep coming while the API still finds its
+ * sessions in Redis: one line a second, with the count of the others.
+ */
+static void
+job_route_unknown(job_msg_t *m, Goim__PushMsg *pm)
+{
+    time_t           now;
+    static time_t    last;
+    static uint64_t  quiet;
+
+    now = time(NULL);
+
+    if (now == last) {
+        quiet++;
+        return;
+    }
+
+    job_log(JOB_LOG_WARN, "push %d/%lld to %zu key(s) on comet \"%s\": no"
+            " such comet in the registry, undeliverable (and %llu more"
+            " since the last line)", m->partition, (long long) m->offset,
+            pm->n_keys, pm->server, (unsigned long long) quiet);
+
+    last = now;
+    quiet = 0;
+}
+
+
 void
 job_route(job_msg_t *m, Goim__PushMsg *pm)
 {
@@ -37,10 +66,7 @@ job_route(job_msg_t *m, Goim__PushMsg *pm)
 
         if (c == NULL) {
             job.undeliverable++;
-            job_log(JOB_LOG_WARN, "push %d/%lld to %zu key(s) on comet"
-                    " \"%s\": no such comet in the registry, undeliverable",
-                    m->partition, (long long) m->offset, pm->n_keys,
-                    pm->server);
+            job_route_unknown(m, pm);
             return;
         }
 
