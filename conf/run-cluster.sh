@@ -158,6 +158,10 @@ sed -e "s|^\(kafka_brokers \).*|\1$brokers;|" \
     -e "s|^\(status_listen \).*|\1127.0.0.1:$job_status;|" \
     -e "s|^# *\(log_file \).*|\1$dir/job/goim-job.log;|" \
     "$root/conf/goim-job.conf" >"$dir/job/goim-job.conf"
+# kafka-mock answers a fetch that finds no data only when the consumer's
+# fetch.wait.max.ms is over (a real broker answers as soon as a message
+# arrives): a short wait keeps the demo's latency close to a real one's
+echo "kafka_option fetch.wait.max.ms 10;" >>"$dir/job/goim-job.conf"
 if [ -n "${GOIM_JOB_EXTRA:-}" ]; then
     echo "$GOIM_JOB_EXTRA" >>"$dir/job/goim-job.conf"
 fi

@@ -299,6 +299,8 @@ sub _job_conf {
         'kafka_option session.timeout.ms 6000',
         'kafka_option heartbeat.interval.ms 500',
         'kafka_option reconnect.backoff.max.ms 200',
+        # kafka-mock holds an empty fetch for the whole wait
+        'kafka_option fetch.wait.max.ms 10',
         "redis 127.0.0.1:$Cluster->{redis_port}",
         'registry_refresh 500ms',
         "internal_secret $Secret",
