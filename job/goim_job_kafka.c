@@ -792,6 +792,13 @@ job_kafka_metrics(struct evbuffer *b)
     rd_kafka_position(job.rk, list);
 
     evbuffer_add_printf(b,
+        "# HELP goim_job_kafka_queue_length ops waiting in the consumer"
+        " queue\n"
+        "# TYPE goim_job_kafka_queue_length gauge\n"
+        "goim_job_kafka_queue_length %zu\n",
+        rd_kafka_queue_length(job_kafka_queue));
+
+    evbuffer_add_printf(b,
         "# TYPE goim_job_partition_stored_offset gauge\n"
         "# TYPE goim_job_partition_committed_offset gauge\n"
         "# TYPE goim_job_partition_lag gauge\n"
