@@ -89,6 +89,8 @@ job_kafka_init(void)
         || job_kafka_set(kc, "enable.auto.commit", "true") != 0
         || job_kafka_set(kc, "auto.commit.interval.ms", "1000") != 0
         || job_kafka_set(kc, "auto.offset.reset", "earliest") != 0
+        /* a fetch waiting on idle partitions delays a resumed one */
+        || job_kafka_set(kc, "fetch.wait.max.ms", "100") != 0
         || job_kafka_set(kc, "log.queue", "true") != 0)
     {
         rd_kafka_conf_destroy(kc);
