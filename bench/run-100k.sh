@@ -60,6 +60,7 @@ me=bench-100k
 
 out=build/bench100k
 nginx=${NGINX:-nginx}
+unset NGINX     # nginx itself reads NGINX as inherited listening sockets
 clients=${BENCH100K_CLIENTS:-100000}
 workers=${BENCH100K_WORKERS:-6}
 sources=${BENCH100K_SOURCES:-8}

@@ -60,6 +60,7 @@ fd_slack=${SOAK_FD_SLACK:-8}
 base=${SOAK_PORT_BASE:-32100}
 report=${SOAK_OUT:-bench/SOAK.md}
 nginx=${NGINX:-nginx}
+unset NGINX     # nginx itself reads NGINX as inherited listening sockets
 
 tcp_port=$((base + 1))
 ws_port=$((base + 2))

@@ -21,6 +21,7 @@ workers=${GOIM_WORKERS:-auto}
 level=${GOIM_LOG_LEVEL:-info}
 dir=${GOIM_RUN_DIR:-$root/build/run}
 nginx=${NGINX:-nginx}
+unset NGINX     # nginx itself reads NGINX as inherited listening sockets
 stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
 goim_module=$root/build/ngx_goim_module.so
 
