@@ -75,6 +75,7 @@ typedef struct {
 typedef struct {
     ngx_uint_t             refs;
     size_t                 len;
+    ngx_goim_room_t       *room;        /* a room's frame being written */
     u_char                 data[1];
 } ngx_goim_msg_t;
 
@@ -129,8 +130,12 @@ struct ngx_goim_room_s {
     ngx_queue_t            members;
     ngx_uint_t             online;      /* members in this worker */
 
-    /* rate limit: merged messages wait for the flush interval */
-    ngx_msec_t             last_flush;
+    /*
+     * Rate limit (ngx_goim_dispatch.c): the room's schedule, and its last
+     * frames until every member has written them.
+     */
+    ngx_msec_t             due;
+    ngx_goim_msg_t        *sending[2];  /* by transport */
     goim_raw_batch_t       batch;
     ngx_event_t            flush;
     u_char                 name[1];
