@@ -202,7 +202,10 @@ until ($ok || time > $deadline) {
     sleep 0.5 unless $ok;
 }
 ok $ok, 'kafka up: pushes are accepted again';
-my @got = grep { $_ ne '1000:down' } @{ bodies($c{B}, 2, 10) };
+# at least once: when the outage cut the job off before its offset commit
+# reached Kafka, section 4's messages come again after it rejoins
+my @got = grep { $_ ne '1000:down' && !/^1000:u\d$/ }
+          @{ bodies($c{B}, 7, 10) };
 ok scalar(grep { $_ eq '1000:up' } @got), 'kafka up: and delivered'
     or diag explain \@got;
 
