@@ -12,6 +12,7 @@
 
 static void ngx_goim_channel_read_handler(ngx_event_t *rev);
 static void ngx_goim_channel_write_handler(ngx_event_t *wev);
+static void ngx_goim_writes_handler(ngx_event_t *ev);
 static ngx_int_t ngx_goim_channel_flush(ngx_goim_channel_t *ch);
 static ngx_int_t ngx_goim_channel_keep(ngx_goim_channel_t *ch, u_char *p,
     size_t len);
@@ -21,6 +22,15 @@ static ngx_int_t ngx_goim_channel_change_room(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
 static void ngx_goim_channel_sub(ngx_goim_channel_t *ch, goim_packet_t *pkt,
     ngx_uint_t add);
+
+
+/* at most this many sockets are written before the event loop runs again */
+#define NGX_GOIM_WRITE_SLICE  512
+
+
+/* connections with output to write, in the order they got it */
+static ngx_queue_t  ngx_goim_writes = { &ngx_goim_writes, &ngx_goim_writes };
+static ngx_event_t  ngx_goim_writes_ev;
 
 
 ngx_goim_channel_t *
@@ -509,18 +519,62 @@ ngx_goim_channel_queue(ngx_goim_channel_t *ch, ngx_goim_msg_t *msg,
 
 /*
  * Writes are never made inline: everything queued in this event-loop
- * turn leaves together from the posted write event.
+ * turn leaves together, from the worker's list of connections to write.
+ * A room's fan-out to thousands of sockets goes in slices, with the
+ * event loop in between, so that new pushes, other workers' messages
+ * and timers are not held up for the whole fan-out.
  */
 
 void
 ngx_goim_channel_post_write(ngx_goim_channel_t *ch)
 {
-    ngx_event_t  *wev;
+    ngx_event_t  *wev, *ev;
 
     wev = ch->connection->write;
 
-    if (wev->ready && !wev->posted) {
-        ngx_post_event(wev, &ngx_posted_events);
+    if (!wev->ready || wev->posted) {
+        return;
+    }
+
+    ngx_post_event(wev, &ngx_goim_writes);
+
+    ev = &ngx_goim_writes_ev;
+
+    if (!ev->posted) {
+        if (ev->handler == NULL) {
+            ev->handler = ngx_goim_writes_handler;
+            ev->log = ngx_cycle->log;
+        }
+
+        ngx_post_event(ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_goim_writes_handler(ngx_event_t *ev)
+{
+    ngx_uint_t    n;
+    ngx_queue_t  *q;
+    ngx_event_t  *wev;
+
+    for (n = 0; n < NGX_GOIM_WRITE_SLICE; n++) {
+
+        if (ngx_queue_empty(&ngx_goim_writes)) {
+            return;
+        }
+
+        q = ngx_queue_head(&ngx_goim_writes);
+        wev = ngx_queue_data(q, ngx_event_t, queue);
+
+        ngx_delete_posted_event(wev);
+
+        wev->handler(wev);
+    }
+
+    if (!ngx_queue_empty(&ngx_goim_writes)) {
+        /* the rest after the event loop's next turn */
+        ngx_post_event(ev, &ngx_posted_next_events);
     }
 }
 
