@@ -127,8 +127,9 @@ struct job_msg_s {
     int64_t     offset;
     uint32_t    gen;
     uint32_t    refs;       /* comet items it is part of */
-    job_msg_t  *next;       /* held until the registry is loaded */
+    job_msg_t  *next;       /* held for the next registry read */
     void       *pm;         /* decoded Goim__PushMsg while held */
+    uint32_t    reads;      /* registry reads applied while held */
 };
 
 

@@ -499,13 +499,14 @@ job_kafka_message(rd_kafka_message_t *rkm)
             (long long) rkm->offset, (int) pm->type, pm->operation);
 
     if (!job.registry_loaded) {
-        m->pm = pm;
-        *job.held_tail = m;
-        job.held_tail = &m->next;
+        job_route_hold(m, pm);
         return;
     }
 
-    job_route(m, pm);
+    if (job_route(m, pm)) {
+        return;
+    }
+
     goim__push_msg__free_unpacked(pm, NULL);
     job_msg_release(m);
 }

@@ -270,6 +270,16 @@ job_registry_refresh(evutil_socket_t fd, short events, void *arg)
 }
 
 
+/* a read now rather than at the next period (ignored while one runs) */
+void
+job_registry_refresh_soon(void)
+{
+    if (job_redis_refresh_ev) {
+        event_active(job_redis_refresh_ev, EV_TIMEOUT, 0);
+    }
+}
+
+
 static void
 job_registry_timeout(evutil_socket_t fd, short events, void *arg)
 {
@@ -499,6 +509,9 @@ job_registry_apply(job_registry_read_t *rd, char **addrs)
     if (!job.registry_loaded) {
         job.registry_loaded = 1;
         job_log(JOB_LOG_INFO, "registry loaded: %d comet(s)", job.ncomets);
+    }
+
+    if (job.held) {
         job_route_held();
     }
 }

@@ -5,7 +5,15 @@
  * with goim's speed divided by the number of comets.  Each comet item
  * holds a reference on the message; the caller holds one more while
  * routing, so a message reaching no comet finishes when it lets go.
+ *
+ * A message waits for the registry (held, with its reference and decoded
+ * PushMsg) until the first read, and a PUSH to a comet not in it waits
+ * for two more reads, the first asked for at once: a comet that has just
+ * registered is found before its pushes are given up on.
  */
+
+
+#define JOB_ROUTE_READS  2      /* reads a PUSH waits for its comet */
 
 #include <stdlib.h>
 #include <time.h>
@@ -53,7 +61,8 @@ job_route_unknown(job_msg_t *m, Goim__PushMsg *pm)
 }
 
 
-void
+/* 1: the message is held (it keeps pm and its reference) */
+int
 job_route(job_msg_t *m, Goim__PushMsg *pm)
 {
     int32_t       speed;
@@ -65,16 +74,21 @@ job_route(job_msg_t *m, Goim__PushMsg *pm)
         c = job_comet_find(pm->server);
 
         if (c == NULL) {
+            if (m->reads < JOB_ROUTE_READS) {
+                job_route_hold(m, pm);
+                return 1;
+            }
+
             job.undeliverable++;
             job_route_unknown(m, pm);
-            return;
+            return 0;
         }
 
         job_queue_push_keys(&c->q, m, pm->operation, pm->keys, pm->n_keys,
                             pm->msg.data, pm->msg.len);
         job_route_bound(c);
         job_comet_send(c);
-        return;
+        return 0;
 
     case GOIM__PUSH_MSG__TYPE__ROOM:
         for (c = job.comets; c; c = c->next) {
@@ -114,24 +128,46 @@ job_route(job_msg_t *m, Goim__PushMsg *pm)
                 pm->type == GOIM__PUSH_MSG__TYPE__ROOM ? "room" : "broadcast",
                 m->partition, (long long) m->offset);
     }
+
+    return 0;
 }
 
 
-/* the registry was read for the first time: what waited for it goes */
+void
+job_route_hold(job_msg_t *m, Goim__PushMsg *pm)
+{
+    m->pm = pm;
+    m->next = NULL;
+    *job.held_tail = m;
+    job.held_tail = &m->next;
+
+    if (job.registry_loaded) {
+        job_registry_refresh_soon();
+    }
+}
+
+
+/* the registry was read: what waited for it goes, or waits again */
 void
 job_route_held(void)
 {
-    job_msg_t  *m;
+    job_msg_t  *m, *next;
 
-    while ((m = job.held) != NULL) {
-        job.held = m->next;
+    m = job.held;
+    job.held = NULL;
+    job.held_tail = &job.held;
+
+    for ( /* void */ ; m; m = next) {
+        next = m->next;
         m->next = NULL;
+        m->reads++;
 
-        job_route(m, m->pm);
+        if (job_route(m, m->pm)) {
+            continue;
+        }
+
         goim__push_msg__free_unpacked(m->pm, NULL);
         m->pm = NULL;
         job_msg_release(m);
     }
-
-    job.held_tail = &job.held;
 }

@@ -106,12 +106,14 @@ void job_msg_release(job_msg_t *m);
 void job_kafka_metrics(struct evbuffer *b);
 
 /* goim_job_route.c */
-void job_route(job_msg_t *m, Goim__PushMsg *pm);
+int job_route(job_msg_t *m, Goim__PushMsg *pm);
+void job_route_hold(job_msg_t *m, Goim__PushMsg *pm);
 void job_route_held(void);
 
 /* goim_job_registry.c */
 int job_registry_init(void);
 void job_registry_close(void);
+void job_registry_refresh_soon(void);
 
 /* goim_job_comet.c */
 job_comet_t *job_comet_find(const char *server);
