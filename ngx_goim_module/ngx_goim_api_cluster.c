@@ -595,8 +595,13 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
     }
 
     rc = ngx_goim_api_check_comets(a);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
+    }
+
     if (rc != NGX_OK) {
-        return rc;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (keys) {
@@ -660,8 +665,8 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
 
 
 /*
- * MGET comet_<id>... of the known comets and this node: NGX_OK when sent
- * (or nothing to check), else the answer to return.
+ * MGET comet_<id>... of the known comets and this node: NGX_OK when sent,
+ * NGX_DECLINED when Redis is not connected, NGX_ERROR.
  */
 
 static ngx_int_t
@@ -679,7 +684,7 @@ ngx_goim_api_check_comets(ngx_goim_api_async_t *a)
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
 
     if (ngx_goim_shm_comets_alive(r->pool, &ids, &n) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     /* this node, even before its first pass saw it */
@@ -698,7 +703,7 @@ ngx_goim_api_check_comets(ngx_goim_api_async_t *a)
     argv = ngx_palloc(r->pool, (n + 1) * sizeof(char *));
     argvlen = ngx_palloc(r->pool, (n + 1) * sizeof(size_t));
     if (argv == NULL || argvlen == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     argv[0] = "MGET";
@@ -707,7 +712,7 @@ ngx_goim_api_check_comets(ngx_goim_api_async_t *a)
     for (i = 0; i < n; i++) {
         argv[i + 1] = ngx_pnalloc(r->pool, 6 + ids[i].len);
         if (argv[i + 1] == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         ngx_memcpy(ngx_cpymem((u_char *) argv[i + 1], "comet_", 6),
@@ -723,7 +728,7 @@ ngx_goim_api_check_comets(ngx_goim_api_async_t *a)
     cmd->req = ngx_goim_redis_commandargv(ngx_goim_api_records_reply, cmd,
                                           n + 1, argv, argvlen);
     if (cmd->req == NULL) {
-        return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
+        return NGX_DECLINED;
     }
 
     a->ncmds++;
