@@ -118,6 +118,21 @@ int job_offsets_add(job_offsets_t *t, int64_t offset);
 int64_t job_offsets_done(job_offsets_t *t, uint32_t gen, int64_t offset);
 
 
+/* --- the registry's rule for a comet whose record is missing ------------
+ *
+ * A record lost with a Redis restart is not a dead comet: the comet is
+ * kept (and gets its messages) until its record has been missing for at
+ * least its "ttl" since it was last read AND the comet does not answer.
+ * 1: remove it now.
+ */
+
+static inline int
+job_comet_gone(int64_t now_ms, int64_t seen_ms, int ttl, int reachable)
+{
+    return !reachable && now_ms - seen_ms >= (int64_t) ttl * 1000;
+}
+
+
 /* --- a Kafka message on its way to the comets --------------------------- */
 
 typedef struct job_msg_s  job_msg_t;

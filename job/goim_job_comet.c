@@ -10,7 +10,7 @@
  * data.accepted were, the rest is retried; 400 nothing will ever be, the
  * items are undeliverable; anything else (403, 413, 5xx, timeout, refused
  * connection) retries everything with exponential backoff and jitter for
- * as long as the comet's registry record lives.
+ * as long as the comet is in the registry (goim_job_registry.c).
  */
 
 #include <stdlib.h>
@@ -187,7 +187,8 @@ job_comet_connect(job_comet_t *c)
 
 
 /*
- * The comet left the registry (its record expired): what is queued or
+ * The comet left the registry (its record is gone and it does not
+ * answer, goim_job_registry.c): what is queued or
  * retried for it can never be delivered; it is counted and released so
  * the partitions' offsets move on.  When the job exits, the items are
  * only freed: their offsets were not stored, the group delivers them

@@ -1,8 +1,16 @@
 /*
  * The comet registry, read from Redis every registry_refresh: SMEMBERS
  * comets, then MGET comet_<id> for all of them (records the comets write
- * with a TTL, ngx_goim_comets.c).  A comet whose record is gone (expired)
- * is removed; a new one gets a sender; a changed "addr" reconnects.
+ * with a TTL, ngx_goim_comets.c).  A new one gets a sender; a changed
+ * "addr" reconnects.
+ *
+ * A comet whose record is missing is not removed at once: Redis may have
+ * restarted empty, and the comet writes its record again only when it
+ * reconnected.  It is kept, and gets its room, broadcast and push
+ * messages, until its record has been missing for its "ttl" (counted by
+ * this job's clock from the last read that had it) and the comet does
+ * not answer either (job_comet_gone); only then are its queued items
+ * counted undeliverable.
  *
  * hiredis 0.14's async API has no timeouts, so each refresh is timed: one
  * that takes longer than request_timeout drops the connection, which is
@@ -11,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -41,8 +50,10 @@ static void job_registry_reply_check(redisAsyncContext *ac, void *r,
     void *arg);
 static void job_registry_members(redisAsyncContext *ac, void *r, void *arg);
 static void job_registry_records(redisAsyncContext *ac, void *r, void *arg);
-static char *job_registry_addr(const char *id, const char *json);
-static void job_registry_apply(job_registry_read_t *rd, char **addrs);
+static char *job_registry_addr(const char *id, const char *json, int *ttl);
+static void job_registry_apply(job_registry_read_t *rd, char **addrs,
+    int *ttls);
+static int64_t job_registry_now(void);
 static void job_registry_read_free(job_registry_read_t *rd);
 
 
@@ -377,6 +388,7 @@ job_registry_members(redisAsyncContext *ac, void *r, void *arg)
 static void
 job_registry_records(redisAsyncContext *ac, void *r, void *arg)
 {
+    int                  *ttls;
     size_t                i;
     char                **addrs;
     redisReply           *reply = r, *e;
@@ -402,40 +414,57 @@ job_registry_records(redisAsyncContext *ac, void *r, void *arg)
     }
 
     addrs = job_alloc((rd->n + 1) * sizeof(char *));
+    ttls = job_alloc((rd->n + 1) * sizeof(int));
 
     for (i = 0; i < rd->n; i++) {
         e = reply->element[i];
 
-        /* nil: the record expired, the comet is gone */
+        /* nil: the record expired, or Redis lost it */
         if (e->type == REDIS_REPLY_STRING) {
-            addrs[i] = job_registry_addr(rd->ids[i], e->str);
+            addrs[i] = job_registry_addr(rd->ids[i], e->str, &ttls[i]);
         }
     }
 
-    job_registry_apply(rd, addrs);
+    job_registry_apply(rd, addrs, ttls);
 
     for (i = 0; i < rd->n; i++) {
         free(addrs[i]);
     }
 
     free(addrs);
+    free(ttls);
     job_registry_read_free(rd);
 }
 
 
+/*
+ * The record's "addr", and its "ttl" (0 when absent: a node that does
+ * not write it is kept only while it answers).
+ */
 static char *
-job_registry_addr(const char *id, const char *json)
+job_registry_addr(const char *id, const char *json, int *ttl)
 {
     char      err[128];
     yajl_val  tree, v;
 
     static const char  *p_addr[] = { "addr", NULL };
+    static const char  *p_ttl[] = { "ttl", NULL };
+
+    *ttl = 0;
 
     tree = yajl_tree_parse(json, err, sizeof(err));
     if (tree == NULL) {
         job_log(JOB_LOG_WARN, "registry record comet_%s is not JSON: %s",
                 id, err);
         return NULL;
+    }
+
+    v = yajl_tree_get(tree, p_ttl, yajl_t_number);
+
+    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0
+        && YAJL_GET_INTEGER(v) < 86400)
+    {
+        *ttl = (int) YAJL_GET_INTEGER(v);
     }
 
     v = yajl_tree_get(tree, p_addr, yajl_t_string);
@@ -456,9 +485,12 @@ job_registry_addr(const char *id, const char *json)
 
 
 static void
-job_registry_apply(job_registry_read_t *rd, char **addrs)
+job_registry_apply(job_registry_read_t *rd, char **addrs, int *ttls)
 {
+    int           reachable;
+    char          why[160];
     size_t        i;
+    int64_t       now;
     job_comet_t  *c, *next;
 
     if (!job.redis_up) {
@@ -469,6 +501,8 @@ job_registry_apply(job_registry_read_t *rd, char **addrs)
     job.redis_up = 1;
     job_redis_backoff = 0;
     job.registry_refreshes++;
+
+    now = job_registry_now();
 
     for (c = job.comets; c; c = c->next) {
         c->seen = 0;
@@ -495,14 +529,39 @@ job_registry_apply(job_registry_read_t *rd, char **addrs)
 
         if (c) {
             c->seen = 1;
+            c->seen_ms = now;
+            c->ttl = ttls[i];
+
+            if (c->missing) {
+                c->missing = 0;
+                job_log(JOB_LOG_INFO, "comet %s: its registry record is "
+                        "back", c->server);
+            }
         }
     }
 
     for (c = job.comets; c; c = next) {
         next = c->next;
 
-        if (!c->seen) {
-            job_comet_remove(c, "its registry record is gone");
+        if (c->seen) {
+            continue;
+        }
+
+        if (!c->missing) {
+            c->missing = 1;
+            job_log(JOB_LOG_WARN, "comet %s: its registry record is missing"
+                    " (expired, or lost with Redis); kept while it answers"
+                    " or for %d s", c->server, c->ttl);
+        }
+
+        /* a request in flight or a success last: it answers */
+        reachable = c->req != NULL || c->state == JOB_COMET_UP;
+
+        if (job_comet_gone(now, c->seen_ms, c->ttl, reachable)) {
+            snprintf(why, sizeof(why), "its registry record is gone for"
+                     " %lld s, ttl %d s, and it does not answer",
+                     (long long) (now - c->seen_ms) / 1000, c->ttl);
+            job_comet_remove(c, why);
         }
     }
 
@@ -514,6 +573,17 @@ job_registry_apply(job_registry_read_t *rd, char **addrs)
     if (job.held) {
         job_route_held();
     }
+}
+
+
+static int64_t
+job_registry_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 

@@ -40,6 +40,9 @@ struct job_comet_s {
     int                         state;
     int                         http_error; /* evhttp's, of the last one */
     unsigned                    seen:1;     /* in the last registry read */
+    unsigned                    missing:1;  /* its record is not there */
+    int64_t                     seen_ms;    /* its record last read, mono */
+    int                         ttl;        /* the record's "ttl", s */
     unsigned                    new_addr:1; /* reconnect after the reply */
     unsigned                    blocked:1;  /* queue over its bound */
 

@@ -397,6 +397,14 @@ ngx_int_t ngx_goim_shm_online_get(u_char *name, size_t len,
 ngx_int_t ngx_goim_shm_online_list(ngx_pool_t *pool, ngx_str_t **names,
     ngx_uint_t **counts, ngx_uint_t *n);
 
+/* through a Redis restart (ngx_goim_session.c, ngx_goim_online.c) */
+void ngx_goim_shm_sessions_dirty(void);
+ngx_uint_t ngx_goim_shm_sessions_clean(void);
+ngx_uint_t ngx_goim_shm_sessions_ready(void);
+void ngx_goim_shm_comet_seen(u_char *id, size_t len, time_t expires);
+ngx_int_t ngx_goim_shm_comets_alive(ngx_pool_t *pool, ngx_str_t **ids,
+    ngx_uint_t *n);
+
 /* inter-worker delivery (ngx_goim_ipc.c) */
 ngx_int_t ngx_goim_ipc_init(ngx_cycle_t *cycle);
 void ngx_goim_ipc_exit(ngx_cycle_t *cycle);

@@ -8,6 +8,15 @@
  * answered from the callback; a request freed meanwhile (client gone,
  * shutdown) cancels its commands.
  *
+ * Push by key and mid first reads the records of the comets this node
+ * knows (the shared zone's table, kept by the online pass), pipelined
+ * before the session lookups on the same connection: a record that is
+ * missing (lost with a Redis restart) or says "rebuilding" means the
+ * sessions read next may be incomplete, and the push answers an error
+ * instead of a code 0 that reaches nobody.  Commands on one connection
+ * run in order: a "ready" read first was written after every session
+ * of that node.
+ *
  * With goim_kafka, push by key and mid produces one goim.PushMsg per
  * server that holds targets (this node included) and answers when Kafka
  * acknowledged them all (ngx_goim_kafka.c).  Without it, the keys of
@@ -53,8 +62,10 @@ struct ngx_goim_api_async_s {
     ngx_uint_t                 ncmds;
     ngx_uint_t                 pending;
     ngx_array_t                targets;     /* of ngx_goim_api_target_t */
+    ngx_str_t                 *comets;      /* whose records are checked */
+    ngx_uint_t                 ncomets;
     const char                *err;
-    u_char                     errbuf[128];
+    u_char                     errbuf[256];
 };
 
 
@@ -73,6 +84,9 @@ static ngx_int_t ngx_goim_api_weighted(ngx_http_request_t *r, yajl_gen g,
     ngx_goim_comet_t *comets, ngx_uint_t n);
 static void ngx_goim_api_self(ngx_http_request_t *r, ngx_goim_comet_t *c);
 static ngx_int_t ngx_goim_api_redis_error(ngx_http_request_t *r,
+    const char *err);
+static ngx_int_t ngx_goim_api_check_comets(ngx_goim_api_async_t *a);
+static void ngx_goim_api_records_reply(redisReply *reply, void *data,
     const char *err);
 static void ngx_goim_api_keys_reply(redisReply *reply, void *data,
     const char *err);
@@ -538,7 +552,7 @@ ngx_goim_api_self(ngx_http_request_t *r, ngx_goim_comet_t *c)
 static ngx_int_t
 ngx_goim_api_redis_error(ngx_http_request_t *r, const char *err)
 {
-    u_char  msg[160];
+    u_char  msg[300];
 
     ngx_snprintf(msg, sizeof(msg) - 1, "redis: %s%Z", err);
 
@@ -556,6 +570,7 @@ ngx_int_t
 ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
     ngx_str_t *keys, int64_t *mids, ngx_uint_t n)
 {
+    ngx_int_t              rc;
     size_t                *argvlen;
     ngx_uint_t             i;
     const char           **argv;
@@ -568,13 +583,24 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    a->cmds = ngx_pcalloc(r->pool, (n + 1) * sizeof(ngx_goim_api_cmd_t));
+    /* the records' MGET first, then the sessions' */
+    a->cmds = ngx_pcalloc(r->pool, (n + 2) * sizeof(ngx_goim_api_cmd_t));
 
     if (a->cmds == NULL
         || ngx_array_init(&a->targets, r->pool, n,
                           sizeof(ngx_goim_api_target_t))
            != NGX_OK)
     {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_goim_api_check_comets(a);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
+    }
+
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -601,7 +627,7 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
             argvlen[i + 1] = 4 + keys[i].len;
         }
 
-        cmd = &a->cmds[0];
+        cmd = &a->cmds[a->ncmds];
         cmd->async = a;
         cmd->req = ngx_goim_redis_commandargv(ngx_goim_api_keys_reply, cmd,
                                               n + 1, argv, argvlen);
@@ -609,12 +635,12 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
             return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
         }
 
-        a->ncmds = 1;
-        a->pending = 1;
+        a->ncmds++;
+        a->pending++;
 
     } else {
         for (i = 0; i < n; i++) {
-            cmd = &a->cmds[i];
+            cmd = &a->cmds[a->ncmds];
             cmd->async = a;
             cmd->req = ngx_goim_redis_command(ngx_goim_api_mid_reply, cmd,
                                               "HGETALL mid_%lld",
@@ -638,6 +664,140 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
 }
 
 
+/*
+ * MGET comet_<id>... of the known comets and this node: NGX_OK when sent,
+ * NGX_DECLINED when Redis is not connected, NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_goim_api_check_comets(ngx_goim_api_async_t *a)
+{
+    size_t               *argvlen;
+    ngx_uint_t            i, n;
+    ngx_str_t            *ids;
+    const char          **argv;
+    ngx_goim_conf_t      *gcf;
+    ngx_http_request_t   *r;
+    ngx_goim_api_cmd_t   *cmd;
+
+    r = a->request;
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    if (ngx_goim_shm_comets_alive(r->pool, &ids, &n) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* this node, even before its first pass saw it */
+    for (i = 0; i < n; i++) {
+        if (ids[i].len == gcf->server_id.len
+            && ngx_memcmp(ids[i].data, gcf->server_id.data, ids[i].len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == n) {
+        ids[n++] = gcf->server_id;
+    }
+
+    argv = ngx_palloc(r->pool, (n + 1) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (n + 1) * sizeof(size_t));
+    if (argv == NULL || argvlen == NULL) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "MGET";
+    argvlen[0] = 4;
+
+    for (i = 0; i < n; i++) {
+        argv[i + 1] = ngx_pnalloc(r->pool, 6 + ids[i].len);
+        if (argv[i + 1] == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem((u_char *) argv[i + 1], "comet_", 6),
+                   ids[i].data, ids[i].len);
+        argvlen[i + 1] = 6 + ids[i].len;
+    }
+
+    a->comets = ids;
+    a->ncomets = n;
+
+    cmd = &a->cmds[a->ncmds];
+    cmd->async = a;
+    cmd->req = ngx_goim_redis_commandargv(ngx_goim_api_records_reply, cmd,
+                                          n + 1, argv, argvlen);
+    if (cmd->req == NULL) {
+        return NGX_DECLINED;
+    }
+
+    a->ncmds++;
+    a->pending++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_goim_api_records_reply(redisReply *reply, void *data, const char *err)
+{
+    ngx_uint_t             i;
+    redisReply            *e;
+    ngx_goim_api_cmd_t    *cmd = data;
+    ngx_goim_api_async_t  *a;
+
+    static u_char          rebuilding[] = "\"sessions\":\"rebuilding\"";
+
+    a = cmd->async;
+    cmd->req = NULL;
+    a->pending--;
+
+    if (err) {
+        ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", err);
+        a->err = (const char *) a->errbuf;
+        goto done;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != a->ncomets) {
+        a->err = "MGET comet_: unexpected reply";
+        goto done;
+    }
+
+    for (i = 0; i < a->ncomets; i++) {
+        e = reply->element[i];
+
+        /*
+         * our own yajl output, without spaces: a search is enough; a
+         * record without the field (an older node) counts as ready
+         */
+        if (e->type == REDIS_REPLY_STRING
+            && ngx_strlcasestrn((u_char *) e->str, (u_char *) e->str + e->len,
+                                rebuilding, sizeof(rebuilding) - 2)
+               == NULL)
+        {
+            continue;
+        }
+
+        ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1,
+                     "sessions are being rebuilt after a Redis restart "
+                     "(comet %V%s), retry%Z", &a->comets[i],
+                     e->type == REDIS_REPLY_STRING
+                     ? "" : " not registered again yet");
+        a->err = (const char *) a->errbuf;
+
+        ngx_log_error(NGX_LOG_INFO, a->request->connection->log, 0,
+                      "goim: push refused: %s", a->err);
+        break;
+    }
+
+done:
+
+    if (a->pending == 0) {
+        ngx_goim_api_push_done(a);
+    }
+}
+
+
 static void
 ngx_goim_api_keys_reply(redisReply *reply, void *data, const char *err)
 {
@@ -650,12 +810,12 @@ ngx_goim_api_keys_reply(redisReply *reply, void *data, const char *err)
     a->pending--;
 
     if (err) {
-        a->err = err;
-        ngx_goim_api_push_done(a);
-        return;
-    }
+        if (a->err == NULL) {
+            ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", err);
+            a->err = (const char *) a->errbuf;
+        }
 
-    if (reply->type == REDIS_REPLY_ARRAY) {
+    } else if (reply->type == REDIS_REPLY_ARRAY && a->err == NULL) {
         for (i = 0; i < reply->elements; i++) {
             /* goim skips keys with no server */
             if (ngx_goim_api_target(a, (char *) a->keys[i].data,
@@ -668,7 +828,9 @@ ngx_goim_api_keys_reply(redisReply *reply, void *data, const char *err)
         }
     }
 
-    ngx_goim_api_push_done(a);
+    if (a->pending == 0) {
+        ngx_goim_api_push_done(a);
+    }
 }
 
 

@@ -1,14 +1,19 @@
 
 /*
  * goim for nginx: the comet registry in Redis, in place of goim's
- * discovery (GOIM-SPEC "Our decisions"):
+ * discovery:
  *
  *     comet_<server>  string, JSON {"server","addr","weight","conn_count",
- *                     "ip_count","addrs","updated"}, TTL goim_registry_ttl
+ *                     "ip_count","addrs","updated","ttl","sessions"}, TTL
+ *                     goim_registry_ttl
  *     comets          set of <server>
  *
  * The lease holder of each node writes its record every
- * goim_online_interval.  Readers take SMEMBERS comets, then MGET the
+ * goim_online_interval, and every worker on each (re)connect to Redis.
+ * "ttl" (seconds) lets a reader tell a record lost with Redis from one
+ * that expired by its own clock; "sessions" is "rebuilding" while a
+ * worker of the node writes its sessions again after a loss of Redis,
+ * "ready" otherwise.  Readers take SMEMBERS comets, then MGET the
  * records; an id whose record expired is removed from the set.
  */
 
@@ -49,6 +54,12 @@ static const char  ngx_goim_comets_srem_script[] =
     "return 0";
 
 
+/* the SET's name in logs, and what it wrote (see the reply) */
+static const char  ngx_goim_comets_set_ready[] = "SET comet_ (ready)";
+static const char  ngx_goim_comets_set_rebuilding[] =
+    "SET comet_ (rebuilding)";
+
+
 /* SET comet_<server> <record> EX ttl; SADD comets <server> */
 
 void
@@ -58,11 +69,13 @@ ngx_goim_comets_register(void)
     size_t                 len;
     yajl_gen               g;
     ngx_str_t              addr;
-    ngx_uint_t             conns, ips;
+    ngx_uint_t             conns, ips, ready;
     ngx_goim_conf_t       *gcf;
     const unsigned char   *json;
 
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    ready = ngx_goim_shm_sessions_ready();
 
     /* other workers refresh their address counts every 10 s only */
     ngx_goim_shm_set_ips(ngx_goim_ip_count());
@@ -97,11 +110,25 @@ ngx_goim_comets_register(void)
     yajl_gen_array_close(g);
     yajl_gen_string(g, (u_char *) "updated", 7);
     yajl_gen_integer(g, ngx_time());
+    yajl_gen_string(g, (u_char *) "ttl", 3);
+    yajl_gen_integer(g, gcf->registry_ttl);
+    yajl_gen_string(g, (u_char *) "sessions", 8);
+
+    if (ready) {
+        yajl_gen_string(g, (u_char *) "ready", 5);
+
+    } else {
+        yajl_gen_string(g, (u_char *) "rebuilding", 10);
+    }
+
     yajl_gen_map_close(g);
 
     if (yajl_gen_get_buf(g, &json, &len) == yajl_gen_status_ok) {
         (void) ngx_goim_redis_command(ngx_goim_comets_write_reply,
-                                      "SET comet_", "SET comet_%b %b EX %lld",
+                                      (void *) (ready
+                                          ? ngx_goim_comets_set_ready
+                                          : ngx_goim_comets_set_rebuilding),
+                                      "SET comet_%b %b EX %lld",
                                       gcf->server_id.data,
                                       gcf->server_id.len, json, len,
                                       (long long) gcf->registry_ttl);
@@ -147,6 +174,18 @@ ngx_goim_comets_write_reply(redisReply *reply, void *data, const char *err)
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "goim: Redis: %s failed: %s, this node's comet "
                       "record not written", (const char *) data, err);
+        return;
+    }
+
+    /*
+     * Workers write on their own connections: a "rebuilding" may land
+     * after the "ready" of the worker that finished last.  The record
+     * must not wait for the next online pass to say "ready" again.
+     */
+    if (data == (void *) ngx_goim_comets_set_rebuilding
+        && ngx_goim_shm_sessions_ready())
+    {
+        ngx_goim_comets_register();
     }
 }
 
@@ -340,6 +379,7 @@ ngx_goim_comets_parse(ngx_pool_t *pool, ngx_str_t *id, redisReply *rec,
     static const char  *p_ips[] = { "ip_count", NULL };
     static const char  *p_addrs[] = { "addrs", NULL };
     static const char  *p_updated[] = { "updated", NULL };
+    static const char  *p_ttl[] = { "ttl", NULL };
 
     tree = yajl_tree_parse(rec->str, errbuf, sizeof(errbuf));
 
@@ -382,6 +422,10 @@ ngx_goim_comets_parse(ngx_pool_t *pool, ngx_str_t *id, redisReply *rec,
     v = yajl_tree_get(tree, p_updated, yajl_t_number);
     comet->updated = v && YAJL_IS_INTEGER(v)
                      ? (time_t) YAJL_GET_INTEGER(v) : 0;
+
+    v = yajl_tree_get(tree, p_ttl, yajl_t_number);
+    comet->ttl = v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0
+                 ? (time_t) YAJL_GET_INTEGER(v) : 0;
 
     a = yajl_tree_get(tree, p_addrs, yajl_t_array);
 

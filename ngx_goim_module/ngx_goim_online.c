@@ -11,7 +11,10 @@
  *   2. this node's comet record (ngx_goim_comets.c);
  *   3. goim's loadOnline (4.3): the ol_<server> of every live comet,
  *      pipelined HGETALL; a server not updated for 5 min is deleted; the
- *      sums are published into the shared zone for every worker.
+ *      sums are published into the shared zone for every worker;
+ *   4. with 3, PTTL comet_<server> of every live comet: the comets this
+ *      node knows, until their record's expiry by its own clock, for the
+ *      API's check after a Redis restart (ngx_goim_api_cluster.c).
  *
  * A holder that died or hangs loses the lease, another worker goes on.
  */
@@ -71,6 +74,9 @@ static void ngx_goim_online_write_reply(redisReply *reply, void *data,
 static void ngx_goim_online_comets(ngx_goim_comet_t *comets, ngx_uint_t n,
     const char *err, void *data);
 static void ngx_goim_online_shards(redisReply *reply, void *data,
+    const char *err);
+static void ngx_goim_online_seen(ngx_goim_comet_t *comet);
+static void ngx_goim_online_pttl(redisReply *reply, void *data,
     const char *err);
 static void ngx_goim_online_abort(ngx_goim_online_pass_t *pass);
 static void ngx_goim_online_publish(ngx_goim_online_pass_t *pass);
@@ -430,6 +436,8 @@ ngx_goim_online_comets(ngx_goim_comet_t *comets, ngx_uint_t n,
 
         cmd->server.len = comets[i].server.len;
 
+        ngx_goim_online_seen(&comets[i]);
+
         cmd->req = ngx_goim_redis_command(ngx_goim_online_shards, cmd,
                                           "HGETALL ol_%b", cmd->server.data,
                                           cmd->server.len);
@@ -454,6 +462,68 @@ ngx_goim_online_comets(ngx_goim_comet_t *comets, ngx_uint_t n,
     if (pass->pending == 0) {
         ngx_goim_online_publish(pass);
     }
+}
+
+
+/*
+ * The record's remaining TTL: a comet stays known exactly as long as its
+ * last record would live, so one that died drops out when its record
+ * expires (not up to a pass later), and one whose record Redis lost in a
+ * restart stays known meanwhile.  Fire and forget: the reply is merged
+ * whenever it comes.
+ */
+
+typedef struct {
+    time_t                     ttl;
+    size_t                     len;
+    u_char                     id[1];
+} ngx_goim_online_seen_t;
+
+
+static void
+ngx_goim_online_seen(ngx_goim_comet_t *comet)
+{
+    ngx_goim_conf_t         *gcf;
+    ngx_goim_online_seen_t  *s;
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    s = ngx_alloc(sizeof(ngx_goim_online_seen_t) + comet->server.len,
+                  ngx_cycle->log);
+    if (s == NULL) {
+        return;
+    }
+
+    s->ttl = comet->ttl ? comet->ttl : gcf->registry_ttl;
+    s->len = comet->server.len;
+    ngx_memcpy(s->id, comet->server.data, s->len);
+
+    if (ngx_goim_redis_command(ngx_goim_online_pttl, s, "PTTL comet_%b",
+                               s->id, s->len)
+        == NULL)
+    {
+        ngx_free(s);
+    }
+}
+
+
+static void
+ngx_goim_online_pttl(redisReply *reply, void *data, const char *err)
+{
+    time_t                   ttl;
+    ngx_goim_online_seen_t  *s = data;
+
+    if (err == NULL && reply->type == REDIS_REPLY_INTEGER
+        && reply->integer != -2)
+    {
+        /* -1: a record without expiry (not ours): its "ttl" then */
+        ttl = reply->integer >= 0 ? (time_t) (reply->integer + 999) / 1000
+                                  : s->ttl;
+
+        ngx_goim_shm_comet_seen(s->id, s->len, ngx_time() + ttl);
+    }
+
+    ngx_free(s);
 }
 
 

@@ -512,6 +512,13 @@ ngx_goim_redis_on_connect(const redisAsyncContext *ac, int status)
         r->was_lost = 0;
         ngx_goim_session_resync();
     }
+
+    /*
+     * and the node's record with them: readers of the registry (the job,
+     * the API's check) must not wait for the next online pass to find
+     * this node again; it says "rebuilding" until the sessions are back
+     */
+    ngx_goim_comets_register();
 }
 
 
@@ -541,6 +548,9 @@ ngx_goim_redis_lost(const redisAsyncContext *ac, const char *why)
     r->ac = NULL;
     r->was_lost = 1;
     ngx_goim_worker.stats->redis_up = 0;
+
+    /* until written again, this worker's sessions may be missing */
+    ngx_goim_shm_sessions_dirty();
 
     if (r->connect_timer.timer_set) {
         ngx_del_timer(&r->connect_timer);
@@ -575,6 +585,10 @@ ngx_goim_redis_drop(const char *why)
 
     r->ac = NULL;
     ngx_goim_worker.stats->redis_up = 0;
+
+    /* a server that timed out may have restarted: as after a loss */
+    r->was_lost = 1;
+    ngx_goim_shm_sessions_dirty();
 
     if (r->connect_timer.timer_set) {
         ngx_del_timer(&r->connect_timer);

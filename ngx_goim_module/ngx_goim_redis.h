@@ -69,6 +69,7 @@ typedef struct {
     ngx_uint_t             conn_count;
     ngx_uint_t             ip_count;
     time_t                 updated;
+    time_t                 ttl;         /* 0: not in the record */
 } ngx_goim_comet_t;
 
 typedef struct ngx_goim_comets_s  ngx_goim_comets_t;

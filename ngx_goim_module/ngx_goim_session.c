@@ -39,6 +39,7 @@ typedef struct {
 struct ngx_goim_session_op_s {
     ngx_goim_channel_t        *ch;
     ngx_goim_session_done_pt   done;        /* NULL: a renew */
+    ngx_uint_t                 resync;      /* written again after a loss */
     ngx_uint_t                 pending;
     ngx_uint_t                 ncmds;
     ngx_goim_session_cmd_t     cmd[NGX_GOIM_SESSION_CMDS];
@@ -57,6 +58,13 @@ static void ngx_goim_session_finish(ngx_goim_session_op_t *op,
 static void ngx_goim_session_free(ngx_goim_session_op_t *op);
 static void ngx_goim_session_del_reply(redisReply *reply, void *data,
     const char *err);
+static void ngx_goim_session_resync_marker(redisReply *reply, void *data,
+    const char *err);
+static void ngx_goim_session_resync_retry(ngx_event_t *ev);
+
+
+/* sessions of this worker that could not be written again */
+static ngx_uint_t  ngx_goim_resync_failed;
 
 
 static const char  *ngx_goim_session_cmd_name[] = {
@@ -364,6 +372,11 @@ ngx_goim_session_finish(ngx_goim_session_op_t *op, ngx_int_t rc)
     ch = op->ch;
     done = op->done;
 
+    if (op->resync && rc != NGX_OK) {
+        /* the walk's marker must not declare this worker's sessions back */
+        ngx_goim_resync_failed++;
+    }
+
     ch->redis_req = NULL;
     ngx_goim_session_free(op);
 
@@ -437,13 +450,21 @@ ngx_goim_session_del_reply(redisReply *reply, void *data, const char *err)
  * (goim waits for each connection's next renewal, up to 30 min).  The
  * channel list is walked with a cursor node, a slice per event-loop turn,
  * so a large worker does not flood Redis or stall its loop.
+ *
+ * The worker's slot in the shared zone stays "dirty" from the loss until
+ * the walk is over and a PING sent after its last write is answered:
+ * commands on one connection run in order, so every session is in Redis
+ * then, and the node's record may say "ready" (ngx_goim_comets.c).
  */
 
 #define NGX_GOIM_RESYNC_SLICE  256
+#define NGX_GOIM_RESYNC_RETRY  1000
 
 
 static ngx_goim_walk_t  ngx_goim_resync_cursor;
 static ngx_event_t      ngx_goim_resync_event;
+static ngx_event_t      ngx_goim_resync_retry_event;
+static ngx_uint_t       ngx_goim_resync_gen;
 
 
 static void
@@ -462,6 +483,15 @@ ngx_goim_session_resync_handler(ngx_event_t *ev)
         if (q == ngx_queue_sentinel(&w->channels)) {
             ngx_queue_remove(&ngx_goim_resync_cursor.queue);
             ngx_goim_resync_cursor.cursor = 0;
+
+            /*
+             * answered after every write of the walk; not sent when the
+             * connection was lost meanwhile: the next connect walks again
+             */
+            (void) ngx_goim_redis_command(ngx_goim_session_resync_marker,
+                                          (void *) (uintptr_t)
+                                              ngx_goim_resync_gen,
+                                          "PING");
             return;
         }
 
@@ -477,18 +507,36 @@ ngx_goim_session_resync_handler(ngx_event_t *ev)
         ch = ngx_queue_data(node, ngx_goim_channel_t, all);
         n++;
 
-        if (ch->redis_req || ch->session_renew == 0) {
-            /* a request in flight, or no session yet */
+        if (ch->session_renew == 0) {
+            /* no session yet: an auth in flight writes its own */
             continue;
+        }
+
+        if (ch->redis_req) {
+            if (((ngx_goim_session_op_t *) ch->redis_req)->done) {
+                /* an add (auth): sent on this connection, before the PING */
+                continue;
+            }
+
+            /*
+             * a renew or an earlier walk's write: its EXPIRE may find the
+             * key gone and map it again only after the PING; the whole
+             * mapping now instead
+             */
+            ngx_goim_session_cancel(ch);
         }
 
         op = ngx_goim_session_op(ch, NULL);
         if (op == NULL) {
+            ngx_goim_resync_failed++;
             continue;
         }
 
+        op->resync = 1;
+
         if (ngx_goim_session_map(op) != NGX_OK) {
             ngx_goim_session_free(op);
+            ngx_goim_resync_failed++;
             continue;
         }
 
@@ -496,6 +544,53 @@ ngx_goim_session_resync_handler(ngx_event_t *ev)
     }
 
     ngx_add_timer(ev, 10);
+}
+
+
+static void
+ngx_goim_session_resync_marker(redisReply *reply, void *data,
+    const char *err)
+{
+    if ((uintptr_t) data != ngx_goim_resync_gen || err) {
+        /* an older walk's, or the connection failed: the next walks */
+        return;
+    }
+
+    if (ngx_goim_resync_failed) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "goim: %ui sessions not written to Redis again, "
+                      "trying all again in %d ms", ngx_goim_resync_failed,
+                      NGX_GOIM_RESYNC_RETRY);
+
+        ngx_goim_resync_retry_event.handler = ngx_goim_session_resync_retry;
+        ngx_goim_resync_retry_event.log = ngx_cycle->log;
+        ngx_goim_resync_retry_event.data = &ngx_goim_resync_cursor;
+        ngx_goim_resync_retry_event.cancelable = 1;
+
+        if (!ngx_goim_resync_retry_event.timer_set) {
+            ngx_add_timer(&ngx_goim_resync_retry_event,
+                          NGX_GOIM_RESYNC_RETRY);
+        }
+
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "goim: this worker's sessions are in Redis again");
+
+    if (ngx_goim_shm_sessions_clean()) {
+        /* this worker was the last: the node's record says "ready" */
+        ngx_goim_comets_register();
+    }
+}
+
+
+static void
+ngx_goim_session_resync_retry(ngx_event_t *ev)
+{
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_goim_session_resync();
+    }
 }
 
 
@@ -507,6 +602,13 @@ ngx_goim_session_resync(void)
     if (ngx_goim_resync_cursor.cursor) {
         /* a walk is under way: start it over from the head */
         ngx_queue_remove(&ngx_goim_resync_cursor.queue);
+    }
+
+    ngx_goim_resync_gen++;
+    ngx_goim_resync_failed = 0;
+
+    if (ngx_goim_resync_retry_event.timer_set) {
+        ngx_del_timer(&ngx_goim_resync_retry_event);
     }
 
     ngx_goim_resync_cursor.cursor = 1;

@@ -12,7 +12,10 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  5
+#define NGX_GOIM_SHM_VERSION  6
+
+#define NGX_GOIM_SHM_COMETS   256
+#define NGX_GOIM_SHM_COMET_ID 128
 
 
 typedef struct {
@@ -26,6 +29,14 @@ typedef struct {
     ngx_uint_t             inbox_tail;
     void                 **inbox;       /* ring of ngx_goim_imsg_t */
 } ngx_goim_shm_worker_t;
+
+
+/* a comet of the registry this node saw, in ngx_goim_shm_t.comets */
+typedef struct {
+    time_t                 expires;     /* wall clock; 0: a free entry */
+    size_t                 len;
+    u_char                 id[NGX_GOIM_SHM_COMET_ID];
+} ngx_goim_shm_comet_t;
 
 
 typedef struct {
@@ -46,6 +57,13 @@ typedef struct {
 
     /* the cluster's room counts from Redis, replaced whole */
     struct ngx_goim_shm_online_s  *online;
+
+    /* a slot's sessions are being written to Redis again (session.c) */
+    ngx_uint_t             sessions_dirty[NGX_GOIM_MAX_WORKERS];
+
+    /* the comets seen in the registry, until their record's expiry */
+    ngx_uint_t             ncomets;
+    ngx_goim_shm_comet_t   comets[NGX_GOIM_SHM_COMETS];
 } ngx_goim_shm_t;
 
 
@@ -355,6 +373,9 @@ ngx_goim_shm_attach(ngx_cycle_t *cycle)
     w->wgen = sw->gen;
     w->stats = &sw->stats;
 
+    /* a new worker has no sessions yet */
+    ngx_goim_shm->sessions_dirty[i] = 0;
+
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
     return NGX_OK;
@@ -508,6 +529,9 @@ ngx_goim_shm_purge_locked(ngx_uint_t widx, ngx_log_t *log)
     sw->ips = 0;
     sw->inbox_head = 0;
     sw->inbox_tail = 0;
+
+    /* a dead worker's sessions hold the node back no more */
+    ngx_goim_shm->sessions_dirty[widx] = 0;
 }
 
 
@@ -1456,4 +1480,164 @@ ngx_goim_shm_nomem(const char *what)
                       "goim: shared zone exhausted, could not register %s; "
                       "raise the size in \"goim_zone\"", what);
     }
+}
+
+
+/*
+ * Whether every live worker's sessions are in Redis: a worker's slot is
+ * dirty from the loss of its Redis connection until it wrote them all
+ * again (ngx_goim_session.c).  A dead worker's slot does not count.
+ */
+
+void
+ngx_goim_shm_sessions_dirty(void)
+{
+    if (ngx_goim_worker.widx >= 0) {
+        ngx_goim_shm->sessions_dirty[ngx_goim_worker.widx] = 1;
+    }
+}
+
+
+/* clears this worker's flag; 1 when every live slot is now clean */
+
+ngx_uint_t
+ngx_goim_shm_sessions_clean(void)
+{
+    if (ngx_goim_worker.widx >= 0) {
+        ngx_goim_shm->sessions_dirty[ngx_goim_worker.widx] = 0;
+    }
+
+    return ngx_goim_shm_sessions_ready();
+}
+
+
+ngx_uint_t
+ngx_goim_shm_sessions_ready(void)
+{
+    ngx_uint_t   i, ready;
+    ngx_pid_t    pid;
+
+    ready = 1;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+        pid = ngx_goim_shm->workers[i].pid;
+
+        if (pid && ngx_goim_shm->sessions_dirty[i]
+            && (pid == ngx_pid || ngx_goim_pid_alive(pid)))
+        {
+            ready = 0;
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return ready;
+}
+
+
+/*
+ * The known comets: the online pass merges every record it reads, with
+ * the record's expiry by this host's clock; an entry is never dropped
+ * before that, so a record lost in a Redis restart leaves its comet
+ * known while one that expired naturally drops out.
+ */
+
+void
+ngx_goim_shm_comet_seen(u_char *id, size_t len, time_t expires)
+{
+    time_t                 now;
+    ngx_uint_t             i;
+    ngx_goim_shm_comet_t  *c, *free;
+    static time_t          logged;
+
+    if (len == 0 || len > NGX_GOIM_SHM_COMET_ID) {
+        return;
+    }
+
+    now = ngx_time();
+    free = NULL;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    for (i = 0; i < NGX_GOIM_SHM_COMETS; i++) {
+        c = &ngx_goim_shm->comets[i];
+
+        if (c->expires && c->len == len && ngx_memcmp(c->id, id, len) == 0) {
+            c->expires = expires;
+            goto done;
+        }
+
+        if (free == NULL && c->expires <= now) {
+            free = c;
+        }
+    }
+
+    if (free) {
+        free->expires = expires;
+        free->len = len;
+        ngx_memcpy(free->id, id, len);
+
+    } else if (logged != now) {
+        logged = now;
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "goim: more than %d comets in the registry, \"%*s\" "
+                      "is not checked after a Redis restart",
+                      NGX_GOIM_SHM_COMETS, len, id);
+    }
+
+done:
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+/* the ids of the known comets whose record has not expired yet */
+
+ngx_int_t
+ngx_goim_shm_comets_alive(ngx_pool_t *pool, ngx_str_t **ids, ngx_uint_t *n)
+{
+    time_t                 now;
+    ngx_int_t              rc;
+    ngx_uint_t             i;
+    ngx_str_t             *out;
+    ngx_goim_shm_comet_t  *c;
+
+    now = ngx_time();
+    *n = 0;
+    rc = NGX_OK;
+
+    /* one more for the caller's own id */
+    out = ngx_palloc(pool, (NGX_GOIM_SHM_COMETS + 1) * sizeof(ngx_str_t));
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    for (i = 0; i < NGX_GOIM_SHM_COMETS; i++) {
+        c = &ngx_goim_shm->comets[i];
+
+        if (c->expires <= now) {
+            continue;
+        }
+
+        out[*n].len = c->len;
+        out[*n].data = ngx_pnalloc(pool, c->len);
+        if (out[*n].data == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_memcpy(out[*n].data, c->id, c->len);
+        (*n)++;
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    *ids = out;
+
+    return rc;
 }

@@ -84,7 +84,8 @@ for my $k (qw(mid_7 key_k-tcp key_k-ws)) {
 }
 is rcli('TYPE', 'mid_7'), 'hash', "$name - mid_7 is a hash";
 is rcli('TYPE', 'key_k-tcp'), 'string', "$name - key_ is a string";
-is_deeply [sort split /\n/, rcli('KEYS', '*')],
+# the comet registry (written at each connect) is not a session
+is_deeply [sort grep { !/^comets?(?:_|$)/ } split /\n/, rcli('KEYS', '*')],
     [qw(key_k-tcp key_k-ws mid_7)], "$name - nothing else written";
 
 # the client sees the auth reply only after Redis had it, and works
@@ -125,7 +126,8 @@ my $n = authed('tcp', { mid => -5, key => 'neg' });
 is rcli('KEYS', 'mid_*'), '', "$name - none for a negative mid either";
 $_->close for $a, $g, $n;
 ok settle(), "$name - settled";
-is rcli('KEYS', '*'), '', "$name - all removed";
+is join(',', grep { !/^comets?(?:_|$)/ } split /\n/, rcli('KEYS', '*')),
+    '', "$name - all removed";
 --- no_error_log
 [error]
 [warn]
@@ -339,8 +341,9 @@ ok wait_until(sub {
     rcli('EXISTS', 'key_renew') eq '1'
         && rcli('HEXISTS', 'mid_4', 'renew') eq '1';
 }, 4), "$name - the mapping outlives its 3 s TTL";
-my $ttl = rcli('TTL', 'mid_4');
-ok $ttl > 0 && $ttl <= 3, "$name - mid_4 has the TTL too" or diag $ttl;
+# PTTL: TTL rounds a last half second down to 0
+my $ttl = rcli('PTTL', 'mid_4');
+ok $ttl > 0 && $ttl <= 3000, "$name - mid_4 has the TTL too" or diag $ttl;
 
 rcli('DEL', 'key_renew');
 my $back = wait_until(sub {

@@ -206,12 +206,14 @@ sub metric_sum {
 
 # --- the registry -------------------------------------------------------------
 
+# $rec_ttl: the record's "ttl" field (none when undef, as older nodes)
 sub register {
-    my ($server, $port, $ttl, $host) = @_;
+    my ($server, $port, $ttl, $host, $rec_ttl) = @_;
     $host //= '127.0.0.1';
     my $rec = qq({"server":"$server","addr":"http://$host:$port)
             . qq(/goim/internal/push","weight":1,"conn_count":0,)
-            . qq("ip_count":0,"addrs":[],"updated":) . time() . '}';
+            . qq("ip_count":0,"addrs":[],"updated":) . time()
+            . (defined $rec_ttl ? qq(,"ttl":$rec_ttl) : '') . '}';
     rcli('SET', "comet_$server", $rec, 'EX', $ttl // 30);
     rcli('SADD', 'comets', $server);
 }
@@ -566,9 +568,10 @@ wait_until(sub { @{ ok_bodies($c) } >= 3 }, 5);
 is_deeply(ok_bodies($c), ['m1', 'm2', 'm3'], "$name - the live comet got them");
 ok(job_logged(qr/comet fa down/), "$name - the other one is down");
 is(metric('goim_job_inflight_messages'), 3, "$name - 3 wait for it");
-ok(job_logged(qr/comet fa removed \(its registry record is gone\): /
-              . qr/\d+ queued item\(s\) undeliverable/, 8),
-   "$name - removed when its record expired");
+ok(job_logged(qr/comet fa removed \(its registry record is gone[^)]*/
+              . qr/it does not answer\): \d+ queued item\(s\) undeliverable/,
+              8),
+   "$name - removed when its record expired (no \"ttl\" in it: at once)");
 ok(wait_until(sub { metric('goim_job_inflight_messages') == 0 }),
    "$name - nothing in flight any more");
 my $m = metrics();
@@ -577,6 +580,62 @@ cmp_ok($m->{goim_job_undeliverable_total}, '>=', 1,
        "$name - undeliverable counted");
 is($m->{'goim_job_partition_stored_offset{partition="0"}'}, 3,
    "$name - offset 3 stored");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+=== TEST 6b: Redis restarted empty: live comets are kept, a dead one goes
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+my $ca = fake_comet('fa', no_register => 1);
+my $cb = fake_comet('fb', no_register => 1);
+register('fa', $ca->{port}, 30, undef, 3);
+register('fb', $cb->{port}, 30, undef, 3);
+my $job = job_start($kafka);
+ok(job_logged(qr/comet fb added/), "$name - two comets");
+produce_ok($kafka, '2 room messages', '--type room --room live://r -n 2');
+wait_until(sub { @{ ok_bodies($ca) } >= 2 && @{ ok_bodies($cb) } >= 2 });
+# nothing written, nothing loaded: the registry is empty afterwards
+redis_stop();
+redis_start($ENV{TEST_NGINX_PORT2});
+ok(job_logged(qr/comet fa: its registry record is missing/, 5)
+   && job_logged(qr/comet fb: its registry record is missing/, 5),
+   "$name - both records missing, logged");
+my $t = time;
+produce_ok($kafka, '2 more', '--type room --room live://r -n 2 --start 3');
+produce_ok($kafka, 'a push to fa', '--type push --server fa --keys k --body p');
+wait_until(sub { @{ ok_bodies($ca) } >= 5 && @{ ok_bodies($cb) } >= 4 });
+is_deeply(ok_bodies($ca), ['m1', 'm2', 'm3', 'm4', 'p1'],
+          "$name - the comet whose record Redis lost still gets room and push");
+is_deeply(ok_bodies($cb), ['m1', 'm2', 'm3', 'm4'],
+          "$name - and so does the other");
+# past the records' ttl (3 s): the comets answer, so they stay
+sleep 0.2 while time < $t + 4;
+produce_ok($kafka, 'past the ttl', '--type room --room live://r -n 1 '
+                                   . '--start 5');
+wait_until(sub { @{ ok_bodies($ca) } >= 6 && @{ ok_bodies($cb) } >= 5 });
+is(ok_bodies($ca)->[-1], 'm5', "$name - fa still gets them past the ttl");
+is(ok_bodies($cb)->[-1], 'm5', "$name - fb too");
+unlike(job_log_text(), qr/comet f[ab] removed/, "$name - none removed");
+register('fb', $cb->{port}, 30, undef, 3);
+ok(job_logged(qr/comet fb: its registry record is back/),
+   "$name - a record written again is logged");
+# fa dies: its record has been missing for longer than its ttl
+stop_pid($ca->{pid}, 'KILL');
+produce_ok($kafka, 'after fa died', '--type room --room live://r -n 1 '
+                                    . '--start 6');
+ok(job_logged(qr/comet fa removed \(its registry record is gone for \d+ s, /
+              . qr/ttl 3 s, and it does not answer\)/, 8),
+   "$name - removed once it does not answer either");
+wait_until(sub { @{ ok_bodies($cb) } >= 6 });
+is(ok_bodies($cb)->[-1], 'm6', "$name - the live one got it");
+ok(wait_until(sub { metric('goim_job_inflight_messages') == 0 }),
+   "$name - nothing in flight");
+my $m = metrics();
+is($m->{goim_job_comets}, 1, "$name - one comet left");
+is($m->{goim_job_undeliverable_total}, 1,
+   "$name - fa's last message counted undeliverable");
 is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 stop_all();
 

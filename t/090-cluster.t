@@ -13,7 +13,12 @@
 #   6. the job killed with SIGKILL in the middle of 10,000 room messages
 #      and started again: every reading client gets every message at least
 #      once (duplicates are reported, never a loss);
-#   7. no alert, crash or sanitizer report in any log.
+#   7. no alert, crash or sanitizer report in any log;
+#   8. a second cluster (goim_online_interval 10 s, two workers a node):
+#      redis-server restarted empty under load, and (9.) down for 10 s
+#      then back empty: every push answered code 0 reaches every target,
+#      others answer a redis: error, the registry records are back at
+#      once, and pushes are answered 0 again within a bound.
 use strict;
 use warnings;
 use FindBin;
@@ -26,7 +31,9 @@ use GoimRedis qw(have_redis);
 use GoimKafka qw(have_kafka kafka_down kafka_up kafka_bootstrap);
 use GoimCluster qw(cluster_up cluster_down node_start node_stop node_api
                    node_plug node_unplug job_start job_stop job_metrics
-                   job_log cluster);
+                   job_log cluster redis_restart);
+use GoimRedis qw(rcli);
+use IO::Select;
 
 my $Repo = "$FindBin::Bin/..";
 my $Produce = "$Repo/build/goim-produce";
@@ -271,5 +278,221 @@ for my $k (sort keys %r) {
 $_->close for values %c, values %r, $c2;
 my @bad = cluster_down();
 is_deeply \@bad, [], 'no alert, crit, crash or sanitizer report in any log';
+
+# --- 8, 9. redis-server restarted empty under load ------------------------
+#
+# 120 clients on node 1 (comet-b), WebSocket and TCP, 40 pairs of them
+# sharing a mid, all in one room; three publishers send sequenced pushes
+# through node 0 (comet-a) at 50/s each (room, mids, keys: three targets
+# a push) while redis-server is restarted with nothing in it.  The online
+# interval is the default 10 s: the registry records must not wait for
+# it.  Every client stays connected throughout, so every target of a
+# push answered code 0 is online and must get it.
+
+use constant { NC => 120, RATE => 50 };
+
+$cl = cluster_up(nodes => 2, workers => 2, online_interval => '10s');
+@node = @{ $cl->{nodes} };
+my $up_at = time;
+
+my (@rc, %rsel, @rgot);
+my $rsel = IO::Select->new;
+
+# Reads what the clients have for $secs (at least one pass).
+sub pump {
+    my ($secs) = @_;
+    my $until = time + $secs;
+    do {
+        for my $fh ($rsel->can_read(0.05)) {
+            my $i = $rsel{ fileno $fh };
+            $rgot[$i]{ $_->{body} }++ for $rc[$i]->read_pushes(1_000_000, 0);
+        }
+    } while (time < $until);
+}
+
+# One publisher: pushes of $kind ('r' room, 'm' mids, 'k' keys) through
+# node 0 for $secs at RATE a second; a line per push into $file:
+# seq, sent at, HTTP status, code, message, targets.
+sub publisher {
+    my ($kind, $label, $secs, $file) = @_;
+    my $pid = fork // die "fork: $!\n";
+    return $pid if $pid;
+    open my $out, '>', $file or POSIX::_exit(1);
+    $out->autoflush(1);
+    my $t0 = time;
+    for (my $seq = 1; time - $t0 < $secs; $seq++) {
+        my $at = $t0 + $seq / RATE;
+        sleep $at - time if $at > time;
+        my ($path, @t);
+        if ($kind eq 'r') {
+            $path = "/goim/push/room?operation=1000&type=rr&room=$label";
+        } elsif ($kind eq 'm') {
+            @t = map { 100 + ($seq * 7 + $_ * 29) % 80 } 0 .. 2;
+            $path = '/goim/push/mids?operation=1000&'
+                  . join '&', map { "mids=$_" } @t;
+        } else {
+            @t = map { ($seq * 11 + $_ * 37) % NC } 0 .. 2;
+            $path = '/goim/push/keys?operation=1000&'
+                  . join '&', map { "keys=rk$label-$_" } @t;
+        }
+        my $sent = time;
+        my ($st, $j, $raw) = node_api(0, POST => $path, "$kind$label-$seq",
+                                      timeout => 10);
+        my $code = $j && defined $j->{code} ? $j->{code} : 'none';
+        my $msg = $j ? $j->{message} // '' : $raw // '';
+        $msg =~ s/[\t\n]/ /g;
+        print $out join("\t", $seq, $sent, $st // 0, $code, $msg,
+                        join ',', @t), "\n";
+    }
+    close $out;
+    POSIX::_exit(0);
+}
+
+sub restart_block {
+    my ($label, $down, $secs, $bound) = @_;
+    my $name = $down ? "redis down ${down} s" : 'redis restarted';
+
+    # the clients: index i has key rk<label>-i and mid 100 + i % 80
+    @rc = ();
+    @rgot = ();
+    %rsel = ();
+    $rsel = IO::Select->new;
+    my %mid_of;
+    for my $i (0 .. NC - 1) {
+        my $mid = 100 + $i % 80;
+        $mid_of{$i} = $mid;
+        my $c = client(1, $i % 2 ? 'tcp' : 'ws',
+                       { mid => $mid, key => "rk$label-$i",
+                         room_id => "rr://$label", accepts => [1000] });
+        push @rc, $c;
+        $rsel->add($c->sock);
+        $rsel{ fileno $c->sock } = $i;
+    }
+    my %clients_of_mid;
+    push @{ $clients_of_mid{ $mid_of{$_} } }, $_ for 0 .. NC - 1;
+
+    # node 0 learns comet-b from the registry at its online pass
+    pump($up_at + 12 - time) if time < $up_at + 12;
+
+    # the restart comes 3 s after comet-b's pass wrote its record, so
+    # that pass is 7 s away: the record must come back before
+    unless ($down) {
+        my $rec = sub { (rcli('GET', 'comet_comet-b') // '')
+                        =~ /"updated":(\d+)/ ? $1 : 0 };
+        my $was = $rec->();
+        my $until = time + 12;
+        pump(0.1) while $rec->() == $was && time < $until;
+    }
+
+    my $dir = cluster()->{dir};
+    my %pub = map { $_ => publisher($_, $label, $secs,
+                                    "$dir/pub-$label-$_.txt") } qw(r m k);
+    pump(3);
+    my $stopped = time;
+    my $back = redis_restart($down, \&pump);
+
+    # the records are written again at the nodes' reconnect
+    my %rec;
+    my $deadline = $back + 15;
+    while (keys %rec < 2 && time < $deadline) {
+        for my $id (map { $_->{id} } @node) {
+            $rec{$id} //= time - $back
+                if (rcli('EXISTS', "comet_$id") // '') eq '1';
+        }
+        pump(0.05);
+    }
+    my $rec_bound = $down ? 6 : 2.5;
+    for my $id (sort keys %rec, grep { !exists $rec{$_} }
+                                map { $_->{id} } @node) {
+        ok defined $rec{$id} && $rec{$id} < $rec_bound,
+            sprintf "$name: comet_$id back %.2f s after Redis (bound %s s)",
+                    $rec{$id} // -1, $rec_bound;
+    }
+
+    $deadline = time + $secs + 15;
+    while (grep { $_ } values %pub) {
+        for my $k (keys %pub) {
+            next unless $pub{$k};
+            if (waitpid($pub{$k}, POSIX::WNOHANG()) > 0) {
+                is $?, 0, "$name: publisher $k done";
+                $pub{$k} = 0;
+            }
+        }
+        last if time > $deadline;
+        pump(0.1);
+    }
+
+    # what each client must get: every push answered 0, to its targets
+    my (%want, %answers, %first_ok);
+    for my $k (qw(r m k)) {
+        open my $fh, '<', "$dir/pub-$label-$k.txt" or die "$k: $!\n";
+        while (<$fh>) {
+            chomp;
+            my ($seq, $sent, $st, $code, $msg, $t) = split /\t/, $_, 6;
+            my $body = "$k$label-$seq";
+            if ($st == 200 && $code eq '0') {
+                $answers{$k}{ok}++;
+                $first_ok{$k} //= $sent - $back if $sent >= $back;
+                my @to = $k eq 'r' ? (0 .. NC - 1)
+                       : $k eq 'm' ? (map { @{ $clients_of_mid{$_} } }
+                                      split /,/, $t)
+                       : split /,/, $t;
+                $want{$_}{$body} = 1 for @to;
+            } elsif ($st == 200 && $code eq '-500' && $msg =~ /^redis: /) {
+                $answers{$k}{redis}{ $msg =~ /rebuilt/ ? 'rebuilding'
+                                                       : $msg }++;
+            } else {
+                $answers{$k}{bad}{"$st $code $msg"}++;
+            }
+        }
+    }
+
+    # every target got it at least once
+    my $missing = sub {
+        my %m;
+        for my $i (keys %want) {
+            for my $b (keys %{ $want{$i} }) {
+                push @{ $m{ substr $b, 0, 1 } }, "$b\@$i"
+                    unless $rgot[$i]{$b};
+            }
+        }
+        return \%m;
+    };
+    $deadline = time + 20;
+    pump(0.5) while %{ $missing->() } && time < $deadline;
+    my $m = $missing->();
+    my %what = (r => 'room', m => 'mids', k => 'keys');
+    for my $k (qw(r m k)) {
+        my @miss = @{ $m->{$k} // [] };
+        is scalar @miss, 0, "$name: every $what{$k} push answered 0 "
+            . "reached every target ($answers{$k}{ok} pushes)"
+            or diag "missing: @miss[0 .. ($#miss < 9 ? $#miss : 9)]";
+        ok !$answers{$k}{bad}, "$name: $what{$k}: the other answers "
+            . 'are redis: errors'
+            or diag explain $answers{$k}{bad};
+        note "$name: $what{$k}: refused: "
+            . join ', ', map { "$_ x$answers{$k}{redis}{$_}" }
+                         sort keys %{ $answers{$k}{redis} // {} };
+    }
+    for my $k (qw(m k)) {
+        ok defined $first_ok{$k} && $first_ok{$k} < $bound,
+            sprintf "$name: $what{$k} answered 0 again %.1f s after Redis "
+                    . "was back (bound %s s)", $first_ok{$k} // -1, $bound;
+    }
+    my $dups = 0;
+    for my $i (0 .. NC - 1) {
+        $dups += $_ - 1 for grep { $_ > 1 } values %{ $rgot[$i] // {} };
+    }
+    note "$name: $dups duplicate deliveries; Redis stopped "
+        . sprintf('%.1f s after the start, back after %.1f s', $stopped
+                  - $up_at, $back - $stopped);
+    $_->close for @rc;
+}
+
+restart_block('a', 0, 15, 5);
+restart_block('b', 10, 22, 8);
+
+@bad = cluster_down();
+is_deeply \@bad, [], 'restart: no alert, crit, crash or sanitizer report';
 
 done_testing;

@@ -12,6 +12,8 @@ package GoimCluster;
 #   node_stop($i, 'QUIT'|'TERM'|'KILL'); node_start($i);
 #   job_stop('TERM'|'KILL'); job_start();
 #   node_api($i, POST => '/goim/push/room?...', $body) -> ($status, $json)
+#   redis_restart($down_secs [, $wait]) -> redis-server stopped and
+#   started again empty on its port, after $down_secs
 #   cluster_down() -> list of bad lines found in the logs (alert, crit,
 #   emerg, signals, sanitizer reports)
 
@@ -32,7 +34,7 @@ use GoimRedis qw(redis_start redis_stop rcli);
 use GoimKafka qw(kafka_start kafka_stop);
 
 our @EXPORT_OK = qw(cluster_up cluster_down node_start node_stop node_api
-                    node_plug node_unplug
+                    node_plug node_unplug redis_restart
                     node_status job_start job_stop job_alive job_log
                     job_metrics cluster free_port log_text);
 
@@ -288,6 +290,20 @@ sub node_status {
     my ($i) = @_;
     my (undef, undef, $raw) = node_api($_[0], GET => '/status');
     return $raw // '';
+}
+
+# Stops redis-server, waits $down seconds, starts it again on the same
+# port with nothing in it (no RDB or AOF is written or loaded; a dump
+# left in its directory is removed first). Returns the time it answers.
+sub redis_restart {
+    my ($down, $wait) = @_;
+    my $dir = (split /\n/, rcli('CONFIG', 'GET', 'dir') // '')[1];
+    redis_stop();
+    unlink "$dir/dump.rdb" if $dir;
+    # $wait->($secs) instead of sleeping: the caller's clients go on reading
+    ($wait // sub { sleep $_[0] })->($down) if $down;
+    redis_start($Cluster->{redis_port});
+    return time;
 }
 
 # --- the job -------------------------------------------------------------
