@@ -97,8 +97,11 @@ struct ngx_goim_link_s {
  */
 typedef struct {
     ngx_queue_t            queue;
-    ngx_uint_t             cursor;
+    ngx_uint_t             cursor;      /* 0: a channel */
 } ngx_goim_walk_t;
+
+/* the cursor of a paced broadcast (other walks use 1) */
+#define NGX_GOIM_CURSOR_BROADCAST  2
 
 
 /* a push for another worker, in shared memory */
@@ -193,6 +196,7 @@ struct ngx_goim_channel_s {
     unsigned               auth_pending:1;
     unsigned               closing:1;   /* close once the queue drained */
     unsigned               ws_close_sent:1;
+    unsigned               withdrawn:1; /* out of the shared registry */
 
     /* the auth packet's ver and seq, echoed when Redis has answered */
     int32_t                auth_ver;
@@ -307,6 +311,7 @@ void ngx_goim_tcp_finalize(ngx_goim_channel_t *ch);
 /* auth, rooms, watched ops (ngx_goim_auth.c) */
 ngx_int_t ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt);
 void ngx_goim_auth_unregister(ngx_goim_channel_t *ch);
+void ngx_goim_auth_withdraw(ngx_goim_channel_t *ch);
 ngx_int_t ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name,
     size_t len);
 void ngx_goim_room_leave(ngx_goim_channel_t *ch);
@@ -426,6 +431,8 @@ void ngx_goim_local_room(ngx_goim_push_t *push, ngx_str_t *name);
 ngx_int_t ngx_goim_local_all(ngx_goim_push_t *push, ngx_uint_t speed);
 void ngx_goim_local_kick(ngx_str_t *keys, ngx_uint_t n);
 void ngx_goim_room_init(ngx_goim_room_t *room);
+void ngx_goim_room_flush_pending(ngx_goim_room_t *room);
+void ngx_goim_broadcast_catch_up(ngx_goim_channel_t *ch);
 void ngx_goim_room_free(ngx_goim_room_t *room);
 ngx_uint_t ngx_goim_room_online(ngx_goim_room_t *room);
 
