@@ -49,6 +49,7 @@ typedef struct {
     ngx_uint_t             inbox_size;
     ngx_msec_t             room_flush;
     ngx_msec_t             shutdown_drain;
+    ngx_uint_t             max_clients;     /* per worker */
     ngx_str_t              auth_secret;     /* HS256 key, empty: plain */
 
     /* goim_redis and friends (ngx_goim_redis.c); NULL when not used */
@@ -210,6 +211,7 @@ struct ngx_goim_channel_s {
  */
 typedef struct {
     ngx_atomic_uint_t      conns[2];    /* by transport, open now */
+    ngx_atomic_uint_t      clients_refused;     /* goim_max_clients */
     ngx_atomic_uint_t      rooms;       /* rooms with members here */
     ngx_atomic_uint_t      auth_ok;
     ngx_atomic_uint_t      auth_failed;
@@ -253,6 +255,7 @@ typedef struct {
 
     ngx_uint_t             nchannels;   /* authenticated */
     ngx_uint_t             nconnections;
+    ngx_uint_t             nclients;    /* admitted, against max_clients */
     ngx_uint_t             nrooms;
 
     ngx_goim_link_t       *free_links;
@@ -301,6 +304,7 @@ void ngx_goim_channel_post_write(ngx_goim_channel_t *ch);
 void ngx_goim_channel_resume(ngx_goim_channel_t *ch);
 
 /* transports */
+ngx_int_t ngx_goim_client_admit(ngx_connection_t *c);
 ngx_int_t ngx_goim_tcp_read(ngx_goim_channel_t *ch, u_char *p, size_t len,
     size_t *used);
 ngx_int_t ngx_goim_ws_read(ngx_goim_channel_t *ch, u_char *p, size_t len,
