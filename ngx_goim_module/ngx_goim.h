@@ -49,6 +49,7 @@ typedef struct {
     ngx_uint_t             inbox_size;
     ngx_msec_t             room_flush;
     ngx_msec_t             shutdown_drain;
+    ngx_uint_t             max_clients;     /* per worker */
     ngx_str_t              auth_secret;     /* HS256 key, empty: plain */
 
     /* goim_redis and friends (ngx_goim_redis.c); NULL when not used */
@@ -97,8 +98,11 @@ struct ngx_goim_link_s {
  */
 typedef struct {
     ngx_queue_t            queue;
-    ngx_uint_t             cursor;
+    ngx_uint_t             cursor;      /* 0: a channel */
 } ngx_goim_walk_t;
+
+/* the cursor of a paced broadcast (other walks use 1) */
+#define NGX_GOIM_CURSOR_BROADCAST  2
 
 
 /* a push for another worker, in shared memory */
@@ -193,6 +197,7 @@ struct ngx_goim_channel_s {
     unsigned               auth_pending:1;
     unsigned               closing:1;   /* close once the queue drained */
     unsigned               ws_close_sent:1;
+    unsigned               withdrawn:1; /* out of the shared registry */
 
     /* the auth packet's ver and seq, echoed when Redis has answered */
     int32_t                auth_ver;
@@ -206,6 +211,7 @@ struct ngx_goim_channel_s {
  */
 typedef struct {
     ngx_atomic_uint_t      conns[2];    /* by transport, open now */
+    ngx_atomic_uint_t      clients_refused;     /* goim_max_clients */
     ngx_atomic_uint_t      rooms;       /* rooms with members here */
     ngx_atomic_uint_t      auth_ok;
     ngx_atomic_uint_t      auth_failed;
@@ -249,6 +255,7 @@ typedef struct {
 
     ngx_uint_t             nchannels;   /* authenticated */
     ngx_uint_t             nconnections;
+    ngx_uint_t             nclients;    /* admitted, against max_clients */
     ngx_uint_t             nrooms;
 
     ngx_goim_link_t       *free_links;
@@ -297,6 +304,7 @@ void ngx_goim_channel_post_write(ngx_goim_channel_t *ch);
 void ngx_goim_channel_resume(ngx_goim_channel_t *ch);
 
 /* transports */
+ngx_int_t ngx_goim_client_admit(ngx_connection_t *c);
 ngx_int_t ngx_goim_tcp_read(ngx_goim_channel_t *ch, u_char *p, size_t len,
     size_t *used);
 ngx_int_t ngx_goim_ws_read(ngx_goim_channel_t *ch, u_char *p, size_t len,
@@ -307,6 +315,7 @@ void ngx_goim_tcp_finalize(ngx_goim_channel_t *ch);
 /* auth, rooms, watched ops (ngx_goim_auth.c) */
 ngx_int_t ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt);
 void ngx_goim_auth_unregister(ngx_goim_channel_t *ch);
+void ngx_goim_auth_withdraw(ngx_goim_channel_t *ch);
 ngx_int_t ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name,
     size_t len);
 void ngx_goim_room_leave(ngx_goim_channel_t *ch);
@@ -434,6 +443,8 @@ void ngx_goim_local_room(ngx_goim_push_t *push, ngx_str_t *name);
 ngx_int_t ngx_goim_local_all(ngx_goim_push_t *push, ngx_uint_t speed);
 void ngx_goim_local_kick(ngx_str_t *keys, ngx_uint_t n);
 void ngx_goim_room_init(ngx_goim_room_t *room);
+void ngx_goim_room_flush_pending(ngx_goim_room_t *room);
+void ngx_goim_broadcast_catch_up(ngx_goim_channel_t *ch);
 void ngx_goim_room_free(ngx_goim_room_t *room);
 ngx_uint_t ngx_goim_room_online(ngx_goim_room_t *room);
 

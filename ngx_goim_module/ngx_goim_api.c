@@ -51,6 +51,9 @@ static int ngx_libc_cdecl ngx_goim_api_mid_cmp(const void *a,
 static void ngx_goim_api_push(ngx_http_request_t *r);
 static ngx_int_t ngx_goim_api_push_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_int_t ngx_goim_api_form(ngx_http_request_t *r,
+    ngx_goim_api_ctx_t *ctx, const char *targets, ngx_str_t *body,
+    ngx_int_t *answer);
 static ngx_int_t ngx_goim_api_kafka(ngx_http_request_t *r, ngx_uint_t type,
     int32_t op, int32_t speed, ngx_str_t *room, ngx_str_t *body);
 static ngx_int_t ngx_goim_api_online(ngx_http_request_t *r,
@@ -250,6 +253,18 @@ ngx_goim_api_push(ngx_http_request_t *r)
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, rc);
         return;
+    }
+
+    if (ctx->route == NGX_GOIM_API_PUSH_KEYS
+        || ctx->route == NGX_GOIM_API_PUSH_MIDS)
+    {
+        if (ngx_goim_api_form(r, ctx, ctx->route == NGX_GOIM_API_PUSH_KEYS
+                                      ? "keys" : "mids", &body, &rc)
+            != NGX_OK)
+        {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
     }
 
     ngx_memzero(&push, sizeof(ngx_goim_push_t));
@@ -626,6 +641,87 @@ ngx_goim_api_push_body(ngx_http_request_t *r, ngx_str_t *body)
             p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
         }
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Targets in the body: 1000 keys do not fit in a request line.  goim
+ * sends the message as the raw body and the targets in the query string,
+ * so the body is read as a form only when the query string names no
+ * targets and the body says it is a form: then keys (or mids) and any
+ * other parameter come from it after the query string's, and the message
+ * is its "msg" (a request that did this before was refused for want of
+ * targets).  NGX_OK, or NGX_DECLINED when it answered (*answer: the
+ * code to finalize the request with).
+ */
+
+static ngx_int_t
+ngx_goim_api_form(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx,
+    const char *targets, ngx_str_t *body, ngx_int_t *answer)
+{
+    int               n, i, first;
+    char             *buf;
+    size_t            len;
+    ngx_str_t        *type;
+    const char       *msg;
+
+    static ngx_str_t  form = ngx_string("application/x-www-form-urlencoded");
+
+    for (i = 0; i < ctx->nparams; i++) {
+        if (ngx_goim_api_is(&ctx->params[i], targets)
+            && ctx->params[i].value_len)
+        {
+            return NGX_OK;
+        }
+    }
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_OK;
+    }
+
+    type = &r->headers_in.content_type->value;
+
+    if (type->len < form.len
+        || ngx_strncasecmp(type->data, form.data, form.len) != 0
+        || (type->len > form.len && type->data[form.len] != ';'
+            && type->data[form.len] != ' '))
+    {
+        return NGX_OK;
+    }
+
+    buf = ngx_pnalloc(r->pool, body->len + 1);
+    if (buf == NULL) {
+        *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    first = ctx->nparams;
+
+    n = goim_query_parse((const char *) body->data, body->len, buf,
+                         ctx->params + first,
+                         NGX_GOIM_API_MAX_PARAMS - first);
+
+    if (n == -1) {
+        *answer = ngx_goim_api_bind_error(r, "%s in the form body",
+                                          "invalid percent-encoding");
+        return NGX_DECLINED;
+    }
+
+    if (n < 0) {
+        *answer = ngx_goim_api_bind_error(r, "%s in the query string and "
+                                          "the form body",
+                                          "too many parameters");
+        return NGX_DECLINED;
+    }
+
+    ctx->nparams += n;
+
+    msg = goim_query_get(ctx->params + first, n, "msg", &len);
+
+    body->data = (u_char *) msg;
+    body->len = msg ? len : 0;
 
     return NGX_OK;
 }

@@ -261,7 +261,10 @@ ngx_goim_auth_unregister(ngx_goim_channel_t *ch)
     ngx_goim_room_leave(ch);
 
     /* before the local delete: ngx_rbtree_delete() zeroes node.key */
-    ngx_goim_shm_key_del(ch);
+    if (!ch->withdrawn) {
+        ngx_goim_shm_key_del(ch);
+    }
+
     ngx_rbtree_delete(&w->keys, &ch->key_node.node);
 
     if (ngx_goim_redis_enabled()) {
@@ -285,6 +288,51 @@ ngx_goim_auth_unregister(ngx_goim_channel_t *ch)
 
     ngx_queue_remove(&ch->all.queue);
     w->nchannels--;
+}
+
+
+/*
+ * The drain takes a channel out of the shared registry before it closes
+ * it: a push accepted from then on does not count it, and one accepted
+ * before is already in this worker's inbox or in the room's batch, which
+ * are delivered before the Close.  The local indexes keep the channel
+ * until ngx_goim_auth_unregister().
+ */
+
+void
+ngx_goim_auth_withdraw(ngx_goim_channel_t *ch)
+{
+    ngx_queue_t         *q;
+    ngx_goim_channel_t  *other;
+
+    if (!ch->authed || ch->withdrawn) {
+        return;
+    }
+
+    ch->withdrawn = 1;
+
+    ngx_goim_shm_key_del(ch);
+
+    if (ch->room) {
+        ngx_goim_shm_room_count(ch->room, -1);
+    }
+
+    if (ch->mid_node == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ch->mid_node->channels);
+         q != ngx_queue_sentinel(&ch->mid_node->channels);
+         q = ngx_queue_next(q))
+    {
+        other = ngx_queue_data(q, ngx_goim_channel_t, mid_link);
+
+        if (!other->withdrawn) {
+            return;
+        }
+    }
+
+    ngx_goim_shm_mid_set(ch->mid, 0);
 }
 
 
@@ -427,7 +475,9 @@ ngx_goim_room_leave(ngx_goim_channel_t *ch)
     ngx_queue_init(&ch->room_link);
     ch->room = NULL;
 
-    ngx_goim_shm_room_count(room, -1);
+    if (!ch->withdrawn) {
+        ngx_goim_shm_room_count(room, -1);
+    }
 
     if (--room->online == 0) {
         ngx_rbtree_delete(&w->rooms, &room->sn.node);

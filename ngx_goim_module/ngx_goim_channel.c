@@ -22,6 +22,7 @@ static ngx_int_t ngx_goim_channel_change_room(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
 static void ngx_goim_channel_sub(ngx_goim_channel_t *ch, goim_packet_t *pkt,
     ngx_uint_t add);
+static void ngx_goim_client_release(void *data);
 
 
 /* at most this many sockets are written before the event loop runs again */
@@ -31,6 +32,65 @@ static void ngx_goim_channel_sub(ngx_goim_channel_t *ch, goim_packet_t *pkt,
 /* connections with output to write, in the order they got it */
 static ngx_queue_t  ngx_goim_writes = { &ngx_goim_writes, &ngx_goim_writes };
 static ngx_event_t  ngx_goim_writes_ev;
+
+
+/*
+ * goim_max_clients: a client connection counts against the worker's bound
+ * from its accept (TCP) or its upgrade request (WebSocket) until it
+ * closes, authenticated or not.  Above the bound it is refused, so that
+ * the worker keeps connections for the API, internal pushes, the status
+ * page, Redis and Kafka.  NGX_DECLINED: refused, counted, and logged at
+ * most once a second with the number refused since the last line.
+ */
+
+ngx_int_t
+ngx_goim_client_admit(ngx_connection_t *c)
+{
+    ngx_goim_conf_t     *gcf;
+    ngx_pool_cleanup_t  *cln;
+    ngx_goim_worker_t   *w = &ngx_goim_worker;
+
+    static time_t      logged;
+    static ngx_uint_t  unlogged;
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    if (w->nclients >= gcf->max_clients) {
+        w->stats->clients_refused++;
+        unlogged++;
+
+        if (logged != ngx_time()) {
+            logged = ngx_time();
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "goim: %ui client connection(s) refused since the "
+                          "last report: the worker holds %ui, the bound of "
+                          "\"goim_max_clients\"", unlogged, w->nclients);
+            unlogged = 0;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    /* released when the connection's pool goes, whatever closes it */
+    cln = ngx_pool_cleanup_add(c->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_goim_client_release;
+    cln->data = NULL;
+
+    w->nclients++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_goim_client_release(void *data)
+{
+    ngx_goim_worker.nclients--;
+}
 
 
 ngx_goim_channel_t *

@@ -495,6 +495,23 @@ ngx_goim_room_flush_handler(ngx_event_t *ev)
 }
 
 
+/* a member leaves with the drain: it gets what was merged so far */
+
+void
+ngx_goim_room_flush_pending(ngx_goim_room_t *room)
+{
+    ngx_goim_conf_t  *gcf;
+
+    if (room->batch.count == 0) {
+        return;
+    }
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    ngx_goim_room_flush(room, gcf->room_flush);
+}
+
+
 static void
 ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval)
 {
@@ -670,7 +687,7 @@ ngx_goim_local_all(ngx_goim_push_t *push, ngx_uint_t speed)
     b->push.body.len = push->body.len;
     b->per_tick = ngx_max(speed * NGX_GOIM_BROADCAST_TICK / 1000, 1);
 
-    b->cursor.cursor = 1;
+    b->cursor.cursor = NGX_GOIM_CURSOR_BROADCAST;
     ngx_queue_insert_head(&w->channels, &b->cursor.queue);
 
     b->ev.handler = ngx_goim_broadcast_handler;
@@ -699,7 +716,12 @@ ngx_goim_broadcast_handler(ngx_event_t *ev)
     for (n = 0; n < b->per_tick; /* void */) {
         q = ngx_queue_next(&b->cursor.queue);
 
-        if (q == ngx_queue_sentinel(&w->channels) || ngx_exiting) {
+        /*
+         * Also while the worker drains: a connection it closes first gets
+         * the broadcast then (ngx_goim_broadcast_catch_up).
+         */
+
+        if (q == ngx_queue_sentinel(&w->channels)) {
             ngx_queue_remove(&b->cursor.queue);
             ngx_goim_push_release(&b->push);
             ngx_free(b);
@@ -722,4 +744,34 @@ ngx_goim_broadcast_handler(ngx_event_t *ev)
     }
 
     ngx_add_timer(ev, NGX_GOIM_BROADCAST_TICK);
+}
+
+
+/*
+ * The drain closes a channel: the paced broadcasts whose cursor has not
+ * reached it yet (the cursor stands before it in the list) are sent to
+ * it now, ahead of their pace.
+ */
+
+void
+ngx_goim_broadcast_catch_up(ngx_goim_channel_t *ch)
+{
+    ngx_queue_t           *q;
+    ngx_goim_walk_t       *node;
+    ngx_goim_broadcast_t  *b;
+    ngx_goim_worker_t     *w = &ngx_goim_worker;
+
+    for (q = ngx_queue_prev(&ch->all.queue);
+         q != ngx_queue_sentinel(&w->channels);
+         q = ngx_queue_prev(q))
+    {
+        node = (ngx_goim_walk_t *) q;
+
+        if (node->cursor != NGX_GOIM_CURSOR_BROADCAST) {
+            continue;
+        }
+
+        b = (ngx_goim_broadcast_t *) node;
+        (void) ngx_goim_dispatch_one(&b->push, ch, 1);
+    }
 }

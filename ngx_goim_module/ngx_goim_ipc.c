@@ -18,9 +18,11 @@
 
 #define NGX_GOIM_IPC_BATCH     64
 #define NGX_GOIM_DRAIN_TICK    100
+#define NGX_GOIM_DRAIN_CHUNK   64
 
 
 static void ngx_goim_ipc_read_handler(ngx_event_t *rev);
+static void ngx_goim_ipc_take(void);
 static void ngx_goim_ipc_process(ngx_goim_imsg_t *m);
 static void ngx_goim_ipc_wake(ngx_pid_t pid);
 static void ngx_goim_ipc_addr(ngx_pid_t pid, struct sockaddr_un *sa,
@@ -268,9 +270,7 @@ static void
 ngx_goim_ipc_read_handler(ngx_event_t *rev)
 {
     u_char             buf[64];
-    ngx_uint_t         i, n;
     ngx_connection_t  *c;
-    void              *msgs[NGX_GOIM_IPC_BATCH];
 
     c = rev->data;
 
@@ -284,6 +284,18 @@ ngx_goim_ipc_read_handler(ngx_event_t *rev)
     while (recv(c->fd, buf, sizeof(buf), 0) > 0) {
         /* wake-ups carry nothing: the inbox holds the messages */
     }
+
+    ngx_goim_ipc_take();
+}
+
+
+/* delivers every message waiting in this worker's inbox */
+
+static void
+ngx_goim_ipc_take(void)
+{
+    ngx_uint_t   i, n;
+    void        *msgs[NGX_GOIM_IPC_BATCH];
 
     for ( ;; ) {
         n = ngx_goim_shm_inbox_take(msgs, NGX_GOIM_IPC_BATCH);
@@ -404,16 +416,24 @@ ngx_goim_housekeeping(ngx_event_t *ev)
  * After a reload the old workers keep delivering, then close their goim
  * connections spread over goim_shutdown_drain, so clients reconnect to
  * the new workers gradually (WebSocket: close 1001).
+ *
+ * Nothing accepted for a connection is lost on the way: the connections
+ * of a tick leave the shared registry first, then the messages other
+ * workers routed here before that are taken from the inbox, the rooms'
+ * merged batches and the paced broadcasts not yet sent to them are
+ * written, and only then their Close.  A client that does not read gets
+ * 5 s for that (ngx_goim_channel_fail), so the drain ends at most that
+ * long after goim_shutdown_drain.
  */
 
 static void
 ngx_goim_drain(void)
 {
-    ngx_uint_t           n, ticks;
+    ngx_uint_t           n, i, k, ticks;
     ngx_queue_t         *q, *next;
     ngx_goim_walk_t     *node;
     ngx_goim_conf_t     *gcf;
-    ngx_goim_channel_t  *ch;
+    ngx_goim_channel_t  *ch, *chunk[NGX_GOIM_DRAIN_CHUNK];
     ngx_goim_worker_t   *w = &ngx_goim_worker;
 
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
@@ -430,24 +450,58 @@ ngx_goim_drain(void)
 
     n = w->drain_per_tick;
 
-    for (q = ngx_queue_head(&w->channels);
-         q != ngx_queue_sentinel(&w->channels) && n;
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        node = (ngx_goim_walk_t *) q;
+    while (n) {
+        k = 0;
 
-        if (node->cursor) {
-            continue;
+        for (q = ngx_queue_head(&w->channels);
+             q != ngx_queue_sentinel(&w->channels)
+             && k < ngx_min(n, NGX_GOIM_DRAIN_CHUNK);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            node = (ngx_goim_walk_t *) q;
+
+            if (node->cursor) {
+                continue;
+            }
+
+            ch = ngx_queue_data(node, ngx_goim_channel_t, all);
+
+            ngx_goim_auth_withdraw(ch);
+            chunk[k++] = ch;
         }
 
-        ch = ngx_queue_data(node, ngx_goim_channel_t, all);
+        if (k == 0) {
+            break;
+        }
 
-        /* unregistered now, so it is not picked again */
-        ngx_goim_auth_unregister(ch);
-        ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_GOING_AWAY,
-                              "server shutting down");
-        n--;
+        ngx_goim_ipc_take();
+
+        for (i = 0; i < k; i++) {
+            ch = chunk[i];
+
+            if (!ch->authed) {
+                /* kicked by a newer connection meanwhile */
+                continue;
+            }
+
+            if (ch->room) {
+                ngx_goim_room_flush_pending(ch->room);
+            }
+
+            ngx_goim_broadcast_catch_up(ch);
+        }
+
+        for (i = 0; i < k; i++) {
+            ch = chunk[i];
+
+            /* unregistered now, so it is not picked again */
+            ngx_goim_auth_unregister(ch);
+            ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_GOING_AWAY,
+                                  "server shutting down");
+        }
+
+        n -= k;
     }
 
     /*

@@ -17,6 +17,8 @@ static char *ngx_goim_send_queue(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_goim_auth_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_goim_max_clients(ngx_cycle_t *cycle,
+    ngx_goim_conf_t *gcf);
 static ngx_int_t ngx_goim_init_process(ngx_cycle_t *cycle);
 static void ngx_goim_exit_process(ngx_cycle_t *cycle);
 
@@ -92,6 +94,13 @@ static ngx_command_t  ngx_goim_commands[] = {
       ngx_conf_set_msec_slot,
       0,
       offsetof(ngx_goim_conf_t, shutdown_drain),
+      NULL },
+
+    { ngx_string("goim_max_clients"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_conf_t, max_clients),
       NULL },
 
     { ngx_string("goim_auth_secret"),
@@ -245,6 +254,7 @@ ngx_goim_create_conf(ngx_cycle_t *cycle)
     gcf->inbox_size = NGX_CONF_UNSET_UINT;
     gcf->room_flush = NGX_CONF_UNSET_MSEC;
     gcf->shutdown_drain = NGX_CONF_UNSET_MSEC;
+    gcf->max_clients = NGX_CONF_UNSET_UINT;
     gcf->online_interval = NGX_CONF_UNSET_MSEC;
     gcf->registry_ttl = NGX_CONF_UNSET;
     gcf->weight = NGX_CONF_UNSET_UINT;
@@ -295,6 +305,10 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_goim_max_clients(cycle, gcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (gcf->inbox_size < 16) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "\"goim_inbox_size\" must be at least 16");
@@ -317,6 +331,44 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
     }
 
     return ngx_goim_kafka_init_conf(cycle, gcf);
+}
+
+
+/*
+ * goim_max_clients: by default worker_connections less a reserve for the
+ * API, internal pushes, the status page, the listening sockets and the
+ * Redis, Kafka and wake-up connections: 5% of worker_connections, but at
+ * least 64 (a quarter of it when that is less).  The events block is
+ * parsed by now, so cycle->connection_n is worker_connections.
+ */
+
+static ngx_int_t
+ngx_goim_max_clients(ngx_cycle_t *cycle, ngx_goim_conf_t *gcf)
+{
+    ngx_uint_t  n, reserve;
+
+    n = cycle->connection_n;
+
+    if (gcf->max_clients == NGX_CONF_UNSET_UINT) {
+        reserve = ngx_max(n / 20, ngx_min(64, n / 4));
+        gcf->max_clients = n > reserve ? n - reserve : 1;
+        return NGX_OK;
+    }
+
+    if (gcf->max_clients == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"goim_max_clients\" must be at least 1");
+        return NGX_ERROR;
+    }
+
+    if (gcf->max_clients >= n) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "\"goim_max_clients\" %ui leaves no connection of "
+                      "\"worker_connections\" %ui for the API",
+                      gcf->max_clients, n);
+    }
+
+    return NGX_OK;
 }
 
 

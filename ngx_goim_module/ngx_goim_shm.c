@@ -12,7 +12,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  6
+#define NGX_GOIM_SHM_VERSION  7
 
 #define NGX_GOIM_SHM_COMETS   256
 #define NGX_GOIM_SHM_COMET_ID 128
@@ -1334,6 +1334,11 @@ ngx_goim_shm_status(ngx_pool_t *pool, ngx_str_t *out)
                     st[i].conns[NGX_GOIM_TCP]);
     ngx_goim_series("connections", ",transport=\"ws\"",
                     st[i].conns[NGX_GOIM_WS]);
+
+    p = ngx_slprintf(p, last, ngx_goim_metric("clients_refused_total",
+                     "counter", "Client connections refused above "
+                     "goim_max_clients."));
+    ngx_goim_series("clients_refused_total", "", st[i].clients_refused);
 
     p = ngx_slprintf(p, last, ngx_goim_metric("online", "gauge",
                      "Authenticated connections in the registry."));

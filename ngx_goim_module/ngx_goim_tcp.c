@@ -15,6 +15,8 @@
 static char *ngx_stream_goim_tcp(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_stream_goim_handler(ngx_stream_session_t *s);
+static ngx_int_t ngx_stream_goim_admit(ngx_stream_session_t *s);
+static ngx_int_t ngx_stream_goim_init(ngx_conf_t *cf);
 static ngx_int_t ngx_stream_goim_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_stream_goim_variable(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
@@ -55,7 +57,7 @@ static ngx_command_t  ngx_stream_goim_commands[] = {
 
 static ngx_stream_module_t  ngx_stream_goim_module_ctx = {
     ngx_stream_goim_add_variables,         /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_stream_goim_init,                  /* postconfiguration */
 
     NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -128,6 +130,56 @@ ngx_stream_goim_handler(ngx_stream_session_t *s)
     }
 
     ngx_goim_channel_start(ch, pre, pre_len);
+}
+
+
+/*
+ * goim_max_clients, checked in the preaccess phase (where limit_conn is):
+ * a refused connection is closed at once, before a TLS handshake.
+ */
+
+static ngx_int_t
+ngx_stream_goim_admit(ngx_stream_session_t *s)
+{
+    ngx_int_t                    rc;
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_core_module);
+
+    if (cscf->handler != ngx_stream_goim_handler) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_goim_client_admit(s->connection);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_STREAM_SERVICE_UNAVAILABLE;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_STREAM_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_stream_goim_init(ngx_conf_t *cf)
+{
+    ngx_stream_handler_pt        *h;
+    ngx_stream_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_STREAM_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_stream_goim_admit;
+
+    return NGX_OK;
 }
 
 

@@ -19,6 +19,8 @@
 
 static ngx_int_t ngx_goim_ws_refuse(ngx_http_request_t *r, ngx_uint_t status,
     const char *reason, const char *name, const char *value);
+static ngx_int_t ngx_goim_ws_answer(ngx_http_request_t *r, ngx_uint_t status,
+    const char *reason, const char *name, const char *value);
 static ngx_table_elt_t *ngx_goim_ws_header(ngx_http_request_t *r,
     const char *name, size_t len);
 static ngx_int_t ngx_goim_ws_add_header(ngx_http_request_t *r,
@@ -119,6 +121,20 @@ ngx_http_goim_ws_handler(ngx_http_request_t *r)
                                   NULL, NULL);
     }
 
+    rc = ngx_goim_client_admit(r->connection);
+
+    if (rc == NGX_DECLINED) {
+        /* logged by ngx_goim_client_admit(), once a second at most */
+        r->keepalive = 0;
+        return ngx_goim_ws_answer(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "too many client connections on this "
+                                  "worker", NULL, NULL);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     accept = ngx_pnalloc(r->pool, GOIM_WS_ACCEPT_LEN);
     if (accept == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -166,13 +182,23 @@ static ngx_int_t
 ngx_goim_ws_refuse(ngx_http_request_t *r, ngx_uint_t status,
     const char *reason, const char *name, const char *value)
 {
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "goim: WebSocket upgrade refused: %s", reason);
+
+    return ngx_goim_ws_answer(r, status, reason, name, value);
+}
+
+
+/* the refusal: the status and the reason in a text/plain body */
+
+static ngx_int_t
+ngx_goim_ws_answer(ngx_http_request_t *r, ngx_uint_t status,
+    const char *reason, const char *name, const char *value)
+{
     size_t      len;
     ngx_buf_t  *b;
 
     static ngx_str_t  type = ngx_string("text/plain");
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "goim: WebSocket upgrade refused: %s", reason);
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -348,3 +348,120 @@ sentinel_ok();
 is_deeply collect($_), [], "$name - $_->{transport} client: nothing more"
     for @rest;
 $_->close for @c;
+
+
+
+=== TEST 11: 1000 targets per push, in the query string (the shipped buffers) or in a form body; 1001 refused
+--- config eval
+# the API server's large_client_header_buffers of the shipped configs
+my ($lchb) = do {
+    local (@ARGV, $/) = "$FindBin::Bin/../conf/goim-embedded.conf";
+    <>;
+} =~ /^\s*(large_client_header_buffers\s[^;]+;)/m
+    or die "no large_client_header_buffers in conf/goim-embedded.conf\n";
+<<"EOF2";
+    $lchb
+    location = /sub { goim_websocket; }
+    location /goim/ {
+        goim_logic_api;
+        client_body_buffer_size 64k;
+        client_max_body_size 64k;
+    }
+EOF2
+--- perl
+use constant FORM => ['Content-Type: application/x-www-form-urlencoded'];
+my $cluster = do {
+    local (@ARGV, $/) = "$FindBin::Bin/../conf/goim-cluster.conf";
+    <>;
+};
+my ($lchb) = $block->config =~ /(large_client_header_buffers\s[^;]+;)/;
+like $cluster, qr/^\s*\Q$lchb\E/m,
+    "$name - goim-cluster.conf has the same buffers ($lchb)";
+
+# generated UUIDs: goim's keys when the client gives none
+my @keys = map { sprintf '%08x-%04x-4%03x-8%03x-%012x', $_, $_ % 65536,
+                 $_ % 4096, $_ % 4096, $_ * 7919 } 1 .. 1001;
+my @mids = map { 1_000_000_000_000 + $_ } 1 .. 1001;
+my %c = (first => client(tcp => { mid => $mids[0], key => $keys[0],
+                                  accepts => [1000] }),
+         last => client(ws => { mid => $mids[999], key => $keys[999],
+                                accepts => [1000] }),
+         over => client(tcp => { mid => $mids[1000], key => $keys[1000],
+                                 accepts => [1000] }));
+my $got = sub {
+    my @b;
+    for my $k (qw(first last over)) {
+        my ($p) = $c{$k}->read_pushes(1, $k eq 'over' ? 0.3 : 2);
+        push @b, $p ? $p->{body} : '-';
+    }
+    return join ' ', @b;
+};
+my $q_keys = sub { join '', map { "&keys=$_" } @keys[0 .. $_[0] - 1] };
+my $q_mids = sub { join '', map { "&mids=$_" } @mids[0 .. $_[0] - 1] };
+my $ok = sub {
+    my ($what, $path, $body, @opt) = @_;
+    my ($st, $j, $raw) = api(POST => $path, $body, @opt);
+    is_deeply [$st, $j && $j->{code}], [200, 0], "$name - $what: code 0"
+        or diag substr($raw // '', 0, 300);
+};
+my $over = sub {
+    my ($what, $path, $body, $msg, @opt) = @_;
+    my ($st, $j, $raw) = api(POST => $path, $body, @opt);
+    is_deeply [$st, $j && $j->{code}, $j && $j->{message}],
+        [200, -400, $msg], "$name - $what: refused"
+        or diag substr($raw // '', 0, 300);
+};
+
+my $path = '/goim/push/keys?operation=1000' . $q_keys->(1000);
+ok length($path) > 40000, "$name - 1000 keys: a request line of "
+    . length($path) . " bytes";
+$ok->('1000 keys in the query', $path, 'q-keys');
+is $got->(), 'q-keys q-keys -', "$name - the first and the 1000th got it";
+$over->('1001 keys in the query',
+        '/goim/push/keys?operation=1000' . $q_keys->(1001), 'x',
+        'more than 1000 keys');
+$ok->('1000 mids in the query',
+      '/goim/push/mids?operation=1000' . $q_mids->(1000), 'q-mids');
+is $got->(), 'q-mids q-mids -', "$name - mids: the first and the 1000th";
+$over->('1001 mids in the query',
+        '/goim/push/mids?operation=1000' . $q_mids->(1001), 'x',
+        'more than 1000 mids');
+
+# the form body: targets, the message in msg (percent-encoded, any bytes)
+my ($st, $j);
+my $msg = "form \x00&=%\xff";
+(my $enc = $msg) =~ s/([^A-Za-z0-9])/sprintf '%%%02X', ord $1/ge;
+$ok->('1000 keys in a form body', '/goim/push/keys?operation=1000',
+      substr($q_keys->(1000), 1) . "&msg=$enc", headers => FORM);
+is $got->(), "$msg $msg -", "$name - form: the message is msg, any bytes";
+$over->('1001 keys in a form body', '/goim/push/keys?operation=1000',
+        substr($q_keys->(1001), 1) . "&msg=x", 'more than 1000 keys',
+        headers => FORM);
+$ok->('1000 mids in a form body, operation in it too', '/goim/push/mids',
+      'operation=1000&' . substr($q_mids->(1000), 1) . '&msg=f-mids',
+      headers => ['Content-Type: application/x-www-form-urlencoded; '
+                  . 'charset=utf-8']);
+is $got->(), 'f-mids f-mids -', "$name - form mids delivered";
+$over->('1001 mids in a form body', '/goim/push/mids?operation=1000',
+        substr($q_mids->(1001), 1), 'more than 1000 mids', headers => FORM);
+$over->('a form without keys', '/goim/push/keys?operation=1000',
+        'msg=x', 'no keys given', headers => FORM);
+
+($st, $j) = api(POST => '/goim/push/keys?operation=1000', 'keys=%zz',
+                headers => FORM);
+is_deeply [$st, $j && $j->{code}, $j && $j->{message}],
+    [400, -400, 'invalid percent-encoding in the form body'],
+    "$name - a malformed form: 400";
+
+# goim's own form: targets in the query, the raw body is the message,
+# whatever its Content-Type says (curl -d sends a form type)
+$ok->('keys in the query, a form type', "/goim/push/keys?operation=1000"
+      . "&keys=$keys[0]", "msg=raw&keys=$keys[999]", headers => FORM);
+is $got->(), 'msg=raw&keys=' . $keys[999] . ' - -',
+   "$name - then the body is the message, as in goim";
+($st, $j) = api(POST => '/goim/push/keys?operation=1000',
+                   "keys=$keys[0]&msg=y",
+                   headers => ['Content-Type: application/json']);
+is_deeply [$st, $j->{code}, $j->{message}], [200, -400, 'no keys given'],
+    "$name - only a form body holds targets";
+$_->close for values %c;

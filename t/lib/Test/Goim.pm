@@ -405,10 +405,11 @@ sub _nginx_conf () {
     my $root = servroot();
     my $workers = _sec($block, 'workers') // $ENV{TEST_NGINX_WORKERS} // 1;
     my $level = _sec($block, 'log_level') // 'info';
+    my $conns = _sec($block, 'worker_connections') // 1024;
     my $main = _expand(_sec($block, 'main_config')) // '';
     my $use_module = module_available() && !defined _sec($block, 'no_module');
     $ENV{TEST_GOIM_MODULE_LOADED} = $use_module ? 1 : 0;
-    s/\s+\z// for $workers, $level;
+    s/\s+\z// for $workers, $level, $conns;
     $ConfWorkers = $workers =~ /^\d+$/ ? $workers : 1;    # "auto": >= 1
 
     my $conf = '';
@@ -426,7 +427,7 @@ pid logs/nginx.pid;
 $main
 
 events {
-    worker_connections 1024;
+    worker_connections $conns;
 }
 
 http {
@@ -782,6 +783,7 @@ failure the last 40 lines of error.log are printed.
   stream_config       a stream {} block is written only when present
   workers             worker_processes (default $TEST_NGINX_WORKERS or 1)
   log_level           error_log level (default info)
+  worker_connections  events' worker_connections (default 1024)
   no_module           do not load build/ngx_goim_module.so for this block
   need_module         skip the block when the module is not loadable
   must_die            nginx must fail to start; error_log also sees stderr
