@@ -10,6 +10,8 @@
 #   make test-asan  every suite with the module built with ASan + UBSan
 #   make test-valgrind  every suite with nginx under valgrind memcheck
 #   make soak       10k connections under pushes for SOAK_TIME s -> bench/SOAK.md
+#   make deb        Debian packages libnginx-mod-goim and goim-job -> build/*.deb
+#   make test-deb   installs them into this machine's nginx, tests, removes them
 
 SHELL       := /bin/bash
 NGINX_SRC   ?= /usr/share/nginx/src
@@ -296,6 +298,22 @@ soak: deps module tools
 .PHONY: bench-100k
 bench-100k: deps module tools
 	sh bench/run-100k.sh
+
+# --- Debian packages (debian/, tools/deb-build.sh, tools/test-deb.t) ----------
+# make deb: libnginx-mod-goim and goim-job built with debhelper from a
+# copy of the working tree, version from git, checked by lintian; the two
+# packages land in build/, the rest in build/deb/.  make test-deb (root,
+# changes the system, so not part of make test): installs them with
+# apt-get into the system nginx, runs a node and the job, pushes, then
+# removes them and restores what it changed.
+
+.PHONY: deb test-deb
+
+deb: deps
+	bash tools/deb-build.sh
+
+test-deb: deb tools
+	prove -v tools/test-deb.t
 
 clean:
 	rm -rf $(BUILD) t/servroot*
