@@ -10,8 +10,6 @@
 #   make test-asan  every suite with the module built with ASan + UBSan
 #   make test-valgrind  every suite with nginx under valgrind memcheck
 #   make soak       10k connections under pushes for SOAK_TIME s -> bench/SOAK.md
-#   make deb        Debian packages libnginx-mod-goim and goim-job -> build/*.deb
-#   make test-deb   installs them into this machine's nginx, tests, removes them
 
 SHELL       := /bin/bash
 NGINX_SRC   ?= /usr/share/nginx/src
