@@ -297,5 +297,21 @@ soak: deps module tools
 bench-100k: deps module tools
 	sh bench/run-100k.sh
 
+# --- Debian packages (debian/, tools/deb-build.sh, tools/test-deb.t) ----------
+# make deb: libnginx-mod-goim and goim-job built with debhelper from a
+# copy of the working tree, version from git, checked by lintian; the two
+# packages land in build/, the rest in build/deb/.  make test-deb (root,
+# changes the system, so not part of make test): installs them with
+# apt-get into the system nginx, runs a node and the job, pushes, then
+# removes them and restores what it changed.
+
+.PHONY: deb test-deb
+
+deb: deps
+	bash tools/deb-build.sh
+
+test-deb: deb tools
+	prove -v tools/test-deb.t
+
 clean:
 	rm -rf $(BUILD) t/servroot*

@@ -9,7 +9,9 @@ PKGS="nginx nginx-dev libnginx-mod-stream libnginx-mod-nchan
       gcc make pkg-config perl libtest-base-perl libio-socket-ssl-perl
       libprotobuf-c-dev protobuf-c-compiler libhiredis-dev librdkafka-dev
       libyajl-dev libevent-dev libssl-dev redis-server valgrind
-      openssl procps clang libclang-rt-14-dev curl iproute2"
+      openssl procps clang libclang-rt-14-dev curl iproute2
+      debhelper dpkg-dev fakeroot devscripts lintian prometheus
+      libyaml-libyaml-perl adduser"
 
 missing=""
 for p in $PKGS; do
@@ -31,9 +33,16 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends $missing
 
-# Debian starts the packaged services; ours run on their own ports.
-for svc in nginx redis-server; do
-    $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
-    $SUDO systemctl disable "$svc" >/dev/null 2>&1 || true
+# Debian starts the packaged services; ours run on their own ports (and
+# prometheus is installed for promtool only).  Without systemd, through
+# their init scripts.
+for svc in nginx redis-server prometheus; do
+    if [ -d /run/systemd/system ]; then
+        $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
+        $SUDO systemctl disable "$svc" >/dev/null 2>&1 || true
+    elif [ -x "/etc/init.d/$svc" ]; then
+        $SUDO "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+        $SUDO update-rc.d "$svc" disable >/dev/null 2>&1 || true
+    fi
 done
 exit 0
