@@ -472,3 +472,28 @@ ok wait_until(sub { $metric->('redis_timeouts_total') >= 1 }, 3),
 $c->close;
 --- error_log
 timed out
+
+
+
+=== TEST 16: another module that exports its own hiredis (nchan) is loaded first
+Our hiredis is linked in and hidden: nchan's bundled copy, loaded earlier
+with RTLD_GLOBAL, took our Redis calls and crashed every worker.
+--- load_before
+/usr/lib/nginx/modules/ngx_nchan_module.so
+--- workers: 2
+--- main_config
+goim_server_id comet-a;
+goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
+--- perl
+my $t = authed('tcp', { mid => 21, key => 'beside-nchan' });
+is rcli('GET', 'key_beside-nchan'), 'comet-a',
+    "$name - the session is written";
+ok wait_until(sub { rcli('EXISTS', 'comet_comet-a') eq '1' }),
+    "$name - the comet record is written";
+$t->close;
+ok wait_until(sub { rcli('EXISTS', 'key_beside-nchan') eq '0' }),
+    "$name - and removed on disconnect";
+--- no_error_log
+[error]
+[warn]
+exited on signal

@@ -413,6 +413,9 @@ sub _nginx_conf () {
     $ConfWorkers = $workers =~ /^\d+$/ ? $workers : 1;    # "auto": >= 1
 
     my $conf = '';
+    # modules that other sites load before ours (`--- load_before`)
+    $conf .= "load_module $_;\n"
+        for split ' ', _expand(_sec($block, 'load_before')) // '';
     $conf .= "load_module $StreamModule;\n" if -f $StreamModule;
     $conf .= "load_module $GoimModule;\n" if $use_module;
     # Running as root, workers would be `nobody` and could not write here.
@@ -778,6 +781,7 @@ failure the last 40 lines of error.log are printed.
 =head1 SECTIONS
 
   main_config         main context (after pid/error_log)
+  load_before         module files loaded before the stream module and ours
   http_config         http {} context
   config              inside the default server {} (listen $TEST_NGINX_SERVER_PORT)
   stream_config       a stream {} block is written only when present
