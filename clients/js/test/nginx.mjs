@@ -304,7 +304,7 @@ export function renderEmbedded(ports, { workers = 1, extra = '',
          .replace(/@WORKERS@/g, String(workers))
          .replace(/error_log stderr @LOG_LEVEL@;/,
                   `error_log logs/error.log ${level};`);
-    if (/@[A-Z_]+@/.test(t)) {
+    if (/^[^#]*@[A-Z_]+@/m.test(t)) {
         throw new Error(`placeholder left in the config: ${t.match(/@[A-Z_]+@/)}`);
     }
     // the same directive twice is a configuration error: replace it
