@@ -207,7 +207,12 @@ export class Nginx {
     async stop(allow = []) {
         if (this.proc.exitCode === null && this.proc.signalCode === null) {
             process.kill(this.pid, 'SIGQUIT');
-            const quit = await Promise.race([this.exited, sleep(10000)]);
+            let timer;
+            const quit = await Promise.race([
+                this.exited,
+                new Promise((r) => { timer = setTimeout(r, 10000); }),
+            ]);
+            clearTimeout(timer);
             if (!quit) {
                 for (const pid of [this.pid, ...this.workerPids()]) {
                     try { process.kill(pid, 'SIGKILL'); } catch (e) { }
