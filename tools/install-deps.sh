@@ -9,7 +9,8 @@ PKGS="nginx nginx-dev libnginx-mod-stream libnginx-mod-nchan
       gcc make pkg-config perl libtest-base-perl libio-socket-ssl-perl
       libprotobuf-c-dev protobuf-c-compiler libhiredis-dev librdkafka-dev
       libyajl-dev libevent-dev libssl-dev redis-server valgrind
-      openssl procps clang libclang-rt-14-dev curl iproute2"
+      openssl procps clang libclang-rt-14-dev curl iproute2
+      nodejs chromium"
 
 missing=""
 for p in $PKGS; do
@@ -19,6 +20,9 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
+
+# npm comes with NodeSource's nodejs; Debian ships it on its own
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
 [ -z "$missing" ] && exit 0
 
