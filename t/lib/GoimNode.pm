@@ -47,7 +47,8 @@ sub run_node_tests {
     }
 
     chdir $Repo or die "chdir $Repo: $!";
-    exec $node, '--test', '--test-reporter=tap', @files;
+    exec $node, '--test', "--test-reporter=$Repo/t/lib/tap-flat.mjs",
+        @files;
     die "exec $node: $!";
 }
 
