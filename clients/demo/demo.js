@@ -383,6 +383,15 @@ ui.retry.addEventListener('click', () => {
     client.connect();
 });
 
+// back from the browser's page cache: the connection was closed on the
+// way out
+window.addEventListener('pageshow', (ev) => {
+    if (ev.persisted && client && me) {
+        client.connect();
+        announce('join');
+    }
+});
+
 window.addEventListener('pagehide', () => {
     if (client && me) {
         navigator.sendBeacon(`rooms/${encodeURIComponent(room)}/messages`,
