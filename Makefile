@@ -10,6 +10,8 @@
 #   make test-asan  every suite with the module built with ASan + UBSan
 #   make test-valgrind  every suite with nginx under valgrind memcheck
 #   make soak       10k connections under pushes for SOAK_TIME s -> bench/SOAK.md
+#   make js-test    the JavaScript client's tests and the browser suite
+#   make js-pack    the npm package goim-client -> build/
 
 SHELL       := /bin/bash
 NGINX_SRC   ?= /usr/share/nginx/src
@@ -261,6 +263,37 @@ test-asan: deps all asan
 	TEST_GOIM_MODULE=$(CURDIR)/$(ASAN_DIR)/ngx_goim_module.so \
 	TEST_GOIM_UNIT_DIR=$(CURDIR)/$(ASAN_DIR)/unit \
 	    prove -r t
+
+# --- the JavaScript client, the demo page, the browser suite (clients/) --------
+# `make deps` also installs clients/js's dev dependencies (ws, playwright-core,
+# typescript; pinned by its package-lock.json) into clients/js/node_modules,
+# which git ignores.  Their tests run in `make test` (t/100-js-client.t,
+# t/110-browser.t); `make js-test` runs only them, `make js-pack` writes the
+# npm package to build/.
+
+JS_DIR := clients/js
+
+.PHONY: js-deps js-test js-pack
+deps: js-deps
+
+js-deps:
+	@sh tools/install-deps.sh
+	@if [ ! -f $(JS_DIR)/node_modules/.package-lock.json ] \
+	    || [ $(JS_DIR)/package-lock.json -nt \
+	         $(JS_DIR)/node_modules/.package-lock.json ] \
+	    || [ $(JS_DIR)/package.json -nt \
+	         $(JS_DIR)/node_modules/.package-lock.json ]; \
+	then \
+	    echo "npm ci in $(JS_DIR)"; \
+	    cd $(JS_DIR) && npm ci --no-audit --no-fund --ignore-scripts; \
+	fi
+
+js-test: js-deps module
+	prove t/100-js-client.t t/110-browser.t
+
+js-pack: js-deps
+	mkdir -p $(BUILD)
+	cd $(JS_DIR) && npm pack --pack-destination $(CURDIR)/$(BUILD)
 
 # --- the two README commands ---------------------------------------------------
 

@@ -52,6 +52,7 @@ mkdir -p "$dir/conf" "$dir/logs" "$dir/temp"
 sed -e "s|@STREAM_MODULE@|$stream_module|" \
     -e "s|@GOIM_MODULE@|$goim_module|" \
     -e "s|@LISTEN@|$host|g" \
+    -e "s|@ROOT@|$root|g" \
     -e "s|@WORKERS@|$workers|" \
     -e "s|@LOG_LEVEL@|$level|" \
     "$root/conf/goim-embedded.conf" >"$dir/conf/nginx.conf"
@@ -68,6 +69,7 @@ goim embedded node (runtime directory $dir)
   TCP comet        $host:3101
   WebSocket comet  ws://$host:3102/sub
   logic HTTP API   $api/goim/
+  demo page        http://$host:3102/demo/
 
 A client's first packet is op 7 (auth) with a JSON token, e.g.
   {"mid":123,"key":"dev-1","room_id":"live://1000","platform":"web","accepts":[1000,1001,1002]}

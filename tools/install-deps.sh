@@ -11,7 +11,7 @@ PKGS="nginx nginx-dev libnginx-mod-stream libnginx-mod-nchan
       libyajl-dev libevent-dev libssl-dev redis-server valgrind
       openssl procps clang libclang-rt-14-dev curl iproute2
       debhelper dpkg-dev fakeroot devscripts lintian prometheus
-      libyaml-libyaml-perl adduser"
+      libyaml-libyaml-perl adduser nodejs chromium"
 
 missing=""
 for p in $PKGS; do
@@ -21,6 +21,9 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
+
+# npm comes with NodeSource's nodejs; Debian ships it on its own
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
 [ -z "$missing" ] && exit 0
 

@@ -65,7 +65,7 @@ my @Watched = qw(/etc/nginx /etc/goim /etc/systemd/system
     /var/lib/systemd/deb-systemd-helper-masked);
 
 # nothing to restore until the first change
-my ($JobPid, $NginxTouched, $UserExisted, $GroupExisted, %LogSize, @Aside,
+my ($JobPid, $NginxTouched, $UserExisted, $GroupExisted, %LogSize,
     $PidFileExisted);
 my $Restored = 1;
 
@@ -201,17 +201,11 @@ ok wait_for(sub { grep { maps_module($_) } children($master // 0) }, 10),
 }
 
 # 2b. a cluster node: the main-context examples in modules-enabled/, the
-# internal push location in conf.d/.  A module enabled before ours that
-# carries its own hiredis and exports it (libnginx-mod-nchan does) takes
-# over goim's Redis calls and the workers crash: such modules are set
-# aside meanwhile (and named in the output).
-for my $link (hiredis_modules()) {
-    diag "set aside while goim_redis is in use: $link (exports its own "
-         . 'hiredis, goim\'s Redis calls would bind to it)';
-    # no longer *.conf, so not included
-    rename $link, "$link.goim-test-aside" or die "$link: $!\n";
-    push @Aside, $link;
-}
+# internal push location in conf.d/.  Modules enabled before ours that
+# export their own hiredis (libnginx-mod-nchan does) stay enabled: ours
+# is linked in and hidden, so they cannot take goim's Redis calls.
+diag "enabled beside goim_redis: $_ (exports its own hiredis)"
+    for hiredis_modules();
 my $main = example('goim-cluster.conf') . example('goim-stream.conf');
 for ([goim_server_id => $node{id}],
      [goim_internal_url => "http://127.0.0.1:$node{internal}/goim/internal/push"],
@@ -395,11 +389,6 @@ sub restore_nginx {
     return unless $NginxTouched;
     $NginxTouched = 0;
     unlink $TestConf, $TestMain;
-    for my $link (@Aside) {
-        rename "$link.goim-test-aside", $link
-            or diag "cannot put $link back: $!";
-    }
-    @Aside = ();
     nginx_back();
 }
 
