@@ -336,9 +336,10 @@ ngx_goim_ws_upgraded_handler(ngx_event_t *wev)
 
 
 /*
- * DESIGN.md "Taking over the connection": keep bytes the client sent
- * after its headers, drop the request's timers and header buffers, free
- * the request, and go on with the bare connection.
+ * Taking over the connection: keep bytes the client sent after its
+ * headers, drop the request's timers, free the request (its access log
+ * line is written then), then its header buffers, and go on with the
+ * bare connection.
  */
 
 static void
@@ -384,6 +385,9 @@ ngx_goim_ws_takeover(ngx_http_request_t *r)
         ngx_del_timer(c->write);
     }
 
+    /* first: the access log reads the request line from these buffers */
+    ngx_http_free_request(r, 0);
+
     b = c->buffer;
 
     if (b && ngx_pfree(c->pool, b->start) == NGX_OK) {
@@ -407,8 +411,6 @@ ngx_goim_ws_takeover(ngx_http_request_t *r)
     hc->free = NULL;
     hc->busy = NULL;
     hc->nbusy = 0;
-
-    ngx_http_free_request(r, 0);
 
     c->destroyed = 0;
     c->log->action = "serving goim";
