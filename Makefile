@@ -29,7 +29,8 @@ PROTO_SRCS  := proto/goim_packet.c proto/goim_ws.c proto/goim_token.c \
 PROTO_OBJS  := $(PROTO_SRCS:proto/%.c=$(BUILD)/obj/%.o) \
                $(BUILD)/obj/goim.pb-c.o
 
-MODULE_SRCS := $(wildcard ngx_goim_module/*.c ngx_goim_module/*.h) \
+MODULE_SRCS := $(wildcard ngx_goim_module/*.c ngx_goim_module/*.h \
+                         ngx_goim_module/*/*.c ngx_goim_module/*/*.h) \
                $(wildcard proto/*.c proto/*.h) proto/goim.proto config
 
 UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/*.c))

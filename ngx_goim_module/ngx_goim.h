@@ -11,74 +11,19 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
-#include <goim_packet.h>
-#include <goim_ws.h>
+#include "ngx_goim_core.h"
+#include "ngx_goim_registry.h"
 
 
-#define NGX_GOIM_TCP            0
-#define NGX_GOIM_WS             1
-
-#define NGX_GOIM_MAX_WATCH      64
-#define NGX_GOIM_MAX_ROOM       256
 #define NGX_GOIM_IOV            64
 
 /* replies past this many times the push bound close the connection */
 #define NGX_GOIM_REPLY_FACTOR   2
 
 
-#define NGX_GOIM_MAX_WORKERS    64      /* registry slots, all generations */
-
-
 typedef struct ngx_goim_channel_s  ngx_goim_channel_t;
 typedef struct ngx_goim_room_s     ngx_goim_room_t;
 typedef struct ngx_goim_mid_s      ngx_goim_mid_t;
-typedef struct ngx_goim_redis_conf_s  ngx_goim_redis_conf_t;
-typedef struct ngx_goim_kafka_conf_s  ngx_goim_kafka_conf_t;
-
-
-/* main-context configuration (core module) */
-typedef struct {
-    ngx_msec_t             handshake_timeout;
-    ngx_msec_t             heartbeat;
-    ngx_uint_t             heartbeat_max;
-    size_t                 max_body;
-    ngx_uint_t             queue_packets;
-    size_t                 queue_bytes;
-    ngx_str_t              server_id;
-    ngx_shm_zone_t        *zone;
-    ngx_uint_t             inbox_size;
-    ngx_msec_t             room_flush;
-    ngx_msec_t             shutdown_drain;
-    ngx_uint_t             max_clients;     /* per worker */
-    ngx_str_t              auth_secret;     /* HS256 key, empty: plain */
-
-    /* goim_redis and friends (ngx_goim_redis.c); NULL when not used */
-    ngx_goim_redis_conf_t *redis;
-
-    /* goim_kafka, goim_kafka_option (ngx_goim_kafka.c); NULL: not used */
-    ngx_goim_kafka_conf_t *kafka;
-
-    /* online counts and the comet registry in Redis (ngx_goim_online.c) */
-    ngx_msec_t             online_interval;
-    time_t                 registry_ttl;
-    ngx_str_t              internal_url;
-    ngx_uint_t             weight;
-    ngx_str_t              public_addrs;    /* "a,b" */
-    ngx_str_t              domain;
-    ngx_int_t              client_ports[3]; /* tcp, ws, wss */
-} ngx_goim_conf_t;
-
-
-/*
- * An encoded message shared by every socket queue that sends it: framed
- * once per transport, freed when the last queue released it.
- */
-typedef struct {
-    ngx_uint_t             refs;
-    size_t                 len;
-    ngx_goim_room_t       *room;        /* a room's frame being written */
-    u_char                 data[1];
-} ngx_goim_msg_t;
 
 
 /* one entry of a connection's output queue; links come from a free list */
@@ -107,8 +52,7 @@ typedef struct {
 
 /* a push for another worker, in shared memory */
 typedef struct {
-    ngx_atomic_t           refs;        /* first: purge frees by it */
-    ngx_msec_t             time;        /* queued at (monotonic) */
+    ngx_goim_inbox_msg_t   hdr;         /* first: the registry's part */
     uint32_t               type;
     int32_t                op;
     uint32_t               speed;
@@ -205,83 +149,6 @@ struct ngx_goim_channel_s {
 };
 
 
-/*
- * Counters of one worker, kept in its registry slot so that the status
- * page of any worker reports all of them.  One writer each: no locks.
- */
-typedef struct {
-    ngx_atomic_uint_t      conns[2];    /* by transport, open now */
-    ngx_atomic_uint_t      clients_refused;     /* goim_max_clients */
-    ngx_atomic_uint_t      rooms;       /* rooms with members here */
-    ngx_atomic_uint_t      auth_ok;
-    ngx_atomic_uint_t      auth_failed;
-    ngx_atomic_uint_t      push_keys;
-    ngx_atomic_uint_t      push_mids;
-    ngx_atomic_uint_t      push_room;
-    ngx_atomic_uint_t      push_all;
-    ngx_atomic_uint_t      messages_out;
-    ngx_atomic_uint_t      bytes_out;
-    ngx_atomic_uint_t      drop_queue_full;
-    ngx_atomic_uint_t      drop_inbox_full;
-    ngx_atomic_uint_t      room_batches;
-    ngx_atomic_uint_t      redis_up;    /* the worker's Redis connection */
-    ngx_atomic_uint_t      redis_commands;
-    ngx_atomic_uint_t      redis_failed;    /* error, dropped, not sent */
-    ngx_atomic_uint_t      redis_timeouts;
-    ngx_atomic_uint_t      redis_latency_ms;    /* sum over replies */
-    ngx_atomic_uint_t      kafka_up;    /* a broker of the producer is up */
-    ngx_atomic_uint_t      kafka_produced;
-    ngx_atomic_uint_t      kafka_acked;
-    ngx_atomic_uint_t      kafka_failed;        /* delivery failed */
-    ngx_atomic_uint_t      kafka_queue_full;    /* refused locally: 503 */
-    ngx_atomic_uint_t      kafka_in_flight;
-    ngx_atomic_uint_t      kafka_latency_ms;    /* sum over acks */
-    ngx_atomic_uint_t      internal_requests;   /* goim_internal_push */
-    ngx_atomic_uint_t      internal_pushes;     /* requests' items */
-    ngx_atomic_uint_t      internal_forbidden;  /* wrong secret: 403 */
-    ngx_atomic_uint_t      internal_invalid;    /* bad body: 400 */
-} ngx_goim_stats_t;
-
-
-/* per-worker state: local indexes of this worker's sockets */
-typedef struct {
-    ngx_rbtree_t           keys;
-    ngx_rbtree_node_t      keys_sentinel;
-    ngx_rbtree_t           mids;
-    ngx_rbtree_node_t      mids_sentinel;
-    ngx_rbtree_t           rooms;
-    ngx_rbtree_node_t      rooms_sentinel;
-    ngx_queue_t            channels;    /* of ngx_goim_walk_t */
-
-    ngx_uint_t             nchannels;   /* authenticated */
-    ngx_uint_t             nconnections;
-    ngx_uint_t             nclients;    /* admitted, against max_clients */
-    ngx_uint_t             nrooms;
-
-    ngx_goim_link_t       *free_links;
-
-    /* this worker in the shared registry */
-    ngx_int_t              widx;        /* -1: not attached */
-    ngx_uint_t             wgen;
-    ngx_event_t            housekeeping;
-    ngx_uint_t             draining;
-    ngx_uint_t             drain_per_tick;
-    ngx_uint_t             ticks;
-
-    u_char                *scratch;     /* read buffer of the event loop */
-    size_t                 scratch_size;
-
-    /* counters: in the registry slot once attached */
-    ngx_goim_stats_t      *stats;
-    ngx_goim_stats_t       local_stats;
-} ngx_goim_worker_t;
-
-
-extern ngx_module_t        ngx_goim_module;
-extern ngx_goim_worker_t   ngx_goim_worker;
-
-
-ngx_goim_conf_t *ngx_goim_get_conf(ngx_cycle_t *cycle);
 
 /* channel: lifecycle, input, output (ngx_goim_channel.c) */
 ngx_goim_channel_t *ngx_goim_channel_create(ngx_connection_t *c,
@@ -319,13 +186,9 @@ void ngx_goim_auth_withdraw(ngx_goim_channel_t *ch);
 ngx_int_t ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name,
     size_t len);
 void ngx_goim_room_leave(ngx_goim_channel_t *ch);
-ngx_str_node_t *ngx_goim_str_lookup(ngx_rbtree_t *tree, u_char *s,
-    size_t len);
 ngx_goim_room_t *ngx_goim_room_lookup(u_char *name, size_t len);
 ngx_goim_channel_t *ngx_goim_key_lookup(u_char *key, size_t len);
 ngx_goim_mid_t *ngx_goim_mid_lookup(int64_t mid);
-ngx_int_t ngx_goim_parse_ops(u_char *p, size_t len, int32_t *ops,
-    ngx_uint_t max, ngx_uint_t *n);
 
 /*
  * Sessions in Redis (ngx_goim_redis.c, ngx_goim_session.c), only when
@@ -365,54 +228,9 @@ void ngx_goim_redis_exit(ngx_cycle_t *cycle);
  */
 ngx_int_t ngx_goim_online_init(ngx_cycle_t *cycle);
 void ngx_goim_online_exit(ngx_cycle_t *cycle);
-ngx_uint_t ngx_goim_online_count(u_char *name, size_t len);
 char *ngx_goim_client_ports_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-
-/* shared registry (ngx_goim_shm.c) */
-char *ngx_goim_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-ngx_int_t ngx_goim_zone_default(ngx_cycle_t *cycle, ngx_goim_conf_t *gcf);
-ngx_int_t ngx_goim_shm_attach(ngx_cycle_t *cycle);
-void ngx_goim_shm_detach(ngx_cycle_t *cycle);
-ngx_int_t ngx_goim_shm_key_add(ngx_goim_channel_t *ch, ngx_int_t *owner);
-void ngx_goim_shm_key_del(ngx_goim_channel_t *ch);
-ngx_int_t ngx_goim_shm_key_owner(u_char *key, size_t len);
-void ngx_goim_shm_mid_set(int64_t mid, ngx_uint_t on);
-uint64_t ngx_goim_shm_mid_mask(int64_t mid);
-void ngx_goim_shm_room_count(ngx_goim_room_t *room, ngx_int_t delta);
-uint64_t ngx_goim_shm_room_mask(u_char *name, size_t len);
-ngx_uint_t ngx_goim_shm_room_total(u_char *name, size_t len);
-uint64_t ngx_goim_shm_live_mask(void);
-void ngx_goim_shm_totals(ngx_uint_t *conns, ngx_uint_t *ips);
-void ngx_goim_shm_set_ips(ngx_uint_t ips);
-ngx_uint_t ngx_goim_ip_count(void);
-void ngx_goim_shm_purge_dead(ngx_log_t *log);
-ngx_int_t ngx_goim_shm_inbox_put(ngx_uint_t widx, void *msg, ngx_pid_t *pid,
-    ngx_uint_t *wake);
-ngx_uint_t ngx_goim_shm_inbox_take(void **msgs, ngx_uint_t max);
-ngx_slab_pool_t *ngx_goim_shm_pool(void);
-ngx_int_t ngx_goim_shm_status(ngx_pool_t *pool, ngx_str_t *out);
-void ngx_goim_shm_nomem(const char *what);
-ngx_int_t ngx_goim_shm_room_list(ngx_pool_t *pool, ngx_str_t **names,
-    ngx_uint_t **counts, ngx_uint_t *n);
-ngx_uint_t ngx_goim_shm_lease(ngx_msec_t ttl);
-void ngx_goim_shm_lease_release(void);
-ngx_int_t ngx_goim_shm_online_publish(ngx_str_t *names, ngx_uint_t *counts,
-    ngx_uint_t n, time_t expires);
-ngx_int_t ngx_goim_shm_online_get(u_char *name, size_t len,
-    ngx_uint_t *count);
-ngx_int_t ngx_goim_shm_online_list(ngx_pool_t *pool, ngx_str_t **names,
-    ngx_uint_t **counts, ngx_uint_t *n);
-
-/* through a Redis restart (ngx_goim_session.c, ngx_goim_online.c) */
-void ngx_goim_shm_sessions_dirty(void);
-ngx_uint_t ngx_goim_shm_sessions_clean(void);
-ngx_uint_t ngx_goim_shm_sessions_ready(void);
-void ngx_goim_shm_comet_seen(u_char *id, size_t len, time_t expires);
-ngx_int_t ngx_goim_shm_comets_alive(ngx_pool_t *pool, ngx_str_t **ids,
-    ngx_uint_t *n);
 
 /* inter-worker delivery (ngx_goim_ipc.c) */
 ngx_int_t ngx_goim_ipc_init(ngx_cycle_t *cycle);
@@ -422,10 +240,6 @@ ngx_int_t ngx_goim_ipc_send(uint64_t mask, ngx_uint_t type,
     ngx_uint_t ntargets, int64_t *mids);
 
 /* messages and dispatch (ngx_goim_dispatch.c) */
-ngx_goim_msg_t *ngx_goim_msg_alloc(size_t len);
-void ngx_goim_msg_release(ngx_goim_msg_t *msg);
-ngx_goim_msg_t *ngx_goim_msg_packet(ngx_uint_t transport, int32_t ver,
-    int32_t op, int32_t seq, u_char *body, size_t len);
 ngx_goim_msg_t *ngx_goim_push_msg(ngx_goim_push_t *push,
     ngx_uint_t transport);
 void ngx_goim_push_release(ngx_goim_push_t *push);
@@ -446,6 +260,8 @@ void ngx_goim_room_init(ngx_goim_room_t *room);
 void ngx_goim_room_flush_pending(ngx_goim_room_t *room);
 void ngx_goim_broadcast_catch_up(ngx_goim_channel_t *ch);
 void ngx_goim_room_free(ngx_goim_room_t *room);
+void ngx_goim_room_held(ngx_goim_msg_t *msg);
+ngx_uint_t ngx_goim_ip_count(void);
 ngx_uint_t ngx_goim_room_online(ngx_goim_room_t *room);
 
 #define NGX_GOIM_IMSG_KEYS      0
@@ -455,15 +271,11 @@ ngx_uint_t ngx_goim_room_online(ngx_goim_room_t *room);
 #define NGX_GOIM_IMSG_KICK      4
 
 #ifdef _NGX_HTTP_H_INCLUDED_
-extern ngx_module_t  ngx_http_goim_module;
-
 ngx_int_t ngx_http_goim_ws_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_goim_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_goim_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_goim_internal_handler(ngx_http_request_t *r);
 u_char *ngx_http_goim_secret_digest(ngx_http_request_t *r);
-ngx_int_t ngx_http_goim_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, ngx_buf_t *b);
 #endif
 
 

@@ -753,8 +753,8 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
 
     if (ctx->route == NGX_GOIM_API_ONLINE_TOTAL) {
         /* other workers refresh their address counts every 10 s */
-        ngx_goim_shm_set_ips(ngx_goim_ip_count());
-        ngx_goim_shm_totals(&conns, &ips);
+        ngx_goim_registry_set_ips(ngx_goim_ip_count());
+        ngx_goim_registry_totals(&conns, &ips);
 
         g = yajl_gen_alloc(NULL);
         if (g == NULL) {
@@ -881,7 +881,7 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
                               ctx->params[i].value)
                   - key.data;
 
-        count = ngx_goim_online_count(key.data, key.len);
+        count = ngx_goim_registry_online_count(key.data, key.len);
 
         yajl_gen_string(g, (u_char *) ctx->params[i].value,
                         ctx->params[i].value_len);
@@ -910,17 +910,17 @@ ngx_goim_api_rooms(ngx_pool_t *pool, ngx_str_t **names, ngx_uint_t **counts,
     ngx_str_t   *local, *all;
     ngx_uint_t   i, nlocal, nall, *lcounts, *acounts, count;
 
-    rc = ngx_goim_shm_online_list(pool, &all, &acounts, &nall);
+    rc = ngx_goim_registry_online_list(pool, &all, &acounts, &nall);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
     if (rc == NGX_DECLINED) {
-        return ngx_goim_shm_room_list(pool, names, counts, n);
+        return ngx_goim_registry_room_list(pool, names, counts, n);
     }
 
-    if (ngx_goim_shm_room_list(pool, &local, &lcounts, &nlocal) != NGX_OK) {
+    if (ngx_goim_registry_room_list(pool, &local, &lcounts, &nlocal) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -936,7 +936,7 @@ ngx_goim_api_rooms(ngx_pool_t *pool, ngx_str_t **names, ngx_uint_t **counts,
     *n = nall;
 
     for (i = 0; i < nlocal; i++) {
-        if (ngx_goim_shm_online_get(local[i].data, local[i].len, &count)
+        if (ngx_goim_registry_online_get(local[i].data, local[i].len, &count)
             == NGX_OK)
         {
             continue;
@@ -1226,5 +1226,5 @@ ngx_goim_api_reply(ngx_http_request_t *r, ngx_uint_t status, ngx_int_t code,
                       "goim: API %V answered %i: %s", &r->uri, code, message);
     }
 
-    return ngx_http_goim_send(r, status, &type, b);
+    return ngx_goim_http_send(r, status, &type, b);
 }

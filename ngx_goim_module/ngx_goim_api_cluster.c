@@ -521,8 +521,8 @@ ngx_goim_api_self(ngx_http_request_t *r, ngx_goim_comet_t *c)
     c->weight = gcf->weight;
     c->updated = ngx_time();
 
-    ngx_goim_shm_set_ips(ngx_goim_ip_count());
-    ngx_goim_shm_totals(&c->conn_count, &c->ip_count);
+    ngx_goim_registry_set_ips(ngx_goim_ip_count());
+    ngx_goim_registry_totals(&c->conn_count, &c->ip_count);
 
     n = 1;
 
@@ -683,7 +683,7 @@ ngx_goim_api_check_comets(ngx_goim_api_async_t *a)
     r = a->request;
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
 
-    if (ngx_goim_shm_comets_alive(r->pool, &ids, &n) != NGX_OK) {
+    if (ngx_goim_registry_comets_alive(r->pool, &ids, &n) != NGX_OK) {
         return NGX_ERROR;
     }
 

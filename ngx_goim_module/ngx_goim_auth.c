@@ -8,8 +8,6 @@
 
 #include "ngx_goim.h"
 
-#include <sys/random.h>
-
 #include <goim_token.h>
 #include <goim_jwt.h>
 #include <goim_query.h>
@@ -23,7 +21,6 @@ static ngx_int_t ngx_goim_auth_register(ngx_goim_channel_t *ch,
 static void ngx_goim_auth_done(ngx_goim_channel_t *ch, ngx_int_t rc);
 static void ngx_goim_auth_reply(ngx_goim_channel_t *ch, int32_t ver,
     int32_t seq);
-static void ngx_goim_uuid4(u_char *dst);
 static ngx_int_t ngx_goim_mid_add(ngx_goim_channel_t *ch);
 
 
@@ -164,7 +161,7 @@ ngx_goim_auth_register(ngx_goim_channel_t *ch, goim_token_t *tok)
     ch->key_node.str.len = len;
     ch->key_node.node.key = ngx_crc32_long(key, len);
 
-    rc = ngx_goim_shm_key_add(ch, &owner);
+    rc = ngx_goim_registry_key_add(&ch->key_node.str, ch->key_node.node.key, &owner);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -262,7 +259,7 @@ ngx_goim_auth_unregister(ngx_goim_channel_t *ch)
 
     /* before the local delete: ngx_rbtree_delete() zeroes node.key */
     if (!ch->withdrawn) {
-        ngx_goim_shm_key_del(ch);
+        ngx_goim_registry_key_del(&ch->key_node.str, ch->key_node.node.key);
     }
 
     ngx_rbtree_delete(&w->keys, &ch->key_node.node);
@@ -278,7 +275,7 @@ ngx_goim_auth_unregister(ngx_goim_channel_t *ch)
         ngx_queue_remove(&ch->mid_link);
 
         if (ngx_queue_empty(&ch->mid_node->channels)) {
-            ngx_goim_shm_mid_set(ch->mid, 0);
+            ngx_goim_registry_mid_set(ch->mid, 0);
             ngx_rbtree_delete(&w->mids, &ch->mid_node->node);
             ngx_free(ch->mid_node);
         }
@@ -311,10 +308,10 @@ ngx_goim_auth_withdraw(ngx_goim_channel_t *ch)
 
     ch->withdrawn = 1;
 
-    ngx_goim_shm_key_del(ch);
+    ngx_goim_registry_key_del(&ch->key_node.str, ch->key_node.node.key);
 
     if (ch->room) {
-        ngx_goim_shm_room_count(ch->room, -1);
+        ngx_goim_registry_room_count(&ch->room->sn.str, ch->room->sn.node.key, -1);
     }
 
     if (ch->mid_node == NULL) {
@@ -332,21 +329,7 @@ ngx_goim_auth_withdraw(ngx_goim_channel_t *ch)
         }
     }
 
-    ngx_goim_shm_mid_set(ch->mid, 0);
-}
-
-
-/* a node of a tree of strings keyed by their CRC32, as here and in shm */
-
-ngx_str_node_t *
-ngx_goim_str_lookup(ngx_rbtree_t *tree, u_char *s, size_t len)
-{
-    ngx_str_t  str;
-
-    str.data = s;
-    str.len = len;
-
-    return ngx_str_rbtree_lookup(tree, &str, ngx_crc32_long(s, len));
+    ngx_goim_registry_mid_set(ch->mid, 0);
 }
 
 
@@ -404,7 +387,7 @@ ngx_goim_mid_add(ngx_goim_channel_t *ch)
         ngx_queue_init(&m->channels);
         ngx_rbtree_insert(&ngx_goim_worker.mids, &m->node);
 
-        ngx_goim_shm_mid_set(ch->mid, 1);
+        ngx_goim_registry_mid_set(ch->mid, 1);
     }
 
     ngx_queue_insert_tail(&m->channels, &ch->mid_link);
@@ -453,7 +436,7 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len)
     room->online++;
     ch->room = room;
 
-    ngx_goim_shm_room_count(room, 1);
+    ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, 1);
 
     return NGX_OK;
 }
@@ -476,7 +459,7 @@ ngx_goim_room_leave(ngx_goim_channel_t *ch)
     ch->room = NULL;
 
     if (!ch->withdrawn) {
-        ngx_goim_shm_room_count(room, -1);
+        ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, -1);
     }
 
     if (--room->online == 0) {
@@ -494,75 +477,5 @@ ngx_uint_t
 ngx_goim_room_online(ngx_goim_room_t *room)
 {
     /* the cluster's count when Redis knows it (ngx_goim_online.c) */
-    return ngx_goim_online_count(room->sn.str.data, room->sn.str.len);
-}
-
-
-/* "1000,1001": goim's strings.Split + ParseInt(.., 32); "" is no ops */
-
-ngx_int_t
-ngx_goim_parse_ops(u_char *p, size_t len, int32_t *ops, ngx_uint_t max,
-    ngx_uint_t *n)
-{
-    u_char   *last, *comma;
-    int32_t   op;
-
-    *n = 0;
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    last = p + len;
-
-    for ( ;; ) {
-        comma = ngx_strlchr(p, last, ',');
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        if (goim_parse_int32((const char *) p, comma - p, &op) != 0) {
-            return NGX_ERROR;
-        }
-
-        if (*n == max) {
-            return NGX_ERROR;
-        }
-
-        ops[(*n)++] = op;
-
-        if (comma == last) {
-            return NGX_OK;
-        }
-
-        p = comma + 1;
-    }
-}
-
-
-static void
-ngx_goim_uuid4(u_char *dst)
-{
-    u_char        b[16];
-    ngx_uint_t    i;
-    static u_char hex[] = "0123456789abcdef";
-
-    if (getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b)) {
-        /* getrandom() only fails before the entropy pool is ready */
-        for (i = 0; i < sizeof(b); i++) {
-            b[i] = (u_char) ngx_random();
-        }
-    }
-
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-
-    for (i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            *dst++ = '-';
-        }
-
-        *dst++ = hex[b[i] >> 4];
-        *dst++ = hex[b[i] & 0x0f];
-    }
+    return ngx_goim_registry_online_count(room->sn.str.data, room->sn.str.len);
 }

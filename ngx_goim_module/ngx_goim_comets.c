@@ -75,11 +75,11 @@ ngx_goim_comets_register(void)
 
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
 
-    ready = ngx_goim_shm_sessions_ready();
+    ready = ngx_goim_registry_sessions_ready();
 
     /* other workers refresh their address counts every 10 s only */
-    ngx_goim_shm_set_ips(ngx_goim_ip_count());
-    ngx_goim_shm_totals(&conns, &ips);
+    ngx_goim_registry_set_ips(ngx_goim_ip_count());
+    ngx_goim_registry_totals(&conns, &ips);
 
     g = yajl_gen_alloc(NULL);
     if (g == NULL) {
@@ -183,7 +183,7 @@ ngx_goim_comets_write_reply(redisReply *reply, void *data, const char *err)
      * must not wait for the next online pass to say "ready" again.
      */
     if (data == (void *) ngx_goim_comets_set_rebuilding
-        && ngx_goim_shm_sessions_ready())
+        && ngx_goim_registry_sessions_ready())
     {
         ngx_goim_comets_register();
     }

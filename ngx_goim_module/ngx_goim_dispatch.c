@@ -33,68 +33,6 @@ static void ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval);
 #define NGX_GOIM_ROOM_BATCH_MAX  40
 
 
-ngx_goim_msg_t *
-ngx_goim_msg_alloc(size_t len)
-{
-    ngx_goim_msg_t  *msg;
-
-    msg = ngx_alloc(offsetof(ngx_goim_msg_t, data) + len, ngx_cycle->log);
-    if (msg == NULL) {
-        return NULL;
-    }
-
-    msg->refs = 1;
-    msg->len = len;
-    msg->room = NULL;
-
-    return msg;
-}
-
-
-void
-ngx_goim_msg_release(ngx_goim_msg_t *msg)
-{
-    if (--msg->refs == 0) {
-        ngx_free(msg);
-        return;
-    }
-
-    if (msg->refs == 1 && msg->room) {
-        /* every member has written the room's frame: the room lets go */
-        ngx_goim_room_forget(msg->room, msg);
-    }
-}
-
-
-/* one goim packet, behind a WebSocket frame header for WebSocket */
-
-ngx_goim_msg_t *
-ngx_goim_msg_packet(ngx_uint_t transport, int32_t ver, int32_t op,
-    int32_t seq, u_char *body, size_t len)
-{
-    size_t           hlen;
-    u_char           ws[GOIM_WS_MAX_HEADER];
-    ngx_goim_msg_t  *msg;
-
-    hlen = 0;
-
-    if (transport == NGX_GOIM_WS) {
-        hlen = goim_ws_write_header(ws, GOIM_WS_OP_BINARY,
-                                    GOIM_HEADER_LEN + len);
-    }
-
-    msg = ngx_goim_msg_alloc(hlen + GOIM_HEADER_LEN + len);
-    if (msg == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(msg->data, ws, hlen);
-    goim_packet_encode(msg->data + hlen, ver, op, seq, body, len);
-
-    return msg;
-}
-
-
 /*
  * A push as goim's job sends it: an OP_RAW proto whose body is the inner
  * packet(s).  TCP gets the inner packets as they are; WebSocket one
@@ -221,7 +159,7 @@ ngx_goim_dispatch_keys(ngx_goim_push_t *push, ngx_str_t *keys, ngx_uint_t n)
     run = (ngx_str_t *) (owned + n);
 
     for (i = 0; i < n; i++) {
-        owned[i].owner = ngx_goim_shm_key_owner(keys[i].data, keys[i].len);
+        owned[i].owner = ngx_goim_registry_key_owner(keys[i].data, keys[i].len);
         owned[i].key = keys[i];
     }
 
@@ -269,7 +207,7 @@ ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
     mask = 0;
 
     for (i = 0; i < n; i++) {
-        mask |= ngx_goim_shm_mid_mask(mids[i]);
+        mask |= ngx_goim_registry_mid_mask(mids[i]);
     }
 
     self = (uint64_t) 1 << ngx_goim_worker.widx;
@@ -290,7 +228,7 @@ ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
 
     ngx_goim_worker.stats->push_room++;
 
-    mask = ngx_goim_shm_room_mask(name->data, name->len);
+    mask = ngx_goim_registry_room_mask(name->data, name->len);
     self = (uint64_t) 1 << ngx_goim_worker.widx;
 
     if (mask & self) {
@@ -310,7 +248,7 @@ ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed)
 
     ngx_goim_worker.stats->push_all++;
 
-    mask = ngx_goim_shm_live_mask();
+    mask = ngx_goim_registry_live_mask();
     self = (uint64_t) 1 << ngx_goim_worker.widx;
 
     /* goim divides the speed among its comets; here among the workers */
@@ -362,7 +300,7 @@ ngx_goim_local_kick(ngx_str_t *keys, ngx_uint_t n)
         ch = ngx_goim_key_lookup(keys[i].data, keys[i].len);
 
         if (ch
-            && ngx_goim_shm_key_owner(keys[i].data, keys[i].len)
+            && ngx_goim_registry_key_owner(keys[i].data, keys[i].len)
                != ngx_goim_worker.widx)
         {
             ngx_goim_auth_unregister(ch);
@@ -561,7 +499,7 @@ ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
     for (t = 0; t < 2; t++) {
         msg = push->msg[t];
 
-        if (msg == NULL || msg->room) {
+        if (msg == NULL || msg->holder) {
             continue;
         }
 
@@ -570,7 +508,7 @@ ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
         }
 
         msg->refs++;
-        msg->room = room;
+        msg->holder = room;
         room->sending[t] = msg;
     }
 
@@ -589,6 +527,15 @@ ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
 }
 
 
+/* every member has written the room's frame: the room lets go */
+
+void
+ngx_goim_room_held(ngx_goim_msg_t *msg)
+{
+    ngx_goim_room_forget(msg->holder, msg);
+}
+
+
 static void
 ngx_goim_room_forget(ngx_goim_room_t *room, ngx_goim_msg_t *msg)
 {
@@ -600,7 +547,7 @@ ngx_goim_room_forget(ngx_goim_room_t *room, ngx_goim_msg_t *msg)
         }
     }
 
-    msg->room = NULL;
+    msg->holder = NULL;
     ngx_goim_msg_release(msg);
 }
 

@@ -327,33 +327,6 @@ ngx_http_goim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-/* Sends a whole response: one buffer, b->pos to b->last, as the body. */
-
-ngx_int_t
-ngx_http_goim_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *type,
-    ngx_buf_t *b)
-{
-    ngx_int_t    rc;
-    ngx_chain_t  out;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    r->headers_out.content_type = *type;
-    r->headers_out.content_type_len = type->len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
 /* the request's location's goim_internal_secret digest, NULL if none */
 
 u_char *

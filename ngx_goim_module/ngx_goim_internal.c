@@ -726,5 +726,5 @@ ngx_goim_internal_reply(ngx_http_request_t *r, ngx_uint_t status,
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    return ngx_http_goim_send(r, status, &type, b);
+    return ngx_goim_http_send(r, status, &type, b);
 }

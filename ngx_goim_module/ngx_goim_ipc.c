@@ -133,14 +133,12 @@ ngx_int_t
 ngx_goim_ipc_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
     ngx_uint_t speed, ngx_str_t *targets, ngx_uint_t ntargets, int64_t *mids)
 {
-    u_char             *p;
-    size_t              tlen;
-    uint32_t            len;
-    ngx_int_t           rc, result;
-    ngx_pid_t           pids[NGX_GOIM_MAX_WORKERS];
-    ngx_uint_t          i, n, wake, nwake;
-    ngx_slab_pool_t    *shpool;
-    ngx_goim_imsg_t    *m;
+    u_char           *p;
+    size_t            tlen;
+    uint32_t          len;
+    ngx_pid_t         pids[NGX_GOIM_MAX_WORKERS];
+    ngx_uint_t        i, n, nwake, full;
+    ngx_goim_imsg_t  *m;
 
     if (mask == 0) {
         return NGX_OK;
@@ -157,19 +155,14 @@ ngx_goim_ipc_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
         }
     }
 
-    shpool = ngx_goim_shm_pool();
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    m = ngx_slab_alloc_locked(shpool, offsetof(ngx_goim_imsg_t, data) + tlen
-                                      + push->body.len);
+    m = (ngx_goim_imsg_t *) ngx_goim_registry_msg_alloc(
+                                offsetof(ngx_goim_imsg_t, data) + tlen
+                                + push->body.len,
+                                "a push for another worker");
     if (m == NULL) {
-        ngx_shmtx_unlock(&shpool->mutex);
-        ngx_goim_shm_nomem("a push for another worker");
         return NGX_ERROR;
     }
 
-    m->time = ngx_current_msec;
     m->type = type;
     m->op = push->op;
     m->speed = speed;
@@ -195,54 +188,22 @@ ngx_goim_ipc_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
         ngx_memcpy(p, push->body.data, push->body.len);
     }
 
-    /* one reference per inbox, plus ours until every put is done */
-    m->refs = 1;
-    result = NGX_OK;
-    nwake = 0;
-
-    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
-        if (!(mask & ((uint64_t) 1 << i))
-            || (ngx_int_t) i == ngx_goim_worker.widx)
-        {
-            continue;
-        }
-
-        m->refs++;
-
-        rc = ngx_goim_shm_inbox_put(i, m, &pids[nwake], &wake);
-
-        if (rc != NGX_OK) {
-            m->refs--;
-
-            if (rc == NGX_BUSY) {
-                ngx_goim_worker.stats->drop_inbox_full++;
-                result = NGX_BUSY;
-            }
-
-            continue;
-        }
-
-        if (wake) {
-            nwake++;
-        }
-    }
-
-    if (--m->refs == 0) {
-        ngx_slab_free_locked(shpool, m);
-    }
-
-    ngx_shmtx_unlock(&shpool->mutex);
+    full = ngx_goim_registry_inbox_put(mask, &m->hdr, pids, &nwake);
 
     for (n = 0; n < nwake; n++) {
         ngx_goim_ipc_wake(pids[n]);
     }
 
-    if (result == NGX_BUSY) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "goim: a worker's inbox is full, push refused");
+    if (full == 0) {
+        return NGX_OK;
     }
 
-    return result;
+    ngx_goim_worker.stats->drop_inbox_full += full;
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "goim: a worker's inbox is full, push refused");
+
+    return NGX_BUSY;
 }
 
 
@@ -298,7 +259,7 @@ ngx_goim_ipc_take(void)
     void        *msgs[NGX_GOIM_IPC_BATCH];
 
     for ( ;; ) {
-        n = ngx_goim_shm_inbox_take(msgs, NGX_GOIM_IPC_BATCH);
+        n = ngx_goim_registry_inbox_take(msgs, NGX_GOIM_IPC_BATCH);
 
         if (n == 0) {
             break;
@@ -319,7 +280,6 @@ ngx_goim_ipc_process(ngx_goim_imsg_t *m)
     uint32_t          len;
     ngx_str_t         targets[NGX_GOIM_IPC_BATCH];
     ngx_uint_t        i, n;
-    ngx_slab_pool_t  *shpool;
     ngx_goim_push_t   push;
 
     ngx_memzero(&push, sizeof(ngx_goim_push_t));
@@ -383,12 +343,7 @@ ngx_goim_ipc_process(ngx_goim_imsg_t *m)
 
     ngx_goim_push_release(&push);
 
-    if (ngx_atomic_fetch_add(&m->refs, -1) == 1) {
-        shpool = ngx_goim_shm_pool();
-        ngx_shmtx_lock(&shpool->mutex);
-        ngx_slab_free_locked(shpool, m);
-        ngx_shmtx_unlock(&shpool->mutex);
-    }
+    ngx_goim_registry_msg_release(&m->hdr);
 }
 
 
@@ -397,10 +352,10 @@ ngx_goim_housekeeping(ngx_event_t *ev)
 {
     ngx_goim_worker_t  *w = &ngx_goim_worker;
 
-    ngx_goim_shm_purge_dead(ev->log);
+    ngx_goim_registry_purge_dead(ev->log);
 
     if (w->ticks++ % 10 == 0) {
-        ngx_goim_shm_set_ips(ngx_goim_ip_count());
+        ngx_goim_registry_set_ips(ngx_goim_ip_count());
     }
 
     if (ngx_exiting || ngx_goim_worker.draining) {

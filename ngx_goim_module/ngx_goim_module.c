@@ -6,6 +6,7 @@
 
 
 #include "ngx_goim.h"
+#include "ngx_goim_redis.h"
 #include "ngx_goim_kafka.h"
 
 #include <goim_jwt.h>
@@ -22,8 +23,6 @@ static ngx_int_t ngx_goim_max_clients(ngx_cycle_t *cycle,
 static ngx_int_t ngx_goim_init_process(ngx_cycle_t *cycle);
 static void ngx_goim_exit_process(ngx_cycle_t *cycle);
 
-
-ngx_goim_worker_t  ngx_goim_worker;
 
 
 static ngx_conf_num_bounds_t  ngx_goim_max_body_bounds = {
@@ -70,7 +69,7 @@ static ngx_command_t  ngx_goim_commands[] = {
 
     { ngx_string("goim_zone"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE2,
-      ngx_goim_zone_directive,
+      ngx_goim_registry_zone_directive,
       0,
       0,
       NULL },
@@ -228,13 +227,6 @@ ngx_module_t  ngx_goim_module = {
 };
 
 
-ngx_goim_conf_t *
-ngx_goim_get_conf(ngx_cycle_t *cycle)
-{
-    return (ngx_goim_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_goim_module);
-}
-
-
 static void *
 ngx_goim_create_conf(ngx_cycle_t *cycle)
 {
@@ -315,7 +307,7 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (gcf->zone == NULL && ngx_goim_zone_default(cycle, gcf) != NGX_OK) {
+    if (gcf->zone == NULL && ngx_goim_registry_zone_default(cycle, gcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -330,7 +322,16 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
         gcf->server_id = cycle->hostname;
     }
 
-    return ngx_goim_kafka_init_conf(cycle, gcf);
+    if (ngx_goim_kafka_init_conf(cycle, gcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* decided once: every floor asks ngx_goim_mode() */
+    gcf->mode = gcf->kafka ? NGX_GOIM_KAFKA
+                : (gcf->redis && gcf->redis->name.len) ? NGX_GOIM_REDIS
+                : NGX_GOIM_EMBEDDED;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -499,16 +500,15 @@ ngx_goim_init_process(ngx_cycle_t *cycle)
 
     gcf = ngx_goim_get_conf(cycle);
 
-    ngx_memzero(w, sizeof(ngx_goim_worker_t));
+    ngx_goim_core_init();
+
+    ngx_goim_msg_set_holder_handler(ngx_goim_room_held);
 
     ngx_rbtree_init(&w->keys, &w->keys_sentinel, ngx_str_rbtree_insert_value);
     ngx_rbtree_init(&w->mids, &w->mids_sentinel, ngx_rbtree_insert_value);
     ngx_rbtree_init(&w->rooms, &w->rooms_sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&w->channels);
-    w->widx = -1;
-    w->stats = &w->local_stats;
-
     /*
      * One read buffer for the event loop: an incomplete packet or frame
      * carried over from the last read plus a fresh read always fit.
@@ -527,7 +527,7 @@ ngx_goim_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_goim_shm_attach(cycle) != NGX_OK) {
+    if (ngx_goim_registry_attach(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -557,7 +557,7 @@ ngx_goim_exit_process(ngx_cycle_t *cycle)
     ngx_goim_kafka_exit(cycle);
     ngx_goim_redis_exit(cycle);
     ngx_goim_ipc_exit(cycle);
-    ngx_goim_shm_detach(cycle);
+    ngx_goim_registry_detach(cycle);
 
     while (w->free_links) {
         l = w->free_links;

@@ -168,13 +168,13 @@ ngx_goim_online_tick(ngx_event_t *ev)
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
         /* a worker that quits (reload) leaves the lease to the new ones */
-        ngx_goim_shm_lease_release();
+        ngx_goim_registry_lease_release();
         return;
     }
 
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
 
-    if (!ngx_goim_shm_lease(ngx_max(NGX_GOIM_LEASE_TTL,
+    if (!ngx_goim_registry_lease(ngx_max(NGX_GOIM_LEASE_TTL,
                                     3 * NGX_GOIM_ONLINE_TICK)))
     {
         o->holder = 0;
@@ -264,7 +264,7 @@ ngx_goim_online_write(ngx_goim_online_pass_t *pass)
 
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
 
-    if (ngx_goim_shm_room_list(pass->pool, &names, &counts, &n) != NGX_OK) {
+    if (ngx_goim_registry_room_list(pass->pool, &names, &counts, &n) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -520,7 +520,7 @@ ngx_goim_online_pttl(redisReply *reply, void *data, const char *err)
         ttl = reply->integer >= 0 ? (time_t) (reply->integer + 999) / 1000
                                   : s->ttl;
 
-        ngx_goim_shm_comet_seen(s->id, s->len, ngx_time() + ttl);
+        ngx_goim_registry_comet_seen(s->id, s->len, ngx_time() + ttl);
     }
 
     ngx_free(s);
@@ -705,7 +705,7 @@ ngx_goim_online_publish(ngx_goim_online_pass_t *pass)
     /* trusted for a few missed passes, then this node's counts again */
     expires = ngx_time() + 3 * (gcf->online_interval / 1000 + 1) + 30;
 
-    (void) ngx_goim_shm_online_publish(names, counts, n, expires);
+    (void) ngx_goim_registry_online_publish(names, counts, n, expires);
 
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
                    "goim: online counts of %ui rooms published", n);
@@ -732,20 +732,4 @@ ngx_goim_online_room_cmp(const void *a, const void *b)
 
     return ngx_memn2cmp(x->name.data, y->name.data, x->name.len,
                         y->name.len);
-}
-
-
-/* a room's members in the cluster; this node's when none is known */
-
-ngx_uint_t
-ngx_goim_online_count(u_char *name, size_t len)
-{
-    ngx_uint_t  count;
-
-    if (ngx_goim_shm_online_get(name, len, &count) == NGX_OK) {
-        return count;
-    }
-
-    /* goim: AllOnline is 0 until logic knows the room; ours: this node */
-    return ngx_goim_shm_room_total(name, len);
 }

@@ -550,7 +550,7 @@ ngx_goim_redis_lost(const redisAsyncContext *ac, const char *why)
     ngx_goim_worker.stats->redis_up = 0;
 
     /* until written again, this worker's sessions may be missing */
-    ngx_goim_shm_sessions_dirty();
+    ngx_goim_registry_sessions_dirty();
 
     if (r->connect_timer.timer_set) {
         ngx_del_timer(&r->connect_timer);
@@ -588,7 +588,7 @@ ngx_goim_redis_drop(const char *why)
 
     /* a server that timed out may have restarted: as after a loss */
     r->was_lost = 1;
-    ngx_goim_shm_sessions_dirty();
+    ngx_goim_registry_sessions_dirty();
 
     if (r->connect_timer.timer_set) {
         ngx_del_timer(&r->connect_timer);

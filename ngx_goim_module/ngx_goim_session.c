@@ -198,7 +198,7 @@ ngx_goim_session_del(ngx_goim_channel_t *ch)
 
     key = &ch->key_node.str;
 
-    if (ngx_goim_shm_key_owner(key->data, key->len) >= 0) {
+    if (ngx_goim_registry_key_owner(key->data, key->len) >= 0) {
         /*
          * the key reconnected to another worker of this server, which
          * wrote the same mapping: it is that connection's now
@@ -578,7 +578,7 @@ ngx_goim_session_resync_marker(redisReply *reply, void *data,
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                   "goim: this worker's sessions are in Redis again");
 
-    if (ngx_goim_shm_sessions_clean()) {
+    if (ngx_goim_registry_sessions_clean()) {
         /* this worker was the last: the node's record says "ready" */
         ngx_goim_comets_register();
     }

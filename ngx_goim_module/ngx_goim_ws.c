@@ -229,7 +229,7 @@ ngx_goim_ws_answer(ngx_http_request_t *r, ngx_uint_t status,
         ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
     }
 
-    return ngx_http_goim_send(r, status, &type, b);
+    return ngx_goim_http_send(r, status, &type, b);
 }
 
 
