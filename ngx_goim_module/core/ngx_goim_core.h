@@ -127,25 +127,6 @@ typedef struct {
     ngx_goim_stats_t      *stats;
     ngx_goim_stats_t       local_stats;
 
-    /* STEP1: still here until their floors exist */
-    ngx_rbtree_t           keys;
-    ngx_rbtree_node_t      keys_sentinel;
-    ngx_rbtree_t           mids;
-    ngx_rbtree_node_t      mids_sentinel;
-    ngx_rbtree_t           rooms;
-    ngx_rbtree_node_t      rooms_sentinel;
-    ngx_queue_t            channels;
-    ngx_uint_t             nchannels;
-    ngx_uint_t             nconnections;
-    ngx_uint_t             nclients;
-    ngx_uint_t             nrooms;
-    void                  *free_links;
-    ngx_event_t            housekeeping;
-    ngx_uint_t             draining;
-    ngx_uint_t             drain_per_tick;
-    ngx_uint_t             ticks;
-    u_char                *scratch;
-    size_t                 scratch_size;
 } ngx_goim_worker_t;
 
 

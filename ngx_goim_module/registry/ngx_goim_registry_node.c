@@ -367,7 +367,8 @@ ngx_goim_registry_comet_seen(u_char *id, size_t len, time_t expires)
 
         if (c->expires && c->len == len && ngx_memcmp(c->id, id, len) == 0) {
             c->expires = expires;
-            goto done;
+            ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+            return;
         }
 
         if (free == NULL && c->expires <= now) {
@@ -379,18 +380,17 @@ ngx_goim_registry_comet_seen(u_char *id, size_t len, time_t expires)
         free->expires = expires;
         free->len = len;
         ngx_memcpy(free->id, id, len);
+    }
 
-    } else if (logged != now) {
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    if (free == NULL && logged != now) {
         logged = now;
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "goim: more than %d comets in the registry, \"%*s\" "
                       "is not checked after a Redis restart",
                       NGX_GOIM_SHM_COMETS, len, id);
     }
-
-done:
-
-    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 }
 
 

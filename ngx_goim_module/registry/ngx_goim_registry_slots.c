@@ -10,7 +10,7 @@
 #include "ngx_goim_registry_shm.h"
 
 
-static void ngx_goim_registry_purge_locked(ngx_uint_t widx, ngx_log_t *log);
+static void ngx_goim_registry_purge_locked(ngx_uint_t widx);
 
 
 /* claims a registry slot for this worker process */
@@ -18,6 +18,7 @@ static void ngx_goim_registry_purge_locked(ngx_uint_t widx, ngx_log_t *log);
 ngx_int_t
 ngx_goim_registry_attach(ngx_cycle_t *cycle)
 {
+    ngx_pid_t               dead[NGX_GOIM_MAX_WORKERS];
     ngx_uint_t              i;
     ngx_goim_conf_t        *gcf;
     ngx_goim_shm_worker_t  *sw;
@@ -35,12 +36,11 @@ ngx_goim_registry_attach(ngx_cycle_t *cycle)
     /* slots of workers that died (crash, SIGKILL) route nothing further */
     for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
         sw = &ngx_goim_shm->workers[i];
+        dead[i] = 0;
 
         if (sw->pid && !ngx_goim_registry_pid_alive(sw->pid)) {
-            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                          "goim: purging registry slot %ui of dead worker %P",
-                          i, sw->pid);
-            ngx_goim_registry_purge_locked(i, cycle->log);
+            dead[i] = sw->pid;
+            ngx_goim_registry_purge_locked(i);
         }
     }
 
@@ -86,6 +86,14 @@ ngx_goim_registry_attach(ngx_cycle_t *cycle)
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
+    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+        if (dead[i]) {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "goim: purging registry slot %ui of dead worker %P",
+                          i, dead[i]);
+        }
+    }
+
     return NGX_OK;
 }
 
@@ -100,7 +108,7 @@ ngx_goim_registry_detach(ngx_cycle_t *cycle)
     }
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
-    ngx_goim_registry_purge_locked(w->widx, cycle->log);
+    ngx_goim_registry_purge_locked(w->widx);
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
     /* another worker takes the lease over at its next tick */
@@ -114,6 +122,7 @@ ngx_goim_registry_detach(ngx_cycle_t *cycle)
 void
 ngx_goim_registry_purge_dead(ngx_log_t *log)
 {
+    ngx_pid_t               pid;
     ngx_uint_t              i;
     ngx_goim_shm_worker_t  *sw;
 
@@ -124,16 +133,22 @@ ngx_goim_registry_purge_dead(ngx_log_t *log)
             continue;
         }
 
+        pid = 0;
+
         ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
         if (sw->pid && !ngx_goim_registry_pid_alive(sw->pid)) {
-            ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "goim: purging registry slot %ui of dead worker %P",
-                          i, sw->pid);
-            ngx_goim_registry_purge_locked(i, log);
+            pid = sw->pid;
+            ngx_goim_registry_purge_locked(i);
         }
 
         ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+        if (pid) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "goim: purging registry slot %ui of dead worker %P",
+                          i, pid);
+        }
     }
 }
 
@@ -145,7 +160,7 @@ ngx_goim_registry_purge_dead(ngx_log_t *log)
  */
 
 static void
-ngx_goim_registry_purge_locked(ngx_uint_t widx, ngx_log_t *log)
+ngx_goim_registry_purge_locked(ngx_uint_t widx)
 {
     ngx_goim_shm_worker_t  *sw;
 
