@@ -52,6 +52,12 @@ char *ngx_goim_kafka_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_goim_kafka_option_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_goim_kafka_init_conf(ngx_cycle_t *cycle, ngx_goim_conf_t *gcf);
+
+/* librdkafka's configuration of the producer (ngx_goim_kafka_conf.c) */
+struct rd_kafka_conf_s *ngx_goim_kafka_rdconf(ngx_goim_conf_t *gcf,
+    ngx_log_t *log);
+
+/* the producer (ngx_goim_kafka.c) */
 ngx_int_t ngx_goim_kafka_init(ngx_cycle_t *cycle);
 void ngx_goim_kafka_exit(ngx_cycle_t *cycle);
 

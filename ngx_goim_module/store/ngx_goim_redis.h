@@ -1,11 +1,11 @@
 
 /*
  * goim for nginx, floor "store": what the node keeps in Redis.  The
- * worker's asynchronous connection (ngx_goim_redis.c), the sessions
- * (ngx_goim_session.c), the comet registry (ngx_goim_comets.c) and the
- * node's periodic pass over online counts (ngx_goim_online.c), all in
- * goim's layout (docs/PROTOCOL.md 3).  The Kafka producer is in
- * ngx_goim_kafka.h.
+ * worker's asynchronous connection (ngx_goim_redis.c, configured in
+ * ngx_goim_redis_conf.c), the sessions (ngx_goim_session.c), the comet
+ * registry (ngx_goim_comets.c) and the node's periodic pass over online
+ * counts (ngx_goim_online.c), all in goim's layout (docs/PROTOCOL.md 3).
+ * The Kafka producer is in ngx_goim_kafka.h.
  */
 
 #ifndef _NGX_GOIM_REDIS_H_INCLUDED_
@@ -52,16 +52,18 @@ typedef void (*ngx_goim_redis_connect_pt)(ngx_uint_t after_loss);
 #define NGX_GOIM_REDIS_DOWN  "not connected"
 
 
-/* the connection (ngx_goim_redis.c) */
+/* the configuration (ngx_goim_redis_conf.c) */
 char *ngx_goim_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_goim_redis_timeout_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_goim_session_ttl_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_goim_redis_conf_t *ngx_goim_redis_conf(void);
+
+/* the connection (ngx_goim_redis.c) */
 ngx_int_t ngx_goim_redis_init(ngx_cycle_t *cycle);
 void ngx_goim_redis_exit(ngx_cycle_t *cycle);
-ngx_goim_redis_conf_t *ngx_goim_redis_conf(void);
 
 /* handlers run in the order they were added, on every connect */
 ngx_int_t ngx_goim_redis_on_connect(ngx_goim_redis_connect_pt handler);
