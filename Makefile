@@ -12,6 +12,7 @@
 #   make soak       10k connections under pushes for SOAK_TIME s -> bench/SOAK.md
 #   make js-test    the JavaScript client's tests and the browser suite
 #   make js-pack    the npm package goim-client -> build/
+#   make check-layers  the module's floors call one way (ngx_goim_module/LAYERS)
 
 SHELL       := /bin/bash
 NGINX_SRC   ?= /usr/share/nginx/src
@@ -29,12 +30,14 @@ PROTO_SRCS  := proto/goim_packet.c proto/goim_ws.c proto/goim_token.c \
 PROTO_OBJS  := $(PROTO_SRCS:proto/%.c=$(BUILD)/obj/%.o) \
                $(BUILD)/obj/goim.pb-c.o
 
-MODULE_SRCS := $(wildcard ngx_goim_module/*.c ngx_goim_module/*.h) \
+MODULE_SRCS := $(wildcard ngx_goim_module/*.c ngx_goim_module/*.h \
+                         ngx_goim_module/*/*.c ngx_goim_module/*/*.h) \
                $(wildcard proto/*.c proto/*.h) proto/goim.proto config
 
 UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/*.c))
 
-.PHONY: all deps module tools unit run run-cluster test bench fuzz clean
+.PHONY: all deps module tools unit run run-cluster test bench fuzz clean \
+        check-layers
 
 all: module tools unit
 
@@ -129,6 +132,22 @@ $(BUILD)/unit/job_%: t/unit/job_%.c $(JOB_PURE) job/goim_job.h \
 	mkdir -p $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) -It/unit -Ijob $< $(JOB_PURE) $(PROTO_OBJS) -o $@ \
 	    -lprotobuf-c -lyajl -lcrypto
+
+# the module's pure parts (t/unit/module_*.c): the layout of a push
+# between workers, a room's rate limit; no nginx headers
+MODULE_PURE := ngx_goim_module/ipc/goim_imsg.c \
+               ngx_goim_module/push/goim_room_schedule.c
+MODULE_PURE_INCS := -Ingx_goim_module/ipc -Ingx_goim_module/push
+
+$(BUILD)/unit/module_%: t/unit/module_%.c $(MODULE_PURE) \
+                        $(MODULE_PURE:.c=.h) t/unit/tap.h
+	mkdir -p $(BUILD)/unit
+	$(CC) $(ALL_CFLAGS) -It/unit $(MODULE_PURE_INCS) $< $(MODULE_PURE) -o $@
+
+# --- the module's floors call one way (docs/ARCHITECTURE.md) ----------------
+
+check-layers:
+	perl tools/check-layers.pl ngx_goim_module/LAYERS $(wildcard job/LAYERS)
 
 # --- fuzzing: libFuzzer targets on the pure C parsers (fuzz/README.md) --------
 # Each target runs on build/fuzz/corpus/<target>, seeded from
@@ -246,6 +265,11 @@ $(ASAN_DIR)/unit/job_%: t/unit/job_%.c $(JOB_PURE) job/goim_job.h \
 	mkdir -p $(ASAN_DIR)/unit
 	$(CC) $(ASAN_CFLAGS) -It/unit -Ijob $< $(JOB_PURE) $(ASAN_PROTO_OBJS) \
 	    -o $@ -lprotobuf-c -lyajl -lcrypto
+
+$(ASAN_DIR)/unit/module_%: t/unit/module_%.c $(MODULE_PURE) \
+                           $(MODULE_PURE:.c=.h) t/unit/tap.h
+	mkdir -p $(ASAN_DIR)/unit
+	$(CC) $(ASAN_CFLAGS) -It/unit $(MODULE_PURE_INCS) $< $(MODULE_PURE) -o $@
 
 $(ASAN_DIR)/goim-job: $(wildcard job/*.c job/*.h) $(ASAN_PROTO_OBJS)
 	mkdir -p $(ASAN_DIR)

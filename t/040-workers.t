@@ -5,8 +5,9 @@
 # each, in order; online counts sum over the workers; back-to-back room
 # pushes arrive in order and merged; a duplicate key on another worker
 # kicks the older connection (and a stale kick must not close a newer
-# one); a full inbox refuses pushes with 503; a key push naming more than
-# 64 connections of one worker crosses in one inbox message.
+# one); a full inbox refuses pushes with 503, logged at most once a
+# second per worker with a count; a key push naming more than 64
+# connections of one worker crosses in one inbox message.
 #
 # Which worker holds a connection comes from ss and /proc (GoimWorkers),
 # which worker served an API call from the X-Worker header ($pid).
@@ -538,7 +539,7 @@ $_->close for $a, $b, $d;
 === TEST 9: a key push naming more than 64 connections of another worker
 --- workers: 2
 --- perl
-# ngx_goim_ipc_process() hands the keys of an inbox message on in runs of 64
+# ngx_goim_dispatch_imsg() hands the keys of an inbox message on in runs of 64
 my @c;
 for my $i (0 .. 179) {
     my $c = goim_connect($i % 3 ? 'tcp' : 'ws');
@@ -563,3 +564,78 @@ for my $i (0 .. $#c) {
 }
 is_deeply \@bad, [], "$name - all 180 got both key pushes once, in order";
 $_->close for @c;
+
+
+
+=== TEST 10: a full inbox is logged once a second per worker, with a count
+--- main_config
+goim_shutdown_drain 1s;
+goim_inbox_size 16;
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PORT2 reuseport;
+        location = /sub { goim_websocket; }
+    }
+    # the push API on a shared socket: the stopped worker takes no calls
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PORT3;
+        location /goim/ {
+            goim_logic_api;
+            add_header X-Worker $pid always;
+        }
+    }
+--- perl
+my @workers = worker_pids();
+my @c = spread_clients(workers => \@workers, per_worker => 1,
+                       transports => ['tcp'], token => sub {
+    my ($i) = @_;
+    return { mid => $i + 1, key => "r$i", room_id => 'live://r' };
+});
+my $w = $c[0]->{pid};
+is $c[0]->heartbeat, scalar(@c), "$name - worker $w idle before the stop";
+
+my ($refused, $start, $end) = (0);
+my $stopped = kill 'STOP', $w;
+my $ok = eval {
+    ok wait_until(sub { (proc_state($w) // '') eq 'T' }, T(2)),
+       "$name - worker $w stopped";
+    # 16 fill its inbox, then every push is refused: many within a second
+    # on each of the running workers
+    $start = time;
+    for my $n (1 .. 60) {
+        my ($st) = api(POST =>
+                       '/goim/push/room?operation=1000&type=live&room=r',
+                       "m$n", port => $ENV{TEST_NGINX_PORT3},
+                       timeout => T(2));
+        $refused++ if ($st // 0) == 503;
+    }
+    $end = time;
+    1;
+};
+my $err = $@;
+kill 'CONT', $w if $stopped;
+die $err unless $ok;
+
+is $refused, 60 - 16, "$name - 44 pushes refused after the inbox of 16 filled";
+# the workers' warn lines (the API's info lines answer each refusal)
+my @lines =
+    grep { /\[warn\] .*goim: a worker's inbox is full, push refused/ }
+    split /\n/, error_log_text();
+my %per_second;
+for (@lines) {
+    my ($sec, $pid) = m{^\S+ (\d\d:\d\d:\d\d) \[warn\] (\d+)#} or next;
+    $per_second{"$pid $sec"}++;
+}
+is_deeply [grep { $per_second{$_} > 1 } sort keys %per_second], [],
+    "$name - at most one line a second per worker ("
+    . scalar(@lines) . " lines for $refused refusals in "
+    . sprintf('%.1f', $end - $start) . ' s)';
+ok @lines < $refused, "$name - fewer lines than refusals";
+my $counted = 0;
+$counted += $_ for map { /(\d+) push\(es\) refused since the last report/ }
+                   @lines;
+ok $counted >= 1 && $counted <= $refused,
+   "$name - the lines count the refusals they stand for ($counted)";
+$_->close for @c;
+--- error_log
+a worker's inbox is full, push refused

@@ -1,0 +1,685 @@
+
+/*
+ * goim for nginx: push by key and mid in the Redis modes (docs/PROTOCOL.md
+ * 2.2, 2.3): the servers of the keys come from key_<key>, those of the
+ * members from mid_<mid>.  The request waits for Redis without blocking: it
+ * is kept (r->main->count) and answered from the callback; a request freed
+ * meanwhile (client gone, shutdown) cancels its commands.
+ *
+ * The push first reads the records of the comets this node knows (the shared
+ * zone's table, kept by the online pass), pipelined before the session
+ * lookups on the same connection: a record that is missing (lost with a
+ * Redis restart) or says "rebuilding" means the sessions read next may be
+ * incomplete, and the push answers an error instead of a code 0 that reaches
+ * nobody.  Commands on one connection run in order: a "ready" read first was
+ * written after every session of that node.
+ *
+ * With goim_kafka, one goim.PushMsg goes to Kafka per server that holds
+ * targets (this node included), and the answer waits until Kafka
+ * acknowledged them all (ngx_goim_api_kafka.c).  Without it, the keys of
+ * this server are delivered here and those on other servers are listed in
+ * the reply instead of being dropped silently (a deviation from goim).
+ */
+
+
+#include "ngx_goim_api.h"
+
+
+typedef struct ngx_goim_api_redis_s  ngx_goim_api_redis_t;
+
+typedef struct {
+    ngx_goim_api_redis_t      *owner;
+    ngx_goim_redis_req_t      *req;         /* NULL: answered */
+} ngx_goim_api_cmd_t;
+
+
+typedef struct {
+    ngx_str_t                  key;
+    ngx_str_t                  server;
+} ngx_goim_api_target_t;
+
+
+struct ngx_goim_api_redis_s {
+    ngx_http_request_t        *request;
+    ngx_goim_push_t            push;
+    ngx_str_t                 *keys;
+    ngx_goim_api_cmd_t        *cmds;
+    ngx_uint_t                 ncmds;
+    ngx_uint_t                 pending;
+    ngx_array_t                targets;     /* of ngx_goim_api_target_t */
+    ngx_str_t                 *comets;      /* whose records are checked */
+    ngx_uint_t                 ncomets;
+    const char                *err;
+    u_char                     errbuf[256];
+};
+
+
+static ngx_goim_api_redis_t *ngx_goim_api_redis_push(ngx_http_request_t *r);
+static void ngx_goim_api_redis_cleanup(void *data);
+static ngx_int_t ngx_goim_api_check_comets(ngx_goim_api_redis_t *a);
+static void ngx_goim_api_records_reply(redisReply *reply, void *data,
+    const char *err);
+static void ngx_goim_api_keys_reply(redisReply *reply, void *data,
+    const char *err);
+static void ngx_goim_api_mid_reply(redisReply *reply, void *data,
+    const char *err);
+static ngx_int_t ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key,
+    size_t key_len, redisReply *server);
+static void ngx_goim_api_push_done(ngx_goim_api_redis_t *a);
+static ngx_int_t ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a);
+static int ngx_libc_cdecl ngx_goim_api_target_cmp(const void *x,
+    const void *y);
+
+
+static ngx_goim_api_redis_t *
+ngx_goim_api_redis_push(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t    *cln;
+    ngx_goim_api_redis_t  *a;
+
+    a = ngx_pcalloc(r->pool, sizeof(ngx_goim_api_redis_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    a->request = r;
+
+    cln->handler = ngx_goim_api_redis_cleanup;
+    cln->data = a;
+
+    /* a client that goes away finalizes the request, and so cancels */
+    r->read_event_handler = ngx_http_test_reading;
+
+    return a;
+}
+
+
+/* the request is freed: what is still in flight must not answer it */
+
+static void
+ngx_goim_api_redis_cleanup(void *data)
+{
+    ngx_goim_api_redis_t  *a = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < a->ncmds; i++) {
+        if (a->cmds[i].req) {
+            ngx_goim_redis_cancel(a->cmds[i].req);
+            a->cmds[i].req = NULL;
+        }
+    }
+
+    ngx_goim_push_release(&a->push);
+}
+
+
+/*
+ * Push by key (MGET key_<k>...) or by mid (HGETALL mid_<mid>, pipelined):
+ * the keys of this server go to dispatch, the others are reported.
+ */
+
+ngx_int_t
+ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
+    ngx_str_t *keys, int64_t *mids, ngx_uint_t n)
+{
+    ngx_int_t              rc;
+    size_t                *argvlen;
+    ngx_uint_t             i;
+    const char           **argv;
+    ngx_goim_api_cmd_t    *cmd;
+    ngx_goim_api_redis_t  *a;
+
+    a = ngx_goim_api_redis_push(r);
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the records' MGET first, then the sessions' */
+    a->cmds = ngx_pcalloc(r->pool, (n + 2) * sizeof(ngx_goim_api_cmd_t));
+
+    if (a->cmds == NULL
+        || ngx_array_init(&a->targets, r->pool, n,
+                          sizeof(ngx_goim_api_target_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_goim_api_check_comets(a);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (keys) {
+        a->keys = keys;
+
+        argv = ngx_palloc(r->pool, (n + 1) * sizeof(char *));
+        argvlen = ngx_palloc(r->pool, (n + 1) * sizeof(size_t));
+        if (argv == NULL || argvlen == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        argv[0] = "MGET";
+        argvlen[0] = 4;
+
+        for (i = 0; i < n; i++) {
+            argv[i + 1] = ngx_pnalloc(r->pool, 4 + keys[i].len);
+            if (argv[i + 1] == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_memcpy(ngx_cpymem((u_char *) argv[i + 1], "key_", 4),
+                       keys[i].data, keys[i].len);
+            argvlen[i + 1] = 4 + keys[i].len;
+        }
+
+        cmd = &a->cmds[a->ncmds];
+        cmd->owner = a;
+        cmd->req = ngx_goim_redis_commandargv(ngx_goim_api_keys_reply, cmd,
+                                              n + 1, argv, argvlen);
+        if (cmd->req == NULL) {
+            return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
+        }
+
+        a->ncmds++;
+        a->pending++;
+
+    } else {
+        for (i = 0; i < n; i++) {
+            cmd = &a->cmds[a->ncmds];
+            cmd->owner = a;
+            cmd->req = ngx_goim_redis_command(ngx_goim_api_mid_reply, cmd,
+                                              "HGETALL mid_%lld",
+                                              (long long) mids[i]);
+            if (cmd->req == NULL) {
+                /* the cleanup cancels those already sent */
+                return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
+            }
+
+            a->ncmds++;
+            a->pending++;
+        }
+    }
+
+    a->push = *push;
+    ngx_memzero(push->msg, sizeof(push->msg));
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * MGET comet_<id>... of the known comets and this node: NGX_OK when sent,
+ * NGX_DECLINED when Redis is not connected, NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_goim_api_check_comets(ngx_goim_api_redis_t *a)
+{
+    size_t               *argvlen;
+    ngx_uint_t            i, n;
+    ngx_str_t            *ids;
+    const char          **argv;
+    ngx_goim_conf_t      *gcf;
+    ngx_http_request_t   *r;
+    ngx_goim_api_cmd_t   *cmd;
+
+    r = a->request;
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    if (ngx_goim_registry_comets_alive(r->pool, &ids, &n) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* this node, even before its first pass saw it */
+    for (i = 0; i < n; i++) {
+        if (ids[i].len == gcf->server_id.len
+            && ngx_memcmp(ids[i].data, gcf->server_id.data, ids[i].len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == n) {
+        ids[n++] = gcf->server_id;
+    }
+
+    argv = ngx_palloc(r->pool, (n + 1) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (n + 1) * sizeof(size_t));
+    if (argv == NULL || argvlen == NULL) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "MGET";
+    argvlen[0] = 4;
+
+    for (i = 0; i < n; i++) {
+        argv[i + 1] = ngx_pnalloc(r->pool, 6 + ids[i].len);
+        if (argv[i + 1] == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem((u_char *) argv[i + 1], "comet_", 6),
+                   ids[i].data, ids[i].len);
+        argvlen[i + 1] = 6 + ids[i].len;
+    }
+
+    a->comets = ids;
+    a->ncomets = n;
+
+    cmd = &a->cmds[a->ncmds];
+    cmd->owner = a;
+    cmd->req = ngx_goim_redis_commandargv(ngx_goim_api_records_reply, cmd,
+                                          n + 1, argv, argvlen);
+    if (cmd->req == NULL) {
+        return NGX_DECLINED;
+    }
+
+    a->ncmds++;
+    a->pending++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_goim_api_records_reply(redisReply *reply, void *data, const char *err)
+{
+    ngx_uint_t             i;
+    redisReply            *e;
+    ngx_goim_api_cmd_t    *cmd = data;
+    ngx_goim_api_redis_t  *a;
+
+    static u_char          rebuilding[] = "\"sessions\":\"rebuilding\"";
+
+    a = cmd->owner;
+    cmd->req = NULL;
+    a->pending--;
+
+    if (err) {
+        ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", err);
+        a->err = (const char *) a->errbuf;
+        goto done;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != a->ncomets) {
+        a->err = "MGET comet_: unexpected reply";
+        goto done;
+    }
+
+    for (i = 0; i < a->ncomets; i++) {
+        e = reply->element[i];
+
+        /*
+         * our own yajl output, without spaces: a search is enough; a
+         * record without the field (an older node) counts as ready
+         */
+        if (e->type == REDIS_REPLY_STRING
+            && ngx_strlcasestrn((u_char *) e->str, (u_char *) e->str + e->len,
+                                rebuilding, sizeof(rebuilding) - 2)
+               == NULL)
+        {
+            continue;
+        }
+
+        ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1,
+                     "sessions are being rebuilt after a Redis restart "
+                     "(comet %V%s), retry%Z", &a->comets[i],
+                     e->type == REDIS_REPLY_STRING
+                     ? "" : " not registered again yet");
+        a->err = (const char *) a->errbuf;
+
+        ngx_log_error(NGX_LOG_INFO, a->request->connection->log, 0,
+                      "goim: push refused: %s", a->err);
+        break;
+    }
+
+done:
+
+    if (a->pending == 0) {
+        ngx_goim_api_push_done(a);
+    }
+}
+
+
+static void
+ngx_goim_api_keys_reply(redisReply *reply, void *data, const char *err)
+{
+    ngx_uint_t             i;
+    ngx_goim_api_cmd_t    *cmd = data;
+    ngx_goim_api_redis_t  *a;
+
+    a = cmd->owner;
+    cmd->req = NULL;
+    a->pending--;
+
+    if (err) {
+        if (a->err == NULL) {
+            ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", err);
+            a->err = (const char *) a->errbuf;
+        }
+
+    } else if (reply->type == REDIS_REPLY_ARRAY && a->err == NULL) {
+        for (i = 0; i < reply->elements; i++) {
+            /* goim skips keys with no server */
+            if (ngx_goim_api_target(a, (char *) a->keys[i].data,
+                                    a->keys[i].len, reply->element[i])
+                != NGX_OK)
+            {
+                a->err = "out of memory";
+                break;
+            }
+        }
+    }
+
+    if (a->pending == 0) {
+        ngx_goim_api_push_done(a);
+    }
+}
+
+
+static void
+ngx_goim_api_mid_reply(redisReply *reply, void *data, const char *err)
+{
+    ngx_uint_t             i;
+    ngx_goim_api_cmd_t    *cmd = data;
+    ngx_goim_api_redis_t  *a;
+
+    a = cmd->owner;
+    cmd->req = NULL;
+    a->pending--;
+
+    if (err) {
+        if (a->err == NULL) {
+            a->err = err;
+        }
+
+    } else if (reply->type == REDIS_REPLY_ARRAY && a->err == NULL) {
+        for (i = 0; i + 1 < reply->elements; i += 2) {
+            if (reply->element[i]->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+
+            if (ngx_goim_api_target(a, reply->element[i]->str,
+                                    reply->element[i]->len,
+                                    reply->element[i + 1])
+                != NGX_OK)
+            {
+                a->err = "out of memory";
+                break;
+            }
+        }
+    }
+
+    if (a->err && a->err != (const char *) a->errbuf) {
+        /* the reply's text is freed when this returns */
+        ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", a->err);
+        a->err = (const char *) a->errbuf;
+    }
+
+    if (a->pending == 0) {
+        ngx_goim_api_push_done(a);
+    }
+}
+
+
+static ngx_int_t
+ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key, size_t key_len,
+    redisReply *server)
+{
+    ngx_pool_t             *pool;
+    ngx_goim_api_target_t  *t;
+
+    if (server->type != REDIS_REPLY_STRING || server->len == 0
+        || key_len == 0)
+    {
+        return NGX_OK;
+    }
+
+    pool = a->request->pool;
+
+    t = ngx_array_push(&a->targets);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->key.data = ngx_pnalloc(pool, key_len);
+    t->server.data = ngx_pnalloc(pool, server->len);
+    if (t->key.data == NULL || t->server.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(t->key.data, key, key_len);
+    t->key.len = key_len;
+    ngx_memcpy(t->server.data, server->str, server->len);
+    t->server.len = server->len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"code":0,"message":"","data":{"delivered_here":n,
+ *  "other_servers":{"<server>":["<key>",...]}}}
+ */
+
+static void
+ngx_goim_api_push_done(ngx_goim_api_redis_t *a)
+{
+    ngx_int_t               rc;
+    ngx_str_t              *local, *prev;
+    ngx_uint_t              i, n, nlocal;
+    yajl_gen                g;
+    ngx_goim_conf_t        *gcf;
+    ngx_http_request_t     *r;
+    ngx_goim_api_target_t  *t;
+
+    r = a->request;
+
+    if (a->err) {
+        rc = ngx_goim_api_redis_error(r, a->err);
+        goto done;
+    }
+
+    if (ngx_goim_mode() == NGX_GOIM_KAFKA) {
+        rc = ngx_goim_api_push_kafka(a);
+        goto done;
+    }
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    t = a->targets.elts;
+    n = a->targets.nelts;
+
+    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t), ngx_goim_api_target_cmp);
+
+    local = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
+    g = yajl_gen_alloc(NULL);
+
+    if (local == NULL || g == NULL) {
+        if (g) {
+            yajl_gen_free(g);
+        }
+
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    nlocal = 0;
+    prev = NULL;
+
+    yajl_gen_map_open(g);
+    yajl_gen_string(g, (u_char *) "other_servers", 13);
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < n; i++) {
+        if (i && t[i].key.len == t[i - 1].key.len
+            && t[i].server.len == t[i - 1].server.len
+            && ngx_memcmp(t[i].key.data, t[i - 1].key.data, t[i].key.len)
+               == 0
+            && ngx_memcmp(t[i].server.data, t[i - 1].server.data,
+                          t[i].server.len) == 0)
+        {
+            continue;
+        }
+
+        if (t[i].server.len == gcf->server_id.len
+            && ngx_memcmp(t[i].server.data, gcf->server_id.data,
+                          t[i].server.len) == 0)
+        {
+            local[nlocal++] = t[i].key;
+            continue;
+        }
+
+        if (prev == NULL || prev->len != t[i].server.len
+            || ngx_memcmp(prev->data, t[i].server.data, prev->len) != 0)
+        {
+            if (prev) {
+                yajl_gen_array_close(g);
+            }
+
+            yajl_gen_string(g, t[i].server.data, t[i].server.len);
+            yajl_gen_array_open(g);
+            prev = &t[i].server;
+        }
+
+        yajl_gen_string(g, t[i].key.data, t[i].key.len);
+    }
+
+    if (prev) {
+        yajl_gen_array_close(g);
+    }
+
+    yajl_gen_map_close(g);
+
+    yajl_gen_string(g, (u_char *) "delivered_here", 14);
+    yajl_gen_integer(g, nlocal);
+    yajl_gen_map_close(g);
+
+    rc = nlocal ? ngx_goim_dispatch_keys(&a->push, local, nlocal) : NGX_OK;
+
+    rc = rc == NGX_OK ? ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", g)
+                      : ngx_goim_api_pushed(r, rc);
+
+    yajl_gen_free(g);
+
+done:
+
+    ngx_goim_api_redis_cleanup(a);
+
+    if (rc == NGX_DONE) {
+        /* answered when Kafka has reported every message */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * One goim.PushMsg per server, with that server's keys, sorted and each
+ * once (goim groups them the same way); this node's keys too: they come
+ * back through the job and the internal push.
+ */
+
+static ngx_int_t
+ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a)
+{
+    ngx_str_t              *keys;
+    ngx_uint_t              i, k, n, first, nkeys, nservers;
+    ngx_http_request_t     *r;
+    ngx_goim_api_kafka_t   *kb;
+    ngx_goim_api_target_t  *t;
+
+    r = a->request;
+    t = a->targets.elts;
+    n = a->targets.nelts;
+
+    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t), ngx_goim_api_target_cmp);
+
+    /* the same key twice (e.g. two mids' hashes) is one target */
+    for (i = 1, k = n ? 1 : 0; i < n; i++) {
+        if (ngx_goim_api_target_cmp(&t[k - 1], &t[i]) != 0) {
+            t[k++] = t[i];
+        }
+    }
+
+    n = k;
+    nservers = 0;
+
+    for (i = 0; i < n; i++) {
+        if (i == 0 || ngx_memn2cmp(t[i].server.data, t[i - 1].server.data,
+                                   t[i].server.len, t[i - 1].server.len)
+                      != 0)
+        {
+            nservers++;
+        }
+    }
+
+    keys = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    kb = ngx_goim_api_kafka_batch(r, nservers, 1);
+    if (kb == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (first = 0; first < n; first += nkeys) {
+        for (nkeys = 0; first + nkeys < n; nkeys++) {
+            if (ngx_memn2cmp(t[first].server.data,
+                             t[first + nkeys].server.data,
+                             t[first].server.len,
+                             t[first + nkeys].server.len)
+                != 0)
+            {
+                break;
+            }
+
+            keys[first + nkeys] = t[first + nkeys].key;
+        }
+
+        if (ngx_goim_kafka_produce(kb->batch, NGX_GOIM_KAFKA_PUSH,
+                                   a->push.op, 0, &t[first].server, NULL,
+                                   &keys[first], nkeys, &a->push.body)
+            != NGX_OK)
+        {
+            /* the answer says what was acknowledged before */
+            break;
+        }
+    }
+
+    return ngx_goim_api_kafka_wait(kb);
+}
+
+
+/* by server, then key */
+
+static int ngx_libc_cdecl
+ngx_goim_api_target_cmp(const void *x, const void *y)
+{
+    ngx_int_t                     rc;
+    const ngx_goim_api_target_t  *a = x, *b = y;
+
+    rc = ngx_memn2cmp(a->server.data, b->server.data, a->server.len,
+                      b->server.len);
+    if (rc) {
+        return rc;
+    }
+
+    return ngx_memn2cmp(a->key.data, b->key.data, a->key.len, b->key.len);
+}

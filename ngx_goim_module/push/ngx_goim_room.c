@@ -1,0 +1,342 @@
+
+/*
+ * goim for nginx: the worker's rooms.  A room of this worker lists its
+ * members here and counts them in the shared registry; its pushes are
+ * rate-limited (goim_room_flush, goim_room_schedule.h): a push goes at
+ * once when the schedule allows, else it waits merged with the others
+ * into one OP_RAW frame.
+ */
+
+
+#include "ngx_goim_push.h"
+
+
+typedef struct {
+    ngx_rbtree_t           tree;
+    ngx_rbtree_node_t      sentinel;
+    ngx_uint_t             n;
+} ngx_goim_rooms_t;
+
+
+static ngx_goim_room_t *ngx_goim_room_lookup(u_char *name, size_t len);
+static void ngx_goim_room_flush_handler(ngx_event_t *ev);
+static void ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval);
+static void ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
+    ngx_msec_t interval);
+static void ngx_goim_room_forget(ngx_goim_room_t *room, ngx_goim_msg_t *msg);
+static void ngx_goim_room_free(ngx_goim_room_t *room);
+
+
+static ngx_goim_rooms_t  ngx_goim_rooms;
+
+
+void
+ngx_goim_rooms_init(void)
+{
+    ngx_rbtree_init(&ngx_goim_rooms.tree, &ngx_goim_rooms.sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_goim_rooms.n = 0;
+}
+
+
+static ngx_goim_room_t *
+ngx_goim_room_lookup(u_char *name, size_t len)
+{
+    return (ngx_goim_room_t *) ngx_goim_str_lookup(&ngx_goim_rooms.tree,
+                                                   name, len);
+}
+
+
+ngx_int_t
+ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len)
+{
+    ngx_goim_room_t  *room;
+
+    room = ngx_goim_room_lookup(name, len);
+
+    if (room == NULL) {
+        room = ngx_alloc(sizeof(ngx_goim_room_t) + len, ch->connection->log);
+        if (room == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(room->name, name, len);
+        room->sn.str.data = room->name;
+        room->sn.str.len = len;
+        room->sn.node.key = ngx_crc32_long(name, len);
+        room->online = 0;
+        ngx_queue_init(&room->members);
+
+        goim_room_schedule_init(&room->schedule, ngx_current_msec);
+        room->sending[0] = NULL;
+        room->sending[1] = NULL;
+        goim_raw_batch_init(&room->batch);
+        ngx_memzero(&room->flush, sizeof(ngx_event_t));
+        ngx_goim_event_init(&room->flush, ngx_goim_room_flush_handler,
+                            ngx_cycle->log, 1);
+
+        ngx_rbtree_insert(&ngx_goim_rooms.tree, &room->sn.node);
+        ngx_goim_rooms.n++;
+        ngx_goim_worker.stats->rooms++;
+    }
+
+    ngx_queue_insert_tail(&room->members, &ch->room_link);
+    room->online++;
+    ch->room = room;
+
+    ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, 1);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_goim_room_leave(ngx_goim_channel_t *ch)
+{
+    ngx_goim_room_t  *room;
+
+    room = ch->room;
+
+    if (room == NULL) {
+        return;
+    }
+
+    ngx_queue_remove(&ch->room_link);
+    ngx_queue_init(&ch->room_link);
+    ch->room = NULL;
+
+    if (!ch->withdrawn) {
+        ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, -1);
+    }
+
+    if (--room->online == 0) {
+        ngx_rbtree_delete(&ngx_goim_rooms.tree, &room->sn.node);
+        ngx_goim_rooms.n--;
+        ngx_goim_worker.stats->rooms--;
+        ngx_goim_room_free(room);
+    }
+}
+
+
+/* the channel leaves the registry's count, not the room (the drain) */
+
+void
+ngx_goim_room_withdraw(ngx_goim_channel_t *ch)
+{
+    if (ch->room) {
+        ngx_goim_registry_room_count(&ch->room->sn.str,
+                                     ch->room->sn.node.key, -1);
+    }
+}
+
+
+/* the room's members in the cluster, or on this node (registry/) */
+
+ngx_uint_t
+ngx_goim_room_online(ngx_goim_room_t *room)
+{
+    return ngx_goim_registry_online_count(room->sn.str.data,
+                                          room->sn.str.len);
+}
+
+
+/*
+ * A push to this worker's members of a room.  Room pushes ignore the
+ * watched operations, as goim's BroadcastRoom.
+ */
+
+void
+ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
+{
+    size_t            len;
+    ngx_msec_t        interval;
+    ngx_goim_conf_t  *gcf;
+    ngx_goim_room_t  *room;
+
+    room = ngx_goim_room_lookup(name->data, name->len);
+    if (room == NULL) {
+        return;
+    }
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+    interval = gcf->room_flush;
+
+    if (goim_room_schedule_may_send(&room->schedule, ngx_current_msec,
+                                    interval, room->batch.count,
+                                    room->sending[0] || room->sending[1]))
+    {
+        ngx_goim_room_send(room, push, interval);
+        return;
+    }
+
+    /* order is kept: a batch that is full goes before this message */
+
+    len = push->raw ? push->body.len : GOIM_HEADER_LEN + push->body.len;
+
+    if (goim_room_batch_full(room->batch.count, room->batch.len, len,
+                             gcf->queue_bytes))
+    {
+        ngx_goim_room_flush(room, interval);
+    }
+
+    if ((push->raw ? goim_raw_batch_add_raw(&room->batch, push->body.data,
+                                            push->body.len)
+                   : goim_raw_batch_add(&room->batch, push->op,
+                                        push->body.data, push->body.len))
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "goim: room batch allocation failed, message lost");
+        return;
+    }
+
+    if (room->batch.count >= GOIM_ROOM_BATCH_MAX) {
+        ngx_goim_room_flush(room, interval);
+        return;
+    }
+
+    if (!room->flush.timer_set) {
+        ngx_add_timer(&room->flush,
+                      goim_room_schedule_wait(&room->schedule,
+                                              ngx_current_msec, interval));
+    }
+}
+
+
+static void
+ngx_goim_room_flush_handler(ngx_event_t *ev)
+{
+    ngx_goim_room_t  *room;
+
+    room = (ngx_goim_room_t *)
+               ((u_char *) ev - offsetof(ngx_goim_room_t, flush));
+
+    ngx_goim_room_flush_pending(room);
+}
+
+
+/* what was merged goes now; also when a member leaves with the drain */
+
+void
+ngx_goim_room_flush_pending(ngx_goim_room_t *room)
+{
+    ngx_goim_conf_t  *gcf;
+
+    if (room->batch.count == 0) {
+        return;
+    }
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    ngx_goim_room_flush(room, gcf->room_flush);
+}
+
+
+static void
+ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval)
+{
+    ngx_goim_push_t  push;
+
+    if (room->flush.timer_set) {
+        ngx_del_timer(&room->flush);
+    }
+
+    ngx_memzero(&push, sizeof(ngx_goim_push_t));
+    push.raw = 1;
+    push.body.data = room->batch.data;
+    push.body.len = room->batch.len;
+
+    ngx_goim_room_send(room, &push, interval);
+
+    ngx_goim_push_release(&push);
+    goim_raw_batch_reset(&room->batch);
+
+    ngx_goim_worker.stats->room_batches++;
+}
+
+
+static void
+ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
+    ngx_msec_t interval)
+{
+    ngx_uint_t           t;
+    ngx_queue_t         *q;
+    ngx_goim_msg_t      *msg;
+    ngx_goim_channel_t  *ch;
+
+    for (q = ngx_queue_head(&room->members);
+         q != ngx_queue_sentinel(&room->members);
+         q = ngx_queue_next(q))
+    {
+        ch = ngx_queue_data(q, ngx_goim_channel_t, room_link);
+        (void) ngx_goim_push_one(push, ch, 0);
+    }
+
+    /*
+     * The room keeps a reference to each frame until only its own is
+     * left: then every member has written the frame (or dropped it).
+     */
+
+    for (t = 0; t < 2; t++) {
+        msg = push->msg[t];
+
+        if (msg == NULL || msg->holder) {
+            continue;
+        }
+
+        if (room->sending[t]) {
+            ngx_goim_room_forget(room, room->sending[t]);
+        }
+
+        msg->refs++;
+        msg->holder = room;
+        room->sending[t] = msg;
+    }
+
+    goim_room_schedule_sent(&room->schedule, ngx_current_msec, interval);
+}
+
+
+/* every member has written the room's frame: the room lets go */
+
+void
+ngx_goim_room_held(ngx_goim_msg_t *msg)
+{
+    ngx_goim_room_forget(msg->holder, msg);
+}
+
+
+static void
+ngx_goim_room_forget(ngx_goim_room_t *room, ngx_goim_msg_t *msg)
+{
+    ngx_uint_t  t;
+
+    for (t = 0; t < 2; t++) {
+        if (room->sending[t] == msg) {
+            room->sending[t] = NULL;
+        }
+    }
+
+    msg->holder = NULL;
+    ngx_goim_msg_release(msg);
+}
+
+
+static void
+ngx_goim_room_free(ngx_goim_room_t *room)
+{
+    ngx_uint_t  t;
+
+    if (room->flush.timer_set) {
+        ngx_del_timer(&room->flush);
+    }
+
+    for (t = 0; t < 2; t++) {
+        if (room->sending[t]) {
+            ngx_goim_room_forget(room, room->sending[t]);
+        }
+    }
+
+    goim_raw_batch_free(&room->batch);
+    ngx_free(room);
+}

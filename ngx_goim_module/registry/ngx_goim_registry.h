@@ -1,0 +1,108 @@
+
+/*
+ * goim for nginx, floor "registry": the shared zone that every worker
+ * process of every generation attaches to.  It names the workers that
+ * hold each key, mid and room, carries the workers' inboxes and the
+ * node's shared state (the lease of the periodic Redis work, the
+ * cluster's online counts, the known comets, the sessions' state after
+ * a Redis restart), and keeps each worker's counters.
+ *
+ * The slab pool's mutex is taken and released inside this floor; the
+ * master releases it when its holder dies.  Counters are exposed as
+ * data; rendering them is the status page's business (logic/).
+ */
+
+#ifndef _NGX_GOIM_REGISTRY_H_INCLUDED_
+#define _NGX_GOIM_REGISTRY_H_INCLUDED_
+
+
+#include "ngx_goim_core.h"
+
+
+/*
+ * The start of every message put in an inbox (the inter-worker layout
+ * of ipc/ follows it): the registry frees a message by its references
+ * when a dead worker's inbox is purged, and the status page reports the
+ * age of the oldest one.
+ */
+typedef struct {
+    ngx_atomic_t           refs;
+    ngx_msec_t             time;        /* queued at (monotonic) */
+} ngx_goim_inbox_msg_t;
+
+
+/* one live worker, as the status page shows it */
+typedef struct {
+    ngx_uint_t             slot;
+    ngx_pid_t              pid;
+    ngx_uint_t             connections; /* keys registered */
+    ngx_uint_t             inbox_depth;
+    ngx_msec_t             inbox_age;   /* of the oldest message */
+    ngx_goim_stats_t       stats;
+} ngx_goim_registry_worker_t;
+
+
+typedef struct {
+    ngx_uint_t                  n;
+    ngx_goim_registry_worker_t  workers[NGX_GOIM_MAX_WORKERS];
+    size_t                      used;   /* bytes of the zone */
+    size_t                      total;
+} ngx_goim_registry_snapshot_t;
+
+
+/* the zone (ngx_goim_registry_zone.c) */
+char *ngx_goim_registry_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_goim_registry_zone_default(ngx_cycle_t *cycle,
+    ngx_goim_conf_t *gcf);
+
+/* this worker's slot, dead workers (ngx_goim_registry_slots.c) */
+ngx_int_t ngx_goim_registry_attach(ngx_cycle_t *cycle);
+void ngx_goim_registry_detach(ngx_cycle_t *cycle);
+void ngx_goim_registry_purge_dead(ngx_log_t *log);
+uint64_t ngx_goim_registry_live_mask(void);
+void ngx_goim_registry_totals(ngx_uint_t *conns, ngx_uint_t *ips);
+void ngx_goim_registry_set_ips(ngx_uint_t ips);
+void ngx_goim_registry_snapshot(ngx_goim_registry_snapshot_t *s);
+
+/* keys, mids and rooms (ngx_goim_registry_index.c) */
+ngx_int_t ngx_goim_registry_key_add(ngx_str_t *key, uint32_t hash,
+    ngx_int_t *owner);
+void ngx_goim_registry_key_del(ngx_str_t *key, uint32_t hash);
+ngx_int_t ngx_goim_registry_key_owner(u_char *key, size_t len);
+void ngx_goim_registry_mid_set(int64_t mid, ngx_uint_t on);
+uint64_t ngx_goim_registry_mid_mask(int64_t mid);
+void ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash,
+    ngx_int_t delta);
+uint64_t ngx_goim_registry_room_mask(u_char *name, size_t len);
+ngx_uint_t ngx_goim_registry_room_total(u_char *name, size_t len);
+ngx_int_t ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
+    ngx_uint_t **counts, ngx_uint_t *n);
+
+/* messages between workers (ngx_goim_registry_inbox.c) */
+ngx_goim_inbox_msg_t *ngx_goim_registry_msg_alloc(size_t size,
+    const char *what);
+void ngx_goim_registry_msg_release(ngx_goim_inbox_msg_t *m);
+ngx_uint_t ngx_goim_registry_inbox_put(uint64_t mask,
+    ngx_goim_inbox_msg_t *m, ngx_pid_t *wake, ngx_uint_t *nwake);
+ngx_uint_t ngx_goim_registry_inbox_take(void **msgs, ngx_uint_t max);
+
+/* the node's shared state (ngx_goim_registry_node.c) */
+ngx_uint_t ngx_goim_registry_lease(ngx_msec_t ttl);
+void ngx_goim_registry_lease_release(void);
+ngx_int_t ngx_goim_registry_online_publish(ngx_str_t *names,
+    ngx_uint_t *counts, ngx_uint_t n, time_t expires);
+ngx_int_t ngx_goim_registry_online_get(u_char *name, size_t len,
+    ngx_uint_t *count);
+ngx_int_t ngx_goim_registry_online_list(ngx_pool_t *pool, ngx_str_t **names,
+    ngx_uint_t **counts, ngx_uint_t *n);
+ngx_uint_t ngx_goim_registry_online_count(u_char *name, size_t len);
+void ngx_goim_registry_sessions_dirty(void);
+ngx_uint_t ngx_goim_registry_sessions_clean(void);
+ngx_uint_t ngx_goim_registry_sessions_ready(void);
+void ngx_goim_registry_comet_seen(u_char *id, size_t len, time_t expires);
+ngx_int_t ngx_goim_registry_comets_alive(ngx_pool_t *pool, ngx_str_t **ids,
+    ngx_uint_t *n);
+
+
+#endif /* _NGX_GOIM_REGISTRY_H_INCLUDED_ */

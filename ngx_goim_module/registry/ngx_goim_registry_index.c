@@ -1,0 +1,492 @@
+
+/*
+ * goim for nginx: who holds what, node-wide.  The registry maps each
+ * connection key to the slot of the worker holding it, and each mid and
+ * room to a mask of slots (rooms with a member count per slot), so that
+ * a push reaches only the workers that hold its targets.
+ */
+
+
+#include "ngx_goim_registry_shm.h"
+
+
+typedef struct {
+    ngx_str_node_t         sn;
+    ngx_uint_t             widx;
+    ngx_uint_t             wgen;
+    u_char                 key[1];
+} ngx_goim_shm_key_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t      node;        /* key: the mid */
+    uint64_t               mask;
+} ngx_goim_shm_mid_t;
+
+
+typedef struct {
+    ngx_str_node_t         sn;
+    uint64_t               mask;
+    uint32_t               counts[NGX_GOIM_MAX_WORKERS];
+    u_char                 name[1];
+} ngx_goim_shm_room_t;
+
+
+typedef ngx_uint_t (*ngx_goim_shm_gone_pt)(ngx_rbtree_node_t *node,
+    ngx_uint_t widx, ngx_uint_t gen);
+
+
+static void ngx_goim_registry_sweep_locked(ngx_rbtree_t *tree,
+    ngx_goim_shm_gone_pt gone, ngx_uint_t widx, ngx_uint_t gen);
+static ngx_uint_t ngx_goim_registry_key_gone(ngx_rbtree_node_t *node,
+    ngx_uint_t widx, ngx_uint_t gen);
+static ngx_uint_t ngx_goim_registry_mid_gone(ngx_rbtree_node_t *node,
+    ngx_uint_t widx, ngx_uint_t gen);
+static ngx_uint_t ngx_goim_registry_room_gone(ngx_rbtree_node_t *node,
+    ngx_uint_t widx, ngx_uint_t gen);
+static ngx_goim_shm_mid_t *ngx_goim_registry_mid_lookup_locked(int64_t mid);
+
+
+/*
+ * Registers a key for this worker.  *owner is the slot that held the
+ * key before (another worker must kick its connection), or -1.
+ * NGX_DECLINED: the zone is exhausted.
+ */
+
+ngx_int_t
+ngx_goim_registry_key_add(ngx_str_t *key, uint32_t hash, ngx_int_t *owner)
+{
+    ngx_str_node_t      *sn;
+    ngx_goim_shm_key_t  *k;
+    ngx_goim_worker_t   *w = &ngx_goim_worker;
+
+    *owner = -1;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->keys, key, hash);
+
+    if (sn) {
+        k = (ngx_goim_shm_key_t *) sn;
+
+        if (k->widx != (ngx_uint_t) w->widx) {
+            *owner = k->widx;
+        }
+
+        k->widx = w->widx;
+        k->wgen = w->wgen;
+
+        ngx_goim_shm->workers[w->widx].connections++;
+
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        return NGX_OK;
+    }
+
+    k = ngx_slab_alloc_locked(ngx_goim_shpool,
+                              offsetof(ngx_goim_shm_key_t, key) + key->len);
+    if (k == NULL) {
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        ngx_goim_registry_nomem("a connection key");
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(k->key, key->data, key->len);
+    k->sn.str.data = k->key;
+    k->sn.str.len = key->len;
+    k->sn.node.key = hash;
+    k->widx = w->widx;
+    k->wgen = w->wgen;
+
+    ngx_rbtree_insert(&ngx_goim_shm->keys, &k->sn.node);
+
+    ngx_goim_shm->workers[w->widx].connections++;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* removes the key only while it still names this worker */
+
+void
+ngx_goim_registry_key_del(ngx_str_t *key, uint32_t hash)
+{
+    ngx_str_node_t      *sn;
+    ngx_goim_shm_key_t  *k;
+    ngx_goim_worker_t   *w = &ngx_goim_worker;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->keys, key, hash);
+
+    if (sn) {
+        k = (ngx_goim_shm_key_t *) sn;
+
+        if (k->widx == (ngx_uint_t) w->widx && k->wgen == w->wgen) {
+            ngx_rbtree_delete(&ngx_goim_shm->keys, &k->sn.node);
+            ngx_slab_free_locked(ngx_goim_shpool, k);
+        }
+    }
+
+    if (ngx_goim_shm->workers[w->widx].connections) {
+        ngx_goim_shm->workers[w->widx].connections--;
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+/* the slot holding the key, or -1 */
+
+ngx_int_t
+ngx_goim_registry_key_owner(u_char *key, size_t len)
+{
+    ngx_int_t        widx;
+    ngx_str_node_t  *sn;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_goim_str_lookup(&ngx_goim_shm->keys, key, len);
+
+    widx = sn ? (ngx_int_t) ((ngx_goim_shm_key_t *) sn)->widx : -1;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return widx;
+}
+
+
+static ngx_goim_shm_mid_t *
+ngx_goim_registry_mid_lookup_locked(int64_t mid)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    key = (ngx_rbtree_key_t) mid;
+    node = ngx_goim_shm->mids.root;
+    sentinel = ngx_goim_shm->mids.sentinel;
+
+    while (node != sentinel) {
+        if (key == node->key) {
+            return (ngx_goim_shm_mid_t *) node;
+        }
+
+        node = (key < node->key) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* this worker holds (on) or no longer holds connections of the mid */
+
+void
+ngx_goim_registry_mid_set(int64_t mid, ngx_uint_t on)
+{
+    uint64_t             bit;
+    ngx_goim_shm_mid_t  *m;
+
+    bit = (uint64_t) 1 << ngx_goim_worker.widx;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    m = ngx_goim_registry_mid_lookup_locked(mid);
+
+    if (on) {
+        if (m == NULL) {
+            m = ngx_slab_alloc_locked(ngx_goim_shpool,
+                                      sizeof(ngx_goim_shm_mid_t));
+            if (m == NULL) {
+                ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+                ngx_goim_registry_nomem("a member id");
+                return;
+            }
+
+            m->node.key = (ngx_rbtree_key_t) mid;
+            m->mask = 0;
+            ngx_rbtree_insert(&ngx_goim_shm->mids, &m->node);
+        }
+
+        m->mask |= bit;
+
+    } else if (m) {
+        m->mask &= ~bit;
+
+        if (m->mask == 0) {
+            ngx_rbtree_delete(&ngx_goim_shm->mids, &m->node);
+            ngx_slab_free_locked(ngx_goim_shpool, m);
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+uint64_t
+ngx_goim_registry_mid_mask(int64_t mid)
+{
+    uint64_t             mask;
+    ngx_goim_shm_mid_t  *m;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    m = ngx_goim_registry_mid_lookup_locked(mid);
+    mask = m ? m->mask : 0;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return mask;
+}
+
+
+/* adds delta to this worker's member count of a room */
+
+void
+ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
+{
+    ngx_uint_t            widx;
+    ngx_str_node_t       *sn;
+    ngx_goim_shm_room_t  *r;
+
+    widx = ngx_goim_worker.widx;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->rooms, name, hash);
+    r = (ngx_goim_shm_room_t *) sn;
+
+    if (r == NULL) {
+        if (delta <= 0) {
+            ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+            return;
+        }
+
+        r = ngx_slab_calloc_locked(ngx_goim_shpool,
+                                   offsetof(ngx_goim_shm_room_t, name)
+                                   + name->len);
+        if (r == NULL) {
+            ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+            ngx_goim_registry_nomem("a room");
+            return;
+        }
+
+        ngx_memcpy(r->name, name->data, name->len);
+        r->sn.str.data = r->name;
+        r->sn.str.len = name->len;
+        r->sn.node.key = hash;
+        ngx_rbtree_insert(&ngx_goim_shm->rooms, &r->sn.node);
+    }
+
+    if (delta < 0 && r->counts[widx] < (uint32_t) -delta) {
+        r->counts[widx] = 0;
+
+    } else {
+        r->counts[widx] += delta;
+    }
+
+    if (r->counts[widx]) {
+        r->mask |= (uint64_t) 1 << widx;
+
+    } else {
+        r->mask &= ~((uint64_t) 1 << widx);
+    }
+
+    if (r->mask == 0) {
+        ngx_rbtree_delete(&ngx_goim_shm->rooms, &r->sn.node);
+        ngx_slab_free_locked(ngx_goim_shpool, r);
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+uint64_t
+ngx_goim_registry_room_mask(u_char *name, size_t len)
+{
+    uint64_t         mask;
+    ngx_str_node_t  *sn;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len);
+    mask = sn ? ((ngx_goim_shm_room_t *) sn)->mask : 0;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return mask;
+}
+
+
+/* the room's members on this node, over all workers */
+
+ngx_uint_t
+ngx_goim_registry_room_total(u_char *name, size_t len)
+{
+    ngx_uint_t            i, total;
+    ngx_str_node_t       *sn;
+    ngx_goim_shm_room_t  *r;
+
+    total = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sn = ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len);
+
+    if (sn) {
+        r = (ngx_goim_shm_room_t *) sn;
+
+        for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+            if (r->mask & ((uint64_t) 1 << i)) {
+                total += r->counts[i];
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return total;
+}
+
+
+/* every room with its node-wide count, copied into the pool */
+
+ngx_int_t
+ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
+    ngx_uint_t **counts, ngx_uint_t *n)
+{
+    ngx_uint_t            k, cap;
+    ngx_rbtree_node_t    *node, *sentinel;
+    ngx_goim_shm_room_t  *r;
+
+    *n = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    cap = 0;
+    sentinel = ngx_goim_shm->rooms.sentinel;
+
+    if (ngx_goim_shm->rooms.root != sentinel) {
+        for (node = ngx_rbtree_min(ngx_goim_shm->rooms.root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ngx_goim_shm->rooms, node))
+        {
+            cap++;
+        }
+    }
+
+    *names = ngx_palloc(pool, (cap + 1) * sizeof(ngx_str_t));
+    *counts = ngx_palloc(pool, (cap + 1) * sizeof(ngx_uint_t));
+
+    if (*names == NULL || *counts == NULL) {
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    if (cap) {
+        for (node = ngx_rbtree_min(ngx_goim_shm->rooms.root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ngx_goim_shm->rooms, node))
+        {
+            r = (ngx_goim_shm_room_t *) node;
+
+            (*names)[*n].data = ngx_pnalloc(pool, r->sn.str.len + 1);
+            if ((*names)[*n].data == NULL) {
+                ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy((*names)[*n].data, r->name, r->sn.str.len);
+            (*names)[*n].len = r->sn.str.len;
+
+            (*counts)[*n] = 0;
+
+            for (k = 0; k < NGX_GOIM_MAX_WORKERS; k++) {
+                if (r->mask & ((uint64_t) 1 << k)) {
+                    (*counts)[*n] += r->counts[k];
+                }
+            }
+
+            (*n)++;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* slot widx (of generation gen) goes: its keys, its bits and counts */
+
+void
+ngx_goim_registry_index_purge_locked(ngx_uint_t widx, ngx_uint_t gen)
+{
+    ngx_goim_registry_sweep_locked(&ngx_goim_shm->keys,
+                                   ngx_goim_registry_key_gone, widx, gen);
+    ngx_goim_registry_sweep_locked(&ngx_goim_shm->mids,
+                                   ngx_goim_registry_mid_gone, widx, gen);
+    ngx_goim_registry_sweep_locked(&ngx_goim_shm->rooms,
+                                   ngx_goim_registry_room_gone, widx, gen);
+}
+
+
+/* frees the nodes of a tree that "gone" says no longer hold anything */
+
+static void
+ngx_goim_registry_sweep_locked(ngx_rbtree_t *tree, ngx_goim_shm_gone_pt gone,
+    ngx_uint_t widx, ngx_uint_t gen)
+{
+    ngx_rbtree_node_t  *node, *next;
+
+    if (tree->root == tree->sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(tree->root, tree->sentinel);
+         node;
+         node = next)
+    {
+        next = ngx_rbtree_next(tree, node);
+
+        if (gone(node, widx, gen)) {
+            ngx_rbtree_delete(tree, node);
+            ngx_slab_free_locked(ngx_goim_shpool, node);
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_goim_registry_key_gone(ngx_rbtree_node_t *node, ngx_uint_t widx,
+    ngx_uint_t gen)
+{
+    ngx_goim_shm_key_t  *k = (ngx_goim_shm_key_t *) node;
+
+    return k->widx == widx && k->wgen == gen;
+}
+
+
+static ngx_uint_t
+ngx_goim_registry_mid_gone(ngx_rbtree_node_t *node, ngx_uint_t widx,
+    ngx_uint_t gen)
+{
+    ngx_goim_shm_mid_t  *m = (ngx_goim_shm_mid_t *) node;
+
+    m->mask &= ~((uint64_t) 1 << widx);
+
+    return m->mask == 0;
+}
+
+
+static ngx_uint_t
+ngx_goim_registry_room_gone(ngx_rbtree_node_t *node, ngx_uint_t widx,
+    ngx_uint_t gen)
+{
+    ngx_goim_shm_room_t  *r = (ngx_goim_shm_room_t *) node;
+
+    r->mask &= ~((uint64_t) 1 << widx);
+    r->counts[widx] = 0;
+
+    return r->mask == 0;
+}

@@ -1,0 +1,90 @@
+
+/*
+ * goim for nginx: the layout of the shared zone, for the registry's own
+ * files only.  Old and new workers share one zone across a reload:
+ * NGX_GOIM_SHM_VERSION changes with any change of this layout, of the
+ * counters (ngx_goim_stats_t) or of the inbox messages.
+ */
+
+#ifndef _NGX_GOIM_REGISTRY_SHM_H_INCLUDED_
+#define _NGX_GOIM_REGISTRY_SHM_H_INCLUDED_
+
+
+#include "ngx_goim_registry.h"
+
+
+#define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
+#define NGX_GOIM_SHM_VERSION  7
+
+#define NGX_GOIM_SHM_COMETS   256
+#define NGX_GOIM_SHM_COMET_ID 128
+
+
+typedef struct {
+    ngx_pid_t              pid;         /* 0: free */
+    ngx_uint_t             gen;         /* claim stamp */
+    ngx_uint_t             connections;
+    ngx_uint_t             ips;         /* distinct client addresses */
+    ngx_goim_stats_t       stats;
+    ngx_uint_t             inbox_size;
+    ngx_uint_t             inbox_head;
+    ngx_uint_t             inbox_tail;
+    void                 **inbox;       /* ring of ngx_goim_inbox_msg_t */
+} ngx_goim_shm_worker_t;
+
+
+/* a comet of the registry this node saw, in ngx_goim_shm_t.comets */
+typedef struct {
+    time_t                 expires;     /* wall clock; 0: a free entry */
+    size_t                 len;
+    u_char                 id[NGX_GOIM_SHM_COMET_ID];
+} ngx_goim_shm_comet_t;
+
+
+typedef struct {
+    uint32_t               magic;
+    uint32_t               version;
+    ngx_uint_t             gen;
+    ngx_rbtree_t           keys;
+    ngx_rbtree_node_t      keys_sentinel;
+    ngx_rbtree_t           mids;
+    ngx_rbtree_node_t      mids_sentinel;
+    ngx_rbtree_t           rooms;
+    ngx_rbtree_node_t      rooms_sentinel;
+    ngx_goim_shm_worker_t  workers[NGX_GOIM_MAX_WORKERS];
+
+    /* the worker doing the node's periodic Redis work (store/) */
+    ngx_pid_t              lease_pid;   /* 0: nobody */
+    uint64_t               lease_expires;   /* wall clock, ms */
+
+    /* the cluster's room counts from Redis, replaced whole */
+    struct ngx_goim_shm_online_s  *online;
+
+    /* a slot's sessions are being written to Redis again (store/) */
+    ngx_uint_t             sessions_dirty[NGX_GOIM_MAX_WORKERS];
+
+    /* the comets seen in the registry, until their record's expiry */
+    ngx_uint_t             ncomets;
+    ngx_goim_shm_comet_t   comets[NGX_GOIM_SHM_COMETS];
+} ngx_goim_shm_t;
+
+
+/* set when this worker attaches (ngx_goim_registry_slots.c) */
+extern ngx_slab_pool_t    *ngx_goim_shpool;
+extern ngx_goim_shm_t     *ngx_goim_shm;
+
+
+ngx_int_t ngx_goim_registry_pid_alive(ngx_pid_t pid);
+void ngx_goim_registry_nomem(const char *what);
+
+/* a slot's traces, with the pool's mutex held */
+void ngx_goim_registry_index_purge_locked(ngx_uint_t widx, ngx_uint_t gen);
+void ngx_goim_registry_inbox_purge_locked(ngx_goim_shm_worker_t *sw);
+ngx_int_t ngx_goim_registry_inbox_prepare_locked(ngx_goim_shm_worker_t *sw,
+    ngx_uint_t size);
+ngx_uint_t ngx_goim_registry_inbox_depth_locked(ngx_goim_shm_worker_t *sw,
+    ngx_msec_t *age);
+void ngx_goim_registry_node_purge_locked(ngx_uint_t widx);
+
+
+#endif /* _NGX_GOIM_REGISTRY_SHM_H_INCLUDED_ */

@@ -1,0 +1,205 @@
+
+/*
+ * goim for nginx: the shared zone itself.  goim_zone names it and sets
+ * its size; the zone keeps its registry across reloads, since the old
+ * and the new workers route through the same one.
+ */
+
+
+#include "ngx_goim_registry_shm.h"
+
+
+static ngx_shm_zone_t *ngx_goim_registry_zone_add(ngx_conf_t *cf,
+    ngx_str_t *name, size_t size);
+static ngx_int_t ngx_goim_registry_zone_init(ngx_shm_zone_t *zone,
+    void *data);
+
+
+ngx_slab_pool_t  *ngx_goim_shpool;
+ngx_goim_shm_t   *ngx_goim_shm;
+
+
+/* goim_zone name size; */
+
+char *
+ngx_goim_registry_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_goim_conf_t  *gcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (gcf->zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    gcf->zone = ngx_goim_registry_zone_add(cf, &value[1], size);
+    if (gcf->zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_goim_registry_zone_default(ngx_cycle_t *cycle, ngx_goim_conf_t *gcf)
+{
+    ngx_str_t    name = ngx_string("goim");
+    ngx_conf_t   cf;
+
+    ngx_memzero(&cf, sizeof(ngx_conf_t));
+    cf.cycle = cycle;
+    cf.pool = cycle->pool;
+    cf.log = cycle->log;
+
+    gcf->zone = ngx_goim_registry_zone_add(&cf, &name, 32 * 1024 * 1024);
+
+    return gcf->zone ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_shm_zone_t *
+ngx_goim_registry_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_uint_t       i;
+    ngx_shm_zone_t  *zone, *old;
+    ngx_list_part_t *part;
+
+    /*
+     * nginx gives a zone resized at reload a new segment: the old workers
+     * would keep routing through the old one.  Refuse it instead.
+     */
+
+    if (cf->cycle->old_cycle && cf->cycle->old_cycle->shared_memory.part.elts)
+    {
+        part = &cf->cycle->old_cycle->shared_memory.part;
+        old = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                old = part->elts;
+                i = 0;
+            }
+
+            if (old[i].tag == &ngx_goim_module
+                && old[i].shm.name.len == name->len
+                && ngx_strncmp(old[i].shm.name.data, name->data, name->len)
+                   == 0
+                && old[i].shm.size != size)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cf->cycle->log, 0,
+                              "goim zone \"%V\" cannot change its size from "
+                              "%uz to %uz on reload: restart nginx instead",
+                              name, old[i].shm.size, size);
+                return NULL;
+            }
+        }
+    }
+
+    zone = ngx_shared_memory_add(cf, name, size, &ngx_goim_module);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    zone->init = ngx_goim_registry_zone_init;
+    zone->noreuse = 0;
+
+    return zone;
+}
+
+
+static ngx_int_t
+ngx_goim_registry_zone_init(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_goim_shm_t   *shm;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    if (data) {
+        /* reload: the same zone, kept with its live registry */
+        shm = data;
+
+        if (shm->magic != NGX_GOIM_SHM_MAGIC
+            || shm->version != NGX_GOIM_SHM_VERSION)
+        {
+            ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
+                          "goim zone \"%V\" has an incompatible layout "
+                          "(version %uD, this module uses %d): restart nginx",
+                          &zone->shm.name, shm->version,
+                          NGX_GOIM_SHM_VERSION);
+            return NGX_ERROR;
+        }
+
+        zone->data = shm;
+        return NGX_OK;
+    }
+
+    if (zone->shm.exists) {
+        zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    shm = ngx_slab_calloc(shpool, sizeof(ngx_goim_shm_t));
+    if (shm == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm->magic = NGX_GOIM_SHM_MAGIC;
+    shm->version = NGX_GOIM_SHM_VERSION;
+
+    ngx_rbtree_init(&shm->keys, &shm->keys_sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_rbtree_init(&shm->mids, &shm->mids_sentinel,
+                    ngx_rbtree_insert_value);
+    ngx_rbtree_init(&shm->rooms, &shm->rooms_sentinel,
+                    ngx_str_rbtree_insert_value);
+
+    shpool->data = shm;
+    zone->data = shm;
+
+    shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_goim_registry_pid_alive(ngx_pid_t pid)
+{
+    return kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH;
+}
+
+
+/* shared memory exhaustion: an error to the caller, a log line a second */
+
+void
+ngx_goim_registry_nomem(const char *what)
+{
+    static time_t  logged;
+
+    if (logged != ngx_time()) {
+        logged = ngx_time();
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "goim: shared zone exhausted, could not register %s; "
+                      "raise the size in \"goim_zone\"", what);
+    }
+}
