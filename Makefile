@@ -145,7 +145,8 @@ FUZZ_TARGETS := fuzz_packet fuzz_raw fuzz_ws fuzz_token fuzz_query
 FUZZ_SRCS_packet := proto/goim_packet.c
 FUZZ_SRCS_raw    := proto/goim_packet.c
 FUZZ_SRCS_ws     := proto/goim_ws.c
-FUZZ_SRCS_token  := proto/goim_token.c proto/goim_query.c proto/goim_ws.c
+FUZZ_LIBS_ws     := -lcrypto
+FUZZ_SRCS_token  := proto/goim_token.c
 FUZZ_LIBS_token  := -lyajl
 FUZZ_SRCS_query  := proto/goim_query.c
 

@@ -118,9 +118,6 @@ typedef struct {
 
 void goim_raw_batch_init(goim_raw_batch_t *b);
 
-/* Reserves room for an outer 16-byte header at the front (see below). */
-int goim_raw_batch_reserve_header(goim_raw_batch_t *b);
-
 /* Appends one inner packet (ver 1, seq 0); returns 0 or -1 (no memory). */
 int goim_raw_batch_add(goim_raw_batch_t *b, int32_t op, const uint8_t *body,
     size_t body_len);
@@ -128,12 +125,6 @@ int goim_raw_batch_add(goim_raw_batch_t *b, int32_t op, const uint8_t *body,
 /* Appends already encoded packet bytes; returns 0 or -1. */
 int goim_raw_batch_add_raw(goim_raw_batch_t *b, const uint8_t *pkt,
     size_t len);
-
-/*
- * When goim_raw_batch_reserve_header() was called first, writes the outer
- * OP_RAW header (ver 1, op 9, seq 0) over the reserved 16 bytes.
- */
-void goim_raw_batch_finish_header(goim_raw_batch_t *b);
 
 void goim_raw_batch_reset(goim_raw_batch_t *b);
 void goim_raw_batch_free(goim_raw_batch_t *b);

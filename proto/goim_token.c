@@ -15,9 +15,8 @@
 
 #include <yajl/yajl_parse.h>
 
-#include "goim_query.h"
 #include "goim_token.h"
-#include "goim_ws.h"
+#include "goim_util.h"
 
 
 typedef enum {
