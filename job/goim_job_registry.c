@@ -1,7 +1,7 @@
 /*
  * The comet registry, read from Redis every registry_refresh: SMEMBERS
  * comets, then MGET comet_<id> for all of them (records the comets write
- * with a TTL, ngx_goim_comets.c).  A new one gets a sender; a changed
+ * with a TTL, decoded by proto/goim_registry.c).  A new one gets a sender; a changed
  * "addr" reconnects.
  *
  * A comet whose record is missing is not removed at once: Redis may have
@@ -24,9 +24,9 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 #include <hiredis/adapters/libevent.h>
-#include <yajl/yajl_tree.h>
 
 #include "goim_job_run.h"
+#include "goim_registry.h"
 
 
 typedef struct {
@@ -50,7 +50,8 @@ static void job_registry_reply_check(redisAsyncContext *ac, void *r,
     void *arg);
 static void job_registry_members(redisAsyncContext *ac, void *r, void *arg);
 static void job_registry_records(redisAsyncContext *ac, void *r, void *arg);
-static char *job_registry_addr(const char *id, const char *json, int *ttl);
+static char *job_registry_addr(const char *id, const char *json,
+    size_t len, int *ttl);
 static void job_registry_apply(job_registry_read_t *rd, char **addrs,
     int *ttls);
 static int64_t job_registry_now(void);
@@ -421,7 +422,8 @@ job_registry_records(redisAsyncContext *ac, void *r, void *arg)
 
         /* nil: the record expired, or Redis lost it */
         if (e->type == REDIS_REPLY_STRING) {
-            addrs[i] = job_registry_addr(rd->ids[i], e->str, &ttls[i]);
+            addrs[i] = job_registry_addr(rd->ids[i], e->str, e->len,
+                                         &ttls[i]);
         }
     }
 
@@ -438,49 +440,37 @@ job_registry_records(redisAsyncContext *ac, void *r, void *arg)
 
 
 /*
- * The record's "addr", and its "ttl" (0 when absent: a node that does
- * not write it is kept only while it answers).
+ * The record's "addr", and its "ttl" (0 when absent or a day or more: a
+ * node that does not write it is kept only while it answers).
  */
 static char *
-job_registry_addr(const char *id, const char *json, int *ttl)
+job_registry_addr(const char *id, const char *json, size_t len, int *ttl)
 {
-    char      err[128];
-    yajl_val  tree, v;
-
-    static const char  *p_addr[] = { "addr", NULL };
-    static const char  *p_ttl[] = { "ttl", NULL };
+    char                    err[128], *addr;
+    goim_registry_record_t  rec;
 
     *ttl = 0;
 
-    tree = yajl_tree_parse(json, err, sizeof(err));
-    if (tree == NULL) {
-        job_log(JOB_LOG_WARN, "registry record comet_%s is not JSON: %s",
-                id, err);
+    if (goim_registry_decode(&rec, json, len, err, sizeof(err)) != 0) {
+        job_log(JOB_LOG_WARN, "registry record comet_%s is %s", id, err);
         return NULL;
     }
 
-    v = yajl_tree_get(tree, p_ttl, yajl_t_number);
-
-    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0
-        && YAJL_GET_INTEGER(v) < 86400)
-    {
-        *ttl = (int) YAJL_GET_INTEGER(v);
+    if (rec.ttl < 86400) {
+        *ttl = (int) rec.ttl;
     }
 
-    v = yajl_tree_get(tree, p_addr, yajl_t_string);
-
-    if (v == NULL || YAJL_GET_STRING(v)[0] == '\0') {
+    if (rec.addr.len == 0) {
         job_log(JOB_LOG_WARN, "registry record comet_%s has no \"addr\""
                 " (goim_internal_url)", id);
-        yajl_tree_free(tree);
+        goim_registry_free(&rec);
         return NULL;
     }
 
-    json = YAJL_GET_STRING(v);
-    json = job_strndup(json, strlen(json));
-    yajl_tree_free(tree);
+    addr = job_strndup(rec.addr.data, rec.addr.len);
+    goim_registry_free(&rec);
 
-    return (char *) json;
+    return addr;
 }
 
 
