@@ -120,12 +120,17 @@ $(BUILD)/unit/%: t/unit/%.c $(PROTO_OBJS) t/unit/tap.h
 	$(CC) $(ALL_CFLAGS) -It/unit $< $(PROTO_OBJS) -o $@ \
 	    -lrdkafka -lprotobuf-c -lyajl -lcrypto -lpthread
 
-# the job's pure parts (t/unit/job_*.c): configuration, offset tracker,
-# send queue with room batching; no libevent, librdkafka or hiredis
-JOB_PURE    := job/goim_job_conf.c job/goim_job_log.c \
-               job/goim_job_offsets.c job/goim_job_queue.c
+# the job's floors below the registry (job/LAYERS), t/unit/job_*.c:
+# logging, configuration, offset tracker, send queue with room batching,
+# routing decision; no libevent, librdkafka or hiredis
+JOB_PURE    := job/goim_job_log.c job/goim_job_conf.c \
+               job/goim_job_offsets.c job/goim_job_queue.c \
+               job/goim_job_rules.c
+JOB_PURE_H  := job/goim_job_log.h job/goim_job_conf.h \
+               job/goim_job_offsets.h job/goim_job_queue.h \
+               job/goim_job_rules.h
 
-$(BUILD)/unit/job_%: t/unit/job_%.c $(JOB_PURE) job/goim_job.h \
+$(BUILD)/unit/job_%: t/unit/job_%.c $(JOB_PURE) $(JOB_PURE_H) \
                      $(PROTO_OBJS) t/unit/tap.h
 	mkdir -p $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) -It/unit -Ijob $< $(JOB_PURE) $(PROTO_OBJS) -o $@ \
@@ -243,7 +248,7 @@ $(ASAN_DIR)/unit/%: t/unit/%.c $(ASAN_PROTO_OBJS) t/unit/tap.h
 	$(CC) $(ASAN_CFLAGS) -It/unit $< $(ASAN_PROTO_OBJS) -o $@ \
 	    -lrdkafka -lprotobuf-c -lyajl -lcrypto -lpthread
 
-$(ASAN_DIR)/unit/job_%: t/unit/job_%.c $(JOB_PURE) job/goim_job.h \
+$(ASAN_DIR)/unit/job_%: t/unit/job_%.c $(JOB_PURE) $(JOB_PURE_H) \
                         $(ASAN_PROTO_OBJS) t/unit/tap.h
 	mkdir -p $(ASAN_DIR)/unit
 	$(CC) $(ASAN_CFLAGS) -It/unit -Ijob $< $(JOB_PURE) $(ASAN_PROTO_OBJS) \
