@@ -52,7 +52,8 @@ unit: $(UNIT_TESTS)
 
 # --- the nginx module ---------------------------------------------------------
 # Debian's nginx-dev ships headers and configure scripts but no stream
-# sources, so only our target is built (DESIGN.md "External parts").
+# sources, so only our target is built (docs/ARCHITECTURE.md, "building
+# against Debian's nginx-dev").
 
 $(NGX_BUILD)/objs/Makefile: config
 	rm -rf $(NGX_BUILD)

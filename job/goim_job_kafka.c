@@ -546,7 +546,7 @@ job_kafka_message(rd_kafka_message_t *rkm)
 }
 
 
-/* what the routing needs of each type (GOIM-SPEC 4.4) */
+/* what the routing needs of each type (docs/PROTOCOL.md 4.5) */
 static const char *
 job_kafka_check(Goim__PushMsg *pm)
 {

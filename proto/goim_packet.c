@@ -1,5 +1,5 @@
 /*
- * goim binary packet codec (GOIM-SPEC section 1).
+ * goim binary packet codec (docs/PROTOCOL.md 1.1).
  */
 
 #include <stdlib.h>

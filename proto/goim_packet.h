@@ -1,5 +1,5 @@
 /*
- * goim binary packet codec (GOIM-SPEC section 1).  Pure C: no nginx
+ * goim binary packet codec (docs/PROTOCOL.md 1.1).  Pure C: no nginx
  * headers, shared by the module, the job, tools, tests and fuzzers.
  *
  * Layout, all integers big-endian and signed:
@@ -94,7 +94,8 @@ const char *goim_packet_strerror(long rc);
 
 
 /*
- * OP_RAW bodies: a concatenation of complete packets (section 1.4).
+ * OP_RAW bodies: a concatenation of complete packets (docs/PROTOCOL.md
+ * 1.8).
  *
  * goim_raw_next() walks them: *off is the read position, starting at 0.
  * Returns 1 and fills pkt for each inner packet, 0 at the end, or a

@@ -1,6 +1,6 @@
 /*
- * HTTP query strings for goim's API (GOIM-SPEC 3): repeated parameters,
- * percent-decoding, integer binding as gin does it.  Pure C.
+ * HTTP query strings for goim's API (docs/PROTOCOL.md 2.1): repeated
+ * parameters, percent-decoding, integer binding as gin does it.  Pure C.
  */
 
 #ifndef GOIM_QUERY_H
