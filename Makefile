@@ -3,7 +3,7 @@
 #   make            module, job, tools and unit tests under build/
 #   make run        the embedded single-node demo (foreground)
 #   make run-cluster  redis, kafka-mock, two nodes and the job (foreground)
-#   make test       every suite under t/ with prove
+#   make test       every suite under t/ with prove, TEST_JOBS at a time
 #   make bench      benchmark scenarios -> bench/RESULTS.md
 #   make bench-100k 100,000 concurrent connections -> bench/RESULTS-100k.md
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (fuzz/)
@@ -266,11 +266,12 @@ $(ASAN_DIR)/goim-job: $(wildcard job/*.c job/*.h) $(ASAN_PROTO_OBJS)
 test-asan: deps all asan
 	$(ASAN_DIR)/goim-job --version
 	$(ASAN_DIR)/goim-job -t -c conf/goim-job.conf
-	TEST_NGINX_ASAN=1 TEST_NGINX_BINARY=$(CURDIR)/tools/asan-nginx.sh \
-	TEST_GOIM_JOB=$(CURDIR)/$(ASAN_DIR)/goim-job \
-	TEST_GOIM_MODULE=$(CURDIR)/$(ASAN_DIR)/ngx_goim_module.so \
-	TEST_GOIM_UNIT_DIR=$(CURDIR)/$(ASAN_DIR)/unit \
-	    prove -r t
+	export TEST_NGINX_ASAN=1 \
+	    TEST_NGINX_BINARY=$(CURDIR)/tools/asan-nginx.sh \
+	    TEST_GOIM_JOB=$(CURDIR)/$(ASAN_DIR)/goim-job \
+	    TEST_GOIM_MODULE=$(CURDIR)/$(ASAN_DIR)/ngx_goim_module.so \
+	    TEST_GOIM_UNIT_DIR=$(CURDIR)/$(ASAN_DIR)/unit; \
+	$(PROVE_ALL)
 
 # --- the JavaScript client, the demo page, the browser suite (clients/) --------
 # `make deps` also installs clients/js's dev dependencies (ws, playwright-core,
@@ -312,12 +313,27 @@ run: deps all
 run-cluster: deps all
 	bash conf/run-cluster.sh
 
+# The suites run TEST_JOBS at a time (prove -j): each has its own random
+# ports and servroot (t/lib/Test/Goim.pm, t/lib/GoimCluster.pm).  Then
+# TEST_SERIAL run alone: run-cluster.sh's block of ports, and the
+# CPU-heavy JavaScript and browser suites, whose timings would suffer
+# beside other suites.  Both runs go on when one fails; either fails
+# the target.
+TEST_JOBS   ?= $(shell n=$$(nproc 2>/dev/null || echo 2); \
+                       [ "$$n" -gt 4 ] && n=4; echo $$n)
+TEST_SERIAL := t/092-run-cluster.t t/100-js-client.t t/110-browser.t
+TEST_PAR     = $(filter-out $(TEST_SERIAL),$(sort $(wildcard t/*.t t/*/*.t)))
+PROVE_ALL    = prove -j$(TEST_JOBS) $(TEST_PAR); par=$$?; \
+               prove $(TEST_SERIAL); ser=$$?; \
+               [ $$par -eq 0 ] && [ $$ser -eq 0 ]
+
 test: deps all
-	prove -r t
+	$(PROVE_ALL)
 
 # every suite with nginx (master and workers) under valgrind memcheck: a
 # block fails on an error in goim code (t/lib/Test/Goim.pm); about 5
-# minutes on 2 CPUs (timeouts scaled by TEST_NGINX_VALGRIND_SCALE)
+# minutes on 2 CPUs (timeouts scaled by TEST_NGINX_VALGRIND_SCALE).  One
+# suite at a time: memcheck takes a CPU per nginx process already.
 .PHONY: test-valgrind
 test-valgrind: deps all
 	TEST_NGINX_VALGRIND=1 prove -r t
