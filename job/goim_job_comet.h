@@ -1,5 +1,5 @@
 /*
- * goim-job's floor 5: the comets and their senders (goim_job_comet.c),
+ * goim-job's floor comet: the comets and their senders (goim_job_comet.c),
  * one keep-alive HTTP connection and send queue per comet.  Items are
  * queued by the floor above (goim_job_route.c); when the queues' flow
  * changes (replies, a removed comet), the flow callback registered with

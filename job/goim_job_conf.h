@@ -1,5 +1,5 @@
 /*
- * goim-job's floor 2, the configuration file (goim_job_conf.c).
+ * goim-job's floor conf, the configuration file (goim_job_conf.c).
  */
 
 #ifndef GOIM_JOB_CONF_H

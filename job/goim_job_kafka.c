@@ -811,7 +811,8 @@ job_kafka_metrics(struct evbuffer *b)
     }
 
     topic = job_kafka_conf->kafka_topic;
-    list = rd_kafka_topic_partition_list_new(job_kafka_st.assigned ? job_kafka_st.assigned : 1);
+    list = rd_kafka_topic_partition_list_new(job_kafka_st.assigned
+                                             ? job_kafka_st.assigned : 1);
 
     for (i = 0; i < job_nparts; i++) {
         if (job_parts[i].assigned) {

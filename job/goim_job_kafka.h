@@ -1,5 +1,5 @@
 /*
- * goim-job's floor 7: the Kafka consumer (goim_job_kafka.c), which hands
+ * goim-job's floor kafka: the Kafka consumer (goim_job_kafka.c), which hands
  * each message to routing (goim_job_route.h), stores offsets as messages
  * finish and pauses partitions while the comets' queues or its own
  * in-flight bounds are full.

@@ -1,5 +1,5 @@
 /*
- * goim-job's floor 1, logging and allocation (goim_job_log.c): what every
+ * goim-job's floor log, logging and allocation (goim_job_log.c): what every
  * other file of the job uses.  No libevent, librdkafka or hiredis.
  */
 

@@ -1,6 +1,6 @@
 /*
- * goim-job's floor 8: GET /metrics on status_listen (goim_job_metrics.c),
- * the counters and gauges of every floor below.
+ * goim-job's floor metrics: GET /metrics on status_listen
+ * (goim_job_metrics.c), the counters and gauges of every floor below.
  */
 
 #ifndef GOIM_JOB_METRICS_H

@@ -1,5 +1,5 @@
 /*
- * goim-job's floor 3 (pure): the per-partition offset tracker
+ * goim-job's floor offsets: the per-partition offset tracker
  * (goim_job_offsets.c).
  *
  * Messages of a partition arrive in offset order and finish in any order.

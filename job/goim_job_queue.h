@@ -1,5 +1,5 @@
 /*
- * goim-job's floor 3 (pure): a Kafka message on its way to the comets and
+ * goim-job's floor queue: a Kafka message on its way to the comets and
  * the per-comet send queue with room batching (goim_job_queue.c).
  */
 

@@ -1,5 +1,5 @@
 /*
- * goim-job's floor 4: the comet registry read from Redis
+ * goim-job's floor registry: the comet registry read from Redis
  * (goim_job_registry.c).  It knows records, not comets: each read is
  * handed to the callback the floor above registered (goim_job_route.c),
  * which adds, moves, keeps or removes its comets.

@@ -1,5 +1,5 @@
 /*
- * goim-job's floor 6: routing (goim_job_route.c).  Puts each PushMsg
+ * goim-job's floor route: routing (goim_job_route.c).  Puts each PushMsg
  * into the queues of the comets the decision (goim_job_rules.h) names,
  * holds messages that wait for the registry, and keeps the comets in
  * step with the registry's reads.  Initializing it starts the comet

@@ -1,5 +1,5 @@
 /*
- * goim-job's floor 3 (pure): the routing decision (goim_job_rules.c).
+ * goim-job's floor rules: the routing decision (goim_job_rules.c).
  * Which comets a PushMsg goes to, the broadcast speed each comet gets,
  * when a message waits for the registry, and when a comet whose registry
  * record is missing is given up.  Plain functions of their arguments:
