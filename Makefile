@@ -315,14 +315,19 @@ run-cluster: deps all
 
 # The suites run TEST_JOBS at a time (prove -j): each has its own random
 # ports and servroot (t/lib/Test/Goim.pm, t/lib/GoimCluster.pm).  Then
-# TEST_SERIAL run alone: run-cluster.sh's block of ports, and the
-# CPU-heavy JavaScript and browser suites, whose timings would suffer
-# beside other suites.  Both runs go on when one fails; either fails
-# the target.
+# TEST_SERIAL run one by one, alone: run-cluster.sh's block of ports, the
+# CPU-heavy JavaScript and browser suites, and the suites that measure
+# time (drains, sub-second Redis timeouts, the cluster's recovery
+# bounds), which fail when another suite takes the CPU.  Both runs go on
+# when one fails; either fails the target.
 TEST_JOBS   ?= $(shell n=$$(nproc 2>/dev/null || echo 2); \
                        [ "$$n" -gt 4 ] && n=4; echo $$n)
-TEST_SERIAL := t/092-run-cluster.t t/100-js-client.t t/110-browser.t
-TEST_PAR     = $(filter-out $(TEST_SERIAL),$(sort $(wildcard t/*.t t/*/*.t)))
+TEST_SERIAL := t/043-drain.t t/050-redis-session.t t/090-cluster.t \
+               t/092-run-cluster.t t/100-js-client.t t/110-browser.t
+# the longest first, so that the others run beside them
+TEST_FIRST  := t/082-job.t t/080-kafka-producer.t
+TEST_PAR     = $(TEST_FIRST) $(filter-out $(TEST_SERIAL) $(TEST_FIRST), \
+                   $(sort $(wildcard t/*.t t/*/*.t)))
 PROVE_ALL    = prove -j$(TEST_JOBS) $(TEST_PAR); par=$$?; \
                prove $(TEST_SERIAL); ser=$$?; \
                [ $$par -eq 0 ] && [ $$ser -eq 0 ]
