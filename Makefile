@@ -3,7 +3,7 @@
 #   make            module, job, tools and unit tests under build/
 #   make run        the embedded single-node demo (foreground)
 #   make run-cluster  redis, kafka-mock, two nodes and the job (foreground)
-#   make test       every suite under t/ with prove
+#   make test       every suite under t/ with prove, TEST_JOBS at a time
 #   make bench      benchmark scenarios -> bench/RESULTS.md
 #   make bench-100k 100,000 concurrent connections -> bench/RESULTS-100k.md
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (fuzz/)
@@ -26,7 +26,8 @@ CFLAGS      ?= -O2 -g
 ALL_CFLAGS  := $(CFLAGS) $(WARN) -Iproto -I$(GEN) -D_GNU_SOURCE
 
 PROTO_SRCS  := proto/goim_packet.c proto/goim_ws.c proto/goim_token.c \
-               proto/goim_query.c proto/goim_cityhash.c proto/goim_jwt.c
+               proto/goim_query.c proto/goim_cityhash.c proto/goim_jwt.c \
+               proto/goim_registry.c
 PROTO_OBJS  := $(PROTO_SRCS:proto/%.c=$(BUILD)/obj/%.o) \
                $(BUILD)/obj/goim.pb-c.o
 
@@ -54,7 +55,8 @@ unit: $(UNIT_TESTS)
 
 # --- the nginx module ---------------------------------------------------------
 # Debian's nginx-dev ships headers and configure scripts but no stream
-# sources, so only our target is built (DESIGN.md "External parts").
+# sources, so only our target is built (docs/ARCHITECTURE.md, "building
+# against Debian's nginx-dev").
 
 $(NGX_BUILD)/objs/Makefile: config
 	rm -rf $(NGX_BUILD)
@@ -122,12 +124,17 @@ $(BUILD)/unit/%: t/unit/%.c $(PROTO_OBJS) t/unit/tap.h
 	$(CC) $(ALL_CFLAGS) -It/unit $< $(PROTO_OBJS) -o $@ \
 	    -lrdkafka -lprotobuf-c -lyajl -lcrypto -lpthread
 
-# the job's pure parts (t/unit/job_*.c): configuration, offset tracker,
-# send queue with room batching; no libevent, librdkafka or hiredis
-JOB_PURE    := job/goim_job_conf.c job/goim_job_log.c \
-               job/goim_job_offsets.c job/goim_job_queue.c
+# the job's floors below the registry (job/LAYERS), t/unit/job_*.c:
+# logging, configuration, offset tracker, send queue with room batching,
+# routing decision; no libevent, librdkafka or hiredis
+JOB_PURE    := job/goim_job_log.c job/goim_job_conf.c \
+               job/goim_job_offsets.c job/goim_job_queue.c \
+               job/goim_job_rules.c
+JOB_PURE_H  := job/goim_job_log.h job/goim_job_conf.h \
+               job/goim_job_offsets.h job/goim_job_queue.h \
+               job/goim_job_rules.h
 
-$(BUILD)/unit/job_%: t/unit/job_%.c $(JOB_PURE) job/goim_job.h \
+$(BUILD)/unit/job_%: t/unit/job_%.c $(JOB_PURE) $(JOB_PURE_H) \
                      $(PROTO_OBJS) t/unit/tap.h
 	mkdir -p $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) -It/unit -Ijob $< $(JOB_PURE) $(PROTO_OBJS) -o $@ \
@@ -164,7 +171,8 @@ FUZZ_TARGETS := fuzz_packet fuzz_raw fuzz_ws fuzz_token fuzz_query
 FUZZ_SRCS_packet := proto/goim_packet.c
 FUZZ_SRCS_raw    := proto/goim_packet.c
 FUZZ_SRCS_ws     := proto/goim_ws.c
-FUZZ_SRCS_token  := proto/goim_token.c proto/goim_query.c proto/goim_ws.c
+FUZZ_LIBS_ws     := -lcrypto
+FUZZ_SRCS_token  := proto/goim_token.c
 FUZZ_LIBS_token  := -lyajl
 FUZZ_SRCS_query  := proto/goim_query.c
 
@@ -260,7 +268,7 @@ $(ASAN_DIR)/unit/%: t/unit/%.c $(ASAN_PROTO_OBJS) t/unit/tap.h
 	$(CC) $(ASAN_CFLAGS) -It/unit $< $(ASAN_PROTO_OBJS) -o $@ \
 	    -lrdkafka -lprotobuf-c -lyajl -lcrypto -lpthread
 
-$(ASAN_DIR)/unit/job_%: t/unit/job_%.c $(JOB_PURE) job/goim_job.h \
+$(ASAN_DIR)/unit/job_%: t/unit/job_%.c $(JOB_PURE) $(JOB_PURE_H) \
                         $(ASAN_PROTO_OBJS) t/unit/tap.h
 	mkdir -p $(ASAN_DIR)/unit
 	$(CC) $(ASAN_CFLAGS) -It/unit -Ijob $< $(JOB_PURE) $(ASAN_PROTO_OBJS) \
@@ -282,11 +290,12 @@ $(ASAN_DIR)/goim-job: $(wildcard job/*.c job/*.h) $(ASAN_PROTO_OBJS)
 test-asan: deps all asan
 	$(ASAN_DIR)/goim-job --version
 	$(ASAN_DIR)/goim-job -t -c conf/goim-job.conf
-	TEST_NGINX_ASAN=1 TEST_NGINX_BINARY=$(CURDIR)/tools/asan-nginx.sh \
-	TEST_GOIM_JOB=$(CURDIR)/$(ASAN_DIR)/goim-job \
-	TEST_GOIM_MODULE=$(CURDIR)/$(ASAN_DIR)/ngx_goim_module.so \
-	TEST_GOIM_UNIT_DIR=$(CURDIR)/$(ASAN_DIR)/unit \
-	    prove -r t
+	export TEST_NGINX_ASAN=1 \
+	    TEST_NGINX_BINARY=$(CURDIR)/tools/asan-nginx.sh \
+	    TEST_GOIM_JOB=$(CURDIR)/$(ASAN_DIR)/goim-job \
+	    TEST_GOIM_MODULE=$(CURDIR)/$(ASAN_DIR)/ngx_goim_module.so \
+	    TEST_GOIM_UNIT_DIR=$(CURDIR)/$(ASAN_DIR)/unit; \
+	$(PROVE_ALL)
 
 # --- the JavaScript client, the demo page, the browser suite (clients/) --------
 # `make deps` also installs clients/js's dev dependencies (ws, playwright-core,
@@ -328,12 +337,32 @@ run: deps all
 run-cluster: deps all
 	bash conf/run-cluster.sh
 
+# The suites run TEST_JOBS at a time (prove -j): each has its own random
+# ports and servroot (t/lib/Test/Goim.pm, t/lib/GoimCluster.pm).  Then
+# TEST_SERIAL run one by one, alone: run-cluster.sh's block of ports, the
+# CPU-heavy JavaScript and browser suites, and the suites that measure
+# time (drains, sub-second Redis timeouts, the cluster's recovery
+# bounds), which fail when another suite takes the CPU.  Both runs go on
+# when one fails; either fails the target.
+TEST_JOBS   ?= $(shell n=$$(nproc 2>/dev/null || echo 2); \
+                       [ "$$n" -gt 4 ] && n=4; echo $$n)
+TEST_SERIAL := t/043-drain.t t/050-redis-session.t t/090-cluster.t \
+               t/092-run-cluster.t t/100-js-client.t t/110-browser.t
+# the longest first, so that the others run beside them
+TEST_FIRST  := t/082-job.t t/080-kafka-producer.t
+TEST_PAR     = $(TEST_FIRST) $(filter-out $(TEST_SERIAL) $(TEST_FIRST), \
+                   $(sort $(wildcard t/*.t t/*/*.t)))
+PROVE_ALL    = prove -j$(TEST_JOBS) $(TEST_PAR); par=$$?; \
+               prove $(TEST_SERIAL); ser=$$?; \
+               [ $$par -eq 0 ] && [ $$ser -eq 0 ]
+
 test: deps all
-	prove -r t
+	$(PROVE_ALL)
 
 # every suite with nginx (master and workers) under valgrind memcheck: a
 # block fails on an error in goim code (t/lib/Test/Goim.pm); about 5
-# minutes on 2 CPUs (timeouts scaled by TEST_NGINX_VALGRIND_SCALE)
+# minutes on 2 CPUs (timeouts scaled by TEST_NGINX_VALGRIND_SCALE).  One
+# suite at a time: memcheck takes a CPU per nginx process already.
 .PHONY: test-valgrind
 test-valgrind: deps all
 	TEST_NGINX_VALGRIND=1 prove -r t

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # Writes the seed corpora under fuzz/corpus/<target>/: a few small
-# hand-made inputs per target, the GOIM-SPEC 1.5 byte dumps and the
+# hand-made inputs per target, the docs/PROTOCOL.md 1.13 byte dumps and the
 # RFC 6455 frame examples among them.  The files are committed; rerun
 # this only to change them:  perl fuzz/mkcorpus.pl
 

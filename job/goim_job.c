@@ -1,7 +1,8 @@
 /*
- * goim-job: goim's job (GOIM-SPEC 5), the Kafka consumer that routes each
- * PushMsg to the comets' internal push locations, at least once.  This
- * file: command line, configuration, signals and the orderly exit.
+ * goim-job: goim's job (docs/PROTOCOL.md 4.5, 5.6), the Kafka consumer
+ * that routes each PushMsg to the comets' internal push locations, at
+ * least once.  This file, the top floor (job/LAYERS): command line,
+ * configuration, signals and the orderly exit.
  *
  *   SIGTERM, SIGINT  drain: stop consuming, wait up to drain_timeout for
  *                    the messages in flight, commit, leave the group,
@@ -16,13 +17,30 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "goim_job_run.h"
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <librdkafka/rdkafka.h>
+
+#include "goim_job_conf.h"
+#include "goim_job_kafka.h"
+#include "goim_job_log.h"
+#include "goim_job_metrics.h"
 
 
-job_t  job;
+#define GOIM_JOB_VERSION  "0.1.0"
 
-static job_conf_t     job_conf;
-static struct event  *job_drain_ev;
+/* sysexits.h */
+#define JOB_EXIT_USAGE     64
+#define JOB_EXIT_SOFTWARE  70
+#define JOB_EXIT_CONFIG    78
+
+
+static void job_check_drained(void);
+
+
+static job_conf_t          job_conf;
+static struct event_base  *job_base;
+static struct event       *job_drain_ev;
 
 
 static void
@@ -53,27 +71,28 @@ job_signal(evutil_socket_t sig, short events, void *arg)
     (void) arg;
 
     if (sig == SIGHUP) {
-        if (job_log_open(job.conf->log_file) == 0) {
+        if (job_log_open(job_conf.log_file) == 0) {
             job_log(JOB_LOG_INFO, "log file reopened");
         }
 
         return;
     }
 
-    if (job.draining) {
+    if (job_kafka_stats()->draining) {
         job_log(JOB_LOG_INFO, "signal %d again while draining, ignored",
                 (int) sig);
         return;
     }
 
     job_log(JOB_LOG_INFO, "signal %d: draining %llu message(s) in flight"
-            " for up to %d ms", (int) sig, (unsigned long long) job.inflight,
-            job.conf->drain_timeout);
+            " for up to %d ms", (int) sig,
+            (unsigned long long) job_kafka_stats()->inflight,
+            job_conf.drain_timeout);
 
     job_kafka_drain();
 
-    tv.tv_sec = job.conf->drain_timeout / 1000;
-    tv.tv_usec = (job.conf->drain_timeout % 1000) * 1000;
+    tv.tv_sec = job_conf.drain_timeout / 1000;
+    tv.tv_usec = (job_conf.drain_timeout % 1000) * 1000;
     evtimer_add(job_drain_ev, &tv);
 
     job_check_drained();
@@ -88,18 +107,19 @@ job_drain_timeout(evutil_socket_t fd, short events, void *arg)
     (void) arg;
 
     job_log(JOB_LOG_WARN, "drain timeout: %llu message(s) still in flight,"
-            " Kafka delivers them again", (unsigned long long) job.inflight);
+            " Kafka delivers them again",
+            (unsigned long long) job_kafka_stats()->inflight);
 
-    event_base_loopbreak(job.base);
+    event_base_loopbreak(job_base);
 }
 
 
-void
+static void
 job_check_drained(void)
 {
-    if (job.inflight == 0) {
+    if (job_kafka_stats()->inflight == 0) {
         job_log(JOB_LOG_INFO, "drained: every message finished");
-        event_base_loopbreak(job.base);
+        event_base_loopbreak(job_base);
     }
 }
 
@@ -107,11 +127,11 @@ job_check_drained(void)
 int
 main(int argc, char **argv)
 {
-    int            i, level, test, rc;
-    char           err[512];
-    const char    *config;
-    job_msg_t     *m;
-    struct event  *sigs[3] = { NULL, NULL, NULL };
+    int                 i, level, test, rc;
+    char                err[512];
+    const char         *config;
+    struct event       *sigs[3] = { NULL, NULL, NULL };
+    struct evdns_base  *dns;
 
     static const int  signals[] = { SIGTERM, SIGINT, SIGHUP };
 
@@ -195,29 +215,27 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     srand((unsigned) time(NULL) ^ (unsigned) getpid());
 
-    job.conf = &job_conf;
-    job.held_tail = &job.held;
-    job.base = event_base_new();
+    job_base = event_base_new();
 
-    if (job.base == NULL) {
+    if (job_base == NULL) {
         job_log(JOB_LOG_ERROR, "cannot create the event loop");
         return JOB_EXIT_SOFTWARE;
     }
 
     for (i = 0; i < 3; i++) {
-        sigs[i] = evsignal_new(job.base, signals[i], job_signal, NULL);
+        sigs[i] = evsignal_new(job_base, signals[i], job_signal, NULL);
         if (sigs[i] == NULL || event_add(sigs[i], NULL) != 0) {
             job_log(JOB_LOG_ERROR, "cannot watch signal %d", signals[i]);
             return JOB_EXIT_SOFTWARE;
         }
     }
 
-    job_drain_ev = evtimer_new(job.base, job_drain_timeout, NULL);
+    job_drain_ev = evtimer_new(job_base, job_drain_timeout, NULL);
 
     /* resolv.conf and /etc/hosts, as getaddrinfo() would use them */
-    job.dns = evdns_base_new(job.base, EVDNS_BASE_INITIALIZE_NAMESERVERS
-                                       | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-    if (job.dns == NULL) {
+    dns = evdns_base_new(job_base, EVDNS_BASE_INITIALIZE_NAMESERVERS
+                                   | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (dns == NULL) {
         job_log(JOB_LOG_ERROR, "cannot create the DNS resolver");
         return JOB_EXIT_SOFTWARE;
     }
@@ -227,35 +245,21 @@ main(int argc, char **argv)
 
     rc = 0;
 
-    if (job_drain_ev == NULL || job_metrics_init() != 0
-        || job_registry_init() != 0 || job_kafka_init() != 0)
+    /* the consumer starts routing, which starts the registry and the
+     * comet senders below it */
+    if (job_drain_ev == NULL || job_metrics_init(&job_conf, job_base) != 0
+        || job_kafka_init(&job_conf, job_base, dns, job_check_drained) != 0)
     {
         job_log(JOB_LOG_ERROR, "cannot start");
         rc = JOB_EXIT_SOFTWARE;
 
     } else {
-        event_base_dispatch(job.base);
+        event_base_dispatch(job_base);
     }
 
     job_kafka_close();
-    job.done = 1;
-
-    job_registry_close();
-    job_comet_close_all();
     job_metrics_close();
-    evdns_base_free(job.dns, 0);
-
-    while ((m = job.held) != NULL) {
-        job.held = m->next;
-        goim__push_msg__free_unpacked(m->pm, NULL);
-        free(m);
-    }
-
-    for (i = 0; i < job.nparts; i++) {
-        job_offsets_free(&job.parts[i].t);
-    }
-
-    free(job.parts);
+    evdns_base_free(dns, 0);
 
     for (i = 0; i < 3; i++) {
         if (sigs[i]) {
@@ -267,7 +271,7 @@ main(int argc, char **argv)
         event_free(job_drain_ev);
     }
 
-    event_base_free(job.base);
+    event_base_free(job_base);
 
     job_log(JOB_LOG_INFO, "exiting");
     job_conf_free(&job_conf);

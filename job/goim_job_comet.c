@@ -10,7 +10,7 @@
  * data.accepted were, the rest is retried; 400 nothing will ever be, the
  * items are undeliverable; anything else (403, 413, 5xx, timeout, refused
  * connection) retries everything with exponential backoff and jitter for
- * as long as the comet is in the registry (goim_job_registry.c).
+ * as long as the comet is in the registry (goim_job_route.c).
  */
 
 #include <stdlib.h>
@@ -20,7 +20,9 @@
 #include <event2/keyvalq_struct.h>
 #include <yajl/yajl_tree.h>
 
-#include "goim_job_run.h"
+#include "goim_job_comet.h"
+#include "goim_job_log.h"
+#include "goim.pb-c.h"
 
 
 static int job_comet_connect(job_comet_t *c);
@@ -36,6 +38,43 @@ static void job_comet_retry(job_comet_t *c, const char *why);
 static void job_comet_retry_handler(evutil_socket_t fd, short events,
     void *arg);
 static void job_comet_free_body(const void *data, size_t len, void *arg);
+static void job_comet_flow(void);
+
+
+static job_conf_t          *job_comet_conf;
+static struct event_base   *job_comet_base;
+static struct evdns_base   *job_comet_dns;
+static job_comet_flow_pt    job_comet_flow_handler;
+static job_comet_t         *job_comets;
+static int                  job_ncomets;
+static job_comet_stats_t    job_comet_st;
+static unsigned             job_comet_bound;    /* see job_comet_over() */
+static unsigned             job_comet_closing;
+
+
+void
+job_comet_init(job_conf_t *cf, struct event_base *base,
+    struct evdns_base *dns, job_comet_flow_pt flow)
+{
+    job_comet_conf = cf;
+    job_comet_base = base;
+    job_comet_dns = dns;
+    job_comet_flow_handler = flow;
+}
+
+
+job_comet_t *
+job_comet_first(void)
+{
+    return job_comets;
+}
+
+
+int
+job_comet_count(void)
+{
+    return job_ncomets;
+}
 
 
 job_comet_t *
@@ -43,7 +82,7 @@ job_comet_find(const char *server)
 {
     job_comet_t  *c;
 
-    for (c = job.comets; c; c = c->next) {
+    for (c = job_comets; c; c = c->next) {
         if (strcmp(c->server, server) == 0) {
             return c;
         }
@@ -60,10 +99,10 @@ job_comet_add(const char *server, const char *addr)
 
     c = job_alloc(sizeof(job_comet_t));
     c->server = job_strndup(server, strlen(server));
-    job_queue_init(&c->q, job.conf->room_batch_count,
-                   job.conf->room_batch_bytes);
+    job_queue_init(&c->q, job_comet_conf->room_batch_count,
+                   job_comet_conf->room_batch_bytes);
 
-    c->retry_ev = evtimer_new(job.base, job_comet_retry_handler, c);
+    c->retry_ev = evtimer_new(job_comet_base, job_comet_retry_handler, c);
     if (c->retry_ev == NULL) {
         job_log(JOB_LOG_ERROR, "comet %s: cannot create a timer", server);
         abort();
@@ -76,9 +115,9 @@ job_comet_add(const char *server, const char *addr)
         return NULL;
     }
 
-    c->next = job.comets;
-    job.comets = c;
-    job.ncomets++;
+    c->next = job_comets;
+    job_comets = c;
+    job_ncomets++;
 
     job_log(JOB_LOG_INFO, "comet %s added: %s", server, addr);
 
@@ -169,7 +208,7 @@ job_comet_connect(job_comet_t *c)
     c->new_addr = 0;
 
     /* a host name is resolved by libevent's asynchronous resolver */
-    c->conn = evhttp_connection_base_new(job.base, job.dns, c->host,
+    c->conn = evhttp_connection_base_new(job_comet_base, job_comet_dns, c->host,
                                          (unsigned short) c->port);
     if (c->conn == NULL) {
         job_log(JOB_LOG_ERROR, "comet %s: cannot create a connection to"
@@ -177,8 +216,8 @@ job_comet_connect(job_comet_t *c)
         return -1;
     }
 
-    tv.tv_sec = job.conf->request_timeout / 1000;
-    tv.tv_usec = (job.conf->request_timeout % 1000) * 1000;
+    tv.tv_sec = job_comet_conf->request_timeout / 1000;
+    tv.tv_usec = (job_comet_conf->request_timeout % 1000) * 1000;
     evhttp_connection_set_timeout_tv(c->conn, &tv);
     evhttp_connection_set_retries(c->conn, 0);
 
@@ -188,8 +227,8 @@ job_comet_connect(job_comet_t *c)
 
 /*
  * The comet left the registry (its record is gone and it does not
- * answer, goim_job_registry.c): what is queued or
- * retried for it can never be delivered; it is counted and released so
+ * answer, goim_job_route.c): what is queued or retried for it can never
+ * be delivered; it is counted and released so
  * the partitions' offsets move on.  When the job exits, the items are
  * only freed: their offsets were not stored, the group delivers them
  * again.
@@ -201,14 +240,14 @@ job_comet_remove(job_comet_t *c, const char *why)
     job_item_t    *it;
     job_comet_t  **pp;
 
-    for (pp = &job.comets; *pp; pp = &(*pp)->next) {
+    for (pp = &job_comets; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
             *pp = c->next;
             break;
         }
     }
 
-    job.ncomets--;
+    job_ncomets--;
 
     /* freeing the connection frees a request in flight, without a reply
      * callback */
@@ -220,15 +259,15 @@ job_comet_remove(job_comet_t *c, const char *why)
     n = c->q.items;
 
     while ((it = job_queue_pop(&c->q)) != NULL) {
-        if (!job.done) {
+        if (!job_comet_closing) {
             c->undeliverable++;
-            job.undeliverable++;
+            job_comet_st.undeliverable++;
         }
 
         job_comet_release(it);
     }
 
-    if (job.done) {
+    if (job_comet_closing) {
         if (n) {
             job_log(JOB_LOG_WARN, "comet %s: %zu item(s) left undelivered,"
                     " Kafka delivers them again", c->server, n);
@@ -247,15 +286,17 @@ job_comet_remove(job_comet_t *c, const char *why)
     free(c->host_header);
     free(c);
 
-    job_kafka_flow();
+    job_comet_flow();
 }
 
 
 void
 job_comet_close_all(void)
 {
-    while (job.comets) {
-        job_comet_remove(job.comets, "exiting");
+    job_comet_closing = 1;
+
+    while (job_comets) {
+        job_comet_remove(job_comets, "exiting");
     }
 }
 
@@ -321,7 +362,7 @@ job_comet_send(job_comet_t *c)
     struct evhttp_request   *req;
     Goim__BroadcastRoomReq  *rooms;
 
-    if (c->req || c->q.head == NULL || job.done
+    if (c->req || c->q.head == NULL || job_comet_closing
         || evtimer_pending(c->retry_ev, NULL))
     {
         return;
@@ -332,8 +373,8 @@ job_comet_send(job_comet_t *c)
         return;
     }
 
-    max = c->q.items < (size_t) job.conf->max_pushes
-          ? c->q.items : (size_t) job.conf->max_pushes;
+    max = c->q.items < (size_t) job_comet_conf->max_pushes
+          ? c->q.items : (size_t) job_comet_conf->max_pushes;
 
     protos = job_alloc(max * sizeof(Goim__Proto));
     cps = job_alloc(max * sizeof(Goim__CometPush));
@@ -355,7 +396,7 @@ job_comet_send(job_comet_t *c)
         size += 1 + (size < 128 ? 1 : size < 16384 ? 2 : size < 2097152
                      ? 3 : 5);
 
-        if (total + size > job.conf->max_request_bytes) {
+        if (total + size > job_comet_conf->max_request_bytes) {
             if (n) {
                 break;
             }
@@ -363,7 +404,7 @@ job_comet_send(job_comet_t *c)
             /* alone over the limit: no request can ever carry it */
             job_log(JOB_LOG_WARN, "comet %s: a %zu-byte item is over"
                     " max_request_bytes (%zu), undeliverable", c->server,
-                    size, job.conf->max_request_bytes);
+                    size, job_comet_conf->max_request_bytes);
 
             it = it->next;
             job_comet_drop(c, 1, "too large");
@@ -400,7 +441,7 @@ job_comet_send(job_comet_t *c)
     headers = evhttp_request_get_output_headers(req);
     evhttp_add_header(headers, "Host", c->host_header);
     evhttp_add_header(headers, "Content-Type", "application/x-protobuf");
-    evhttp_add_header(headers, "X-Goim-Secret", job.conf->secret);
+    evhttp_add_header(headers, "X-Goim-Secret", job_comet_conf->secret);
 
     evbuffer_add_reference(evhttp_request_get_output_buffer(req), body,
                            total, job_comet_free_body, NULL);
@@ -492,7 +533,7 @@ job_comet_reply(struct evhttp_request *req, void *arg)
 
     if (code == 0) {
         c->requests_failed++;
-        job.requests_failed++;
+        job_comet_st.requests_failed++;
         snprintf(why, sizeof(why), "%s:%d %s", c->host, c->port,
                  job_comet_http_strerror(c->http_error));
 
@@ -507,13 +548,13 @@ job_comet_reply(struct evhttp_request *req, void *arg)
 
     case 200:
         c->requests_ok++;
-        job.requests_ok++;
+        job_comet_st.requests_ok++;
         job_comet_accept(c, n);
         break;
 
     case 503:
         c->requests_failed++;
-        job.requests_failed++;
+        job_comet_st.requests_failed++;
 
         if (accepted < 0) {
             accepted = 0;
@@ -527,7 +568,7 @@ job_comet_reply(struct evhttp_request *req, void *arg)
 
     case 400:
         c->requests_failed++;
-        job.requests_failed++;
+        job_comet_st.requests_failed++;
         job_log(JOB_LOG_WARN, "comet %s refused %zu item(s) with 400: %s",
                 c->server, n, msg);
         job_comet_drop(c, n, "refused by the comet");
@@ -535,7 +576,7 @@ job_comet_reply(struct evhttp_request *req, void *arg)
 
     default:
         c->requests_failed++;
-        job.requests_failed++;
+        job_comet_st.requests_failed++;
         snprintf(why, sizeof(why), "HTTP %d: %s", code, msg);
         job_comet_retry(c, why);
         break;
@@ -547,7 +588,7 @@ next:
         job_comet_retry(c, "no connection");
     }
 
-    job_kafka_flow();
+    job_comet_flow();
     job_comet_send(c);
 }
 
@@ -625,7 +666,7 @@ job_comet_accept(job_comet_t *c, size_t n)
 
     while (n-- && (it = job_queue_pop(&c->q)) != NULL) {
         if (it->type == JOB_ITEM_ROOM) {
-            job.room_batches++;
+            job_comet_st.room_batches++;
         }
 
         job_comet_release(it);
@@ -640,7 +681,7 @@ job_comet_drop(job_comet_t *c, size_t n, const char *why)
 
     while (n-- && (it = job_queue_pop(&c->q)) != NULL) {
         c->undeliverable++;
-        job.undeliverable++;
+        job_comet_st.undeliverable++;
 
         job_log(JOB_LOG_WARN, "comet %s: %s item with %zu message(s) (first"
                 " %d/%lld) undeliverable: %s", c->server,
@@ -673,21 +714,21 @@ job_comet_retry(job_comet_t *c, const char *why)
     int             delay;
     struct timeval  tv;
 
-    c->backoff = c->backoff ? c->backoff * 2 : job.conf->retry_min;
-    if (c->backoff > job.conf->retry_max) {
-        c->backoff = job.conf->retry_max;
+    c->backoff = c->backoff ? c->backoff * 2 : job_comet_conf->retry_min;
+    if (c->backoff > job_comet_conf->retry_max) {
+        c->backoff = job_comet_conf->retry_max;
     }
 
     /* jitter: half to the whole backoff, so jobs do not retry in step */
     delay = c->backoff / 2 + rand() % (c->backoff / 2 + 1);
 
     c->retries++;
-    job.retries++;
+    job_comet_st.retries++;
 
     if (c->state != JOB_COMET_DOWN) {
         job_log(JOB_LOG_WARN, "comet %s down: %s; retrying %zu item(s) every"
                 " %d..%d ms", c->server, why, c->q.items,
-                job.conf->retry_min, job.conf->retry_max);
+                job_comet_conf->retry_min, job_comet_conf->retry_max);
         c->state = JOB_COMET_DOWN;
 
     } else {
@@ -708,4 +749,87 @@ job_comet_retry_handler(evutil_socket_t fd, short events, void *arg)
     (void) events;
 
     job_comet_send(arg);
+}
+
+
+static void
+job_comet_flow(void)
+{
+    if (job_comet_flow_handler) {
+        job_comet_flow_handler();
+    }
+}
+
+
+void
+job_comet_queued(job_comet_t *c)
+{
+    /* the queue reached its bound: consumption pauses at once */
+    if (!c->blocked
+        && (c->q.items >= (size_t) job_comet_conf->queue_items
+            || c->q.bytes >= job_comet_conf->queue_bytes))
+    {
+        job_comet_bound = 1;
+    }
+
+    job_comet_send(c);
+}
+
+
+int
+job_comet_answers(job_comet_t *c)
+{
+    return c->req != NULL || c->state == JOB_COMET_UP;
+}
+
+
+int
+job_comet_over(void)
+{
+    return job_comet_bound;
+}
+
+
+int
+job_comet_blocked(void)
+{
+    int           full;
+    job_conf_t   *cf;
+    job_comet_t  *c;
+
+    cf = job_comet_conf;
+    full = 0;
+    job_comet_bound = 0;
+
+    for (c = job_comets; c; c = c->next) {
+        if (c->q.items >= (size_t) cf->queue_items
+            || c->q.bytes >= cf->queue_bytes)
+        {
+            if (!c->blocked) {
+                job_log(JOB_LOG_INFO, "comet %s: queue full (%zu items,"
+                        " %zu bytes): consumption paused", c->server,
+                        c->q.items, c->q.bytes);
+            }
+
+            c->blocked = 1;
+
+        } else if (c->blocked && c->q.items <= (size_t) cf->queue_items / 2
+                   && c->q.bytes <= cf->queue_bytes / 2)
+        {
+            job_log(JOB_LOG_INFO, "comet %s: queue drained (%zu items)",
+                    c->server, c->q.items);
+            c->blocked = 0;
+        }
+
+        full |= c->blocked;
+    }
+
+    return full;
+}
+
+
+const job_comet_stats_t *
+job_comet_stats(void)
+{
+    return &job_comet_st;
 }

@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "goim_job.h"
+#include "goim_job_conf.h"
+#include "goim_job_log.h"
 
 
 #define JOB_CONF_MAX_ARGS  4

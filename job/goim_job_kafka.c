@@ -20,8 +20,24 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <librdkafka/rdkafka.h>
 
-#include "goim_job_run.h"
+#include "goim_job_comet.h"
+#include "goim_job_kafka.h"
+#include "goim_job_log.h"
+#include "goim_job_offsets.h"
+#include "goim_job_route.h"
+#include "goim.pb-c.h"
+
+
+typedef struct {
+    job_offsets_t               t;
+    int64_t                     stored;     /* -1: none this assignment */
+    int64_t                     committed;
+    unsigned                    assigned:1;
+    unsigned                    full:1;     /* in-flight over its bound */
+    unsigned                    paused:1;   /* as told to librdkafka */
+} job_part_t;
 
 
 static int job_kafka_set(rd_kafka_conf_t *kc, const char *name,
@@ -39,11 +55,26 @@ static void job_kafka_wake(evutil_socket_t fd, short events, void *arg);
 static void job_kafka_message(rd_kafka_message_t *rkm);
 static const char *job_kafka_check(Goim__PushMsg *pm);
 static void job_kafka_store(int32_t partition, int64_t offset);
+static void job_kafka_finished(job_msg_t *m);
+static void job_kafka_flow(void);
+static void job_kafka_close_consumer(void);
 
 
 /* messages handled per wake-up before other events get their turn */
 #define JOB_KAFKA_BATCH  1024
 
+
+static job_conf_t            *job_kafka_conf;
+static struct event_base     *job_kafka_base;
+static job_kafka_drained_pt   job_kafka_drained;
+static job_kafka_stats_t      job_kafka_st;
+
+static rd_kafka_t            *job_rk;
+static job_part_t            *job_parts;        /* by partition number */
+static int                    job_nparts;
+static uint32_t               job_kafka_gen;
+static unsigned               job_kafka_over;   /* a bound reached: flow */
+static unsigned               job_kafka_closed;
 
 static rd_kafka_queue_t  *job_kafka_queue;
 static int                job_kafka_pipe[2] = { -1, -1 };
@@ -68,17 +99,24 @@ job_kafka_set(rd_kafka_conf_t *kc, const char *name, const char *value)
 
 
 int
-job_kafka_init(void)
+job_kafka_init(job_conf_t *cf, struct event_base *base,
+    struct evdns_base *dns, job_kafka_drained_pt drained)
 {
     int                               i;
     char                              err[512];
     job_kv_t                         *kv;
-    job_conf_t                       *cf;
     rd_kafka_conf_t                  *kc;
     rd_kafka_resp_err_t               rc;
     rd_kafka_topic_partition_list_t  *topics;
 
-    cf = job.conf;
+    job_kafka_conf = cf;
+    job_kafka_base = base;
+    job_kafka_drained = drained;
+
+    if (job_route_init(cf, base, dns, job_kafka_flow) != 0) {
+        return -1;
+    }
+
     kc = rd_kafka_conf_new();
 
     /* ours first: kafka_option lines may override any of them */
@@ -119,17 +157,17 @@ job_kafka_init(void)
     rd_kafka_conf_set_rebalance_cb(kc, job_kafka_rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(kc, job_kafka_commit_cb);
 
-    job.rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
-    if (job.rk == NULL) {
+    job_rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+    if (job_rk == NULL) {
         job_log(JOB_LOG_ERROR, "kafka consumer: %s", err);
         rd_kafka_conf_destroy(kc);
         return -1;
     }
 
     /* logs to the main queue, which is forwarded to the consumer queue */
-    rd_kafka_set_log_queue(job.rk, NULL);
-    rd_kafka_poll_set_consumer(job.rk);
-    job_kafka_queue = rd_kafka_queue_get_consumer(job.rk);
+    rd_kafka_set_log_queue(job_rk, NULL);
+    rd_kafka_poll_set_consumer(job_rk);
+    job_kafka_queue = rd_kafka_queue_get_consumer(job_rk);
 
     if (pipe(job_kafka_pipe) != 0) {
         job_log(JOB_LOG_ERROR, "pipe() failed: %s", strerror(errno));
@@ -146,7 +184,7 @@ job_kafka_init(void)
         }
     }
 
-    job_kafka_ev = event_new(job.base, job_kafka_pipe[0],
+    job_kafka_ev = event_new(job_kafka_base, job_kafka_pipe[0],
                              EV_READ | EV_PERSIST, job_kafka_wake, NULL);
     if (job_kafka_ev == NULL || event_add(job_kafka_ev, NULL) != 0) {
         job_log(JOB_LOG_ERROR, "cannot watch the kafka pipe");
@@ -159,7 +197,7 @@ job_kafka_init(void)
     topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, cf->kafka_topic,
                                       RD_KAFKA_PARTITION_UA);
-    rc = rd_kafka_subscribe(job.rk, topics);
+    rc = rd_kafka_subscribe(job_rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
 
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -203,7 +241,7 @@ job_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
     (void) opaque;
 
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        job.kafka_up = 0;
+        job_kafka_st.kafka_up = 0;
     }
 
     job_log(err == RD_KAFKA_RESP_ERR__FATAL ? JOB_LOG_ERROR : JOB_LOG_WARN,
@@ -220,19 +258,19 @@ job_kafka_part(int32_t partition)
         return NULL;
     }
 
-    if (partition >= job.nparts) {
+    if (partition >= job_nparts) {
         n = partition + 1;
-        job.parts = job_realloc(job.parts, n * sizeof(job_part_t));
-        memset(job.parts + job.nparts, 0,
-               (n - job.nparts) * sizeof(job_part_t));
+        job_parts = job_realloc(job_parts, n * sizeof(job_part_t));
+        memset(job_parts + job_nparts, 0,
+               (n - job_nparts) * sizeof(job_part_t));
 
-        while (job.nparts < n) {
-            job_offsets_init(&job.parts[job.nparts].t, 0);
-            job.nparts++;
+        while (job_nparts < n) {
+            job_offsets_init(&job_parts[job_nparts].t, 0);
+            job_nparts++;
         }
     }
 
-    return &job.parts[partition];
+    return &job_parts[partition];
 }
 
 
@@ -274,7 +312,7 @@ job_kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 continue;
             }
 
-            job_offsets_reset(&p->t, ++job.gen);
+            job_offsets_reset(&p->t, ++job_kafka_gen);
             p->stored = -1;
             p->committed = -1;
             p->full = 0;
@@ -282,7 +320,7 @@ job_kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
             if (!p->assigned) {
                 p->assigned = 1;
-                job.assigned++;
+                job_kafka_st.assigned++;
             }
         }
 
@@ -298,9 +336,9 @@ job_kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, partitions);
         }
 
-        job.kafka_up = 1;
+        job_kafka_st.kafka_up = 1;
         job_log(JOB_LOG_INFO, "ready: assigned %d partitions (%s of \"%s\")",
-                job.assigned, list, job.conf->kafka_topic);
+                job_kafka_st.assigned, list, job_kafka_conf->kafka_topic);
 
         job_kafka_flow();
         return;
@@ -312,16 +350,16 @@ job_kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             continue;
         }
 
-        job_offsets_reset(&p->t, ++job.gen);
+        job_offsets_reset(&p->t, ++job_kafka_gen);
         p->assigned = 0;
         p->full = 0;
         p->paused = 0;
-        job.assigned--;
+        job_kafka_st.assigned--;
     }
 
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         job_log(JOB_LOG_INFO, "kafka: revoked partitions %s, %d left", list,
-                job.assigned);
+                job_kafka_st.assigned);
 
     } else {
         job_log(JOB_LOG_ERROR, "kafka rebalance failed: %s",
@@ -362,7 +400,7 @@ job_kafka_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
 
-    job.kafka_up = 1;
+    job_kafka_st.kafka_up = 1;
 
     for (i = 0; offsets && i < offsets->cnt; i++) {
         if (offsets->elems[i].err || offsets->elems[i].offset < 0) {
@@ -393,12 +431,12 @@ job_kafka_wake(evutil_socket_t fd, short events, void *arg)
         }
     }
 
-    if (job.done) {
+    if (job_kafka_closed) {
         return;
     }
 
     for (n = 0; n < JOB_KAFKA_BATCH; n++) {
-        rkm = rd_kafka_consumer_poll(job.rk, 0);
+        rkm = rd_kafka_consumer_poll(job_rk, 0);
         if (rkm == NULL) {
             break;
         }
@@ -409,7 +447,7 @@ job_kafka_wake(evutil_socket_t fd, short events, void *arg)
         /* a bound was reached: pause now, so that no message fetched
          * after this one comes out of the queue (librdkafka drops what
          * it fetched before the pause and fetches it again on resume) */
-        if (job.over) {
+        if (job_kafka_over || job_comet_over()) {
             job_kafka_flow();
         }
     }
@@ -442,10 +480,10 @@ job_kafka_message(rd_kafka_message_t *rkm)
         return;
     }
 
-    job.kafka_up = 1;
+    job_kafka_st.kafka_up = 1;
 
     /* not tracked, so not stored: the group delivers it again later */
-    if (job.draining) {
+    if (job_kafka_st.draining) {
         return;
     }
 
@@ -457,8 +495,8 @@ job_kafka_message(rd_kafka_message_t *rkm)
         return;
     }
 
-    if (p->t.n + 1 >= (size_t) job.conf->partition_inflight && !p->full) {
-        job.over = 1;
+    if (p->t.n + 1 >= (size_t) job_kafka_conf->partition_inflight && !p->full) {
+        job_kafka_over = 1;
     }
 
     if (job_offsets_add(&p->t, rkm->offset) != 0) {
@@ -468,20 +506,21 @@ job_kafka_message(rd_kafka_message_t *rkm)
         return;
     }
 
-    job.consumed++;
-    job.inflight++;
+    job_kafka_st.consumed++;
+    job_kafka_st.inflight++;
 
     m = job_alloc(sizeof(job_msg_t));
     m->partition = rkm->partition;
     m->offset = rkm->offset;
     m->gen = p->t.gen;
     m->refs = 1;    /* routing's own, released below */
+    m->done = job_kafka_finished;
 
     pm = goim__push_msg__unpack(NULL, rkm->len, rkm->payload);
     why = pm ? job_kafka_check(pm) : "not a goim.PushMsg";
 
     if (why) {
-        job.decode_errors++;
+        job_kafka_st.decode_errors++;
         job_log(JOB_LOG_WARN, "undecodable message %s/%d/%lld (%zu bytes):"
                 " %s, skipped", rd_kafka_topic_name(rkm->rkt),
                 rkm->partition, (long long) rkm->offset, rkm->len, why);
@@ -498,11 +537,6 @@ job_kafka_message(rd_kafka_message_t *rkm)
             rd_kafka_topic_name(rkm->rkt), rkm->partition,
             (long long) rkm->offset, (int) pm->type, pm->operation);
 
-    if (!job.registry_loaded) {
-        job_route_hold(m, pm);
-        return;
-    }
-
     if (job_route(m, pm)) {
         return;
     }
@@ -512,7 +546,7 @@ job_kafka_message(rd_kafka_message_t *rkm)
 }
 
 
-/* what the routing needs of each type (GOIM-SPEC 4.4) */
+/* what the routing needs of each type (docs/PROTOCOL.md 4.5) */
 static const char *
 job_kafka_check(Goim__PushMsg *pm)
 {
@@ -553,23 +587,19 @@ job_kafka_check(Goim__PushMsg *pm)
 }
 
 
-/* one comet item less; the last one finishes the message */
-void
-job_msg_release(job_msg_t *m)
+/* the last reference on the message went: it finished */
+static void
+job_kafka_finished(job_msg_t *m)
 {
     int64_t      off;
     job_part_t  *p;
 
-    if (--m->refs) {
-        return;
-    }
+    job_kafka_st.inflight--;
 
-    job.inflight--;
-
-    p = m->partition < job.nparts ? &job.parts[m->partition] : NULL;
+    p = m->partition < job_nparts ? &job_parts[m->partition] : NULL;
 
     /* after the final commit nothing is stored any more */
-    if (p && p->assigned && !job.done) {
+    if (p && p->assigned && !job_kafka_closed) {
         off = job_offsets_done(&p->t, m->gen, m->offset);
 
         if (off >= 0) {
@@ -579,8 +609,8 @@ job_msg_release(job_msg_t *m)
 
     free(m);
 
-    if (job.draining && !job.done) {
-        job_check_drained();
+    if (job_kafka_st.draining && !job_kafka_closed) {
+        job_kafka_drained();
     }
 }
 
@@ -592,10 +622,10 @@ job_kafka_store(int32_t partition, int64_t offset)
     rd_kafka_topic_partition_list_t  *list;
 
     list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, job.conf->kafka_topic,
+    rd_kafka_topic_partition_list_add(list, job_kafka_conf->kafka_topic,
                                       partition)->offset = offset;
 
-    err = rd_kafka_offsets_store(job.rk, list);
+    err = rd_kafka_offsets_store(job_rk, list);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         err = list->elems[0].err;
     }
@@ -608,7 +638,7 @@ job_kafka_store(int32_t partition, int64_t offset)
         return;
     }
 
-    job.parts[partition].stored = offset;
+    job_parts[partition].stored = offset;
 }
 
 
@@ -618,53 +648,29 @@ job_kafka_store(int32_t partition, int64_t offset)
  * and a partition whose tracker is at its in-flight bound, until it is
  * down to half of it.
  */
-void
+static void
 job_kafka_flow(void)
 {
     int                               i, full, want;
     job_part_t                       *p;
     job_conf_t                       *cf;
-    job_comet_t                      *c;
     rd_kafka_topic_partition_list_t  *pause, *resume;
 
-    if (job.rk == NULL || job.done) {
+    if (job_rk == NULL || job_kafka_closed) {
         return;
     }
 
-    cf = job.conf;
-    full = 0;
-    job.over = 0;
+    cf = job_kafka_conf;
+    job_kafka_over = 0;
 
-    for (c = job.comets; c; c = c->next) {
-        if (c->q.items >= (size_t) cf->queue_items
-            || c->q.bytes >= cf->queue_bytes)
-        {
-            if (!c->blocked) {
-                job_log(JOB_LOG_INFO, "comet %s: queue full (%zu items,"
-                        " %zu bytes): consumption paused", c->server,
-                        c->q.items, c->q.bytes);
-            }
-
-            c->blocked = 1;
-
-        } else if (c->blocked && c->q.items <= (size_t) cf->queue_items / 2
-                   && c->q.bytes <= cf->queue_bytes / 2)
-        {
-            job_log(JOB_LOG_INFO, "comet %s: queue drained (%zu items)",
-                    c->server, c->q.items);
-            c->blocked = 0;
-        }
-
-        full |= c->blocked;
-    }
-
-    job.queues_full = full;
+    full = job_comet_blocked();
+    job_kafka_st.queues_full = full;
 
     pause = NULL;
     resume = NULL;
 
-    for (i = 0; i < job.nparts; i++) {
-        p = &job.parts[i];
+    for (i = 0; i < job_nparts; i++) {
+        p = &job_parts[i];
 
         if (!p->assigned) {
             continue;
@@ -677,7 +683,7 @@ job_kafka_flow(void)
             p->full = 0;
         }
 
-        want = job.draining || job.queues_full || p->full;
+        want = job_kafka_st.draining || job_kafka_st.queues_full || p->full;
 
         if (want == p->paused) {
             continue;
@@ -705,12 +711,12 @@ job_kafka_flow(void)
     }
 
     if (pause) {
-        rd_kafka_pause_partitions(job.rk, pause);
+        rd_kafka_pause_partitions(job_rk, pause);
         rd_kafka_topic_partition_list_destroy(pause);
     }
 
     if (resume) {
-        rd_kafka_resume_partitions(job.rk, resume);
+        rd_kafka_resume_partitions(job_rk, resume);
         rd_kafka_topic_partition_list_destroy(resume);
     }
 }
@@ -719,24 +725,45 @@ job_kafka_flow(void)
 void
 job_kafka_drain(void)
 {
-    job.draining = 1;
+    job_kafka_st.draining = 1;
     job_kafka_flow();
 }
 
 
-/* stored offsets are committed synchronously before leaving the group */
+/*
+ * Stored offsets are committed synchronously before leaving the group;
+ * then routing lets go of its comets and held messages, whose offsets
+ * are not stored any more: the group delivers them again.
+ */
 void
 job_kafka_close(void)
 {
-    rd_kafka_resp_err_t  err;
+    int  i;
 
-    if (job.rk == NULL) {
-        return;
+    job_kafka_closed = 1;
+
+    if (job_rk) {
+        job_kafka_close_consumer();
     }
 
-    job.done = 1;
+    job_route_close();
 
-    err = rd_kafka_commit(job.rk, NULL, 0);
+    for (i = 0; i < job_nparts; i++) {
+        job_offsets_free(&job_parts[i].t);
+    }
+
+    free(job_parts);
+    job_parts = NULL;
+    job_nparts = 0;
+}
+
+
+static void
+job_kafka_close_consumer(void)
+{
+    rd_kafka_resp_err_t  err;
+
+    err = rd_kafka_commit(job_rk, NULL, 0);
 
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         job_log(JOB_LOG_INFO, "kafka: offsets committed");
@@ -748,15 +775,15 @@ job_kafka_close(void)
 
     rd_kafka_queue_io_event_enable(job_kafka_queue, -1, NULL, 0);
 
-    err = rd_kafka_consumer_close(job.rk);
+    err = rd_kafka_consumer_close(job_rk);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         job_log(JOB_LOG_WARN, "kafka: consumer close: %s",
                 rd_kafka_err2str(err));
     }
 
     rd_kafka_queue_destroy(job_kafka_queue);
-    rd_kafka_destroy(job.rk);
-    job.rk = NULL;
+    rd_kafka_destroy(job_rk);
+    job_rk = NULL;
 
     if (job_kafka_ev) {
         event_free(job_kafka_ev);
@@ -779,20 +806,21 @@ job_kafka_metrics(struct evbuffer *b)
     const char                       *topic;
     rd_kafka_topic_partition_list_t  *list;
 
-    if (job.rk == NULL) {
+    if (job_rk == NULL) {
         return;
     }
 
-    topic = job.conf->kafka_topic;
-    list = rd_kafka_topic_partition_list_new(job.assigned ? job.assigned : 1);
+    topic = job_kafka_conf->kafka_topic;
+    list = rd_kafka_topic_partition_list_new(job_kafka_st.assigned
+                                             ? job_kafka_st.assigned : 1);
 
-    for (i = 0; i < job.nparts; i++) {
-        if (job.parts[i].assigned) {
+    for (i = 0; i < job_nparts; i++) {
+        if (job_parts[i].assigned) {
             rd_kafka_topic_partition_list_add(list, topic, i);
         }
     }
 
-    rd_kafka_position(job.rk, list);
+    rd_kafka_position(job_rk, list);
 
     evbuffer_add_printf(b,
         "# HELP goim_job_kafka_queue_length ops waiting in the consumer"
@@ -809,7 +837,7 @@ job_kafka_metrics(struct evbuffer *b)
         "# TYPE goim_job_partition_paused gauge\n");
 
     for (i = 0; i < list->cnt; i++) {
-        p = &job.parts[list->elems[i].partition];
+        p = &job_parts[list->elems[i].partition];
         pos = list->elems[i].offset;
 
         evbuffer_add_printf(b,
@@ -822,7 +850,7 @@ job_kafka_metrics(struct evbuffer *b)
             list->elems[i].partition, p->t.n,
             list->elems[i].partition, p->paused);
 
-        if (rd_kafka_get_watermark_offsets(job.rk, topic,
+        if (rd_kafka_get_watermark_offsets(job_rk, topic,
                                            list->elems[i].partition,
                                            &lo, &hi)
             != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
@@ -845,4 +873,11 @@ job_kafka_metrics(struct evbuffer *b)
     }
 
     rd_kafka_topic_partition_list_destroy(list);
+}
+
+
+const job_kafka_stats_t *
+job_kafka_stats(void)
+{
+    return &job_kafka_st;
 }

@@ -7,13 +7,14 @@
  */
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
-#include "goim_job.h"
+#include "goim_job_log.h"
 
 
 int  job_log_level = JOB_LOG_INFO;

@@ -8,7 +8,14 @@
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 
-#include "goim_job_run.h"
+#include <event2/http.h>
+
+#include "goim_job_comet.h"
+#include "goim_job_kafka.h"
+#include "goim_job_log.h"
+#include "goim_job_metrics.h"
+#include "goim_job_registry.h"
+#include "goim_job_route.h"
 
 
 static void job_metrics_handler(struct evhttp_request *req, void *arg);
@@ -18,17 +25,13 @@ static struct evhttp  *job_metrics_http;
 
 
 int
-job_metrics_init(void)
+job_metrics_init(job_conf_t *cf, struct event_base *base)
 {
-    job_conf_t  *cf;
-
-    cf = job.conf;
-
     if (cf->status_host == NULL) {
         return 0;
     }
 
-    job_metrics_http = evhttp_new(job.base);
+    job_metrics_http = evhttp_new(base);
     if (job_metrics_http == NULL) {
         job_log(JOB_LOG_ERROR, "cannot create the metrics server");
         return -1;
@@ -105,10 +108,14 @@ job_metrics_label(char *dst, size_t size, const char *s)
 static void
 job_metrics_handler(struct evhttp_request *req, void *arg)
 {
-    char              label[256];
-    const char       *path;
-    job_comet_t      *c;
-    struct evbuffer  *b;
+    char                         label[256];
+    const char                  *path;
+    job_comet_t                 *c;
+    struct evbuffer             *b;
+    const job_kafka_stats_t     *ks;
+    const job_route_stats_t     *rs;
+    const job_comet_stats_t     *cs;
+    const job_registry_stats_t  *gs;
 
     (void) arg;
 
@@ -134,34 +141,39 @@ job_metrics_handler(struct evhttp_request *req, void *arg)
         return;
     }
 
-    JOB_COUNTER("consumed_total", "Kafka messages consumed", job.consumed);
+    ks = job_kafka_stats();
+    rs = job_route_stats();
+    cs = job_comet_stats();
+    gs = job_registry_stats();
+
+    JOB_COUNTER("consumed_total", "Kafka messages consumed", ks->consumed);
     JOB_COUNTER("decode_errors_total", "undecodable messages skipped",
-                job.decode_errors);
+                ks->decode_errors);
     JOB_COUNTER("undeliverable_total", "items or messages given up on",
-                job.undeliverable);
+                rs->undeliverable + cs->undeliverable);
     JOB_COUNTER("requests_ok_total", "comet requests answered 200",
-                job.requests_ok);
+                cs->requests_ok);
     JOB_COUNTER("requests_failed_total", "comet requests not answered 200",
-                job.requests_failed);
+                cs->requests_failed);
     JOB_COUNTER("retries_total", "comet request retries scheduled",
-                job.retries);
+                cs->retries);
     JOB_COUNTER("room_batches_total", "room batches accepted by comets",
-                job.room_batches);
+                cs->room_batches);
     JOB_COUNTER("room_merged_total", "room messages merged into a batch",
-                job.room_merged);
+                rs->room_merged);
     JOB_COUNTER("registry_refreshes_total", "registry reads from Redis",
-                job.registry_refreshes);
+                gs->refreshes);
     JOB_COUNTER("registry_errors_total", "failed registry reads",
-                job.registry_errors);
+                gs->errors);
     JOB_GAUGE("inflight_messages", "messages not finished yet",
-              job.inflight);
-    JOB_GAUGE("comets", "comets in the registry", job.ncomets);
-    JOB_GAUGE("kafka_up", "the consumer reaches Kafka", job.kafka_up);
-    JOB_GAUGE("redis_up", "the registry was read from Redis", job.redis_up);
-    JOB_GAUGE("assigned_partitions", "partitions assigned", job.assigned);
+              ks->inflight);
+    JOB_GAUGE("comets", "comets in the registry", job_comet_count());
+    JOB_GAUGE("kafka_up", "the consumer reaches Kafka", ks->kafka_up);
+    JOB_GAUGE("redis_up", "the registry was read from Redis", gs->up);
+    JOB_GAUGE("assigned_partitions", "partitions assigned", ks->assigned);
     JOB_GAUGE("paused", "consumption paused for full comet queues or"
-              " draining", job.queues_full || job.draining);
-    JOB_GAUGE("draining", "SIGTERM received", job.draining);
+              " draining", ks->queues_full || ks->draining);
+    JOB_GAUGE("draining", "SIGTERM received", ks->draining);
 
     evbuffer_add_printf(b,
         "# TYPE goim_job_comet_queue_items gauge\n"
@@ -171,7 +183,7 @@ job_metrics_handler(struct evhttp_request *req, void *arg)
         "# TYPE goim_job_comet_requests_failed_total counter\n"
         "# TYPE goim_job_comet_undeliverable_total counter\n");
 
-    for (c = job.comets; c; c = c->next) {
+    for (c = job_comet_first(); c; c = c->next) {
         job_metrics_label(label, sizeof(label), c->server);
 
         evbuffer_add_printf(b,

@@ -1,5 +1,5 @@
 /*
- * Per-partition offset tracker (goim_job.h): a ring of the offsets not
+ * Per-partition offset tracker (goim_job_offsets.h): a ring of the offsets not
  * yet released, in arrival (= offset) order, each with a done flag.  A
  * finished prefix leaves the ring; the offset to store is then the first
  * one left, or just past the last added when the ring is empty.  Kafka
@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "goim_job.h"
+#include "goim_job_log.h"
+#include "goim_job_offsets.h"
 
 
 #define JOB_OFFSETS_MIN_CAP  64

@@ -1,5 +1,5 @@
 /*
- * Per-comet send queue and room batching (goim_job.h).  Every item's body
+ * Per-comet send queue and room batching (goim_job_queue.h).  Every item's body
  * is one or more complete goim packets (ver 1, op = business op, seq 0),
  * as goim's job builds them; the sender wraps the body in Proto{ver 1,
  * op 9}.  Open room batches are found through a small hash on the room
@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "goim_job.h"
+#include "goim_job_log.h"
+#include "goim_job_queue.h"
 #include "goim_packet.h"
 
 
@@ -263,4 +264,13 @@ job_item_free(job_item_t *it)
     free(it->body);
     free(it->msgs);
     free(it);
+}
+
+
+void
+job_msg_release(job_msg_t *m)
+{
+    if (--m->refs == 0) {
+        m->done(m);
+    }
 }

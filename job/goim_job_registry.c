@@ -1,16 +1,9 @@
 /*
  * The comet registry, read from Redis every registry_refresh: SMEMBERS
  * comets, then MGET comet_<id> for all of them (records the comets write
- * with a TTL, ngx_goim_comets.c).  A new one gets a sender; a changed
- * "addr" reconnects.
- *
- * A comet whose record is missing is not removed at once: Redis may have
- * restarted empty, and the comet writes its record again only when it
- * reconnected.  It is kept, and gets its room, broadcast and push
- * messages, until its record has been missing for its "ttl" (counted by
- * this job's clock from the last read that had it) and the comet does
- * not answer either (job_comet_gone); only then are its queued items
- * counted undeliverable.
+ * with a TTL, decoded by proto/goim_registry.c).  Each successful read
+ * goes to the floor above (job_registry_read_pt), which decides what a
+ * new, moved or missing record means for its comets.
  *
  * hiredis 0.14's async API has no timeouts, so each refresh is timed: one
  * that takes longer than request_timeout drops the connection, which is
@@ -19,14 +12,14 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 #include <hiredis/adapters/libevent.h>
-#include <yajl/yajl_tree.h>
 
-#include "goim_job_run.h"
+#include "goim_job_log.h"
+#include "goim_job_registry.h"
+#include "goim_registry.h"
 
 
 typedef struct {
@@ -50,12 +43,16 @@ static void job_registry_reply_check(redisAsyncContext *ac, void *r,
     void *arg);
 static void job_registry_members(redisAsyncContext *ac, void *r, void *arg);
 static void job_registry_records(redisAsyncContext *ac, void *r, void *arg);
-static char *job_registry_addr(const char *id, const char *json, int *ttl);
-static void job_registry_apply(job_registry_read_t *rd, char **addrs,
-    int *ttls);
-static int64_t job_registry_now(void);
+static char *job_registry_addr(const char *id, const char *json,
+    size_t len, int64_t *ttl);
 static void job_registry_read_free(job_registry_read_t *rd);
 
+
+static job_conf_t            *job_redis_conf;
+static struct event_base     *job_redis_base;
+static job_registry_read_pt   job_redis_read;
+static job_registry_stats_t   job_redis_stats;
+static int                    job_redis_closing;
 
 static redisAsyncContext  *job_redis;
 static struct event       *job_redis_refresh_ev;
@@ -67,16 +64,20 @@ static int                 job_redis_down;
 
 
 int
-job_registry_init(void)
+job_registry_init(job_conf_t *cf, struct event_base *base,
+    job_registry_read_pt read)
 {
     struct timeval  tv;
 
-    job_redis_refresh_ev = event_new(job.base, -1, EV_PERSIST,
+    job_redis_conf = cf;
+    job_redis_base = base;
+    job_redis_read = read;
+
+    job_redis_refresh_ev = event_new(base, -1, EV_PERSIST,
                                      job_registry_refresh, NULL);
-    job_redis_reconnect_ev = evtimer_new(job.base, job_registry_reconnect,
+    job_redis_reconnect_ev = evtimer_new(base, job_registry_reconnect,
                                          NULL);
-    job_redis_timeout_ev = evtimer_new(job.base, job_registry_timeout,
-                                       NULL);
+    job_redis_timeout_ev = evtimer_new(base, job_registry_timeout, NULL);
 
     if (job_redis_refresh_ev == NULL || job_redis_reconnect_ev == NULL
         || job_redis_timeout_ev == NULL)
@@ -85,8 +86,8 @@ job_registry_init(void)
         return -1;
     }
 
-    tv.tv_sec = job.conf->registry_refresh / 1000;
-    tv.tv_usec = (job.conf->registry_refresh % 1000) * 1000;
+    tv.tv_sec = cf->registry_refresh / 1000;
+    tv.tv_usec = (cf->registry_refresh % 1000) * 1000;
     event_add(job_redis_refresh_ev, &tv);
 
     job_registry_connect();
@@ -99,6 +100,8 @@ void
 job_registry_close(void)
 {
     redisAsyncContext  *ac;
+
+    job_redis_closing = 1;
 
     if (job_redis) {
         ac = job_redis;
@@ -121,7 +124,7 @@ job_registry_connect(void)
     job_conf_t         *cf;
     redisAsyncContext  *ac;
 
-    cf = job.conf;
+    cf = job_redis_conf;
 
     ac = redisAsyncConnect(cf->redis_host, cf->redis_port);
     if (ac == NULL || ac->err) {
@@ -134,7 +137,7 @@ job_registry_connect(void)
         return;
     }
 
-    if (redisLibeventAttach(ac, job.base) != REDIS_OK) {
+    if (redisLibeventAttach(ac, job_redis_base) != REDIS_OK) {
         redisAsyncFree(ac);
         job_registry_lost("cannot attach to the event loop");
         return;
@@ -174,7 +177,7 @@ job_registry_connected(const redisAsyncContext *ac, int status)
     }
 
     job_log(JOB_LOG_INFO, "redis: connected to %s:%d",
-            job.conf->redis_host, job.conf->redis_port);
+            job_redis_conf->redis_host, job_redis_conf->redis_port);
 
     job_redis_down = 0;
 }
@@ -199,23 +202,23 @@ job_registry_lost(const char *why)
     struct timeval  tv;
 
     job_log(job_redis_down ? JOB_LOG_DEBUG : JOB_LOG_WARN,
-            "redis %s:%d lost: %s", job.conf->redis_host,
-            job.conf->redis_port, why);
+            "redis %s:%d lost: %s", job_redis_conf->redis_host,
+            job_redis_conf->redis_port, why);
 
     job_redis_down = 1;
 
-    job.redis_up = 0;
+    job_redis_stats.up = 0;
     job_redis_reading = 0;
     event_del(job_redis_timeout_ev);
 
-    if (job.done || evtimer_pending(job_redis_reconnect_ev, NULL)) {
+    if (job_redis_closing || evtimer_pending(job_redis_reconnect_ev, NULL)) {
         return;
     }
 
     job_redis_backoff = job_redis_backoff
-                        ? job_redis_backoff * 2 : job.conf->retry_min;
-    if (job_redis_backoff > job.conf->retry_max) {
-        job_redis_backoff = job.conf->retry_max;
+                        ? job_redis_backoff * 2 : job_redis_conf->retry_min;
+    if (job_redis_backoff > job_redis_conf->retry_max) {
+        job_redis_backoff = job_redis_conf->retry_max;
     }
 
     tv.tv_sec = job_redis_backoff / 1000;
@@ -231,7 +234,7 @@ job_registry_reconnect(evutil_socket_t fd, short events, void *arg)
     (void) events;
     (void) arg;
 
-    if (job_redis == NULL && !job.done) {
+    if (job_redis == NULL && !job_redis_closing) {
         job_registry_connect();
     }
 }
@@ -245,7 +248,7 @@ job_registry_reply_check(redisAsyncContext *ac, void *r, void *arg)
     (void) ac;
 
     if (reply && reply->type == REDIS_REPLY_ERROR) {
-        job.registry_errors++;
+        job_redis_stats.errors++;
         job_log(JOB_LOG_ERROR, "redis %s: %s", (char *) arg, reply->str);
     }
 }
@@ -260,7 +263,7 @@ job_registry_refresh(evutil_socket_t fd, short events, void *arg)
     (void) events;
     (void) arg;
 
-    if (job_redis == NULL || job_redis_reading || job.done) {
+    if (job_redis == NULL || job_redis_reading || job_redis_closing) {
         return;
     }
 
@@ -275,13 +278,12 @@ job_registry_refresh(evutil_socket_t fd, short events, void *arg)
 
     job_redis_reading = 1;
 
-    tv.tv_sec = job.conf->request_timeout / 1000;
-    tv.tv_usec = (job.conf->request_timeout % 1000) * 1000;
+    tv.tv_sec = job_redis_conf->request_timeout / 1000;
+    tv.tv_usec = (job_redis_conf->request_timeout % 1000) * 1000;
     evtimer_add(job_redis_timeout_ev, &tv);
 }
 
 
-/* a read now rather than at the next period (ignored while one runs) */
 void
 job_registry_refresh_soon(void)
 {
@@ -300,7 +302,7 @@ job_registry_timeout(evutil_socket_t fd, short events, void *arg)
     (void) events;
     (void) arg;
 
-    job.registry_errors++;
+    job_redis_stats.errors++;
 
     ac = job_redis;
     job_redis = NULL;
@@ -330,7 +332,7 @@ job_registry_members(redisAsyncContext *ac, void *r, void *arg)
     }
 
     if (reply->type != REDIS_REPLY_ARRAY) {
-        job.registry_errors++;
+        job_redis_stats.errors++;
         job_log(JOB_LOG_WARN, "redis SMEMBERS comets: %s",
                 reply->type == REDIS_REPLY_ERROR ? reply->str
                                                  : "not an array");
@@ -388,11 +390,10 @@ job_registry_members(redisAsyncContext *ac, void *r, void *arg)
 static void
 job_registry_records(redisAsyncContext *ac, void *r, void *arg)
 {
-    int                  *ttls;
-    size_t                i;
-    char                **addrs;
-    redisReply           *reply = r, *e;
-    job_registry_read_t  *rd = arg;
+    size_t                 i;
+    redisReply            *reply = r, *e;
+    job_registry_read_t   *rd = arg;
+    job_registry_comet_t  *comets;
 
     if (ac != job_redis || (reply == NULL && rd->n)) {
         job_registry_read_free(rd);
@@ -405,7 +406,7 @@ job_registry_records(redisAsyncContext *ac, void *r, void *arg)
     if (reply && (reply->type != REDIS_REPLY_ARRAY
                   || reply->elements != rd->n))
     {
-        job.registry_errors++;
+        job_redis_stats.errors++;
         job_log(JOB_LOG_WARN, "redis MGET comet_*: %s",
                 reply->type == REDIS_REPLY_ERROR ? reply->str
                                                  : "unexpected reply");
@@ -413,177 +414,67 @@ job_registry_records(redisAsyncContext *ac, void *r, void *arg)
         return;
     }
 
-    addrs = job_alloc((rd->n + 1) * sizeof(char *));
-    ttls = job_alloc((rd->n + 1) * sizeof(int));
+    comets = job_alloc((rd->n + 1) * sizeof(job_registry_comet_t));
 
     for (i = 0; i < rd->n; i++) {
         e = reply->element[i];
+        comets[i].server = rd->ids[i];
 
         /* nil: the record expired, or Redis lost it */
         if (e->type == REDIS_REPLY_STRING) {
-            addrs[i] = job_registry_addr(rd->ids[i], e->str, &ttls[i]);
+            comets[i].addr = job_registry_addr(rd->ids[i], e->str, e->len,
+                                               &comets[i].ttl);
         }
     }
 
-    job_registry_apply(rd, addrs, ttls);
-
-    for (i = 0; i < rd->n; i++) {
-        free(addrs[i]);
-    }
-
-    free(addrs);
-    free(ttls);
-    job_registry_read_free(rd);
-}
-
-
-/*
- * The record's "addr", and its "ttl" (0 when absent: a node that does
- * not write it is kept only while it answers).
- */
-static char *
-job_registry_addr(const char *id, const char *json, int *ttl)
-{
-    char      err[128];
-    yajl_val  tree, v;
-
-    static const char  *p_addr[] = { "addr", NULL };
-    static const char  *p_ttl[] = { "ttl", NULL };
-
-    *ttl = 0;
-
-    tree = yajl_tree_parse(json, err, sizeof(err));
-    if (tree == NULL) {
-        job_log(JOB_LOG_WARN, "registry record comet_%s is not JSON: %s",
-                id, err);
-        return NULL;
-    }
-
-    v = yajl_tree_get(tree, p_ttl, yajl_t_number);
-
-    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0
-        && YAJL_GET_INTEGER(v) < 86400)
-    {
-        *ttl = (int) YAJL_GET_INTEGER(v);
-    }
-
-    v = yajl_tree_get(tree, p_addr, yajl_t_string);
-
-    if (v == NULL || YAJL_GET_STRING(v)[0] == '\0') {
-        job_log(JOB_LOG_WARN, "registry record comet_%s has no \"addr\""
-                " (goim_internal_url)", id);
-        yajl_tree_free(tree);
-        return NULL;
-    }
-
-    json = YAJL_GET_STRING(v);
-    json = job_strndup(json, strlen(json));
-    yajl_tree_free(tree);
-
-    return (char *) json;
-}
-
-
-static void
-job_registry_apply(job_registry_read_t *rd, char **addrs, int *ttls)
-{
-    int           reachable;
-    char          why[160];
-    size_t        i;
-    int64_t       now;
-    job_comet_t  *c, *next;
-
-    if (!job.redis_up) {
+    if (!job_redis_stats.up) {
         job_log(JOB_LOG_INFO, "redis: registry read, %zu comet id(s)",
                 rd->n);
     }
 
-    job.redis_up = 1;
+    job_redis_stats.up = 1;
     job_redis_backoff = 0;
-    job.registry_refreshes++;
+    job_redis_stats.refreshes++;
 
-    now = job_registry_now();
-
-    for (c = job.comets; c; c = c->next) {
-        c->seen = 0;
-    }
+    job_redis_read(comets, rd->n);
 
     for (i = 0; i < rd->n; i++) {
-        if (addrs[i] == NULL) {
-            continue;
-        }
-
-        c = job_comet_find(rd->ids[i]);
-
-        if (c == NULL) {
-            c = job_comet_add(rd->ids[i], addrs[i]);
-
-        } else if (strcmp(c->addr, addrs[i]) != 0) {
-            job_log(JOB_LOG_INFO, "comet %s moved: %s -> %s", c->server,
-                    c->addr, addrs[i]);
-
-            if (job_comet_set_addr(c, addrs[i]) != 0) {
-                continue;
-            }
-        }
-
-        if (c) {
-            c->seen = 1;
-            c->seen_ms = now;
-            c->ttl = ttls[i];
-
-            if (c->missing) {
-                c->missing = 0;
-                job_log(JOB_LOG_INFO, "comet %s: its registry record is "
-                        "back", c->server);
-            }
-        }
+        free(comets[i].addr);
     }
 
-    for (c = job.comets; c; c = next) {
-        next = c->next;
-
-        if (c->seen) {
-            continue;
-        }
-
-        if (!c->missing) {
-            c->missing = 1;
-            job_log(JOB_LOG_WARN, "comet %s: its registry record is missing"
-                    " (expired, or lost with Redis); kept while it answers"
-                    " or for %d s", c->server, c->ttl);
-        }
-
-        /* a request in flight or a success last: it answers */
-        reachable = c->req != NULL || c->state == JOB_COMET_UP;
-
-        if (job_comet_gone(now, c->seen_ms, c->ttl, reachable)) {
-            snprintf(why, sizeof(why), "its registry record is gone for"
-                     " %lld s, ttl %d s, and it does not answer",
-                     (long long) (now - c->seen_ms) / 1000, c->ttl);
-            job_comet_remove(c, why);
-        }
-    }
-
-    if (!job.registry_loaded) {
-        job.registry_loaded = 1;
-        job_log(JOB_LOG_INFO, "registry loaded: %d comet(s)", job.ncomets);
-    }
-
-    if (job.held) {
-        job_route_held();
-    }
+    free(comets);
+    job_registry_read_free(rd);
 }
 
 
-static int64_t
-job_registry_now(void)
+/* the record's "addr" (NULL when it has none) and "ttl" */
+static char *
+job_registry_addr(const char *id, const char *json, size_t len,
+    int64_t *ttl)
 {
-    struct timespec  ts;
+    char                    err[128], *addr;
+    goim_registry_record_t  rec;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    *ttl = 0;
 
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (goim_registry_decode(&rec, json, len, err, sizeof(err)) != 0) {
+        job_log(JOB_LOG_WARN, "registry record comet_%s is %s", id, err);
+        return NULL;
+    }
+
+    *ttl = rec.ttl;
+
+    if (rec.addr.len == 0) {
+        job_log(JOB_LOG_WARN, "registry record comet_%s has no \"addr\""
+                " (goim_internal_url)", id);
+        goim_registry_free(&rec);
+        return NULL;
+    }
+
+    addr = job_strndup(rec.addr.data, rec.addr.len);
+    goim_registry_free(&rec);
+
+    return addr;
 }
 
 
@@ -598,4 +489,11 @@ job_registry_read_free(job_registry_read_t *rd)
 
     free(rd->ids);
     free(rd);
+}
+
+
+const job_registry_stats_t *
+job_registry_stats(void)
+{
+    return &job_redis_stats;
 }

@@ -1,7 +1,7 @@
 /*
  * CityHash32 (Google CityHash v1.1), the hash goim uses for its 64-shard
  * online hash in Redis, ol_<server> field CityHash32(roomKey) % 64
- * (GOIM-SPEC 4.1), and for its comet buckets.  Bit-exact with goim's Go
+ * (docs/PROTOCOL.md 3.4), and for its comet buckets.  Bit-exact with goim's Go
  * port (zhenjl/cityhash) so that Go and C logics can share one Redis.
  * Pure C, no nginx headers.
  */

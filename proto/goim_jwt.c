@@ -18,9 +18,8 @@
 #include <yajl/yajl_parse.h>
 
 #include "goim_jwt.h"
-#include "goim_query.h"
 #include "goim_token.h"
-#include "goim_ws.h"
+#include "goim_util.h"
 
 
 #define GOIM_JWT_MAX_MEMBERS   16     /* of the JOSE header */
@@ -119,13 +118,46 @@ goim_jwt_cancel(char *err, size_t err_size, const char *fmt, ...)
 
 /* --- base64url ----------------------------------------------------------- */
 
+/*
+ * libcrypto's base64 turned into base64url: '+' and '/' become '-' and
+ * '_', the padding goes.  In pieces of 48 bytes, so that dst needs no room
+ * for padding or a NUL.
+ */
 size_t
 goim_jwt_b64url_encode(char *dst, const uint8_t *src, size_t len)
 {
-    static const char  alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    int            i, m, out;
+    size_t         n, total;
+    unsigned char  b64[64 + 1];
 
-    return goim_base64_encode(dst, src, len, alphabet, 0);
+    total = 0;
+
+    while (len) {
+        n = len < 48 ? len : 48;
+        m = EVP_EncodeBlock(b64, src, (int) n);
+
+        for (i = 0, out = m; i < m; i++) {
+            switch (b64[i]) {
+            case '+':
+                dst[total + i] = '-';
+                break;
+            case '/':
+                dst[total + i] = '_';
+                break;
+            case '=':
+                out--;
+                break;
+            default:
+                dst[total + i] = (char) b64[i];
+            }
+        }
+
+        total += (size_t) out;
+        src += n;
+        len -= n;
+    }
+
+    return total;
 }
 
 

@@ -1,5 +1,5 @@
 /*
- * goim binary packet codec (GOIM-SPEC section 1).
+ * goim binary packet codec (docs/PROTOCOL.md 1.1).
  */
 
 #include <stdlib.h>
@@ -192,20 +192,6 @@ goim_raw_batch_init(goim_raw_batch_t *b)
 
 
 int
-goim_raw_batch_reserve_header(goim_raw_batch_t *b)
-{
-    if (goim_raw_batch_room(b, GOIM_HEADER_LEN) != 0) {
-        return -1;
-    }
-
-    memset(b->data + b->len, 0, GOIM_HEADER_LEN);
-    b->len += GOIM_HEADER_LEN;
-
-    return 0;
-}
-
-
-int
 goim_raw_batch_add(goim_raw_batch_t *b, int32_t op, const uint8_t *body,
     size_t body_len)
 {
@@ -237,18 +223,6 @@ goim_raw_batch_add_raw(goim_raw_batch_t *b, const uint8_t *pkt, size_t len)
     b->count++;
 
     return 0;
-}
-
-
-void
-goim_raw_batch_finish_header(goim_raw_batch_t *b)
-{
-    if (b->len < GOIM_HEADER_LEN) {
-        return;
-    }
-
-    goim_packet_write_header(b->data, b->len - GOIM_HEADER_LEN, 1,
-                             GOIM_OP_RAW, 0);
 }
 
 

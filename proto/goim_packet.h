@@ -1,5 +1,5 @@
 /*
- * goim binary packet codec (GOIM-SPEC section 1).  Pure C: no nginx
+ * goim binary packet codec (docs/PROTOCOL.md 1.1).  Pure C: no nginx
  * headers, shared by the module, the job, tools, tests and fuzzers.
  *
  * Layout, all integers big-endian and signed:
@@ -94,7 +94,8 @@ const char *goim_packet_strerror(long rc);
 
 
 /*
- * OP_RAW bodies: a concatenation of complete packets (section 1.4).
+ * OP_RAW bodies: a concatenation of complete packets (docs/PROTOCOL.md
+ * 1.8).
  *
  * goim_raw_next() walks them: *off is the read position, starting at 0.
  * Returns 1 and fills pkt for each inner packet, 0 at the end, or a
@@ -118,9 +119,6 @@ typedef struct {
 
 void goim_raw_batch_init(goim_raw_batch_t *b);
 
-/* Reserves room for an outer 16-byte header at the front (see below). */
-int goim_raw_batch_reserve_header(goim_raw_batch_t *b);
-
 /* Appends one inner packet (ver 1, seq 0); returns 0 or -1 (no memory). */
 int goim_raw_batch_add(goim_raw_batch_t *b, int32_t op, const uint8_t *body,
     size_t body_len);
@@ -128,12 +126,6 @@ int goim_raw_batch_add(goim_raw_batch_t *b, int32_t op, const uint8_t *body,
 /* Appends already encoded packet bytes; returns 0 or -1. */
 int goim_raw_batch_add_raw(goim_raw_batch_t *b, const uint8_t *pkt,
     size_t len);
-
-/*
- * When goim_raw_batch_reserve_header() was called first, writes the outer
- * OP_RAW header (ver 1, op 9, seq 0) over the reserved 16 bytes.
- */
-void goim_raw_batch_finish_header(goim_raw_batch_t *b);
 
 void goim_raw_batch_reset(goim_raw_batch_t *b);
 void goim_raw_batch_free(goim_raw_batch_t *b);

@@ -1,6 +1,6 @@
 /*
- * HTTP query strings for goim's API (GOIM-SPEC 3), decoded the way Go's
- * url.ParseQuery does for gin, except that a malformed escape fails the
+ * HTTP query strings for goim's API (docs/PROTOCOL.md 2.1), decoded the
+ * way Go's url.ParseQuery does for gin, except that a malformed escape fails the
  * whole query instead of silently dropping its pair.
  */
 
@@ -149,72 +149,4 @@ goim_query_get(const goim_query_param_t *params, int n, const char *name,
     }
 
     return NULL;
-}
-
-
-/*
- * Decimal text to an integer in [min, max].  Stricter than gin, which
- * binds with strconv.ParseInt and so also takes a leading '+'.  Like
- * strconv.ParseInt under json.Unmarshal, a fraction or an exponent is
- * never an integer, not even "1.0" or "1e3" (goim_token.c).
- */
-int
-goim_parse_int(const char *s, size_t len, int64_t min, int64_t max,
-    int64_t *out)
-{
-    int       neg;
-    size_t    i;
-    uint64_t  v, limit, d;
-
-    neg = (len > 0 && s[0] == '-');
-
-    if ((size_t) neg == len) {
-        return -1;
-    }
-
-    for (i = neg; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-    }
-
-    /* the magnitude of min, computed without overflowing int64 */
-    limit = neg ? (uint64_t) -(min + 1) + 1 : (uint64_t) max;
-    v = 0;
-
-    for (i = neg; i < len; i++) {
-        d = (uint64_t) (s[i] - '0');
-
-        if (v > (limit - d) / 10) {
-            return -2;
-        }
-
-        v = v * 10 + d;
-    }
-
-    *out = (neg && v > 0) ? -(int64_t) (v - 1) - 1 : (int64_t) v;
-
-    return 0;
-}
-
-
-int
-goim_parse_int32(const char *s, size_t len, int32_t *out)
-{
-    int64_t  v;
-
-    if (goim_parse_int(s, len, INT32_MIN, INT32_MAX, &v) != 0) {
-        return -1;
-    }
-
-    *out = (int32_t) v;
-
-    return 0;
-}
-
-
-int
-goim_parse_int64(const char *s, size_t len, int64_t *out)
-{
-    return goim_parse_int(s, len, INT64_MIN, INT64_MAX, out) == 0 ? 0 : -1;
 }

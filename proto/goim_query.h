@@ -1,6 +1,6 @@
 /*
- * HTTP query strings for goim's API (GOIM-SPEC 3): repeated parameters,
- * percent-decoding, integer binding as gin does it.  Pure C.
+ * HTTP query strings for goim's API (docs/PROTOCOL.md 2.1): repeated
+ * parameters, percent-decoding, integer binding as gin does it.  Pure C.
  */
 
 #ifndef GOIM_QUERY_H
@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "goim_util.h"
 
 
 typedef struct {
@@ -32,18 +34,9 @@ const char *goim_query_get(const goim_query_param_t *params, int n,
     const char *name, size_t *len);
 
 /*
- * Strict decimal integer binding (optional leading '-', no spaces, no
- * '+', within range).  Return 0 or -1.
+ * Integer binding for the parameters: goim_parse_int32(),
+ * goim_parse_int64() and goim_parse_int() of goim_util.h.
  */
-int goim_parse_int32(const char *s, size_t len, int32_t *out);
-int goim_parse_int64(const char *s, size_t len, int64_t *out);
-
-/*
- * The same for an integer in [min, max], telling the two failures apart:
- * -1 for not an integer, -2 for out of range.
- */
-int goim_parse_int(const char *s, size_t len, int64_t min, int64_t max,
-    int64_t *out);
 
 
 #endif /* GOIM_QUERY_H */

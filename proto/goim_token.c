@@ -1,5 +1,5 @@
 /*
- * goim's auth token (GOIM-SPEC 2.2), parsed with yajl's callback parser
+ * goim's auth token (docs/PROTOCOL.md 1.4), parsed with yajl's callback parser
  * so that nothing but the token's own fields is ever stored.  What is
  * accepted follows goim's logic, Go's json.Unmarshal into a struct, so
  * that tokens working with goim work here: member names match
@@ -15,9 +15,8 @@
 
 #include <yajl/yajl_parse.h>
 
-#include "goim_query.h"
 #include "goim_token.h"
-#include "goim_ws.h"
+#include "goim_util.h"
 
 
 typedef enum {

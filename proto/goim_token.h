@@ -1,5 +1,5 @@
 /*
- * goim's auth token (GOIM-SPEC 2.2): the JSON body of the first client
+ * goim's auth token (docs/PROTOCOL.md 1.4): the JSON body of the first client
  * packet, {"mid":123,"key":"..","room_id":"live://1000","platform":"web",
  * "accepts":[1000,1001]}.  Parsed with yajl; pure C, no nginx headers.
  */

@@ -1,9 +1,11 @@
 /*
  * WebSocket (RFC 6455) frame codec, close frames and the handshake
- * accept key, with a small SHA-1 (FIPS 180-4) and base64 of our own.
+ * accept key (SHA-1 and base64 from libcrypto).
  */
 
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "goim_packet.h"
 #include "goim_ws.h"
@@ -14,23 +16,8 @@
 /* a close payload starts with a 2-byte code */
 #define GOIM_WS_MAX_REASON  (GOIM_WS_MAX_CONTROL - 2)
 
-#define goim_rol32(x, n)  (((x) << (n)) | ((x) >> (32 - (n))))
-
-
-typedef struct {
-    uint32_t   h[5];
-    uint64_t   bytes;
-    uint8_t    block[64];
-    size_t     used;
-} goim_sha1_ctx_t;
-
 
 static int goim_ws_close_code_valid(uint16_t code);
-static void goim_sha1_init(goim_sha1_ctx_t *ctx);
-static void goim_sha1_update(goim_sha1_ctx_t *ctx, const uint8_t *data,
-    size_t len);
-static void goim_sha1_final(goim_sha1_ctx_t *ctx, uint8_t digest[20]);
-static void goim_sha1_block(uint32_t h[5], const uint8_t *p);
 
 
 void
@@ -330,69 +317,6 @@ goim_ws_close_code_valid(uint16_t code)
 }
 
 
-int
-goim_utf8_valid(const uint8_t *p, size_t len)
-{
-    size_t   i, k, n;
-    uint8_t  c, lo, hi;
-
-    i = 0;
-
-    while (i < len) {
-        c = p[i++];
-
-        if (c < 0x80) {
-            continue;
-        }
-
-        /* the second byte's range rules out overlongs and surrogates */
-        lo = 0x80;
-        hi = 0xbf;
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-
-            if (c == 0xe0) {
-                lo = 0xa0;
-
-            } else if (c == 0xed) {
-                hi = 0x9f;
-            }
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-
-            if (c == 0xf0) {
-                lo = 0x90;
-
-            } else if (c == 0xf4) {
-                hi = 0x8f;
-            }
-
-        } else {
-            return 0;
-        }
-
-        if (len - i < n || p[i] < lo || p[i] > hi) {
-            return 0;
-        }
-
-        for (k = 1; k < n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-        }
-
-        i += n;
-    }
-
-    return 1;
-}
-
-
 size_t
 goim_ws_close_frame(uint8_t *dst, uint16_t code, const char *reason)
 {
@@ -421,200 +345,35 @@ goim_ws_close_frame(uint8_t *dst, uint16_t code, const char *reason)
 }
 
 
-void
+int
 goim_ws_accept_key(const uint8_t *key, size_t key_len, char *out)
 {
-    uint8_t          digest[20];
-    goim_sha1_ctx_t  ctx;
+    int            ok;
+    unsigned int   n;
+    EVP_MD_CTX    *ctx;
+    unsigned char  digest[EVP_MAX_MD_SIZE];
+    unsigned char  b64[GOIM_WS_ACCEPT_LEN + 1];
 
-    static const char  alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    goim_sha1_init(&ctx);
-    goim_sha1_update(&ctx, key, key_len);
-    goim_sha1_update(&ctx, (const uint8_t *) GOIM_WS_GUID,
-                     sizeof(GOIM_WS_GUID) - 1);
-    goim_sha1_final(&ctx, digest);
-
-    (void) goim_base64_encode(out, digest, sizeof(digest), alphabet, 1);
-}
-
-
-void
-goim_sha1(const uint8_t *data, size_t len, uint8_t digest[20])
-{
-    goim_sha1_ctx_t  ctx;
-
-    goim_sha1_init(&ctx);
-    goim_sha1_update(&ctx, data, len);
-    goim_sha1_final(&ctx, digest);
-}
-
-
-static void
-goim_sha1_init(goim_sha1_ctx_t *ctx)
-{
-    ctx->h[0] = 0x67452301;
-    ctx->h[1] = 0xefcdab89;
-    ctx->h[2] = 0x98badcfe;
-    ctx->h[3] = 0x10325476;
-    ctx->h[4] = 0xc3d2e1f0;
-    ctx->bytes = 0;
-    ctx->used = 0;
-}
-
-
-static void
-goim_sha1_update(goim_sha1_ctx_t *ctx, const uint8_t *data, size_t len)
-{
-    size_t  n;
-
-    ctx->bytes += len;
-
-    while (len) {
-        n = sizeof(ctx->block) - ctx->used;
-
-        if (n > len) {
-            n = len;
-        }
-
-        memcpy(ctx->block + ctx->used, data, n);
-        ctx->used += n;
-        data += n;
-        len -= n;
-
-        if (ctx->used == sizeof(ctx->block)) {
-            goim_sha1_block(ctx->h, ctx->block);
-            ctx->used = 0;
-        }
-    }
-}
-
-
-static void
-goim_sha1_final(goim_sha1_ctx_t *ctx, uint8_t digest[20])
-{
-    size_t    i, pad;
-    uint8_t   length[8];
-    uint64_t  bits;
-
-    static const uint8_t  padding[64] = { 0x80 };
-
-    bits = ctx->bytes * 8;
-
-    /* 0x80, zeros, then the 64-bit bit count ending a block */
-    pad = (ctx->used < 56) ? 56 - ctx->used : 120 - ctx->used;
-
-    goim_put_u32(length, (uint32_t) (bits >> 32));
-    goim_put_u32(length + 4, (uint32_t) bits);
-
-    goim_sha1_update(ctx, padding, pad);
-    goim_sha1_update(ctx, length, sizeof(length));
-
-    for (i = 0; i < 5; i++) {
-        goim_put_u32(digest + 4 * i, ctx->h[i]);
-    }
-}
-
-
-static void
-goim_sha1_block(uint32_t h[5], const uint8_t *p)
-{
-    int       i;
-    uint32_t  w[80], a, b, c, d, e, f, k, t;
-
-    for (i = 0; i < 16; i++) {
-        w[i] = goim_get_u32(p + 4 * i);
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return -1;
     }
 
-    for (i = 16; i < 80; i++) {
-        t = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
-        w[i] = goim_rol32(t, 1);
+    ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL)
+         && EVP_DigestUpdate(ctx, key, key_len)
+         && EVP_DigestUpdate(ctx, GOIM_WS_GUID, sizeof(GOIM_WS_GUID) - 1)
+         && EVP_DigestFinal_ex(ctx, digest, &n)
+         && n == 20;
+
+    EVP_MD_CTX_free(ctx);
+
+    if (!ok) {
+        return -1;
     }
 
-    a = h[0];
-    b = h[1];
-    c = h[2];
-    d = h[3];
-    e = h[4];
+    /* 28 characters and a NUL, which the caller does not get */
+    (void) EVP_EncodeBlock(b64, digest, 20);
+    memcpy(out, b64, GOIM_WS_ACCEPT_LEN);
 
-    for (i = 0; i < 80; i++) {
-
-        if (i < 20) {
-            f = (b & c) | (~b & d);
-            k = 0x5a827999;
-
-        } else if (i < 40) {
-            f = b ^ c ^ d;
-            k = 0x6ed9eba1;
-
-        } else if (i < 60) {
-            f = (b & c) | (b & d) | (c & d);
-            k = 0x8f1bbcdc;
-
-        } else {
-            f = b ^ c ^ d;
-            k = 0xca62c1d6;
-        }
-
-        t = goim_rol32(a, 5) + f + e + k + w[i];
-        e = d;
-        d = c;
-        c = goim_rol32(b, 30);
-        b = a;
-        a = t;
-    }
-
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-}
-
-
-size_t
-goim_base64_encode(char *dst, const uint8_t *src, size_t len,
-    const char *alphabet, int pad)
-{
-    char      *p;
-    uint32_t   v;
-
-    p = dst;
-
-    while (len >= 3) {
-        v = ((uint32_t) src[0] << 16) | ((uint32_t) src[1] << 8) | src[2];
-
-        *p++ = alphabet[(v >> 18) & 0x3f];
-        *p++ = alphabet[(v >> 12) & 0x3f];
-        *p++ = alphabet[(v >> 6) & 0x3f];
-        *p++ = alphabet[v & 0x3f];
-
-        src += 3;
-        len -= 3;
-    }
-
-    if (len) {
-        v = (uint32_t) src[0] << 16;
-
-        if (len == 2) {
-            v |= (uint32_t) src[1] << 8;
-        }
-
-        *p++ = alphabet[(v >> 18) & 0x3f];
-        *p++ = alphabet[(v >> 12) & 0x3f];
-
-        if (len == 2) {
-            *p++ = alphabet[(v >> 6) & 0x3f];
-
-        } else if (pad) {
-            *p++ = '=';
-        }
-
-        if (pad) {
-            *p++ = '=';
-        }
-    }
-
-    return (size_t) (p - dst);
+    return 0;
 }

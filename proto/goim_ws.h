@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "goim_util.h"
+
 
 #define GOIM_WS_OP_CONTINUATION  0x0
 #define GOIM_WS_OP_TEXT          0x1
@@ -127,27 +129,9 @@ size_t goim_ws_close_frame(uint8_t *dst, uint16_t code, const char *reason);
 /*
  * Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)).
  * Writes exactly GOIM_WS_ACCEPT_LEN characters (no terminating NUL).
+ * Returns 0, or -1 when libcrypto fails (out of memory), out unwritten.
  */
-void goim_ws_accept_key(const uint8_t *key, size_t key_len, char *out);
-
-
-/* SHA-1 (needed for the accept key; kept here to stay dependency-free) */
-void goim_sha1(const uint8_t *data, size_t len, uint8_t digest[20]);
-
-/*
- * base64 (RFC 4648) of len bytes in alphabet (64 characters), padded with
- * '=' when pad; returns the characters written (no terminating NUL):
- * 4 * ((len + 2) / 3) padded.  goim_jwt.c's base64url is this too.
- */
-size_t goim_base64_encode(char *dst, const uint8_t *src, size_t len,
-    const char *alphabet, int pad);
-
-/*
- * Whether p[0..len) is UTF-8 as RFC 3629 has it: no overlong forms, no
- * UTF-16 surrogates, nothing past U+10FFFF.  goim_token.c checks strings
- * with it too.
- */
-int goim_utf8_valid(const uint8_t *p, size_t len);
+int goim_ws_accept_key(const uint8_t *key, size_t key_len, char *out);
 
 
 #endif /* GOIM_WS_H */

@@ -35,10 +35,9 @@ sub run_inner_test {
     print $fh "use lib '$FindBin::Bin/lib';\nuse Test::Goim;\n"
         . "no_goim_module();\nrun_tests();\n__DATA__\n$data";
     close $fh;
+    # its servroot goes with the temporary directory
+    local $ENV{TEST_GOIM_SERVROOT} = "$dir/servroot";
     my $out = `$^X $file 2>&1`;
-    require File::Path;
-    File::Path::remove_tree(Test::Goim::repo_root()
-        . "/t/servroot_$Test::Goim::ServTag$name");
     return $out;
 }
 

@@ -1,5 +1,5 @@
 # Self-check of t/lib/GoimClient.pm without nginx: codecs against the byte
-# examples of RFC 6455 and GOIM-SPEC 1.5, then whole conversations with a
+# examples of RFC 6455 and docs/PROTOCOL.md 1.13, then whole conversations with a
 # tiny forked fake goim server (TCP and WebSocket) written here.
 use strict;
 use warnings;
@@ -17,7 +17,7 @@ use GoimClient qw(:ops :ws have_tls pack_packet unpack_packets ws_frame ws_parse
 # --- codecs against published bytes -------------------------------------------
 
 is unpack('H*', pack_packet(OP_HEARTBEAT, '', seq => 1)),
-   '0000001000100001000000020000000' . '1', 'heartbeat bytes (spec 1.5)';
+   '0000001000100001000000020000000' . '1', 'heartbeat bytes (PROTOCOL.md 1.13)';
 is unpack('H*', pack_packet(OP_HEARTBEAT_REPLY, pack('N', 42), seq => 1)),
    '00000014001000010000000300000001' . '0000002a', 'heartbeat reply bytes';
 is unpack('H*', ws_frame(WS_TEXT, 'Hello', mask => 0)), '810548656c6c6f',

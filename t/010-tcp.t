@@ -1,4 +1,4 @@
-# Comet over plain TCP (GOIM-SPEC 1-2): auth, heartbeat, rooms, watched
+# Comet over plain TCP (docs/PROTOCOL.md 1): auth, heartbeat, rooms, watched
 # operations, echo of other operations, the handshake and heartbeat
 # timers, and every way a client can send a broken packet.
 use strict;

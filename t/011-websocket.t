@@ -1,4 +1,4 @@
-# Comet over WebSocket (GOIM-SPEC 1.3 and "Our decisions"): the upgrade
+# Comet over WebSocket (docs/PROTOCOL.md 1.10 and 6): the upgrade
 # and its refusals, the goim operations in binary and text messages,
 # RFC 6455 framing (ping, close, masking, fragments, limits) and the
 # protocol errors with their close codes.

@@ -1,4 +1,4 @@
-# The logic HTTP API (GOIM-SPEC 3, embedded mode) against a mix of TCP and
+# The logic HTTP API (docs/PROTOCOL.md 2, embedded mode) against a mix of TCP and
 # WebSocket clients: every push reaches exactly the intended connections,
 # once each, in order; watched operations filter key, mid and broadcast
 # pushes but not room pushes; bind errors, unknown paths, wrong methods

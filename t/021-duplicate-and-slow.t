@@ -1,4 +1,5 @@
-# A duplicate key kicks the older connection (GOIM-SPEC 2.6); a client
+# A duplicate key kicks the older connection (docs/PROTOCOL.md 1.3 step
+# 5, 1.11); a client
 # that stops reading hits the bounded queue policy (drop the newest push,
 # log "send queue full") while every other client keeps receiving.
 use strict;

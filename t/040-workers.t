@@ -1,4 +1,5 @@
-# Many workers, one registry (DESIGN "Inside nginx"): nginx with 4 workers
+# Many workers, one registry (docs/ARCHITECTURE.md, "many workers, one
+# registry"): nginx with 4 workers
 # and reuseport listeners, so TCP and WebSocket clients and push API calls
 # spread over the workers. Pushes by key, mid, room and to all reach
 # exactly the intended connections on whichever worker holds them, once

@@ -1,4 +1,5 @@
-# Reload with live connections (DESIGN "Reload and worker exit"): nginx
+# Reload with live connections (docs/ARCHITECTURE.md, "reload and worker
+# exit"): nginx
 # with 4 workers is reloaded three times while TCP and WebSocket clients
 # are connected and pushes keep flowing. The old workers keep delivering
 # (pushes from the new generation reach them through the shared registry)

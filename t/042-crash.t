@@ -1,4 +1,5 @@
-# A worker killed with SIGKILL (DESIGN "Reload and worker exit"): its
+# A worker killed with SIGKILL (docs/ARCHITECTURE.md, "reload and worker
+# exit"): its
 # clients see EOF, the master respawns it, and the new worker purges the
 # dead worker's registry slot, so online counts drop its connections, no
 # push is routed into the void, and pushes keep reaching every other

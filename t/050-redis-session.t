@@ -1,4 +1,4 @@
-# Sessions in Redis (GOIM-SPEC 2.2, 2.3, 2.6, 4.1, 4.2): goim's key
+# Sessions in Redis (docs/PROTOCOL.md 1.3 step 7, 3.2, 3.3): goim's key
 # layout after auth, renewal on heartbeats, removal on disconnect (only
 # while the mapping still names this server), and what clients see when
 # Redis is down or slower than goim_redis_timeout.  Each block gets its

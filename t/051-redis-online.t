@@ -1,5 +1,5 @@
-# Online counts, the comet registry and pushes through Redis (GOIM-SPEC
-# 3.1, 3.2, 3.5-3.9, 4.1, 4.3): goim's ol_<server> layout, the node's
+# Online counts, the comet registry and pushes through Redis
+# (docs/PROTOCOL.md 2.2, 2.3, 2.6-2.10, 3.4, 3.5): goim's ol_<server> layout, the node's
 # lease, two nginx instances sharing one Redis, a node that stops, and
 # Redis going away.  A fresh redis-server per block on $TEST_NGINX_PORT2;
 # the second nginx listens on $TEST_NGINX_PORT3.

@@ -1,4 +1,5 @@
-# The logic API's Kafka producer (goim_kafka, GOIM-SPEC 3 and 4.4): each
+# The logic API's Kafka producer (goim_kafka, docs/PROTOCOL.md 2.2-2.5
+# and 4.2-4.4): each
 # push route produces goim's PushMsg with goim's message key, push by key
 # and mid one message per server, the answer comes only after Kafka
 # acknowledged, and failures (brokers down, local queue full) are errors,

@@ -1,4 +1,4 @@
-# goim-job end to end (GOIM-SPEC 5 with "Our decisions"): Kafka
+# goim-job end to end (docs/PROTOCOL.md 4.5, 5.6): Kafka
 # (tools/kafka-mock) -> build/goim-job -> comets registered in Redis.
 #
 # Blocks 1-7 use fake comets: small HTTP servers forked here that decode

@@ -21,8 +21,13 @@ for my $f (qw(build/ngx_goim_module.so build/goim-job build/kafka-mock)) {
 plan skip_all => 'redis-server is needed'
     unless grep { -x "$_/redis-server" } split /:/, $ENV{PATH};
 
-my $root = "$FindBin::Bin/servroot_092-run-cluster";
-remove_tree($root);
+# this run's directory; what runs whose process is gone left is removed,
+# this one's too at exit when it passed
+my $root = "$FindBin::Bin/servroot_092-run-cluster_$$";
+for my $old (glob "$FindBin::Bin/servroot_092-run-cluster*") {
+    my ($pid) = $old =~ /_(\d+)$/;
+    remove_tree($old) unless $pid && kill 0, $pid;
+}
 make_path($root);
 
 sub port_free {
@@ -81,6 +86,7 @@ sub descendants {
     return (@d, map { descendants($_) } @d);
 }
 
+my $owner = $$;
 my $script = fork // die "fork: $!\n";
 if ($script == 0) {
     POSIX::setsid();
@@ -96,9 +102,11 @@ if ($script == 0) {
 }
 
 END {
+    my $passed = $? == 0 && Test::More->builder->is_passing;
     local $?;
     # the script's process group, should a test have died on the way
     kill 'KILL', -$script if $script && kill 0, $script;
+    remove_tree($root) if $passed && $$ == $owner;
 }
 
 local $SIG{ALRM} = sub { die "timed out after 55 s\n" };

@@ -32,8 +32,8 @@
 #include <yajl/yajl_parse.h>
 
 #include "goim_jwt.h"
-#include "goim_query.h"
 #include "goim_token.h"
+#include "goim_util.h"
 
 
 #define GJ_MAX_INPUT   (64 * 1024)     /* claims or token from stdin */

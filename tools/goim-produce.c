@@ -1,6 +1,6 @@
 /*
  * goim-produce: produce goim.PushMsg values to the push topic, as the
- * logic API does (GOIM-SPEC 4.4), to drive goim-job in tests without
+ * logic API does (docs/PROTOCOL.md 4.2-4.4), to drive goim-job in tests without
  * nginx's producer.
  *
  *   goim-produce -b <bootstrap> [-t topic] [-n count] [--type T]

@@ -1,6 +1,6 @@
 package GoimClient;
 
-# A goim protocol client for tests (GOIM-SPEC sections 1-2).
+# A goim protocol client for tests (docs/PROTOCOL.md 1).
 #
 #   TCP:        a byte stream of 16-byte-header packets.
 #   WebSocket:  our own RFC 6455 client (masked frames, handshake with
@@ -31,7 +31,7 @@ use Time::HiRes ();
 use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 use Exporter 'import';
 
-# Operation codes (GOIM-SPEC 1.2).
+# Operation codes (docs/PROTOCOL.md 1.2).
 use constant {
     OP_HANDSHAKE         => 0,  OP_HANDSHAKE_REPLY => 1,
     OP_HEARTBEAT         => 2,  OP_HEARTBEAT_REPLY => 3,

@@ -22,7 +22,7 @@ use warnings;
 
 use Cwd qw(abs_path);
 use Exporter 'import';
-use File::Basename qw(dirname);
+use File::Basename qw(basename dirname);
 use File::Path qw(make_path remove_tree);
 use IO::Select;
 use IO::Socket::INET;
@@ -51,6 +51,24 @@ my $Owner = $$;
 my %Used;
 
 sub cluster { return $Cluster }
+
+# t/servroot_[asan_]cluster_<test file>_<pid>: test files, and two runs of
+# one, never share it (prove -j).  What runs of this file left whose
+# process is gone is removed first; this run's goes at exit if it passed.
+my $Dir;
+
+sub _dir {
+    return $Dir if $Dir;
+    (my $name = basename($0)) =~ s/\.t$//;
+    $name =~ s{[^\w.-]}{_}g;
+    my $base = "$Repo/t/servroot_" . ($ENV{TEST_NGINX_ASAN} ? 'asan_' : '')
+               . "cluster_$name";
+    for my $old (glob "${base}_[0-9]*") {
+        my ($pid) = $old =~ /_(\d+)$/;
+        remove_tree($old) unless $pid && kill 0, $pid;
+    }
+    return $Dir = "${base}_$Owner";
+}
 
 # A free loopback port below the ephemeral range, never handed out twice.
 sub free_port {
@@ -98,8 +116,7 @@ sub _spit {
 sub cluster_up {
     my (%o) = @_;
     die "cluster already up\n" if $Cluster;
-    my $dir = "$Repo/t/servroot_" . ($ENV{TEST_NGINX_ASAN} ? 'asan_' : '')
-              . 'cluster';
+    my $dir = _dir();
     remove_tree($dir);
     make_path($dir);
 
@@ -413,7 +430,12 @@ sub cluster_down {
 }
 
 END {
+    # before Test::Builder's END: $? is the test's own exit status
+    my $passed = $? == 0
+                 && (!Test::More->can('builder')
+                     || Test::More->builder->is_passing);
     local $?;
+    remove_tree($Dir) if $$ == $Owner && $Dir && $passed && !$Cluster;
     if ($$ == $Owner && $Cluster) {
         for my $n (@{ $Cluster->{nodes} }) {
             kill 'KILL', -$n->{proxy_pid} if $n->{proxy_pid};

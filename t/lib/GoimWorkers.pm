@@ -109,21 +109,27 @@ sub proc_state {
 
 # Inodes of the server side of TCP connections: sockets whose local port
 # is $server_port and whose peer is one of @clients ([$host, $port], IPv4)
-# -> {port => inode}. `ss` filters in the kernel (fast on a host with many
-# sockets); without it, /proc/net/tcp is searched for each connection.
+# -> {port => inode}. `ss` filters in the kernel; without it,
+# /proc/net/tcp is searched for each connection.  Either walks every
+# socket of the host, which takes a good part of a second when it holds
+# hundreds of thousands (a benchmark beside the tests): one `ss` answers
+# for all connections of the server port, kept for a second for the
+# lookups of other clients that follow.  A client not in it asks again;
+# an entry of a closed connection names a socket no process holds, so
+# its owner is not found and the caller asks again too.
+my %SsCache;    # server port => [time, {client port => inode}]
+
 sub _server_inodes {
     my ($server_port, @clients) = @_;
-    my %want = map { $_->[1] => 1 } @clients;
     my %ino;
-    my $filter = @clients == 1
-        ? "( sport = :$server_port and dport = :$clients[0][1] )"
-        : "( sport = :$server_port )";
-    my $out = `ss -Htne state established '$filter' 2>/dev/null`;
-    if ($? == 0) {
-        # [State] Recv-Q Send-Q Local:Port Peer:Port ... ino:N
-        while ($out =~ /^\S*\s*\d+\s+\d+\s+\S+:(\d+)\s+\S+:(\d+)\s
-                        .*?\bino:(\d+)/mgx) {
-            $ino{$2} = $3 if $1 == $server_port && $want{$2} && $3;
+    my $c = $SsCache{$server_port};
+    if (!$c || Time::HiRes::time() - $c->[0] > 1
+        || grep { !$c->[1]{ $_->[1] } } @clients) {
+        $c = _ss_inodes($server_port);
+    }
+    if ($c) {
+        for my $cl (@clients) {
+            $ino{ $cl->[1] } = $c->[1]{ $cl->[1] } if $c->[1]{ $cl->[1] };
         }
         return \%ino;
     }
@@ -143,6 +149,23 @@ sub _server_inodes {
         }
     }
     return \%ino;
+}
+
+# [time, {client port => inode}] of the established connections to
+# $server_port, or undef without ss
+sub _ss_inodes {
+    my ($server_port) = @_;
+    my $t = Time::HiRes::time();
+    my $out = `ss -Htne state established '( sport = :$server_port )' \
+               2>/dev/null`;
+    return undef if $?;
+    my %ino;
+    # [State] Recv-Q Send-Q Local:Port Peer:Port ... ino:N
+    while ($out =~ /^\S*\s*\d+\s+\d+\s+\S+:(\d+)\s+\S+:(\d+)\s
+                    .*?\bino:(\d+)/mgx) {
+        $ino{$2} = $3 if $1 == $server_port && $3;
+    }
+    return $SsCache{$server_port} = [$t, \%ino];
 }
 
 # {inode => pid} of the sockets held by the running master's children.

@@ -9,7 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "goim_job.h"
+#include "goim_job_conf.h"
+#include "goim_job_log.h"
 #include "tap.h"
 
 

@@ -7,7 +7,7 @@
 
 #include <stdlib.h>
 
-#include "goim_job.h"
+#include "goim_job_offsets.h"
 #include "tap.h"
 
 

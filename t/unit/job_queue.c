@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "goim_job.h"
+#include "goim_job_queue.h"
 #include "goim_packet.h"
 #include "tap.h"
 

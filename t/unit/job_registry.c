@@ -5,7 +5,9 @@
  * while it answers.
  */
 
-#include "goim_job.h"
+#include <stdint.h>
+
+#include "goim_job_rules.h"
 #include "tap.h"
 
 
@@ -29,6 +31,15 @@ main(void)
            "no ttl, answering: kept");
     is_int(job_comet_gone(10000, 10000, 0, 0), 1,
            "no ttl, not answering: gone at once");
+
+    /* the record's "ttl" the rule goes by */
+    is_int(job_comet_ttl(30), 30, "ttl 30: 30 s");
+    is_int(job_comet_ttl(1), 1, "ttl 1: 1 s");
+    is_int(job_comet_ttl(86399), 86399, "ttl under a day: kept");
+    is_int(job_comet_ttl(86400), 0, "ttl of a day: none (0)");
+    is_int(job_comet_ttl(INT64_MAX), 0, "huge ttl: none");
+    is_int(job_comet_ttl(0), 0, "no ttl: none");
+    is_int(job_comet_ttl(-30), 0, "negative ttl: none");
 
     return done_testing();
 }

@@ -1,5 +1,5 @@
 /*
- * CityHash32 (GOIM-SPEC 4.1): goim's own vectors with their online
+ * CityHash32 (docs/PROTOCOL.md 3.4): goim's own vectors with their online
  * shard (% 64), then every length 0..100 against Google's published
  * CityHash32 values, which cover each code path and its boundaries:
  * 0-4 (bytes >= 0x80 sign-extended), 5-12, 13-24, and the block loop
@@ -17,7 +17,7 @@
 #define REF_SIZE     (REF_MAX_LEN * REF_MAX_LEN + REF_MAX_LEN)
 
 
-/* GOIM-SPEC 4.1: what goim's Go port (zhenjl/cityhash) returns */
+/* docs/PROTOCOL.md 3.4: what goim's Go port (zhenjl/cityhash) returns */
 static const struct {
     const char  *in;
     uint32_t     hash;

@@ -1,5 +1,5 @@
 /*
- * goim packet codec: GOIM-SPEC 1.5 byte dumps, round trips, split
+ * goim packet codec: docs/PROTOCOL.md 1.13 byte dumps, round trips, split
  * headers, every header error, WebSocket framing mismatch, OP_RAW.
  */
 
@@ -25,7 +25,7 @@ put_header(uint8_t *p, uint32_t pack_len, uint16_t header_len)
 
 
 static void
-test_spec_dumps(void)
+test_doc_dumps(void)
 {
     long           rc;
     uint8_t        buf[128];
@@ -47,51 +47,52 @@ test_spec_dumps(void)
                                 "\"platform\":\"web\",\"accepts\":[1000]}";
 
     rc = goim_packet_parse(heartbeat, sizeof(heartbeat), MAX_BODY, &pkt);
-    is_int(rc, 16, "1.5 heartbeat: parsed, 16 bytes");
-    is_int(pkt.ver, 1, "1.5 heartbeat: ver 1");
-    is_int(pkt.op, GOIM_OP_HEARTBEAT, "1.5 heartbeat: op 2");
-    is_int(pkt.seq, 1, "1.5 heartbeat: seq 1");
-    is_int(pkt.body_len, 0, "1.5 heartbeat: no body");
+    is_int(rc, 16, "1.13 heartbeat: parsed, 16 bytes");
+    is_int(pkt.ver, 1, "1.13 heartbeat: ver 1");
+    is_int(pkt.op, GOIM_OP_HEARTBEAT, "1.13 heartbeat: op 2");
+    is_int(pkt.seq, 1, "1.13 heartbeat: seq 1");
+    is_int(pkt.body_len, 0, "1.13 heartbeat: no body");
 
     n = goim_packet_encode(buf, 1, GOIM_OP_HEARTBEAT, 1, NULL, 0);
-    is_int(n, sizeof(heartbeat), "1.5 heartbeat: encoded length");
-    is_mem(buf, heartbeat, sizeof(heartbeat), "1.5 heartbeat: encoded bytes");
+    is_int(n, sizeof(heartbeat), "1.13 heartbeat: encoded length");
+    is_mem(buf, heartbeat, sizeof(heartbeat), "1.13 heartbeat: encoded bytes");
 
     n = goim_packet_encode(buf, 1, GOIM_OP_HEARTBEAT_REPLY, 1,
                            heartbeat_reply + 16, 4);
-    is_int(n, 20, "1.5 heartbeat reply: packLen 20");
+    is_int(n, 20, "1.13 heartbeat reply: packLen 20");
     is_mem(buf, heartbeat_reply, sizeof(heartbeat_reply),
-           "1.5 heartbeat reply: encoded bytes");
+           "1.13 heartbeat reply: encoded bytes");
 
     rc = goim_packet_parse(heartbeat_reply, sizeof(heartbeat_reply),
                            MAX_BODY, &pkt);
-    is_int(rc, 20, "1.5 heartbeat reply: parsed");
-    is_int(pkt.op, GOIM_OP_HEARTBEAT_REPLY, "1.5 heartbeat reply: op 3");
+    is_int(rc, 20, "1.13 heartbeat reply: parsed");
+    is_int(pkt.op, GOIM_OP_HEARTBEAT_REPLY, "1.13 heartbeat reply: op 3");
     is_int(pkt.body_len == 4 ? goim_get_u32(pkt.body) : 0, 42,
-           "1.5 heartbeat reply: body is online count 42");
+           "1.13 heartbeat reply: body is online count 42");
 
     n = goim_packet_encode(buf, 1, GOIM_OP_AUTH, 1, (const uint8_t *) auth,
                            sizeof(auth) - 1);
-    is_int(n, 16 + sizeof(auth) - 1, "1.5 auth: length 16 + N");
-    is_int(goim_get_u32(buf), 16 + sizeof(auth) - 1, "1.5 auth: packLen");
-    is_int(goim_get_u16(buf + 4), 16, "1.5 auth: headerLen");
-    is_int(goim_get_u16(buf + 6), 1, "1.5 auth: ver");
-    is_int(goim_get_u32(buf + 8), 7, "1.5 auth: op");
-    is_int(goim_get_u32(buf + 12), 1, "1.5 auth: seq");
-    is_mem(buf + 16, auth, sizeof(auth) - 1, "1.5 auth: JSON body");
+    is_int(n, 16 + sizeof(auth) - 1, "1.13 auth: length 16 + N");
+    is_int(goim_get_u32(buf), 16 + sizeof(auth) - 1, "1.13 auth: packLen");
+    is_int(goim_get_u16(buf + 4), 16, "1.13 auth: headerLen");
+    is_int(goim_get_u16(buf + 6), 1, "1.13 auth: ver");
+    is_int(goim_get_u32(buf + 8), 7, "1.13 auth: op");
+    is_int(goim_get_u32(buf + 12), 1, "1.13 auth: seq");
+    is_mem(buf + 16, auth, sizeof(auth) - 1, "1.13 auth: JSON body");
 
     rc = goim_packet_parse(buf, n, MAX_BODY, &pkt);
-    is_int(rc, (long) n, "1.5 auth: parsed");
+    is_int(rc, (long) n, "1.13 auth: parsed");
     ok(pkt.body == buf + 16 && pkt.body_len == sizeof(auth) - 1,
-       "1.5 auth: body points into the buffer");
+       "1.13 auth: body points into the buffer");
 }
 
 
 static void
-test_spec_room_batch(void)
+test_doc_room_batch(void)
 {
     int               rc;
     size_t            off;
+    uint8_t           out[68];
     goim_packet_t     pkt;
     goim_raw_batch_t  b;
 
@@ -110,41 +111,44 @@ test_spec_room_batch(void)
 
     goim_raw_batch_init(&b);
 
-    is_int(goim_raw_batch_reserve_header(&b), 0, "batch: reserve header");
     is_int(goim_raw_batch_add(&b, 1000, (const uint8_t *) "{\"test\":1}",
                               10), 0, "batch: add first message");
     is_int(goim_raw_batch_add(&b, 1000, (const uint8_t *) "{\"test\":1}",
                               10), 0, "batch: add second message");
-    goim_raw_batch_finish_header(&b);
 
-    is_int(b.count, 2, "1.5 room batch: 2 inner packets");
-    is_int(b.len, 68, "1.5 room batch: packLen 68");
-    ok(b.len == sizeof(expected)
-       && memcmp(b.data, expected, sizeof(expected)) == 0,
-       "1.5 room batch: bytes as in the spec");
+    is_int(b.count, 2, "1.13 room batch: 2 inner packets");
+    is_int(b.len, 52, "1.13 room batch: 52 bytes of inner packets");
 
-    rc = (int) goim_packet_parse(b.data, b.len, SIZE_MAX, &pkt);
-    is_int(rc, 68, "1.5 room batch: outer packet parses");
-    is_int(pkt.op, GOIM_OP_RAW, "1.5 room batch: outer op 9");
-    is_int(pkt.seq, 0, "1.5 room batch: outer seq 0");
+    /* the outer OP_RAW header in front, as the comet sends the batch */
+    is_int(goim_packet_write_header(out, b.len, 1, GOIM_OP_RAW, 0), 16,
+           "1.13 room batch: outer header");
+    memcpy(out + 16, b.data, b.len < 52 ? b.len : 52);
+    ok(b.len + 16 == sizeof(expected)
+       && memcmp(out, expected, sizeof(expected)) == 0,
+       "1.13 room batch: bytes as documented");
+
+    rc = (int) goim_packet_parse(out, sizeof(out), SIZE_MAX, &pkt);
+    is_int(rc, 68, "1.13 room batch: outer packet parses");
+    is_int(pkt.op, GOIM_OP_RAW, "1.13 room batch: outer op 9");
+    is_int(pkt.seq, 0, "1.13 room batch: outer seq 0");
 
     /* walk from offset 16, as the JS client does */
     off = 0;
-    is_int(goim_raw_next(b.data + 16, b.len - 16, &off, &pkt), 1,
-           "1.5 room batch: first inner packet");
+    is_int(goim_raw_next(out + 16, sizeof(out) - 16, &off, &pkt), 1,
+           "1.13 room batch: first inner packet");
     ok(pkt.op == 1000 && pkt.ver == 1 && pkt.seq == 0
        && pkt.body_len == 10 && memcmp(pkt.body, "{\"test\":1}", 10) == 0,
-       "1.5 room batch: first inner op 1000, body {\"test\":1}");
-    is_int(off, 26, "1.5 room batch: offset advanced by packLen 26");
+       "1.13 room batch: first inner op 1000, body {\"test\":1}");
+    is_int(off, 26, "1.13 room batch: offset advanced by packLen 26");
 
-    is_int(goim_raw_next(b.data + 16, b.len - 16, &off, &pkt), 1,
-           "1.5 room batch: second inner packet");
+    is_int(goim_raw_next(out + 16, sizeof(out) - 16, &off, &pkt), 1,
+           "1.13 room batch: second inner packet");
     ok(pkt.op == 1000 && pkt.body_len == 10,
-       "1.5 room batch: second inner op 1000");
-    is_int(goim_raw_next(b.data + 16, b.len - 16, &off, &pkt), 0,
-           "1.5 room batch: end of batch");
-    is_int(goim_raw_next(b.data + 16, b.len - 16, &off, &pkt), 0,
-           "1.5 room batch: end stays the end");
+       "1.13 room batch: second inner op 1000");
+    is_int(goim_raw_next(out + 16, sizeof(out) - 16, &off, &pkt), 0,
+           "1.13 room batch: end of batch");
+    is_int(goim_raw_next(out + 16, sizeof(out) - 16, &off, &pkt), 0,
+           "1.13 room batch: end stays the end");
 
     goim_raw_batch_free(&b);
     ok(b.data == NULL && b.len == 0 && b.cap == 0 && b.count == 0,
@@ -539,8 +543,8 @@ test_strerror(void)
 int
 main(void)
 {
-    test_spec_dumps();
-    test_spec_room_batch();
+    test_doc_dumps();
+    test_doc_room_batch();
     test_round_trips();
     test_split_header();
     test_header_errors();

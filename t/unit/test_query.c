@@ -1,5 +1,5 @@
 /*
- * API query strings (GOIM-SPEC 3): splitting, repeated parameters,
+ * API query strings (docs/PROTOCOL.md 2.1): splitting, repeated parameters,
  * percent and '+' decoding, malformed escapes, the parameter limit, and
  * strict integer binding.
  */
@@ -45,10 +45,10 @@ test_split(void)
     const char  *v;
 
     n = parse("operation=1000&keys=dev-abc&keys=dev-def");
-    is_int(n, 3, "spec example: three params");
-    is_param(0, "operation", "1000", "spec example");
-    is_param(1, "keys", "dev-abc", "spec example");
-    is_param(2, "keys", "dev-def", "spec example");
+    is_int(n, 3, "documented example: three params");
+    is_param(0, "operation", "1000", "documented example");
+    is_param(1, "keys", "dev-abc", "documented example");
+    is_param(2, "keys", "dev-def", "documented example");
 
     v = goim_query_get(params, n, "keys", &len);
     ok(v != NULL && len == 7 && memcmp(v, "dev-abc", 7) == 0,

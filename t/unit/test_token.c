@@ -1,5 +1,5 @@
 /*
- * Auth token parser (GOIM-SPEC 2.2): the spec's example, absent and null
+ * Auth token parser (docs/PROTOCOL.md 1.4): its example, absent and null
  * members, every type error, int64/int32 bounds, string limits, control
  * characters, UTF-8, nesting, trailing garbage, and Go's json.Unmarshal
  * quirks we follow (case-insensitive names, the last duplicate wins).
@@ -73,24 +73,24 @@ rejects_json(const char *json, size_t len, const char *name)
 
 
 static void
-test_spec_example(void)
+test_doc_example(void)
 {
     goim_token_t  tok;
 
     is_int(parse("{\"mid\":123,\"key\":\"dev-abc\",\"room_id\":\"live://1000\","
                  "\"platform\":\"web\",\"accepts\":[1000,1001]}", &tok),
-           0, "spec example: parsed");
-    is_str(err, "", "spec example: no reason");
-    is_int(tok.mid, 123, "spec example: mid");
-    is_str(tok.key, "dev-abc", "spec example: key");
-    is_int(tok.key_len, 7, "spec example: key_len");
-    is_str(tok.room_id, "live://1000", "spec example: room_id");
-    is_int(tok.room_len, 11, "spec example: room_len");
-    is_str(tok.platform, "web", "spec example: platform");
-    is_int(tok.n_accepts, 2, "spec example: two accepts");
+           0, "documented example: parsed");
+    is_str(err, "", "documented example: no reason");
+    is_int(tok.mid, 123, "documented example: mid");
+    is_str(tok.key, "dev-abc", "documented example: key");
+    is_int(tok.key_len, 7, "documented example: key_len");
+    is_str(tok.room_id, "live://1000", "documented example: room_id");
+    is_int(tok.room_len, 11, "documented example: room_len");
+    is_str(tok.platform, "web", "documented example: platform");
+    is_int(tok.n_accepts, 2, "documented example: two accepts");
     ok(tok.n_accepts == 2 && tok.accepts[0] == 1000
-       && tok.accepts[1] == 1001, "spec example: accepts 1000, 1001");
-    is_int(tok.exp, 0, "spec example: no exp");
+       && tok.accepts[1] == 1001, "documented example: accepts 1000, 1001");
+    is_int(tok.exp, 0, "documented example: no exp");
     goim_token_free(&tok);
     ok(token_is_empty(&tok), "goim_token_free clears the token");
     goim_token_free(&tok);
@@ -496,7 +496,7 @@ test_malformed(void)
 int
 main(void)
 {
-    test_spec_example();
+    test_doc_example();
     test_absent_and_null();
     test_integers();
     test_accepts();

@@ -1,5 +1,5 @@
 /*
- * WebSocket codec: SHA-1 vectors, the RFC 6455 accept key and frame
+ * WebSocket codec: the RFC 6455 accept key and frame
  * examples, length encodings, every frame and message error, piecewise
  * unmasking, close frames and close codes.
  */
@@ -56,70 +56,6 @@ frame(uint8_t *p, unsigned b0, int masked, int enc, uint64_t len)
 
 
 static void
-hex(char *dst, const uint8_t *src, size_t len)
-{
-    size_t  i;
-
-    static const char  digits[] = "0123456789abcdef";
-
-    for (i = 0; i < len; i++) {
-        *dst++ = digits[src[i] >> 4];
-        *dst++ = digits[src[i] & 0xf];
-    }
-
-    *dst = '\0';
-}
-
-
-static void
-test_sha1(void)
-{
-    size_t    i, n;
-    char      out[41];
-    uint8_t   digest[20];
-    uint8_t  *a;
-
-    static const struct {
-        const char  *data;
-        size_t       repeat;    /* of 'a' when data is NULL */
-        const char  *sha1;
-    } vectors[] = {
-        { "abc", 0, "a9993e364706816aba3e25717850c26c9cd0d89d" },
-        { "", 0, "da39a3ee5e6b4b0d3255bfef95601890afd80709" },
-        { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 0,
-          "84983e441c3bd26ebaae4aa1f95129e5e54670f1" },
-        { NULL, 55, "c1c8bbdc22796e28c0e15163d20899b65621d65a" },
-        { NULL, 56, "c2db330f6083854c99d4b5bfb6e8f29f201be699" },
-        { NULL, 63, "03f09f5b158a7a8cdad920bddc29b81c18a551f5" },
-        { NULL, 64, "0098ba824b5c16427bd7a1122a5a442a25ec644d" },
-        { NULL, 119, "ee971065aaa017e0632a8ca6c77bb3bf8b1dfc56" },
-        { NULL, 120, "f34c1488385346a55709ba056ddd08280dd4c6d6" },
-        { NULL, 1000000, "34aa973cd4c4daa4f61eeb2bdbad27316534016f" },
-    };
-
-    a = malloc(1000000);
-    memset(a, 'a', 1000000);
-
-    for (i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
-        if (vectors[i].data) {
-            n = strlen(vectors[i].data);
-            goim_sha1((const uint8_t *) vectors[i].data, n, digest);
-
-        } else {
-            n = vectors[i].repeat;
-            goim_sha1(a, n, digest);
-        }
-
-        hex(out, digest, sizeof(digest));
-        is_str(out, vectors[i].sha1, "sha1 of %s (%zu bytes)",
-               vectors[i].data ? "a string" : "'a' repeated", n);
-    }
-
-    free(a);
-}
-
-
-static void
 test_accept_key(void)
 {
     size_t  i;
@@ -137,8 +73,9 @@ test_accept_key(void)
 
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         memset(out, '#', sizeof(out));
-        goim_ws_accept_key((const uint8_t *) keys[i].key,
-                           strlen(keys[i].key), out);
+        is_int(goim_ws_accept_key((const uint8_t *) keys[i].key,
+                                  strlen(keys[i].key), out), 0,
+               "accept key %zu: computed", i);
 
         ok(out[GOIM_WS_ACCEPT_LEN] == '#',
            "accept key %zu: exactly 28 characters written", i);
@@ -647,7 +584,6 @@ test_close(void)
 int
 main(void)
 {
-    test_sha1();
     test_accept_key();
     test_rfc_examples();
     test_server_headers();

@@ -8,8 +8,9 @@ package Test::Goim;
 # Differences from Test::Nginx, on purpose:
 #   - a fresh nginx per block (start, request/perl, quit), so error.log holds
 #     exactly one block's lines and no state leaks between blocks;
-#   - fresh random loopback ports per block, one servroot per test file,
-#     so `prove -j` can run files in parallel;
+#   - fresh random loopback ports per block, one servroot per test file
+#     and process (t/servroot_<file>_<pid>, removed when the file passed),
+#     so `prove -j` can run files in parallel, the same file twice too;
 #   - a `--- perl` section runs Perl code while nginx is up.
 #
 # Spiffy note: `use Test::Base -Base` source-filters this file. A sub written
@@ -62,9 +63,9 @@ our $PerlTimeout  = $ENV{TEST_NGINX_PERL_TIMEOUT} || 60 * $Scale;  # a --- perl
 # through tools/asan-nginx.sh (TEST_NGINX_BINARY); their reports go to
 # error.log (make test-asan).
 our $Asan         = $ENV{TEST_NGINX_ASAN} ? 1 : 0;
-our $ServRoot;                    # t/servroot_<test file>, made on first use
-# under valgrind or ASan: t/servroot_<mode>_<test file>, so that such a run
-# and a plain one can go on side by side
+our $ServRoot;                    # t/servroot_<test file>_<pid>
+# under valgrind or ASan: t/servroot_<mode>_<test file>_<pid>, so that one
+# can tell such a run's directories from a plain one's
 our $ServTag      = $Asan ? 'asan_' : $Valgrind ? 'valgrind_' : '';
 
 # Lines that fail a block unless its --- error_log allows them.
@@ -80,8 +81,13 @@ my $ServRootReady;
 my %SanSeen;                      # sanitizer log => bytes already checked
 
 END {
+    # before Test::Builder's END: $? is the script's own exit status
+    my $passed = $? == 0 && Test::More->builder->is_passing;
     local $?;                     # keep the test's exit status
-    stop_nginx() if $$ == $OwnerPid;
+    if ($$ == $OwnerPid) {
+        stop_nginx();
+        _remove_servroot() if $passed && $ServRootReady;
+    }
 }
 
 # Become the "subreaper" of nginx: the daemonized master is re-parented to
@@ -121,13 +127,20 @@ sub skip_unless_module () {
 
 sub add_block_preprocessor () { push @Preprocessors, @_ }
 
+# t/servroot_[<mode>_]<test file>_<pid of the test>; TEST_GOIM_SERVROOT
+# names another (t/000-harness.t gives its inner files a temporary one).
 sub servroot () {
     return $ServRoot if $ServRoot;
+    return $ServRoot = $ENV{TEST_GOIM_SERVROOT} if $ENV{TEST_GOIM_SERVROOT};
+    return $ServRoot = _servroot_base() . "_$OwnerPid";
+}
+
+sub _servroot_base () {
     my $file = abs_path($0) // $0;
     my $rel = $file =~ m{^\Q$Repo\E/t/(.+)$} ? $1 : basename($file);
     $rel =~ s/\.t$//;
     $rel =~ s{[^\w.-]}{_}g;
-    return $ServRoot = "$Repo/t/servroot_$ServTag$rel";
+    return "$Repo/t/servroot_$ServTag$rel";
 }
 
 # The current error.log (the running or last block's only).
@@ -343,20 +356,46 @@ sub _alive () {
     return $t =~ /^\d+ \(.*\) Z / ? 0 : 1;
 }
 
-# Once per file: stop a stale nginx from an aborted run, then start clean.
+# Once per file: remove what aborted runs of this file left (their test
+# process is gone; an nginx of theirs still running is killed), then start
+# clean.
 sub _prepare_servroot () {
     return if $ServRootReady++;
     my $root = servroot();
-    my $t = _slurp("$root/logs/nginx.pid") // '';
-    my ($old) = $t =~ /^(\d+)/;
-    if ($old && ((_slurp("/proc/$old/cmdline") // '') =~ /nginx/)) {
-        my @pids = ($old, _children_of($old));
-        kill 'KILL', @pids;
-        _wait_gone(\@pids, 2);
+    unless ($ENV{TEST_GOIM_SERVROOT}) {
+        my $base = _servroot_base();
+        for my $dir (glob("${base}_[0-9]*"), $base) {
+            my ($pid) = $dir =~ /^\Q$base\E_(\d+)/;
+            next if $pid && $pid != $OwnerPid && kill 0, $pid;
+            _kill_root_nginx($dir);
+            remove_tree($dir);
+        }
     }
+    _kill_root_nginx($root);
     remove_tree($root);
     make_path(map { "$root/$_" } qw(conf logs html client_body_temp
         proxy_temp fastcgi_temp uwsgi_temp scgi_temp));
+}
+
+# an nginx master started with -p $root (and its workers)
+sub _kill_root_nginx () {
+    my ($root) = @_;
+    my $t = _slurp("$root/logs/nginx.pid") // '';
+    my ($old) = $t =~ /^(\d+)/;
+    return unless $old;
+    my $cmd = _slurp("/proc/$old/cmdline") // '';
+    return unless $cmd =~ /nginx/ && index($cmd, $root) >= 0;
+    my @pids = ($old, _children_of($old));
+    kill 'KILL', @pids;
+    _wait_gone(\@pids, 2);
+}
+
+# at exit, when the file passed: its servroot and the ones it made beside
+# it (servroot() . '_b', ...)
+sub _remove_servroot () {
+    my $root = servroot();
+    return if $ENV{TEST_GOIM_SERVROOT};
+    remove_tree($_) for $root, glob("${root}_*");
 }
 
 # --- ports and variables --------------------------------------------------------
@@ -820,8 +859,9 @@ set in %ENV (fresh per block) for Perl code:
   TEST_NGINX_SERVER_PORT  the http server's port
   TEST_NGINX_STREAM_PORT  free port for a stream server
   TEST_NGINX_PORT2, TEST_NGINX_PORT3  more free ports
-  TEST_NGINX_SERVROOT     t/servroot_<test file> (t/servroot_asan_<test
-                          file> under ASan, _valgrind_ under valgrind)
+  TEST_NGINX_SERVROOT     t/servroot_<test file>_<pid> (t/servroot_asan_
+                          <test file>_<pid> under ASan, _valgrind_ under
+                          valgrind); removed at exit when the file passed
   TEST_NGINX_REPO         repository root
   TEST_GOIM_MODULE_LOADED 1 if this block's nginx loads our module
 
