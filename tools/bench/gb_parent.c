@@ -372,11 +372,13 @@ gb_parent(void)
         if (now >= next_progress || phase == GB_PH_DONE) {
             fprintf(stderr, "goim-bench: %6.1fs %-7s conn %" PRIu64
                     " ready %" PRIu64 "/%ld recv/s %" PRIu64 " sent/s %"
-                    PRIu64 " err %" PRIu64 " api_err %" PRIu64 "\n",
+                    PRIu64 " err %" PRIu64 " api_err %" PRIu64 " hb %"
+                    PRIu64 " recv %" PRIu64 "\n",
                     (double) (now - gb.t0) / GB_SEC, names[phase],
                     gp_total.connected, gp_total.authed, gb.clients,
                     gp_total.received - last_recv, gp_sent - last_sent,
-                    gp_total.errors, gp_api_errors);
+                    gp_total.errors, gp_api_errors, gp_total.heartbeats,
+                    gp_total.received);
 
             last_recv = gp_total.received;
             last_sent = gp_sent;
