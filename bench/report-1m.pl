@@ -161,7 +161,6 @@ for my $c (qw(dentry lsm_inode_cache)) {
 }
 my $other_slab = $slab_total - $sock_bytes - $proc_bytes;
 
-my $used = sub { ($_[0]{MemTotal} - $_[0]{MemAvailable}) * 1024 };
 my $mdelta = sub { (($m_full->{$_[0]} // 0) - ($m_base->{$_[0]} // 0)) * 1024 };
 
 my $d_pss = ($ng_pss1 - $ng_pss0) * 1024;
@@ -240,9 +239,12 @@ Reading the figures:
   on this machine a process outside the bench lists /proc/<pid>/fd of
   every process every few seconds, which makes one per open file
   (reclaimable; a machine without such a monitor does not have them).
-- **The machine** row is MemTotal - MemAvailable, after all connected
-  minus before nginx started: everything, other users of the machine
-  included.
+- **The bench's memory** adds up its parts: nginx's Pss (the workers'
+  own included), the clients' Pss, the slab growth, page tables, kernel
+  stacks and TCP buffers. **The machine** row is MemAvailable before
+  nginx started minus after all connected: other users of the machine
+  included, and reclaimable slab (dentries, inodes) counted as
+  available.
 - **Fan-out** is a push's first and last delivery as the clients saw
   them (publish to read, the clients' clocks are the publisher's): the
   last one is when every client had it. Room pushes wait for
@@ -267,12 +269,14 @@ $s .= "Network namespace: "
     . ".\n\n";
 $s .= "nginx: $e{WORKERS} workers, worker_rlimit_nofile 20000, "
     . "worker_connections 19800, goim_max_clients $e{MAX_CLIENTS}, "
-    . "goim_zone $e{ZONE_MB}m, goim_heartbeat 4m, reuseport listeners "
+    . "goim_zone $e{ZONE_MB}m, goim_heartbeat 4m, goim_shutdown_drain $e{DRAIN}s, reuseport listeners "
     . "(build/bench1m/conf/nginx.conf).\n\n";
 
 $s .= "Commands:\n\n";
 $s .= "    BENCH_1M_CLIENTS=$e{CLIENTS}"
     . ($e{BUFS} ne "default" ? " BENCH_1M_BUFS=$e{BUFS}" : "")
+    . ($e{HEARTBEAT} != 240 ? " BENCH_1M_HEARTBEAT=$e{HEARTBEAT}" : "")
+    . ($e{WORKERS_SET} ne "" ? " BENCH_1M_WORKERS=$e{WORKERS_SET}" : "")
     . " make bench-1m    # sh bench/run-1m.sh\n";
 $s .= "    $e{CMD_FLOOR}\n";
 $s .= "    $_\n" for ($e{CMD_TCP}, $e{CMD_WS});
@@ -305,10 +309,14 @@ $s .= "| of which /proc/<pid>/fd entries (outside monitor) | " . mb($proc_bytes)
 $s .= "| of which other caches (whole machine) | " . mb($other_slab) . " = " . per($other_slab) . " B per connection |\n";
 $s .= "| TCP buffer pages (sockstat mem), idle | $tcp_pages pages = " . mb($tcp_pages * 4096) . " |\n";
 $s .= "| clients: goim-bench Pss ($b_procs processes) | " . mb($b_pss * 1024) . " = " . per($b_pss * 1024) . " B per connection (RSS " . mb($b_rss * 1024) . ") |\n";
-$s .= "| the machine: used Δ since before nginx | " . gb($used->($m_full) - $used->($m_host)) . " = " . per($used->($m_full) - $used->($m_host)) . " B per connection; MemAvailable " . gb($m_full->{MemAvailable} * 1024) . " of " . gb($m_full->{MemTotal} * 1024) . " left |\n";
+my $parts = $ng_pss1 * 1024 + $b_pss * 1024 + $slab_total
+            + $mdelta->("PageTables") + $mdelta->("KernelStack")
+            + $tcp_pages * 4096;
+$s .= "| **the bench's memory**: nginx Pss + clients' Pss + slab Δ + page tables Δ + kernel stacks Δ + TCP buffers | **" . gb($parts) . "** = " . per($parts) . " B per connection |\n";
+$s .= "| the machine: MemAvailable since before nginx | " . gb(($m_host->{MemAvailable} - $m_full->{MemAvailable}) * 1024) . " less (whole machine; reclaimable slab counts as available), " . gb($m_full->{MemAvailable} * 1024) . " of " . gb($m_full->{MemTotal} * 1024) . " left |\n";
 $s .= "| goim_zone used | " . sprintf("%.1f MB of %d MB (%.1f MB free), %s B per connection", $e{SHM1} / 1048576, $e{ZONE_MB}, $e{SHM_FREE} / 1048576, per($e{SHM1} - $e{SHM0})) . " |\n";
 if ($e{HB_N} ne "" && $e{HB_N} > 0) {
-    $s .= "| heartbeats only, $e{IDLE} s | " . int_sep($e{HB_N}) . " heartbeat replies (" . sprintf("%.0f/s", $e{HB_N} / $e{IDLE}) . "), nginx CPU " . sprintf("%.2f s = %.1f µs per heartbeat (all of nginx's idle work included)", $e{HB_CPU} / 100, $e{HB_CPU} * 1e4 / $e{HB_N}) . " |\n";
+    $s .= "| heartbeats only (every $e{HEARTBEAT} s), $e{IDLE} s | " . int_sep($e{HB_N}) . " heartbeat replies (" . sprintf("%.0f/s", $e{HB_N} / $e{IDLE}) . "), nginx CPU " . sprintf("%.2f s = %.1f µs per heartbeat (all of nginx's idle work included)", $e{HB_CPU} / 100, $e{HB_CPU} * 1e4 / $e{HB_N}) . " |\n";
 }
 
 my $wus = $floor->{write_cpu_us};

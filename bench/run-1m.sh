@@ -58,11 +58,15 @@
 #   BENCH_1M_WORKERS     worker_processes (auto: clients / 19,000, up)
 #   BENCH_1M_SOURCES     source addresses per run (auto)
 #   BENCH_1M_RATE        connects/s, both runs together (12000)
+#   BENCH_1M_PENDING     clients between connect and auth reply, all
+#                        processes together (2000): connects wait beyond
+#                        it, so that the server's accept queues stay short
 #   BENCH_1M_BUFS        default: the kernel's socket buffer sizes;
 #                        small: tcp_rmem/tcp_wmem "4096 4096 <max>" in the
 #                        namespace and --sockbuf 4096 on the clients
 #   BENCH_1M_PUSHES      room pushes, one at a time (3)
 #   BENCH_1M_IDLE        seconds of heartbeats only (20)
+#   BENCH_1M_HEARTBEAT   the clients' heartbeat interval in s (240)
 #   BENCH_1M_RELOAD      auto (when the slots allow), no
 #   BENCH_1M_RESERVE_GB  GiB of MemAvailable the run leaves to others (6)
 #   BENCH_1M_PORT_BASE   ports base+1 (TCP), +2 (WS), +11 (API) (31400)
@@ -112,9 +116,11 @@ nginx=${NGINX:-nginx}
 unset NGINX     # nginx itself reads NGINX as inherited listening sockets
 clients=${BENCH_1M_CLIENTS:-1000000}
 rate=${BENCH_1M_RATE:-12000}
+pending=${BENCH_1M_PENDING:-2000}
 bufs=${BENCH_1M_BUFS:-default}
 pushes=${BENCH_1M_PUSHES:-3}
 idle=${BENCH_1M_IDLE:-20}
+heartbeat=${BENCH_1M_HEARTBEAT:-240}
 reload=${BENCH_1M_RELOAD:-auto}
 reserve_gb=${BENCH_1M_RESERVE_GB:-6}
 base=${BENCH_1M_PORT_BASE:-31400}
@@ -144,6 +150,11 @@ procs=$(( (half + per_proc - 1) / per_proc ))
 zone_mb=$(( clients * 320 / 1048576 + workers * 64 / 1024 + 16 ))
 [ "$zone_mb" -ge 64 ] || zone_mb=64
 reserve_kb=$((reserve_gb * 1048576))
+max_pending=$(( pending / (2 * procs) ))
+[ "$max_pending" -ge 8 ] || max_pending=8
+# the old workers close their clients spread over this: 5,000 a second
+drain_s=$(( clients / 5000 ))
+[ "$drain_s" -ge 30 ] || drain_s=30
 
 pid_tcp=""
 pid_ws=""
@@ -189,8 +200,8 @@ esac
 check_setup "$goim_module" "$bench"
 [ -x "$floor" ] || die "$floor missing: make tools"
 command -v perl >/dev/null 2>&1 || die "perl not found"
-"$bench" --help 2>&1 | grep -q -- --seq-base \
-    || die "$bench has no --seq-base: make tools"
+"$bench" --help 2>&1 | grep -q -- --max-pending \
+    || die "$bench has no --max-pending: make tools"
 
 [ "$workers" -le "$slots" ] \
     || die "$clients clients need $workers workers: the registry has" \
@@ -392,6 +403,7 @@ $cmd_floor >"$out/floor.json" 2>"$out/floor.log" \
 goim_zone goim ${zone_mb}m;
 goim_max_clients $max_clients;
 goim_heartbeat 4m;
+goim_shutdown_drain ${drain_s}s;
 " "        client_body_buffer_size 64k;
         client_max_body_size 64k;
 "
@@ -413,7 +425,7 @@ log "nginx $master, $workers workers: RSS $1 kB, Pss $2 kB, zone used $shm0 B"
 
 hold=$limit         # the idle runs' --settle: they are ended by SIGINT
 run_rate=$((rate / 2))
-common="--clients $half --procs $procs --sources $sources --connect-rate $run_rate --rooms 1 --heartbeat 240 --idle --settle $hold --api 127.0.0.1:$api_port $sockbuf_opt"
+common="--clients $half --procs $procs --sources $sources --connect-rate $run_rate --max-pending $max_pending --rooms 1 --heartbeat $heartbeat --idle --settle $hold --api 127.0.0.1:$api_port $sockbuf_opt"
 cmd_tcp="$bench --transport tcp --server 127.0.0.1:$tcp_port $common"
 cmd_ws="$bench --transport ws --server 127.0.0.1:$ws_port --ws-path /sub --id-base $half $common"
 
@@ -543,6 +555,14 @@ pub_run() {
             bcpu=$(( $(proc_ticks $(bench_pids)) - b0 ))
             break
         fi
+        # the API refused the push: nothing to wait for
+        if ! kill -0 "$pid_pub" 2>/dev/null \
+           && ! grep -q '"sent":1' "$out/pub$seq.json"
+        then
+            cpu=$(( $(cpu_ticks) - c0 ))
+            bcpu=$(( $(proc_ticks $(bench_pids)) - b0 ))
+            break
+        fi
         if [ "$(echo "$t0" | awk -v n="$(now)" '{ print (n - $1 > 90) }')" = 1 ]; then
             cpu=$(( $(cpu_ticks) - c0 ))
             bcpu=$(( $(proc_ticks $(bench_pids)) - b0 ))
@@ -598,8 +618,8 @@ if [ "$all_online" = true ] && [ "$do_reload" = yes ]; then
     then
         reloaded=yes
         reload_min=$clients
-        # drain 30 s, then the reconnects at the connect rate
-        wait_s=$(( 60 + clients / rate + 30 ))
+        # the drain, then the reconnects at the connect rate
+        wait_s=$(( drain_s + clients / rate + 60 ))
         : >"$out/reload.txt"
         while [ "$(echo "$t0" | awk -v n="$(now)" -v w=$wait_s '{ print (n - $1 > w) }')" = 0 ]; do
             sleep 2
@@ -684,7 +704,7 @@ export B_STARTED=$started B_CLIENTS=$clients B_WORKERS=$workers \
     B_AUTH_FAILED=$auth_failed B_REFUSED=$refused B_T_STOP=$t_stop \
     B_ALIVE=$alive B_LOST=$lost B_SIGNALS=$signals B_ALERTS=$alerts \
     B_ERRORS=$errors B_OVF=$ovf B_RC_TCP=$rc_tcp B_RC_WS=$rc_ws \
-    B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
+    B_DRAIN=$drain_s B_HEARTBEAT=$heartbeat B_WORKERS_SET=${BENCH_1M_WORKERS:-} B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
     B_CMD_TCP="$cmd_tcp" B_CMD_WS="$cmd_ws" B_CMD_FLOOR="$cmd_floor" \
     B_KERNEL_SETTINGS="$kernel_settings" \
     B_UNAME="$(uname -sr)" B_NGINX_V="$("$nginx" -v 2>&1 | sed 's/.*: //')" \

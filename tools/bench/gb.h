@@ -55,7 +55,7 @@
 #define GB_MAX_MSG_SIZE      (60 * 1024)
 #define GB_READ_CHUNK        (64 * 1024)
 #define GB_MAX_OUT           (1024 * 1024)  /* unsent bytes per client */
-#define GB_MAX_PENDING       1024           /* connects in progress */
+#define GB_MAX_PENDING       1024           /* default --max-pending */
 #define GB_MAX_PROCS         64
 #define GB_MAX_PIDS          64
 #define GB_FD_RESERVE        32
@@ -187,6 +187,7 @@ typedef struct {
     long               id_base;          /* client i is mid/key base + i */
     long               seq_base;         /* the first message's seq */
     long               sockbuf;          /* SO_RCVBUF and SO_SNDBUF, or 0 */
+    long               max_pending;      /* per process: connect to ready */
     int                idle;
     pid_t              pids[GB_MAX_PIDS];
     int                npids;
@@ -301,6 +302,7 @@ void gb_child(long lo, long hi, int ctl, int out) __attribute__((
 int gb_child_auth(gb_conn_t *c);
 void gb_child_fail(gb_conn_t *c, const char *reason);
 int gb_child_send(gb_conn_t *c, const uint8_t *p, size_t len);
+void gb_child_ready(gb_conn_t *c);
 gb_conn_ext_t *gb_child_ext(gb_conn_t *c);
 void gb_child_ext_done(gb_conn_t *c);
 

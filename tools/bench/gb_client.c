@@ -24,7 +24,7 @@ static uint32_t    *gc_queue;           /* clients waiting to connect */
 static uint32_t    *gc_queue_at;        /* not before: ms since t0 */
 static long         gc_qhead;
 static long         gc_qlen;
-static long         gc_pending;
+static long         gc_pending;         /* connect started, not ready */
 static int          gc_errlog;
 long                gc_id;              /* our first client's number */
 uint8_t             gc_mask[4];
@@ -126,7 +126,7 @@ gb_child(long lo, long hi, int ctl, int out)
         rate_n = 0;
         now_ms = (uint32_t) ((now - gb.t0) / 1000);
 
-        while (tokens >= 1 && gc_qlen > 0 && gc_pending < GB_MAX_PENDING
+        while (tokens >= 1 && gc_qlen > 0 && gc_pending < gb.max_pending
                && gc_queue_at[gc_qhead] <= now_ms)
         {
             c = &gc_conns[gc_queue[gc_qhead]];
@@ -314,7 +314,6 @@ gb_child_connected(gb_conn_t *c)
         return;
     }
 
-    gc_pending--;
     gc_stats.connected++;
 
     ev.events = EPOLLIN;
@@ -391,10 +390,11 @@ gb_child_fail(gb_conn_t *c, const char *reason)
 
     gc_stats.errors++;
 
-    if (c->state == GB_CONNECTING) {
+    if (c->state != GB_IDLE && c->state != GB_READY) {
         gc_pending--;
+    }
 
-    } else if (c->state != GB_IDLE) {
+    if (c->state != GB_IDLE && c->state != GB_CONNECTING) {
         gc_stats.connected--;
     }
 
@@ -422,6 +422,22 @@ gb_child_fail(gb_conn_t *c, const char *reason)
     gc_queue_at[tail] = (uint32_t) ((gb_mono_us() - gb.t0 + GB_RETRY_US)
                                     / 1000);
     gc_qlen++;
+}
+
+
+/*
+ * Authenticated (nchan: upgraded).  A client counts against
+ * --max-pending from its connect until here: on loopback the kernel
+ * completes the TCP handshake before the server accepts, so only the
+ * answer shows that the server has taken the client in.
+ */
+
+void
+gb_child_ready(gb_conn_t *c)
+{
+    c->state = GB_READY;
+    gc_stats.authed++;
+    gc_pending--;
 }
 
 

@@ -257,8 +257,7 @@ gb_child_handshake(gb_conn_t *c, const uint8_t *p, size_t len)
     }
 
     if (gb.mode == GB_MODE_NCHAN) {
-        c->state = GB_READY;
-        gc_stats.authed++;
+        gb_child_ready(c);
 
     } else if (gb_child_auth(c) != 0) {
         return -1;
@@ -370,8 +369,7 @@ gb_child_packet(gb_conn_t *c, goim_packet_t *pkt)
 
     case GOIM_OP_AUTH_REPLY:
         if (c->state == GB_AUTH) {
-            c->state = GB_READY;
-            gc_stats.authed++;
+            gb_child_ready(c);
         }
 
         return 0;

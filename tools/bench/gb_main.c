@@ -30,6 +30,9 @@ gb_usage(void)
 "  --sources K           source addresses 127.0.0.1..127.0.0.K (auto)\n"
 "  --procs P             client processes (auto: < 20,000 fds each)\n"
 "  --connect-rate R      connects per second, all processes (10000)\n"
+"  --max-pending K       clients per process between connect and auth\n"
+"                        reply (1024): beyond it connects wait, so that a\n"
+"                        busy server is not flooded into timeouts\n"
 "  --rooms R             rooms bench://<i %% R> (1)\n"
 "  --heartbeat S         heartbeat interval in seconds, spread (30)\n"
 "  --api ADDR            HTTP API / nchan publisher (127.0.0.1:3111)\n"
@@ -298,6 +301,7 @@ main(int argc, char **argv)
         { "id-base",      required_argument, NULL, 'B' },
         { "seq-base",     required_argument, NULL, 'q' },
         { "sockbuf",      required_argument, NULL, 'u' },
+        { "max-pending",  required_argument, NULL, 'W' },
         { "idle",         no_argument,       NULL, 'I' },
         { "help",         no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -314,6 +318,7 @@ main(int argc, char **argv)
     gb.settle = 2;
     gb.duration = 10;
     gb.drain = 1;
+    gb.max_pending = GB_MAX_PENDING;
     gb.ws_path = "/sub";
     have_server = 0;
 
@@ -346,6 +351,7 @@ main(int argc, char **argv)
         case 'B': GB_NUM("id-base", 0, 1000000000, id_base);
         case 'q': GB_NUM("seq-base", 0, 1000000000, seq_base);
         case 'u': GB_NUM("sockbuf", 1024, 64 * 1024 * 1024, sockbuf);
+        case 'W': GB_NUM("max-pending", 1, 65536, max_pending);
 
         case 't':
             if (strcmp(optarg, "tcp") == 0) {
