@@ -70,8 +70,8 @@ my $date = sprintf("%04d-%02d-%02d %02d:%02d UTC", $t[5] + 1900, $t[4] + 1,
 
 my @pushes;
 for (split /\n/, slurp("$out/pushes.txt")) {
-    my ($seq, $mode, $want, $w, $t_all, $cpu, $bcpu, $peak, $rc, $drop)
-        = split;
+    my ($seq, $mode, $want, $w, $t_all, $cpu, $bcpu, $peak, $rc, $drop,
+        $busy) = split;
     my $pub = load("$out/pub$seq.json");
     my ($del, $first, $last) = (0, undef, undef);
     for my $j ($r{tcp}, $r{ws}, $pub) {
@@ -88,7 +88,7 @@ for (split /\n/, slurp("$out/pushes.txt")) {
     }
     push @pushes, { seq => $seq, mode => $mode, want => $want,
                     written => $w, t_all => $t_all, cpu => $cpu,
-                    bcpu => $bcpu, peak => $peak, rc => $rc,
+                    bcpu => $bcpu, busy => $busy, peak => $peak, rc => $rc,
                     dropped => $drop, delivered => $del, first => $first,
                     last => $last, sent => $pub->{sent} // 0,
                     cmd => slurp("$out/pub$seq.cmd") };
@@ -268,7 +268,7 @@ $s .= "Network namespace: "
     . ($e{BUFS} eq "small" ? " (tcp_rmem/tcp_wmem 4096 4096 max in the namespace, clients --sockbuf 4096)" : " (the kernel's)")
     . ".\n\n";
 $s .= "nginx: $e{WORKERS} workers, worker_rlimit_nofile 20000, "
-    . "worker_connections 19800, goim_max_clients $e{MAX_CLIENTS}, "
+    . "worker_connections 21000, goim_max_clients $e{MAX_CLIENTS}, "
     . "goim_zone $e{ZONE_MB}m, goim_heartbeat 4m, goim_shutdown_drain $e{DRAIN}s, reuseport listeners "
     . "(build/bench1m/conf/nginx.conf).\n\n";
 
@@ -330,7 +330,7 @@ for my $p (@pushes) {
     $s .= "| $label seq $p->{seq}: fan-out | " . (defined $p->{last} ? sprintf("first %.0f ms, **last %.0f ms**", $p->{first}, $p->{last}) : "n/a")
         . (defined $floor_ms && defined $p->{last} ? sprintf(" = %.1f x the floor (%.0f ms)", $p->{last} / $floor_ms, $floor_ms) : "")
         . "; all written (goim_status, 0.25 s polls) " . ($p->{t_all} ne "-" ? "$p->{t_all} s after the publisher started" : "never")
-        . sprintf("; nginx CPU %.2f s = %.1f µs per message, goim-bench %.2f s", $p->{cpu} / 100, $p->{written} ? $p->{cpu} * 1e4 / $p->{written} : 0, $p->{bcpu} / 100)
+        . sprintf("; nginx CPU %.2f s = %.1f µs per message, goim-bench %.2f s, other processes %.2f s", $p->{cpu} / 100, $p->{written} ? $p->{cpu} * 1e4 / $p->{written} : 0, $p->{bcpu} / 100, ($p->{busy} - $p->{cpu} - $p->{bcpu}) / 100)
         . "; TCP buffers peak " . mb($p->{peak} * 4096) . " |\n";
 }
 if ($e{PUSHED} ne "yes") {
@@ -339,6 +339,7 @@ if ($e{PUSHED} ne "yes") {
 if ($e{DO_RELOAD} eq "yes") {
     $s .= "| nginx -s reload | " . ($e{RELOADED} eq "yes"
         ? "old workers gone after " . sec($e{RELOAD_OLD_GONE}) . ", all " . int_sep($e{CLIENTS}) . " back online after " . sec($e{RELOAD_BACK}) . " (lowest online " . int_sep($e{RELOAD_MIN}) . ", refused by a full worker $e{RELOAD_REFUSED})"
+          . ($e{RELOAD_S} ne "" && $e{RELOAD_S} > 0 ? sprintf("; over those %.0f s: nginx %.2f, goim-bench %.2f, other processes %.2f cores busy", $e{RELOAD_S}, $e{RELOAD_CPU} / 100 / $e{RELOAD_S}, $e{RELOAD_BENCH} / 100 / $e{RELOAD_S}, ($e{RELOAD_BUSY} - $e{RELOAD_CPU} - $e{RELOAD_BENCH}) / 100 / $e{RELOAD_S}) : "")
         : "failed") . " |\n";
 } else {
     $s .= "| nginx -s reload | skipped: $e{RELOAD_WHY} |\n";

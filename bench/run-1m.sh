@@ -20,6 +20,11 @@
 #     19600 (each worker also holds the reuseport listeners of all W
 #     workers and a channel to each), and the clients run as 2 x P
 #     goim-bench processes of at most 19,500 sockets each;
+#   - worker_connections 21000, over the open files: once fewer than
+#     1/16 of worker_connections are free, nginx closes idle keep-alive
+#     and not yet upgraded WebSocket connections ("worker_connections are
+#     not enough, reusing connections"), the API's among them; 19,600
+#     clients must leave that 1/16 free;
 #   - the registry has 64 worker slots (NGX_GOIM_MAX_WORKERS): a reload
 #     runs the old and the new generation side by side, so it is done
 #     only when 2 x W <= 64 (up to ~600,000 clients), and skipped above,
@@ -374,8 +379,17 @@ snapshot() {    # snapshot NAME: what the memory report reads
     fi
 }
 
-cpu_ticks() {   # utime + stime ticks of master and workers
-    proc_ticks $(nginx_pids) $old_workers
+busy_ticks() {  # busy ticks of the whole machine (all CPUs)
+    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
+
+cpu_ticks() {   # utime + stime ticks of master and workers, the exited
+                # ones included (the master's cutime + cstime)
+    {
+        proc_ticks $(nginx_pids) $old_workers
+        awk '{ sub(/.*\) /, ""); print $14 + $15 }' "/proc/$master/stat" \
+            2>/dev/null
+    } | awk '{ s += $1 } END { print s + 0 }'
 }
 
 progress() {    # progress LOG FIELD: the last progress line's value
@@ -407,7 +421,7 @@ goim_shutdown_drain ${drain_s}s;
 " "        client_body_buffer_size 64k;
         client_max_body_size 64k;
 "
-} | sed -e 's/worker_connections 19000;/worker_connections 19800;/' \
+} | sed -e 's/worker_connections 19000;/worker_connections 21000;/' \
         -e 's/backlog=4096/backlog=65535/' >"$out/conf/nginx.conf"
 
 start_nginx "$out" "$workers" "http://127.0.0.1:$api_port/goim/status" 200 \
@@ -522,7 +536,7 @@ fi
 # then wait until nginx wrote it to every member (or 90 s)
 : >"$out/pushes.txt"
 pub_run() {
-    local seq mode cmd w0 want w t0 c0 b0 t_all cpu tcpm peak
+    local seq mode cmd w0 want w t0 c0 b0 u0 t_all cpu tcpm peak
 
     seq=$1
     mode=$2
@@ -536,6 +550,7 @@ pub_run() {
     want=$((online + 1))
     c0=$(cpu_ticks)
     b0=$(proc_ticks $(bench_pids))
+    u0=$(busy_ticks)
     peak=$(tcp_mem_pages)
     t0=$(now)
     $cmd >"$out/pub$seq.json" 2>"$out/pub$seq.log" &
@@ -553,6 +568,7 @@ pub_run() {
             t_all=$(since "$t0")
             cpu=$(( $(cpu_ticks) - c0 ))
             bcpu=$(( $(proc_ticks $(bench_pids)) - b0 ))
+            busy=$(( $(busy_ticks) - u0 ))
             break
         fi
         # the API refused the push: nothing to wait for
@@ -561,11 +577,13 @@ pub_run() {
         then
             cpu=$(( $(cpu_ticks) - c0 ))
             bcpu=$(( $(proc_ticks $(bench_pids)) - b0 ))
+            busy=$(( $(busy_ticks) - u0 ))
             break
         fi
         if [ "$(echo "$t0" | awk -v n="$(now)" '{ print (n - $1 > 90) }')" = 1 ]; then
             cpu=$(( $(cpu_ticks) - c0 ))
             bcpu=$(( $(proc_ticks $(bench_pids)) - b0 ))
+            busy=$(( $(busy_ticks) - u0 ))
             break
         fi
     done
@@ -574,7 +592,7 @@ pub_run() {
     pid_pub=""
     status "post$seq"
     d1=$(metric "post$seq" 'goim_dropped_total{')
-    echo "$seq $mode $want $w ${t_all:--} $cpu $bcpu $peak $rc $((d1 - d0))" \
+    echo "$seq $mode $want $w ${t_all:--} $cpu $bcpu $peak $rc $((d1 - d0)) $busy" \
         >>"$out/pushes.txt"
     log "push $seq ($mode): written $w of $want" \
         "${t_all:+in $t_all s after the publisher started}," \
@@ -614,6 +632,9 @@ if [ "$all_online" = true ] && [ "$do_reload" = yes ]; then
     ref0=$(metric prereload 'goim_clients_refused_total{')
     log "nginx -s reload with $(metric prereload 'goim_online{') online"
     t0=$(now)
+    rl_cpu0=$(cpu_ticks)
+    rl_bench0=$(proc_ticks $(bench_pids))
+    rl_busy0=$(busy_ticks)
     if "$nginx" -p "$out/" -c conf/nginx.conf -e logs/error.log -s reload
     then
         reloaded=yes
@@ -638,6 +659,11 @@ if [ "$all_online" = true ] && [ "$do_reload" = yes ]; then
                 break
             fi
         done
+        reload_s=$(since "$t0")
+        # the old workers are gone: their ticks are not in cpu_ticks
+        rl_cpu=$(( $(cpu_ticks) - rl_cpu0 ))
+        rl_bench=$(( $(proc_ticks $(bench_pids)) - rl_bench0 ))
+        rl_busy=$(( $(busy_ticks) - rl_busy0 ))
         sleep 1
         status postreload
         ref1=$(metric postreload 'goim_clients_refused_total{')
@@ -700,6 +726,8 @@ export B_STARTED=$started B_CLIENTS=$clients B_WORKERS=$workers \
     B_HB_N=${hb_n:-} B_DO_RELOAD=$do_reload B_RELOAD_WHY="$reload_why" \
     B_RELOADED=$reloaded B_RELOAD_OLD_GONE=${reload_old_gone:-} \
     B_RELOAD_BACK=${reload_back:-} B_RELOAD_MIN=${reload_min:-} \
+    B_RELOAD_S=${reload_s:-} B_RELOAD_CPU=${rl_cpu:-} \
+    B_RELOAD_BENCH=${rl_bench:-} B_RELOAD_BUSY=${rl_busy:-} \
     B_RELOAD_REFUSED=$(( ${ref1:-0} - ${ref0:-0} )) \
     B_AUTH_FAILED=$auth_failed B_REFUSED=$refused B_T_STOP=$t_stop \
     B_ALIVE=$alive B_LOST=$lost B_SIGNALS=$signals B_ALERTS=$alerts \
