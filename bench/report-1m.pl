@@ -211,7 +211,7 @@ WebSocket, all in one room, to one nginx with the goim module on this
 machine, measures where the memory goes, pushes room messages and a
 broadcast to all of them, and reloads nginx with all of them connected
 when the registry has the slots for it. It runs in a network namespace
-of its own: the sysctls it sets there (listed in each section) never
+of its own (ip netns): the sysctls it sets there (listed in each section) never
 touch the host's. `BENCH_1M_CLIENTS` sets N (default 1,000,000).
 Each run appends a section; the first part of this file says what the
 figures mean and what we learnt from them.
@@ -262,7 +262,7 @@ my $tree = $e{TREE} ? " + $e{TREE} uncommitted changes in ngx_goim_module/, prot
 $s .= "rev $e{REV}$tree, module sha256 $e{SO}…, nginx $e{NGINX_V}, "
     . "$e{UNAME}, $e{CORES} cores, $e{ELAPSED} s in all, load $e{LOAD} at the end\n\n";
 $s .= "Network namespace: "
-    . ($e{NETNS} eq "own" ? "the run's own (unshare --net); in it:"
+    . ($e{NETNS} eq "own" ? "the run's own (ip netns add); in it:"
                           : "none (host loopback, unchanged):")
     . "$e{KERNEL_SETTINGS} socket buffers: $e{BUFS}"
     . ($e{BUFS} eq "small" ? " (tcp_rmem/tcp_wmem 4096 4096 max in the namespace, clients --sockbuf 4096)" : " (the kernel's)")

@@ -7,12 +7,15 @@
 # versions, are appended to bench/RESULTS-1M.md.  Every run stops by
 # itself (a watchdog, BENCH_1M_LIMIT) and stops what it started.
 #
-# It runs in a network namespace of its own (unshare --net; this script
-# re-runs itself inside it), so the sysctls it sets there (ephemeral port
-# range, listen backlogs, tcp_rmem/tcp_wmem) never touch the host's and
-# vanish with the namespace when the run ends.  It changes no global
-# sysctl.  Without the right to make a namespace it runs on the host's
-# loopback with the host's settings, unchanged.
+# It runs in a network namespace of its own (ip netns add; this script
+# re-runs itself inside it with ip netns exec, and deletes it at the
+# end), so the sysctls it sets there (ephemeral port range, listen
+# backlogs, tcp_rmem/tcp_wmem) never touch the host's and vanish with the
+# namespace.  The namespace gets its own TCP established hash, sized for
+# the run (BENCH_1M_EHASH): the host's tcp_child_ehash_entries is set
+# for the instant the namespace is made and put back at once.  Nothing
+# else global is changed.  Without the right to make a namespace it runs
+# on the host's loopback with the host's settings, unchanged.
 #
 # What shapes the setup (bench/RESULTS-1M.md explains each):
 #   - 20,000 open files per process: nginx runs W workers (auto: one per
@@ -76,8 +79,14 @@
 #   BENCH_1M_RESERVE_GB  GiB of MemAvailable the run leaves to others (6)
 #   BENCH_1M_PORT_BASE   ports base+1 (TCP), +2 (WS), +11 (API) (31400)
 #   BENCH_1M_LIMIT       seconds before the watchdog stops the run
-#                        (300 + clients / 1000)
+#                        (600 + 3 x clients / 1000)
 #   BENCH_1M_RESULTS     report file (bench/RESULTS-1M.md)
+#   BENCH_1M_EHASH       the namespace's TCP established hash buckets: auto
+#                        (2 per client, a power of two, when the host's
+#                        table is smaller), 0 (share the host's), or N
+#   BENCH_1M_PERF        S: perf record -g of the nginx workers for the
+#                        first S s of the first push, into
+#                        build/bench1m/perf.data (off)
 #   NGINX                nginx binary (nginx)
 #
 # Exit status: 0 when every client was online, every push was delivered
@@ -99,15 +108,54 @@ started=$(date +%s)
 
 # --- the namespace ----------------------------------------------------------------
 
+# ehash_for N: the TCP established hash size for N clients (2 sockets
+# each on loopback), 0 when the host's own table is as large
+ehash_for() {
+    local want size host
+
+    want=$(( 2 * $1 + 16384 ))
+    host=$(cat /proc/sys/net/ipv4/tcp_ehash_entries 2>/dev/null)
+    host=${host#-}
+    [ "${host:-0}" -ge "$want" ] && { echo 0; return; }
+    size=65536
+    while [ $size -lt "$want" ] && [ $size -lt 16777216 ]; do
+        size=$((size * 2))
+    done
+    echo $size
+}
+
 if [ "${BENCH_1M_NETNS:-}" != inside ]; then
-    if unshare --net true 2>/dev/null; then
+    ns=goim-bench1m-$$
+    ehash=${BENCH_1M_EHASH:-auto}
+    [ "$ehash" = auto ] && ehash=$(ehash_for "${BENCH_1M_CLIENTS:-1000000}")
+    child=/proc/sys/net/ipv4/tcp_child_ehash_entries
+
+    # A namespace made while tcp_child_ehash_entries is set gets its own
+    # TCP established hash of that size; the host's value is put back at
+    # once, so only this namespace has it.
+    old=""
+    if [ "$ehash" != 0 ] && [ -w "$child" ]; then
+        old=$(cat "$child")
+        echo "$ehash" >"$child" 2>/dev/null || old=""
+    fi
+    made=no
+    command -v ip >/dev/null 2>&1 && ip netns add "$ns" 2>/dev/null && made=yes
+    [ -n "$old" ] && echo "$old" >"$child"
+    [ -n "$old" ] || ehash=0
+
+    if [ $made = yes ]; then
+        trap 'ip netns delete "$ns" 2>/dev/null' EXIT
+        trap 'exit 130' INT TERM HUP
+
         # global, not in the namespace: read here for the report
         BENCH_1M_TCP_MEM=$(tr '\t' ' ' </proc/sys/net/ipv4/tcp_mem)
-        export BENCH_1M_NETNS=inside BENCH_1M_TCP_MEM
-        exec unshare --net -- sh "$0" "$@"
+        BENCH_1M_EHASH_SET=$ehash
+        export BENCH_1M_NETNS=inside BENCH_1M_TCP_MEM BENCH_1M_EHASH_SET
+        ip netns exec "$ns" sh "$0" "$@"
+        exit $?
     fi
 
-    echo "$me: cannot make a network namespace (unshare --net):" \
+    echo "$me: cannot make a network namespace (ip netns add):" \
          "on the host's loopback, its sysctls unchanged" >&2
     netns=host
 else
@@ -129,7 +177,7 @@ heartbeat=${BENCH_1M_HEARTBEAT:-240}
 reload=${BENCH_1M_RELOAD:-auto}
 reserve_gb=${BENCH_1M_RESERVE_GB:-6}
 base=${BENCH_1M_PORT_BASE:-31400}
-limit=${BENCH_1M_LIMIT:-$((300 + clients / 1000))}
+limit=${BENCH_1M_LIMIT:-$((600 + clients * 3 / 1000))}
 results=${BENCH_1M_RESULTS:-bench/RESULTS-1M.md}
 
 per_worker=19000            # the target; goim_max_clients is 19600
@@ -309,7 +357,7 @@ if [ "$bufs" = small ]; then
 fi
 
 kernel_settings=""
-for k in net.ipv4.ip_local_port_range net.core.somaxconn \
+for k in net.ipv4.tcp_ehash_entries net.ipv4.ip_local_port_range net.core.somaxconn \
          net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_rmem net.ipv4.tcp_wmem \
          net.ipv4.tcp_mem fs.file-max
 do
@@ -386,7 +434,7 @@ busy_ticks() {  # busy ticks of the whole machine (all CPUs)
 cpu_ticks() {   # utime + stime ticks of master and workers, the exited
                 # ones included (the master's cutime + cstime)
     {
-        proc_ticks $(nginx_pids) $old_workers
+        proc_ticks $(echo $(nginx_pids) $old_workers | tr ' ' '\n' | sort -u)
         awk '{ sub(/.*\) /, ""); print $14 + $15 }' "/proc/$master/stat" \
             2>/dev/null
     } | awk '{ s += $1 } END { print s + 0 }'
@@ -540,7 +588,7 @@ pub_run() {
 
     seq=$1
     mode=$2
-    cmd="$bench --transport tcp --server 127.0.0.1:$tcp_port --clients 1 --id-base $clients --rooms 1 --push-mode $mode --push-rate 1 --duration 1 --settle 0 --drain 3 --seq-base $seq --api 127.0.0.1:$api_port"
+    cmd="$bench --transport tcp --server 127.0.0.1:$tcp_port --clients 1 --id-base $clients --rooms 1 --push-mode $mode --push-rate 1 --duration 1 --settle 0 --drain 120 --seq-base $seq --api 127.0.0.1:$api_port"
     echo "$cmd" >"$out/pub$seq.cmd"
 
     status "pre$seq"
@@ -555,6 +603,11 @@ pub_run() {
     t0=$(now)
     $cmd >"$out/pub$seq.json" 2>"$out/pub$seq.log" &
     pid_pub=$!
+    if [ "$seq" = 1 ] && [ -n "${BENCH_1M_PERF:-}" ]; then
+        perf record -q -F 499 -g -o "$out/perf.data" \
+            -p "$(echo $(children "$master") | tr ' ' ,)" \
+            -- sleep "$BENCH_1M_PERF" >/dev/null 2>&1 &
+    fi
     t_all=""
     : >"$out/fanout$seq.txt"
     while :; do
@@ -569,6 +622,9 @@ pub_run() {
             cpu=$(( $(cpu_ticks) - c0 ))
             bcpu=$(( $(proc_ticks $(bench_pids)) - b0 ))
             busy=$(( $(busy_ticks) - u0 ))
+            # its own client has read it by now: the publisher reports
+            sleep 0.5
+            kill -INT "$pid_pub" 2>/dev/null
             break
         fi
         # the API refused the push: nothing to wait for
@@ -584,6 +640,7 @@ pub_run() {
             cpu=$(( $(cpu_ticks) - c0 ))
             bcpu=$(( $(proc_ticks $(bench_pids)) - b0 ))
             busy=$(( $(busy_ticks) - u0 ))
+            kill -INT "$pid_pub" 2>/dev/null
             break
         fi
     done
