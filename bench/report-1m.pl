@@ -171,6 +171,76 @@ for (split /\n/, slurp("$out/s/sockstat.full")) {
 }
 
 
+# --- who used the CPU between two snapshots ----------------------------------------
+
+# (machine busy, interrupts, nginx, goim-bench, others by name, not
+# attributed) in seconds; processes that ended in between are in "not
+# attributed", with the interrupt time the kernel charged to no process
+sub cpu_window {
+    my ($a, $b) = @_;
+    my (%ta, %tb, %comm, %who);
+    for (split /\n/, slurp("$out/s/cpu.$a")) {
+        my ($p, $t) = split;
+        $ta{$p} = $t;
+    }
+    for (split /\n/, slurp("$out/s/cpu.$b")) {
+        my ($p, $t, $c) = split;
+        $tb{$p} = $t;
+        $comm{$p} = $c;
+    }
+    return undef unless %ta && %tb;
+    for my $f ("ours.$a", "ours.$b") {
+        for (split /\n/, slurp("$out/s/$f")) {
+            my ($w, @p) = split;
+            $who{$_} = $w for @p;
+        }
+    }
+    my @sa = split ' ', slurp("$out/s/stat.$a");
+    my @sb = split ' ', slurp("$out/s/stat.$b");
+    my $busy = 0;
+    $busy += $sb[$_] - $sa[$_] for (1, 2, 3, 6, 7, 8);
+    my $irq = ($sb[6] - $sa[6]) + ($sb[7] - $sa[7]);
+    my %sum = (nginx => 0, bench => 0);
+    my %others;
+    for my $p (keys %tb) {
+        my $d = $tb{$p} - ($ta{$p} // 0);
+        next if $d <= 0;
+        if ($who{$p}) {
+            $sum{$who{$p}} += $d;
+        } else {
+            (my $c = $comm{$p}) =~ s{/.*}{};
+            $others{$c} += $d;
+        }
+    }
+    my $listed = $sum{nginx} + $sum{bench};
+    $listed += $_ for values %others;
+    return { busy => $busy / 100, irq => $irq / 100,
+             nginx => $sum{nginx} / 100, bench => $sum{bench} / 100,
+             others => { map { $_ => $others{$_} / 100 } keys %others },
+             rest => ($busy - $listed) / 100,
+             secs => slurp("$out/s/uptime.$b") - slurp("$out/s/uptime.$a") };
+}
+
+sub cpu_text {
+    my ($w) = @_;
+    return "n/a" unless $w;
+    my $secs = $w->{secs};
+    my @top = sort { $w->{others}{$b} <=> $w->{others}{$a} }
+              keys %{ $w->{others} };
+    @top = grep { $w->{others}{$_} >= 0.5 } @top[0 .. ($#top < 4 ? $#top : 4)];
+    my $t = sprintf("%.0f s: machine %.0f s busy of %.0f (%.0f s in interrupts); nginx %.0f s, goim-bench %.0f s",
+                    $secs, $w->{busy}, $secs * $e{CORES}, $w->{irq}, $w->{nginx}, $w->{bench});
+    $t .= "; others: " . join(", ", map { sprintf("%s %.0f s", $_, $w->{others}{$_}) } @top)
+        if @top;
+    $t .= sprintf("; not attributed (ended processes, interrupts) %.0f s", $w->{rest})
+        if $w->{rest} >= 0.5;
+    return $t;
+}
+
+my $cpu_conn = cpu_window("conn0", "conn1");
+my $cpu_push = cpu_window("push0", "push1");
+
+
 # --- the verdict ----------------------------------------------------------------
 
 my $pushes_ok = $e{PUSHED} eq "yes" && @pushes == $e{PUSHES} + 1;
@@ -299,6 +369,7 @@ $s .= "| figure | value |\n|---|---|\n";
 $s .= "| online (goim_status, sum of goim_online) | **" . int_sep($n) . "** of " . int_sep($e{CLIENTS}) . " |\n";
 $s .= "| connections per worker | " . (@c ? int_sep($c[0]) . " to " . int_sep($c[-1]) . " over " . scalar(@c) . " workers" : "n/a") . " |\n";
 $s .= "| memory guard | $e{GUARD} |\n" if $e{GUARD} ne "";
+$s .= "| CPU while connecting | " . cpu_text($cpu_conn) . " |\n";
 $s .= "| time to all online | " . sec($e{T_CONN}) . " at " . int_sep($e{RATE}) . " connects/s asked (nginx CPU " . sprintf("%.1f", $e{CPU_CONN} / 100) . " s" . ($n ? sprintf(", %.0f µs per connection", $e{CPU_CONN} * 1e4 / $n) : "") . ") |\n";
 $s .= "| nginx ΔPss (master + workers) | " . mb($d_pss) . " = **" . per($d_pss) . " B per connection** (target ≤ 1536) |\n";
 $s .= "| nginx ΔRSS | " . mb($d_rss) . " = " . per($d_rss) . " B per connection |\n";
@@ -333,6 +404,9 @@ for my $p (@pushes) {
         . sprintf("; nginx CPU %.2f s = %.1f µs per message, goim-bench %.2f s, other processes %.2f s", $p->{cpu} / 100, $p->{written} ? $p->{cpu} * 1e4 / $p->{written} : 0, $p->{bcpu} / 100, ($p->{busy} - $p->{cpu} - $p->{bcpu}) / 100)
         . "; TCP buffers peak " . mb($p->{peak} * 4096) . " |\n";
 }
+if ($cpu_push && @pushes) {
+    $s .= "| CPU over the pushes (publisher runs and pauses included) | " . cpu_text($cpu_push) . " |\n";
+}
 if ($e{PUSHED} ne "yes") {
     $s .= "| pushes | not sent (" . ($n >= $e{CLIENTS} ? "memory" : "not all online") . ") |\n";
 }
@@ -350,8 +424,9 @@ $s .= "| client CPU (goim-bench, all processes) | TCP " . ($r{tcp}{client_cpu_s}
 $s .= "| nginx CPU, whole run | " . sprintf("%.1f s", $e{CPU_TOTAL} / 100) . " |\n";
 $s .= "| auths failed, clients refused (goim_max_clients) | $e{AUTH_FAILED}, $e{REFUSED} |\n";
 $s .= "| listen queue overflows (namespace) | $e{OVF} |\n";
-$s .= "| stopping nginx | $e{T_STOP} s |\n";
-$s .= "| server health | master alive $e{ALIVE}, workers gone $e{LOST}, exited on signal $e{SIGNALS}, alert/crit/emerg $e{ALERTS}, error $e{ERRORS} |\n";
+$s .= "| the clients leave (SIGINT): nginx closed their connections in | " . sec($e{T_CLOSE}) . " |\n";
+$s .= "| stopping nginx (SIGTERM) | $e{T_STOP} s" . ($e{STOP_ALERTS} ? ", $e{STOP_ALERTS} alert/crit/emerg/error lines meanwhile (error.log below)" : "") . " |\n";
+$s .= "| server health until the stop | master alive $e{ALIVE}, workers gone $e{LOST}, exited on signal $e{SIGNALS}, alert/crit/emerg $e{ALERTS}, error $e{ERRORS} |\n";
 
 # the slab caches that grew
 $s .= "\nKernel slab, from nginx started to all connected (whole machine; objects per connection, bytes of the cache's slabs):\n\n";
@@ -385,12 +460,14 @@ if ($n) {
         . mb($ng_pss0 * 1024) . " for the workers themselves).\n";
 }
 
-if ($e{ALERTS} || $e{SIGNALS} || $e{ERRORS}) {
-    $s .= "\nerror.log (first lines of alert/crit/emerg/error/signal):\n\n";
+for my $part (["run", "until the stop", $e{ALERTS} || $e{SIGNALS} || $e{ERRORS}],
+              ["stop", "during the stop", $e{STOP_ALERTS}]) {
+    next unless $part->[2];
+    $s .= "\nerror.log $part->[1] (first lines of alert/crit/emerg/error/signal):\n\n";
     my $k = 0;
-    for (split /\n/, slurp("$out/logs/error.log")) {
+    for (split /\n/, slurp("$out/error.$part->[0]")) {
         next unless /\[(alert|crit|emerg|error)\]|exited on signal/;
-        last if ++$k > 15;
+        last if ++$k > 8;
         $s .= "    $_\n";
     }
 }

@@ -87,6 +87,8 @@
 #   BENCH_1M_PERF        S: perf record -g of the nginx workers for the
 #                        first S s of the first push, into
 #                        build/bench1m/perf.data (off)
+#   BENCH_1M_PERF_AT     N: the same while connecting, once N are online,
+#                        into build/bench1m/perf-connect.data
 #   NGINX                nginx binary (nginx)
 #
 # Exit status: 0 when every client was online, every push was delivered
@@ -446,6 +448,25 @@ progress() {    # progress LOG FIELD: the last progress line's value
                          END { print v + 0 }'
 }
 
+# cpu_snap NAME: every process's utime + stime ticks ("pid ticks comm"),
+# ours listed apart, and the machine's /proc/stat cpu line, so that the
+# report can say who used the CPU between two snapshots
+cpu_snap() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk '{
+        if (!match($0, /\(.*\)/)) next
+        comm = substr($0, RSTART + 1, RLENGTH - 2)
+        n = split(substr($0, RSTART + RLENGTH + 1), f, " ")
+        gsub(/ /, "_", comm)
+        print $1, f[12] + f[13], comm
+    }' >"$out/s/cpu.$1"
+    {
+        echo nginx $(nginx_pids) $old_workers
+        echo bench $(bench_pids) $pid_pub
+    } >"$out/s/ours.$1"
+    grep '^cpu ' /proc/stat >"$out/s/stat.$1"
+    cut -d' ' -f1 /proc/uptime >"$out/s/uptime.$1"
+}
+
 snapshot host
 
 
@@ -494,6 +515,7 @@ cmd_ws="$bench --transport ws --server 127.0.0.1:$ws_port --ws-path /sub --id-ba
 log "$cmd_tcp"
 log "$cmd_ws"
 t_conn0=$(now)
+cpu_snap conn0
 cpu0=$(cpu_ticks)
 $cmd_tcp >"$out/tcp.json" 2>"$out/tcp.log" &
 pid_tcp=$!
@@ -528,6 +550,13 @@ while [ $(( $(date +%s) - best_at )) -lt 60 ]; do
         t_conn=$(since "$t_conn0")
         break
     fi
+    if [ -n "${BENCH_1M_PERF_AT:-}" ] && [ "${online:-0}" -ge "$BENCH_1M_PERF_AT" ]
+    then
+        perf record -q -F 499 -g -o "$out/perf-connect.data" \
+            -p "$(echo $(children "$master") | tr ' ' ,)" \
+            -- sleep "${BENCH_1M_PERF:-5}" >/dev/null 2>&1 &
+        BENCH_1M_PERF_AT=""
+    fi
     if [ "${online:-0}" -gt "$best" ]; then
         best=$online
         best_at=$(date +%s)
@@ -541,6 +570,7 @@ while [ $(( $(date +%s) - best_at )) -lt 60 ]; do
         || { log "a goim-bench run ended early"; break; }
 done
 cpu_conn=$(( $(cpu_ticks) - cpu0 ))
+cpu_snap conn1
 
 if [ -n "$guard" ]; then
     # the largest count: measure it before anything else moves
@@ -665,6 +695,7 @@ pub_run() {
 }
 
 pushed=no
+cpu_snap push0
 if [ "$all_online" = true ]; then
     # a fan-out parks up to a message per socket in the kernel
     avail=$(meminfo MemAvailable)
@@ -681,6 +712,9 @@ if [ "$all_online" = true ]; then
             "less than $reserve_gb GiB when each socket holds a message"
     fi
 fi
+
+
+cpu_snap push1
 
 
 # --- 6. reload ------------------------------------------------------------------------
@@ -752,6 +786,17 @@ rc_ws=$?
 pid_tcp=""
 pid_ws=""
 
+# the clients are gone: nginx closes their connections
+t0=$(now)
+t_close=""
+while [ "$(echo "$t0" | awk -v n="$(now)" '{ print (n - $1 > 180) }')" = 0 ]; do
+    status closing
+    [ "$(metric closing 'goim_connections{')" -le 10 ] \
+        && { t_close=$(since "$t0"); break; }
+    sleep 1
+done
+log "the clients left: nginx closed their connections in ${t_close:-(over 180)} s"
+
 status end
 auth_failed=$(awk '/^goim_auth_total\{.*result="failed"/ { s += $NF } END { printf "%.0f", s }' "$out/s/status.end")
 refused=$(metric end 'goim_clients_refused_total{')
@@ -760,18 +805,24 @@ server_health
 ovf=$(overflows)
 cpu_total=$(( $(cpu_ticks) - cpu0 ))
 
-log "stopping nginx ($online_full connections were open)"
+elog=$out/logs/error.log
+lines=$(wc -l <"$elog")
+
+log "stopping nginx"
 t0=$(now)
 stop_nginx 120
 t_stop=$(since "$t0")
 old_workers=""
 
-elog=$out/logs/error.log
-signals=$(grep -c 'exited on signal' "$elog")
-alerts=$(grep -c '\[alert\]\|\[crit\]\|\[emerg\]' "$elog")
-errors=$(grep -c '\[error\]' "$elog")
+# until the stop, and during it
+head -n "$lines" "$elog" >"$out/error.run"
+tail -n +"$((lines + 1))" "$elog" >"$out/error.stop"
+signals=$(grep -c 'exited on signal' "$out/error.run")
+alerts=$(grep -c '\[alert\]\|\[crit\]\|\[emerg\]' "$out/error.run")
+errors=$(grep -c '\[error\]' "$out/error.run")
+stop_alerts=$(grep -c '\[alert\]\|\[crit\]\|\[emerg\]\|\[error\]' "$out/error.stop")
 log "alive $alive, workers gone $lost, exited on signal $signals," \
-    "alert/crit/emerg $alerts, error $errors"
+    "alert/crit/emerg $alerts, error $errors; during the stop: $stop_alerts"
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -792,6 +843,7 @@ export B_STARTED=$started B_CLIENTS=$clients B_WORKERS=$workers \
     B_RELOAD_S=${reload_s:-} B_RELOAD_CPU=${rl_cpu:-} \
     B_RELOAD_BENCH=${rl_bench:-} B_RELOAD_BUSY=${rl_busy:-} \
     B_RELOAD_REFUSED=$(( ${ref1:-0} - ${ref0:-0} )) \
+    B_T_CLOSE=${t_close:-} B_STOP_ALERTS=$stop_alerts \
     B_AUTH_FAILED=$auth_failed B_REFUSED=$refused B_T_STOP=$t_stop \
     B_ALIVE=$alive B_LOST=$lost B_SIGNALS=$signals B_ALERTS=$alerts \
     B_ERRORS=$errors B_OVF=$ovf B_RC_TCP=$rc_tcp B_RC_WS=$rc_ws \
