@@ -6,6 +6,7 @@
 #   make test       every suite under t/ with prove, TEST_JOBS at a time
 #   make bench      benchmark scenarios -> bench/RESULTS.md
 #   make bench-100k 100,000 concurrent connections -> bench/RESULTS-100k.md
+#   make bench-1m   1,000,000 concurrent connections -> bench/RESULTS-1M.md
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (fuzz/)
 #   make test-asan  every suite with the module built with ASan + UBSan
 #   make test-valgrind  every suite with nginx under valgrind memcheck
@@ -382,6 +383,15 @@ soak: deps module tools
 .PHONY: bench-100k
 bench-100k: deps module tools
 	sh bench/run-100k.sh
+
+# 1,000,000 connections (BENCH_1M_CLIENTS) on one nginx in a network
+# namespace of its own: memory per connection by kernel cache, room
+# pushes and a broadcast to all, a reload when the registry's slots
+# allow; appends to bench/RESULTS-1M.md (~10 min and ~13 GB at 1M;
+# refuses to start when it would leave under BENCH_1M_RESERVE_GB free)
+.PHONY: bench-1m
+bench-1m: deps module tools
+	sh bench/run-1m.sh
 
 # --- Debian packages (debian/, tools/deb-build.sh, tools/test-deb.t) ----------
 # make deb: libnginx-mod-goim and goim-job built with debhelper from a

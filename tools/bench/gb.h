@@ -55,7 +55,7 @@
 #define GB_MAX_MSG_SIZE      (60 * 1024)
 #define GB_READ_CHUNK        (64 * 1024)
 #define GB_MAX_OUT           (1024 * 1024)  /* unsent bytes per client */
-#define GB_MAX_PENDING       1024           /* connects in progress */
+#define GB_MAX_PENDING       1024           /* default --max-pending */
 #define GB_MAX_PROCS         64
 #define GB_MAX_PIDS          64
 #define GB_FD_RESERVE        32
@@ -101,6 +101,14 @@
 #define GB_EV_HTTP           2
 #define GB_EV_CTL            UINT64_MAX
 
+/* deliveries per message seq (the body's "seq"), for the first seqs */
+#define GB_SEQS              64
+
+/* push modes */
+#define GB_PUSH_ROOM         0
+#define GB_PUSH_KEY          1
+#define GB_PUSH_ALL          2
+
 /*
  * Latency histogram, log-linear: values below 2 * GB_HIST_SUB us have
  * their own bucket, above that each power of two is cut into GB_HIST_SUB
@@ -117,6 +125,14 @@ typedef struct {
     uint64_t           sum;
     uint64_t           b[GB_HIST_BUCKETS];
 } gb_hist_t;
+
+
+/* message seq's deliveries: the first and last latency show its fan-out */
+typedef struct {
+    uint64_t           count;
+    uint64_t           min;             /* us, publish to receive */
+    uint64_t           max;
+} gb_seq_t;
 
 
 /* a child's counters: gauges (now) and totals (since start) */
@@ -142,6 +158,7 @@ typedef struct {
 typedef struct {
     gb_stats_t         stats;
     gb_hist_t          hist;
+    gb_seq_t           seqs[GB_SEQS];
 } gb_final_t;
 
 
@@ -161,13 +178,16 @@ typedef struct {
     long               rooms;
     long               heartbeat;
     long               push_rate;
-    int                push_key;
+    int                push_mode;        /* GB_PUSH_* */
     long               inflight;
     long               settle;
     long               duration;
     long               drain;
     long               msg_size;
     long               id_base;          /* client i is mid/key base + i */
+    long               seq_base;         /* the first message's seq */
+    long               sockbuf;          /* SO_RCVBUF and SO_SNDBUF, or 0 */
+    long               max_pending;      /* per process: connect to ready */
     int                idle;
     pid_t              pids[GB_MAX_PIDS];
     int                npids;
@@ -179,12 +199,14 @@ typedef struct {
 } gb_conf_t;
 
 
-/* one client connection in a child */
+/*
+ * What a client holds only while it is in the middle of something: a
+ * partial packet or frame, output the socket did not take, a fragmented
+ * WebSocket message.  Allocated then, freed once all of it is empty, so
+ * that an idle client costs only its gb_conn_t (a million of them must
+ * fit next to the server).
+ */
 typedef struct {
-    int                fd;
-    uint32_t           idx;             /* global client number */
-    uint32_t           since;           /* s since t0: connect started */
-    uint8_t            state;
     uint8_t           *partial;         /* unparsed input, malloc'ed */
     size_t             partial_len;
     size_t             partial_cap;
@@ -192,7 +214,17 @@ typedef struct {
     size_t             out_len;
     uint8_t           *msg;             /* WebSocket fragments joined */
     size_t             msg_len;
-    goim_ws_reader_t   ws;
+    goim_ws_reader_t   ws;              /* valid while ws_open */
+    unsigned           ws_open:1;       /* a fragmented message is open */
+} gb_conn_ext_t;
+
+
+/* one client connection in a child: its number is gc_id + its index */
+typedef struct {
+    int                fd;
+    uint32_t           since;           /* s since t0: connect started */
+    uint8_t            state;
+    gb_conn_ext_t     *ext;             /* NULL when idle */
 } gb_conn_t;
 
 
@@ -232,6 +264,8 @@ extern uint8_t     *gc_scratch;
 extern size_t       gc_scratch_cap;
 extern uint8_t      gc_mask[4];
 extern char         gc_accept[GOIM_WS_ACCEPT_LEN + 1];
+extern long         gc_id;
+extern gb_conn_t   *gc_conns;
 
 /* parent state shared by gb_parent.c and gb_publish.c */
 extern gb_http_t   *gp_http;
@@ -268,6 +302,9 @@ void gb_child(long lo, long hi, int ctl, int out) __attribute__((
 int gb_child_auth(gb_conn_t *c);
 void gb_child_fail(gb_conn_t *c, const char *reason);
 int gb_child_send(gb_conn_t *c, const uint8_t *p, size_t len);
+void gb_child_ready(gb_conn_t *c);
+gb_conn_ext_t *gb_child_ext(gb_conn_t *c);
+void gb_child_ext_done(gb_conn_t *c);
 
 /* gb_client_input.c */
 void gb_child_read(gb_conn_t *c);

@@ -13,7 +13,7 @@ static int gb_child_send_packet(gb_conn_t *c, int32_t op, int32_t seq,
 static void gb_child_flush(gb_conn_t *c);
 
 
-static gb_conn_t   *gc_conns;
+gb_conn_t          *gc_conns;
 static long         gc_n;
 static int          gc_ep = -1;
 int                 gc_out = -1;
@@ -21,12 +21,12 @@ gb_stats_t          gc_stats;
 uint8_t            *gc_scratch;
 size_t              gc_scratch_cap;
 static uint32_t    *gc_queue;           /* clients waiting to connect */
-static int64_t     *gc_queue_at;        /* not before */
+static uint32_t    *gc_queue_at;        /* not before: ms since t0 */
 static long         gc_qhead;
 static long         gc_qlen;
-static long         gc_pending;
+static long         gc_pending;         /* connect started, not ready */
 static int          gc_errlog;
-static long         gc_id;
+long                gc_id;              /* our first client's number */
 uint8_t             gc_mask[4];
 static int32_t      gc_seq;
 char                gc_accept[GOIM_WS_ACCEPT_LEN + 1];
@@ -43,7 +43,7 @@ gb_child(long lo, long hi, int ctl, int out)
     double              tokens, rate;
     int64_t             now, last, next_stats, next_sweep, hb_done;
     int64_t             hb_target, hb_us;
-    uint32_t            secs;
+    uint32_t            secs, now_ms;
     uint8_t             dummy[64];
     gb_conn_t          *c;
     struct epoll_event  ev, events[1024];
@@ -67,7 +67,7 @@ gb_child(long lo, long hi, int ctl, int out)
 
     gc_conns = calloc(gc_n, sizeof(gb_conn_t));
     gc_queue = malloc(gc_n * sizeof(uint32_t));
-    gc_queue_at = malloc(gc_n * sizeof(int64_t));
+    gc_queue_at = malloc(gc_n * sizeof(uint32_t));
     gc_scratch_cap = 4 * GB_READ_CHUNK;
     gc_scratch = malloc(gc_scratch_cap);
 
@@ -82,7 +82,6 @@ gb_child(long lo, long hi, int ctl, int out)
 
     for (k = 0; k < gc_n; k++) {
         gc_conns[k].fd = -1;
-        gc_conns[k].idx = (uint32_t) (lo + k);
         gc_queue[k] = (uint32_t) k;
         gc_queue_at[k] = 0;
     }
@@ -125,9 +124,10 @@ gb_child(long lo, long hi, int ctl, int out)
 
         last = now;
         rate_n = 0;
+        now_ms = (uint32_t) ((now - gb.t0) / 1000);
 
-        while (tokens >= 1 && gc_qlen > 0 && gc_pending < GB_MAX_PENDING
-               && gc_queue_at[gc_qhead] <= now)
+        while (tokens >= 1 && gc_qlen > 0 && gc_pending < gb.max_pending
+               && gc_queue_at[gc_qhead] <= now_ms)
         {
             c = &gc_conns[gc_queue[gc_qhead]];
             gc_qhead = (gc_qhead + 1) % gc_n;
@@ -215,7 +215,7 @@ gb_child(long lo, long hi, int ctl, int out)
                 continue;
             }
 
-            if ((events[i].events & EPOLLOUT) && c->out_len) {
+            if ((events[i].events & EPOLLOUT) && c->ext && c->ext->out_len) {
                 gb_child_flush(c);
             }
 
@@ -236,7 +236,7 @@ gb_child(long lo, long hi, int ctl, int out)
 static void
 gb_child_connect(gb_conn_t *c)
 {
-    int                 fd, one;
+    int                 fd, one, size;
     struct sockaddr_in  src;
     struct epoll_event  ev;
 
@@ -260,9 +260,18 @@ gb_child_connect(gb_conn_t *c)
                       sizeof(one));
     (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
+    /* before connect(): the receive window is scaled to it */
+    if (gb.sockbuf) {
+        size = (int) gb.sockbuf;
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    }
+
     memset(&src, 0, sizeof(src));
     src.sin_family = AF_INET;
-    src.sin_addr.s_addr = htonl(0x7f000001 + c->idx % gb.sources);
+    src.sin_addr.s_addr = htonl(0x7f000001
+                                + (uint32_t) (gc_id + (c - gc_conns))
+                                  % gb.sources);
 
     if (bind(fd, (struct sockaddr *) &src, sizeof(src)) == -1) {
         gb_child_fail(c, "bind() failed");
@@ -305,7 +314,6 @@ gb_child_connected(gb_conn_t *c)
         return;
     }
 
-    gc_pending--;
     gc_stats.connected++;
 
     ev.events = EPOLLIN;
@@ -320,12 +328,9 @@ gb_child_connected(gb_conn_t *c)
     if (gb.transport == GB_WS) {
         c->state = GB_HANDSHAKE;
 
-        /* server frames are unmasked; large ones for OP_RAW batches */
-        goim_ws_reader_init(&c->ws, GB_MAX_BODY, 1024, 0);
-
         if (gb.mode == GB_MODE_NCHAN && gb.rooms > 1) {
             n = snprintf(req, sizeof(req), "GET %s%ld", gb.ws_path,
-                         (long) (c->idx % gb.rooms));
+                         (gc_id + (long) (c - gc_conns)) % gb.rooms);
         } else {
             n = snprintf(req, sizeof(req), "GET %s", gb.ws_path);
         }
@@ -349,17 +354,18 @@ gb_child_connected(gb_conn_t *c)
 int
 gb_child_auth(gb_conn_t *c)
 {
-    int      n;
-    uint8_t  body[256];
+    int       n;
+    uint8_t   body[256];
+    uint32_t  idx;
 
     c->state = GB_AUTH;
+    idx = (uint32_t) (gc_id + (c - gc_conns));
 
     n = snprintf((char *) body, sizeof(body),
                  "{\"mid\":%u,\"key\":\"bench-%u\",\"room_id\":"
                  "\"bench://%ld\",\"platform\":\"bench\",\"accepts\":[%d]}",
-                 (unsigned) (gb.id_base + c->idx),
-                 (unsigned) (gb.id_base + c->idx),
-                 (long) (c->idx % gb.rooms), GB_OP);
+                 (unsigned) (gb.id_base + idx), (unsigned) (gb.id_base + idx),
+                 (long) (idx % gb.rooms), GB_OP);
 
     return gb_child_send_packet(c, GOIM_OP_AUTH, ++gc_seq, body, n);
 }
@@ -373,8 +379,8 @@ gb_child_fail(gb_conn_t *c, const char *reason)
     long  tail;
 
     if (gc_errlog < GB_ERRLOG_MAX) {
-        fprintf(stderr, "goim-bench: client %u (state %d): %s\n",
-                c->idx, c->state, reason);
+        fprintf(stderr, "goim-bench: client %ld (state %d): %s\n",
+                gc_id + (long) (c - gc_conns), c->state, reason);
 
         if (++gc_errlog == GB_ERRLOG_MAX) {
             fprintf(stderr, "goim-bench: process of client %ld: further "
@@ -384,10 +390,11 @@ gb_child_fail(gb_conn_t *c, const char *reason)
 
     gc_stats.errors++;
 
-    if (c->state == GB_CONNECTING) {
+    if (c->state != GB_IDLE && c->state != GB_READY) {
         gc_pending--;
+    }
 
-    } else if (c->state != GB_IDLE) {
+    if (c->state != GB_IDLE && c->state != GB_CONNECTING) {
         gc_stats.connected--;
     }
 
@@ -400,22 +407,70 @@ gb_child_fail(gb_conn_t *c, const char *reason)
         c->fd = -1;
     }
 
-    free(c->partial);
-    free(c->out);
-    free(c->msg);
-    c->partial = NULL;
-    c->partial_len = 0;
-    c->partial_cap = 0;
-    c->out = NULL;
-    c->out_len = 0;
-    c->msg = NULL;
-    c->msg_len = 0;
+    if (c->ext) {
+        free(c->ext->partial);
+        free(c->ext->out);
+        free(c->ext->msg);
+        free(c->ext);
+        c->ext = NULL;
+    }
+
     c->state = GB_IDLE;
 
     tail = (gc_qhead + gc_qlen) % gc_n;
     gc_queue[tail] = (uint32_t) (c - gc_conns);
-    gc_queue_at[tail] = gb_mono_us() + GB_RETRY_US;
+    gc_queue_at[tail] = (uint32_t) ((gb_mono_us() - gb.t0 + GB_RETRY_US)
+                                    / 1000);
     gc_qlen++;
+}
+
+
+/*
+ * Authenticated (nchan: upgraded).  A client counts against
+ * --max-pending from its connect until here: on loopback the kernel
+ * completes the TCP handshake before the server accepts, so only the
+ * answer shows that the server has taken the client in.
+ */
+
+void
+gb_child_ready(gb_conn_t *c)
+{
+    c->state = GB_READY;
+    gc_stats.authed++;
+    gc_pending--;
+}
+
+
+/* the client's extra state, made when first needed; NULL: no memory */
+
+gb_conn_ext_t *
+gb_child_ext(gb_conn_t *c)
+{
+    if (c->ext == NULL) {
+        c->ext = calloc(1, sizeof(gb_conn_ext_t));
+    }
+
+    return c->ext;
+}
+
+
+/* frees the extra state once nothing is held in it */
+
+void
+gb_child_ext_done(gb_conn_t *c)
+{
+    gb_conn_ext_t  *x;
+
+    x = c->ext;
+
+    if (x == NULL || x->partial_len || x->out_len || x->msg || x->ws_open) {
+        return;
+    }
+
+    free(x->partial);
+    free(x->out);
+    free(x);
+    c->ext = NULL;
 }
 
 
@@ -426,9 +481,10 @@ gb_child_send(gb_conn_t *c, const uint8_t *p, size_t len)
 {
     ssize_t             n;
     uint8_t            *out;
+    gb_conn_ext_t      *x;
     struct epoll_event  ev;
 
-    if (c->out_len == 0) {
+    if (c->ext == NULL || c->ext->out_len == 0) {
         n = write(c->fd, p, len);
 
         if (n == (ssize_t) len) {
@@ -452,20 +508,26 @@ gb_child_send(gb_conn_t *c, const uint8_t *p, size_t len)
         (void) epoll_ctl(gc_ep, EPOLL_CTL_MOD, c->fd, &ev);
     }
 
-    if (c->out_len + len > GB_MAX_OUT) {
+    x = gb_child_ext(c);
+    if (x == NULL) {
+        gb_child_fail(c, "no memory");
+        return -1;
+    }
+
+    if (x->out_len + len > GB_MAX_OUT) {
         gb_child_fail(c, "server does not read");
         return -1;
     }
 
-    out = realloc(c->out, c->out_len + len);
+    out = realloc(x->out, x->out_len + len);
     if (out == NULL) {
         gb_child_fail(c, "no memory");
         return -1;
     }
 
-    memcpy(out + c->out_len, p, len);
-    c->out = out;
-    c->out_len += len;
+    memcpy(out + x->out_len, p, len);
+    x->out = out;
+    x->out_len += len;
 
     return 0;
 }
@@ -508,9 +570,12 @@ static void
 gb_child_flush(gb_conn_t *c)
 {
     ssize_t             n;
+    gb_conn_ext_t      *x;
     struct epoll_event  ev;
 
-    n = write(c->fd, c->out, c->out_len);
+    x = c->ext;
+
+    n = write(c->fd, x->out, x->out_len);
 
     if (n == -1) {
         if (errno != EAGAIN && errno != EINTR) {
@@ -520,15 +585,17 @@ gb_child_flush(gb_conn_t *c)
         return;
     }
 
-    if ((size_t) n < c->out_len) {
-        memmove(c->out, c->out + n, c->out_len - n);
-        c->out_len -= n;
+    if ((size_t) n < x->out_len) {
+        memmove(x->out, x->out + n, x->out_len - n);
+        x->out_len -= n;
         return;
     }
 
-    free(c->out);
-    c->out = NULL;
-    c->out_len = 0;
+    free(x->out);
+    x->out = NULL;
+    x->out_len = 0;
+
+    gb_child_ext_done(c);
 
     ev.events = EPOLLIN;
     ev.data.u64 = (uint64_t) (c - gc_conns);

@@ -16,6 +16,7 @@ static void gb_child_delivery(const uint8_t *p, size_t len);
 
 
 static gb_hist_t    gc_hist;
+static gb_seq_t     gc_seqs[GB_SEQS];
 static int64_t      gc_now_real;
 
 
@@ -27,12 +28,14 @@ static int64_t      gc_now_real;
 void
 gb_child_read(gb_conn_t *c)
 {
-    long      used;
-    size_t    len, need;
-    ssize_t   n;
-    uint8_t  *p;
+    long            used;
+    size_t          len, need, plen;
+    ssize_t         n;
+    uint8_t        *p;
+    gb_conn_ext_t  *x;
 
-    need = c->partial_len + GB_READ_CHUNK;
+    plen = c->ext ? c->ext->partial_len : 0;
+    need = plen + GB_READ_CHUNK;
 
     if (need > gc_scratch_cap) {
         p = realloc(gc_scratch, need);
@@ -45,12 +48,11 @@ gb_child_read(gb_conn_t *c)
         gc_scratch_cap = need;
     }
 
-    if (c->partial_len) {
-        memcpy(gc_scratch, c->partial, c->partial_len);
+    if (plen) {
+        memcpy(gc_scratch, c->ext->partial, plen);
     }
 
-    n = read(c->fd, gc_scratch + c->partial_len,
-             gc_scratch_cap - c->partial_len);
+    n = read(c->fd, gc_scratch + plen, gc_scratch_cap - plen);
 
     if (n == 0) {
         gb_child_fail(c, "closed by the server");
@@ -66,7 +68,7 @@ gb_child_read(gb_conn_t *c)
     }
 
     gc_stats.bytes_in += n;
-    len = c->partial_len + n;
+    len = plen + n;
 
     /* one receive time for everything this read brought */
     gc_now_real = gb_real_us();
@@ -79,22 +81,34 @@ gb_child_read(gb_conn_t *c)
 
     len -= used;
 
-    if (len > c->partial_cap) {
-        p = realloc(c->partial, len);
+    if (len == 0) {
+        if (c->ext) {
+            c->ext->partial_len = 0;
+            gb_child_ext_done(c);
+        }
+
+        return;
+    }
+
+    x = gb_child_ext(c);
+    if (x == NULL) {
+        gb_child_fail(c, "no memory");
+        return;
+    }
+
+    if (len > x->partial_cap) {
+        p = realloc(x->partial, len);
         if (p == NULL) {
             gb_child_fail(c, "no memory");
             return;
         }
 
-        c->partial = p;
-        c->partial_cap = len;
+        x->partial = p;
+        x->partial_cap = len;
     }
 
-    if (len) {
-        memcpy(c->partial, gc_scratch + used, len);
-    }
-
-    c->partial_len = len;
+    memcpy(x->partial, gc_scratch + used, len);
+    x->partial_len = len;
 }
 
 
@@ -107,7 +121,8 @@ gb_child_input(gb_conn_t *c, uint8_t *p, size_t len)
     size_t            off;
     goim_packet_t     pkt;
     goim_ws_frame_t   f;
-    goim_ws_reader_t  saved;
+    gb_conn_ext_t    *x;
+    goim_ws_reader_t  r, saved;
 
     off = 0;
 
@@ -143,11 +158,23 @@ gb_child_input(gb_conn_t *c, uint8_t *p, size_t len)
         return (long) off;
     }
 
-    while (off < len) {
-        /* the reader keeps message state: undo it for a partial frame */
-        saved = c->ws;
+    /*
+     * The reader's state matters only inside a fragmented message: it is
+     * kept in the extra state then, and made fresh otherwise (server
+     * frames are unmasked; large ones for OP_RAW batches).
+     */
+    if (c->ext && c->ext->ws_open) {
+        r = c->ext->ws;
 
-        rc = goim_ws_read_frame(&c->ws, p + off, len - off, &f);
+    } else {
+        goim_ws_reader_init(&r, GB_MAX_BODY, 1024, 0);
+    }
+
+    while (off < len) {
+        /* undone for a partial frame */
+        saved = r;
+
+        rc = goim_ws_read_frame(&r, p + off, len - off, &f);
 
         if (rc == GOIM_WS_AGAIN) {
             break;
@@ -159,7 +186,7 @@ gb_child_input(gb_conn_t *c, uint8_t *p, size_t len)
         }
 
         if (f.payload_len > len - off - rc) {
-            c->ws = saved;
+            r = saved;
             break;
         }
 
@@ -174,6 +201,20 @@ gb_child_input(gb_conn_t *c, uint8_t *p, size_t len)
         }
 
         off += f.payload_len;
+    }
+
+    if (r.in_message) {
+        x = gb_child_ext(c);
+        if (x == NULL) {
+            gb_child_fail(c, "no memory");
+            return -1;
+        }
+
+        x->ws = r;
+        x->ws_open = 1;
+
+    } else if (c->ext) {
+        c->ext->ws_open = 0;
     }
 
     return (long) off;
@@ -216,8 +257,7 @@ gb_child_handshake(gb_conn_t *c, const uint8_t *p, size_t len)
     }
 
     if (gb.mode == GB_MODE_NCHAN) {
-        c->state = GB_READY;
-        gc_stats.authed++;
+        gb_child_ready(c);
 
     } else if (gb_child_auth(c) != 0) {
         return -1;
@@ -230,8 +270,9 @@ gb_child_handshake(gb_conn_t *c, const uint8_t *p, size_t len)
 static int
 gb_child_frame(gb_conn_t *c, goim_ws_frame_t *f, uint8_t *p)
 {
-    size_t    h, len;
-    uint8_t  *msg, buf[GOIM_WS_MAX_HEADER + GOIM_WS_MAX_CONTROL];
+    size_t          h, len;
+    uint8_t        *msg, buf[GOIM_WS_MAX_HEADER + GOIM_WS_MAX_CONTROL];
+    gb_conn_ext_t  *x;
 
     len = (size_t) f->payload_len;
 
@@ -260,23 +301,29 @@ gb_child_frame(gb_conn_t *c, goim_ws_frame_t *f, uint8_t *p)
 
     /* a fragment: joined, then handled as one message */
 
-    msg = realloc(c->msg, c->msg_len + len + 1);
+    x = gb_child_ext(c);
+    if (x == NULL) {
+        gb_child_fail(c, "no memory");
+        return -1;
+    }
+
+    msg = realloc(x->msg, x->msg_len + len + 1);
     if (msg == NULL) {
         gb_child_fail(c, "no memory");
         return -1;
     }
 
-    memcpy(msg + c->msg_len, p, len);
-    c->msg = msg;
-    c->msg_len += len;
+    memcpy(msg + x->msg_len, p, len);
+    x->msg = msg;
+    x->msg_len += len;
 
     if (!f->fin) {
         return 0;
     }
 
-    len = c->msg_len;
-    c->msg = NULL;
-    c->msg_len = 0;
+    len = x->msg_len;
+    x->msg = NULL;
+    x->msg_len = 0;
 
     if (gb_child_message(c, msg, len) != 0) {
         free(msg);
@@ -322,8 +369,7 @@ gb_child_packet(gb_conn_t *c, goim_packet_t *pkt)
 
     case GOIM_OP_AUTH_REPLY:
         if (c->state == GB_AUTH) {
-            c->state = GB_READY;
-            gc_stats.authed++;
+            gb_child_ready(c);
         }
 
         return 0;
@@ -365,7 +411,9 @@ gb_child_packet(gb_conn_t *c, goim_packet_t *pkt)
 static void
 gb_child_delivery(const uint8_t *p, size_t len)
 {
-    int64_t         ts;
+    int64_t         ts, seq;
+    uint64_t        lat;
+    gb_seq_t       *sq;
     const uint8_t  *t, *end;
 
     end = p + len;
@@ -393,8 +441,35 @@ gb_child_delivery(const uint8_t *p, size_t len)
 
     gc_stats.received++;
 
-    gb_hist_add(&gc_hist, gc_now_real > ts ? (uint64_t) (gc_now_real - ts)
-                                           : 0);
+    lat = gc_now_real > ts ? (uint64_t) (gc_now_real - ts) : 0;
+
+    gb_hist_add(&gc_hist, lat);
+
+    /* the publisher writes "seq" right after "ts" */
+    seq = -1;
+    t = memmem(t, end - t, "\"seq\":", 6);
+
+    if (t) {
+        seq = 0;
+
+        for (t += 6; t < end && *t >= '0' && *t <= '9'; t++) {
+            seq = seq * 10 + (*t - '0');
+        }
+    }
+
+    if (seq >= 0 && seq < GB_SEQS) {
+        sq = &gc_seqs[seq];
+
+        if (sq->count == 0 || lat < sq->min) {
+            sq->min = lat;
+        }
+
+        if (lat > sq->max) {
+            sq->max = lat;
+        }
+
+        sq->count++;
+    }
 }
 
 
@@ -418,6 +493,7 @@ gb_child_report(uint32_t type)
 
     if (type == GB_REC_FINAL) {
         buf.final.hist = gc_hist;
+        memcpy(buf.final.seqs, gc_seqs, sizeof(gc_seqs));
     }
 
     p = (uint8_t *) &buf;

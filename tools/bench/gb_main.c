@@ -30,11 +30,16 @@ gb_usage(void)
 "  --sources K           source addresses 127.0.0.1..127.0.0.K (auto)\n"
 "  --procs P             client processes (auto: < 20,000 fds each)\n"
 "  --connect-rate R      connects per second, all processes (10000)\n"
+"  --max-pending K       clients per process between connect and auth\n"
+"                        reply (1024): beyond it connects wait, so that a\n"
+"                        busy server is not flooded into timeouts\n"
 "  --rooms R             rooms bench://<i %% R> (1)\n"
 "  --heartbeat S         heartbeat interval in seconds, spread (30)\n"
 "  --api ADDR            HTTP API / nchan publisher (127.0.0.1:3111)\n"
 "  --push-rate M         messages per second (40)\n"
-"  --push-mode room|key  /goim/push/room or /goim/push/keys (room)\n"
+"  --push-mode room|key|all\n"
+"                        /goim/push/room, /goim/push/keys or /goim/push/all\n"
+"                        (room)\n"
 "  --inflight K          keep-alive API connections = requests in flight "
 "(16)\n"
 "  --msg-size B          pad message bodies to B bytes (unpadded)\n"
@@ -45,6 +50,10 @@ gb_usage(void)
 "                        are added from /proc)\n"
 "  --id-base B           client i is mid B+i, key bench-<B+i>, so that\n"
 "                        parallel runs do not replace each other (0)\n"
+"  --seq-base S          the first message's seq is S, so that publisher\n"
+"                        runs in turn number their messages apart (0)\n"
+"  --sockbuf B           SO_RCVBUF and SO_SNDBUF of each client socket\n"
+"                        (the kernel's defaults)\n"
 "  --idle                connect, settle, report memory only\n"
 "All addresses must be in 127.0.0.0/8.\n");
 }
@@ -290,6 +299,9 @@ main(int argc, char **argv)
         { "drain",        required_argument, NULL, 'D' },
         { "server-pids",  required_argument, NULL, 'x' },
         { "id-base",      required_argument, NULL, 'B' },
+        { "seq-base",     required_argument, NULL, 'q' },
+        { "sockbuf",      required_argument, NULL, 'u' },
+        { "max-pending",  required_argument, NULL, 'W' },
         { "idle",         no_argument,       NULL, 'I' },
         { "help",         no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -306,6 +318,7 @@ main(int argc, char **argv)
     gb.settle = 2;
     gb.duration = 10;
     gb.drain = 1;
+    gb.max_pending = GB_MAX_PENDING;
     gb.ws_path = "/sub";
     have_server = 0;
 
@@ -336,6 +349,9 @@ main(int argc, char **argv)
         case 'd': GB_NUM("duration", 1, 86400, duration);
         case 'D': GB_NUM("drain", 0, 600, drain);
         case 'B': GB_NUM("id-base", 0, 1000000000, id_base);
+        case 'q': GB_NUM("seq-base", 0, 1000000000, seq_base);
+        case 'u': GB_NUM("sockbuf", 1024, 64 * 1024 * 1024, sockbuf);
+        case 'W': GB_NUM("max-pending", 1, 65536, max_pending);
 
         case 't':
             if (strcmp(optarg, "tcp") == 0) {
@@ -361,11 +377,13 @@ main(int argc, char **argv)
 
         case 'p':
             if (strcmp(optarg, "room") == 0) {
-                gb.push_key = 0;
+                gb.push_mode = GB_PUSH_ROOM;
             } else if (strcmp(optarg, "key") == 0) {
-                gb.push_key = 1;
+                gb.push_mode = GB_PUSH_KEY;
+            } else if (strcmp(optarg, "all") == 0) {
+                gb.push_mode = GB_PUSH_ALL;
             } else {
-                fprintf(stderr, "goim-bench: --push-mode room|key\n");
+                fprintf(stderr, "goim-bench: --push-mode room|key|all\n");
                 return 2;
             }
             break;
@@ -444,7 +462,7 @@ main(int argc, char **argv)
             return 2;
         }
 
-        if (gb.push_key) {
+        if (gb.push_mode != GB_PUSH_ROOM) {
             fprintf(stderr, "goim-bench: --mode nchan publishes to "
                     "channels only\n");
             return 2;

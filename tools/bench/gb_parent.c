@@ -14,6 +14,7 @@ static gb_proc_t    gp_procs[GB_MAX_PROCS];
 gb_http_t          *gp_http;
 int                 gp_ep = -1;
 static gb_hist_t    gp_hist;
+static gb_seq_t     gp_seqs[GB_SEQS];
 static gb_stats_t   gp_total;           /* sum of the latest records */
 static volatile sig_atomic_t  gp_stop;
 uint64_t            gp_sent;            /* accepted by the API */
@@ -371,11 +372,13 @@ gb_parent(void)
         if (now >= next_progress || phase == GB_PH_DONE) {
             fprintf(stderr, "goim-bench: %6.1fs %-7s conn %" PRIu64
                     " ready %" PRIu64 "/%ld recv/s %" PRIu64 " sent/s %"
-                    PRIu64 " err %" PRIu64 " api_err %" PRIu64 "\n",
+                    PRIu64 " err %" PRIu64 " api_err %" PRIu64 " hb %"
+                    PRIu64 " recv %" PRIu64 "\n",
                     (double) (now - gb.t0) / GB_SEC, names[phase],
                     gp_total.connected, gp_total.authed, gb.clients,
                     gp_total.received - last_recv, gp_sent - last_sent,
-                    gp_total.errors, gp_api_errors);
+                    gp_total.errors, gp_api_errors, gp_total.heartbeats,
+                    gp_total.received);
 
             last_recv = gp_total.received;
             last_sent = gp_sent;
@@ -472,9 +475,12 @@ gb_parent(void)
 static void
 gb_proc_read(gb_proc_t *pr)
 {
-    size_t     cap, len;
-    ssize_t    n;
-    gb_rec_t   rec;
+    int          i;
+    size_t       cap, len;
+    ssize_t      n;
+    gb_rec_t     rec;
+    gb_seq_t    *sq, *from;
+    gb_final_t  *fin;
 
     cap = sizeof(gb_rec_t) + sizeof(gb_final_t);
 
@@ -514,8 +520,28 @@ gb_proc_read(gb_proc_t *pr)
                    sizeof(gb_stats_t));
 
             if (rec.type == GB_REC_FINAL) {
-                gb_hist_merge(&gp_hist, &((gb_final_t *) (pr->buf
-                                              + sizeof(gb_rec_t)))->hist);
+                fin = (gb_final_t *) (pr->buf + sizeof(gb_rec_t));
+                gb_hist_merge(&gp_hist, &fin->hist);
+
+                for (i = 0; i < GB_SEQS; i++) {
+                    from = &fin->seqs[i];
+                    sq = &gp_seqs[i];
+
+                    if (from->count == 0) {
+                        continue;
+                    }
+
+                    if (sq->count == 0 || from->min < sq->min) {
+                        sq->min = from->min;
+                    }
+
+                    if (from->max > sq->max) {
+                        sq->max = from->max;
+                    }
+
+                    sq->count += from->count;
+                }
+
                 pr->final = 1;
             }
 
@@ -529,7 +555,7 @@ gb_proc_read(gb_proc_t *pr)
 static void
 gb_report(void)
 {
-    int       i;
+    int       i, n;
     char      cpu[32], cpu_per[32], rss[32], pss[32];
     double    share, cpu_s;
     uint64_t  delivered;
@@ -583,7 +609,8 @@ gb_report(void)
            gb.clients, gb.transport == GB_WS ? "ws" : "tcp",
            gb.mode == GB_MODE_NCHAN ? "nchan" : "goim",
            gb.procs, gb.sources, gb.rooms,
-           gb.idle ? "none" : gb.push_key ? "key" : "room",
+           gb.idle ? "none" : gb.push_mode == GB_PUSH_KEY ? "key"
+                  : gb.push_mode == GB_PUSH_ALL ? "all" : "room",
            gb.idle ? 0 : gb.push_rate, gb.msg_size, gp_measure_s,
            gp_authed_at_rss, gp_sent, gp_unsent, gp_expected, delivered,
            share, gp_measure_s > 0 && !gb.idle
@@ -597,6 +624,18 @@ gb_report(void)
 
     for (i = 0; i < gb.npids; i++) {
         printf("%s%d", i ? "," : "", (int) gb.pids[i]);
+    }
+
+    /* per message seq: its deliveries, the first and the last one */
+    printf("],\"seqs\":[");
+
+    for (i = 0, n = 0; i < GB_SEQS; i++) {
+        if (gp_seqs[i].count) {
+            printf("%s{\"seq\":%d,\"delivered\":%" PRIu64 ",\"first_ms\":"
+                   "%.3f,\"last_ms\":%.3f}", n++ ? "," : "", i,
+                   gp_seqs[i].count, (double) gp_seqs[i].min / 1000.0,
+                   (double) gp_seqs[i].max / 1000.0);
+        }
     }
 
     printf("],\"idle\":%s,\"completed\":%s}\n", gb.idle ? "true" : "false",

@@ -275,7 +275,12 @@ gb_http_publish(gb_http_t *h, uint64_t seq)
         h->expect = (uint64_t) (gb.clients / gb.rooms
                                 + (r < gb.clients % gb.rooms));
 
-    } else if (gb.push_key) {
+    } else if (gb.push_mode == GB_PUSH_ALL) {
+        /* speed 0: at once; every client watches GB_OP */
+        snprintf(path, sizeof(path), "/goim/push/all?operation=%d", GB_OP);
+        h->expect = (uint64_t) gb.clients;
+
+    } else if (gb.push_mode == GB_PUSH_KEY) {
         snprintf(path, sizeof(path), "/goim/push/keys?operation=%d"
                  "&keys=bench-%ld", GB_OP,
                  gb.id_base + (long) (seq % gb.clients));
@@ -294,7 +299,7 @@ gb_http_publish(gb_http_t *h, uint64_t seq)
     body = h->out + 1024 - 64;
 
     blen = snprintf(body, 64, "{\"ts\":%" PRId64 ",\"seq\":%" PRIu64,
-                    gb_real_us(), seq);
+                    gb_real_us(), seq + (uint64_t) gb.seq_base);
 
     if (gb.msg_size > blen + 10) {
         memcpy(body + blen, ",\"pad\":\"", 8);
