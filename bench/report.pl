@@ -886,4 +886,23 @@ counted. Unsent pushes are the publisher's queue overflowing because
 the server answered the API too late: the offered rate was not reached.
 EOF
 
+# Before/after figures of changes to the hot path are measured by hand
+# (two builds, same machine, back to back) and kept in bench/changes/;
+# each regeneration of RESULTS.md carries them, newest first.
+my @changes = reverse sort glob('bench/changes/*.md');
+if (@changes) {
+    $out .= "\n## Before and after changes\n\n"
+          . "Hand-measured comparisons of two builds on this machine, one"
+          . " file each in\nbench/changes/ (newest first); the figures above"
+          . " are this run's.\n";
+    for my $f (@changes) {
+        open my $ch, '<', $f or die "$f: $!\n";
+        local $/;
+        my $text = <$ch>;
+        close $ch;
+        $text =~ s/^#/###/mg;
+        $out .= "\n$text";
+    }
+}
+
 print $out;
