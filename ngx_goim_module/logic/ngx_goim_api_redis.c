@@ -59,6 +59,8 @@ static void ngx_goim_api_redis_cleanup(void *data);
 static ngx_int_t ngx_goim_api_check_comets(ngx_goim_api_redis_t *a);
 static void ngx_goim_api_records_reply(redisReply *reply, void *data,
     const char *err);
+static void ngx_goim_api_redis_first_error(ngx_goim_api_redis_t *a,
+    const char *err);
 static void ngx_goim_api_keys_reply(redisReply *reply, void *data,
     const char *err);
 static void ngx_goim_api_mid_reply(redisReply *reply, void *data,
@@ -367,10 +369,7 @@ ngx_goim_api_keys_reply(redisReply *reply, void *data, const char *err)
     a->pending--;
 
     if (err) {
-        if (a->err == NULL) {
-            ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", err);
-            a->err = (const char *) a->errbuf;
-        }
+        ngx_goim_api_redis_first_error(a, err);
 
     } else if (reply->type == REDIS_REPLY_ARRAY && a->err == NULL) {
         for (i = 0; i < reply->elements; i++) {
@@ -403,9 +402,7 @@ ngx_goim_api_mid_reply(redisReply *reply, void *data, const char *err)
     a->pending--;
 
     if (err) {
-        if (a->err == NULL) {
-            a->err = err;
-        }
+        ngx_goim_api_redis_first_error(a, err);
 
     } else if (reply->type == REDIS_REPLY_ARRAY && a->err == NULL) {
         for (i = 0; i + 1 < reply->elements; i += 2) {
@@ -424,14 +421,20 @@ ngx_goim_api_mid_reply(redisReply *reply, void *data, const char *err)
         }
     }
 
-    if (a->err && a->err != (const char *) a->errbuf) {
-        /* the reply's text is freed when this returns */
-        ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", a->err);
-        a->err = (const char *) a->errbuf;
-    }
-
     if (a->pending == 0) {
         ngx_goim_api_push_done(a);
+    }
+}
+
+
+/* the first error wins; its text is copied: the reply is freed after us */
+
+static void
+ngx_goim_api_redis_first_error(ngx_goim_api_redis_t *a, const char *err)
+{
+    if (a->err == NULL) {
+        ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", err);
+        a->err = (const char *) a->errbuf;
     }
 }
 
