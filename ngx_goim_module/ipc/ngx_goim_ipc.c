@@ -133,8 +133,8 @@ ngx_goim_ipc_addr(ngx_pid_t pid, struct sockaddr_un *sa, socklen_t *len)
 
 
 ngx_int_t
-ngx_goim_ipc_send(uint64_t mask, goim_imsg_head_t *head, ngx_str_t *targets,
-    ngx_uint_t ntargets, int64_t *mids, ngx_str_t *body)
+ngx_goim_ipc_send(ngx_goim_mask_t *mask, goim_imsg_head_t *head,
+    ngx_str_t *targets, ngx_uint_t ntargets, int64_t *mids, ngx_str_t *body)
 {
     u_char              *p;
     size_t               tlen;
@@ -145,7 +145,7 @@ ngx_goim_ipc_send(uint64_t mask, goim_imsg_head_t *head, ngx_str_t *targets,
     static time_t        logged;
     static ngx_uint_t    refused;
 
-    if (mask == 0) {
+    if (ngx_goim_mask_next(mask, 0) < 0) {
         return NGX_OK;
     }
 

@@ -54,10 +54,11 @@ ngx_goim_registry_msg_release(ngx_goim_inbox_msg_t *m)
  */
 
 ngx_uint_t
-ngx_goim_registry_inbox_put(uint64_t mask, ngx_goim_inbox_msg_t *m,
+ngx_goim_registry_inbox_put(ngx_goim_mask_t *mask, ngx_goim_inbox_msg_t *m,
     ngx_pid_t *wake, ngx_uint_t *nwake)
 {
-    ngx_uint_t              i, full;
+    ngx_int_t               i;
+    ngx_uint_t              full;
     ngx_goim_shm_worker_t  *sw;
 
     full = 0;
@@ -67,10 +68,11 @@ ngx_goim_registry_inbox_put(uint64_t mask, ngx_goim_inbox_msg_t *m,
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
-        if (!(mask & ((uint64_t) 1 << i))
-            || (ngx_int_t) i == ngx_goim_worker.widx)
-        {
+    for (i = ngx_goim_mask_next(mask, 0);
+         i >= 0;
+         i = ngx_goim_mask_next(mask, i + 1))
+    {
+        if (i == ngx_goim_worker.widx) {
             continue;
         }
 

@@ -14,7 +14,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  7
+#define NGX_GOIM_SHM_VERSION  8
 
 #define NGX_GOIM_SHM_COMETS   256
 #define NGX_GOIM_SHM_COMET_ID 128
@@ -51,7 +51,11 @@ typedef struct {
     ngx_rbtree_node_t      mids_sentinel;
     ngx_rbtree_t           rooms;
     ngx_rbtree_node_t      rooms_sentinel;
-    ngx_goim_shm_worker_t  workers[NGX_GOIM_MAX_WORKERS];
+
+    /* goim_worker_slots when the zone was made; a reload keeps them */
+    ngx_uint_t             nslots;
+    ngx_uint_t             nwords;      /* of a mask: nslots / 64 */
+    ngx_goim_shm_worker_t *workers;     /* [nslots] */
 
     /* the worker doing the node's periodic Redis work (store/) */
     ngx_pid_t              lease_pid;   /* 0: nobody */
@@ -61,7 +65,7 @@ typedef struct {
     struct ngx_goim_shm_online_s  *online;
 
     /* a slot's sessions are being written to Redis again (store/) */
-    ngx_uint_t             sessions_dirty[NGX_GOIM_MAX_WORKERS];
+    ngx_uint_t            *sessions_dirty;  /* [nslots] */
 
     /* the comets seen in the registry, until their record's expiry */
     ngx_uint_t             ncomets;
