@@ -4,6 +4,9 @@
 # both nodes, whatever other rooms it is in; joins and leaves change what
 # a connection gets; the cluster's online counts (goim's ol_ hashes in
 # Redis, read back by every node) count every room of every connection.
+# Presence (goim_presence on): every node lists and counts the members
+# of a room on all nodes, and those of a node killed with SIGKILL go
+# within goim_registry_ttl.
 use strict;
 use warnings;
 use FindBin;
@@ -13,7 +16,7 @@ use Time::HiRes qw(time sleep);
 use GoimClient;
 use GoimRedis qw(have_redis rcli);
 use GoimKafka qw(have_kafka);
-use GoimCluster qw(cluster_up cluster_down node_api);
+use GoimCluster qw(cluster_up cluster_down node_api node_stop);
 
 my $Repo = "$FindBin::Bin/..";
 my $Module = $ENV{TEST_GOIM_MODULE} || "$Repo/build/ngx_goim_module.so";
@@ -24,7 +27,8 @@ plan skip_all => 'the module and goim-job must be built'
 plan skip_all => 'redis-server, kafka-mock and kafka-probe are needed'
     unless have_redis() && have_kafka();
 
-my $cl = cluster_up(nodes => 2);
+my $cl = cluster_up(nodes => 2, main_extra => "goim_presence on;\n"
+                                              . "goim_registry_ttl 3s;\n");
 my @node = @{ $cl->{nodes} };
 
 sub client {
@@ -104,10 +108,69 @@ online_is(0, 'type=live&rooms=1', { 1 => 3 },
 online_is(0, 'type=group&rooms=1', { 1 => 1 },
           'cluster: group://1 counts the leave');
 
+# presence over both nodes, through either node's API
+sub presence {
+    my ($i, $what, $query) = @_;
+    my ($st, $j) = node_api($i, GET => "/goim/presence/$what?$query");
+    return $j && $j->{code} == 0 ? $j->{data} : undef;
+}
+
+sub listed {
+    my ($i, $room, $limit) = @_;
+    my ($cursor, %who, $pages) = ('');
+    while (1) {
+        my $d = presence($i, room => "room=$room&limit=$limit"
+                                     . "&cursor=$cursor") or return 'error';
+        $who{ $_->{key} } = "$_->{mid} $_->{node}" for @{ $d->{list} };
+        $cursor = $d->{cursor};
+        last if $cursor eq '' || ++$pages > 20;
+    }
+    return \%who;
+}
+
+is_deeply presence(0, stats => 'room=live://1'),
+    { room_id => 'live://1', connections => 3, members => 3 },
+    'cluster presence: stats of both nodes';
+is_deeply presence(1, stats => 'type=group&room=1'),
+    { room_id => 'group://1', connections => 1, members => 1 },
+    'cluster presence: a leave counted';
+my %want = (ra => '1 comet-a', rb => '2 comet-b', rc => '3 comet-b');
+is_deeply listed(1, 'live://1', 1000), \%want,
+    'cluster presence: every member listed once, with its node';
+is_deeply listed(0, 'live://1', 1), \%want, 'cluster presence: paged';
+
 $a->close;
 online_is(1, 'type=group&rooms=1', { 1 => 0 }, 'cluster: a closed');
 online_is(1, 'type=live&rooms=1', { 1 => 2 }, 'cluster: live://1 too');
 $_->close for $b, $c;
+my $got;
+my $deadline = time + 5;
+while (1) {
+    $got = presence(0, stats => 'room=live://1');
+    last if ($got && $got->{connections} == 0) || time > $deadline;
+    sleep 0.1;
+}
+is_deeply $got, { room_id => 'live://1', connections => 0, members => 0 },
+    'cluster presence: closes counted';
+
+# a node killed: its members go within the TTL
+my $x = client(0, tcp => { mid => 7, key => 'rx', room_ids => ['p://k'] });
+my $y = client(1, ws => { mid => 8, key => 'ry', room_ids => ['p://k'] });
+is presence(0, stats => 'room=p://k')->{connections}, 2,
+    'cluster presence: a member on each node';
+node_stop(1, 'KILL');
+my $t0 = time;
+$deadline = time + 10;
+while (1) {
+    $got = presence(0, stats => 'room=p://k');
+    last if ($got && $got->{connections} == 1) || time > $deadline;
+    sleep 0.2;
+}
+is_deeply [ $got && $got->{connections}, listed(0, 'p://k', 10) ],
+    [ 1, { rx => '7 comet-a' } ],
+    sprintf('cluster presence: the killed node\'s member gone after %.1fs',
+            time - $t0);
+$x->close;
 
 my @bad = cluster_down();
 is_deeply \@bad, [], 'cluster: no alert, crash or sanitizer report';

@@ -134,6 +134,8 @@ ngx_goim_rooms_enter(ngx_goim_channel_t *ch, u_char *id, size_t len,
         return NGX_ERROR;
     }
 
+    ngx_goim_presence_add(ch, &(*joined)->sn.str);
+
     return NGX_OK;
 }
 
@@ -149,17 +151,15 @@ ngx_goim_rooms_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room)
 
     /* the room may go with its last member here: its id is kept */
 
-    ngx_str_null(&name);
-
     tell = ngx_goim_rooms_event_allowed(ch, room->sn.node.key);
 
-    if (tell) {
-        name.len = ngx_min(room->sn.str.len, NGX_GOIM_MAX_ROOM);
-        name.data = buf;
-        ngx_memcpy(buf, room->sn.str.data, name.len);
-    }
+    name.len = ngx_min(room->sn.str.len, NGX_GOIM_MAX_ROOM);
+    name.data = buf;
+    ngx_memcpy(buf, room->sn.str.data, name.len);
 
     ngx_goim_room_leave(ch, room);
+
+    ngx_goim_presence_del(ch, &name);
 
     if (tell) {
         ngx_goim_rooms_event(ch, &name, 0);
@@ -170,7 +170,9 @@ ngx_goim_rooms_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room)
 void
 ngx_goim_rooms_leave_all(ngx_goim_channel_t *ch)
 {
-    if (ch->conf->presence_events) {
+    if (ch->conf->presence_events
+        || (ch->conf->presence && ngx_goim_mode() != NGX_GOIM_EMBEDDED))
+    {
         while (ch->nrooms) {
             ngx_goim_rooms_leave(ch, ch->rooms[ch->nrooms - 1].room);
         }

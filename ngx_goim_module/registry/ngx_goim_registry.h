@@ -108,6 +108,8 @@ ngx_int_t ngx_goim_registry_presence_list(ngx_pool_t *pool, ngx_str_t *room,
     ngx_uint_t *n, uint64_t *next, ngx_goim_presence_stats_t *stats);
 void ngx_goim_registry_presence_stats(ngx_str_t *room,
     ngx_goim_presence_stats_t *stats);
+ngx_int_t ngx_goim_registry_presence_rooms(ngx_pool_t *pool,
+    ngx_str_t **names, ngx_uint_t *n);
 
 /* messages between workers (ngx_goim_registry_inbox.c) */
 ngx_goim_inbox_msg_t *ngx_goim_registry_msg_alloc(size_t size,

@@ -328,6 +328,63 @@ ngx_goim_registry_presence_stats(ngx_str_t *room,
 }
 
 
+/* the ids of the rooms with members on the node, copied into the pool */
+
+ngx_int_t
+ngx_goim_registry_presence_rooms(ngx_pool_t *pool, ngx_str_t **names,
+    ngx_uint_t *n)
+{
+    ngx_uint_t                      cap;
+    ngx_rbtree_node_t              *node, *sentinel;
+    ngx_goim_shm_presence_room_t   *r;
+
+    *n = 0;
+    cap = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    sentinel = ngx_goim_shm->presence.sentinel;
+
+    if (ngx_goim_shm->presence.root != sentinel) {
+        for (node = ngx_rbtree_min(ngx_goim_shm->presence.root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ngx_goim_shm->presence, node))
+        {
+            cap++;
+        }
+    }
+
+    *names = ngx_palloc(pool, (cap + 1) * sizeof(ngx_str_t));
+    if (*names == NULL) {
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    if (cap) {
+        for (node = ngx_rbtree_min(ngx_goim_shm->presence.root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ngx_goim_shm->presence, node))
+        {
+            r = (ngx_goim_shm_presence_room_t *) node;
+
+            (*names)[*n].data = ngx_pnalloc(pool, r->sn.str.len + 1);
+            if ((*names)[*n].data == NULL) {
+                ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy((*names)[*n].data, r->name, r->sn.str.len);
+            (*names)[*n].len = r->sn.str.len;
+            (*n)++;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return NGX_OK;
+}
+
+
 /* a dead slot's records go (every room is walked: a purge is rare) */
 
 void
