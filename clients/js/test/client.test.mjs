@@ -320,7 +320,7 @@ describe('one node', () => {
         await c.waitText('m3');
         assert.deepEqual(await c.leaveRooms('group://m3'),
                          [{ room_id: 'group://m3', left: true }]);
-        assert.deepEqual(c.rooms, ['group://m2']);
+        assert.deepEqual(c.rooms, ['group://m2', 'live://m1']);
         await push(n, 'room?operation=1000&type=group&room=m3', 'gone');
         await push(n, 'room?operation=1000&type=group&room=m1', 'last');
         await c.waitText('last');
