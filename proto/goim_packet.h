@@ -37,6 +37,13 @@
 #define GOIM_OP_UNSUB            16
 #define GOIM_OP_UNSUB_REPLY      17
 
+/* ours, unused by goim: several rooms per connection (PROTOCOL.md 1.14) */
+#define GOIM_OP_JOIN             30
+#define GOIM_OP_JOIN_REPLY       31
+#define GOIM_OP_LEAVE            32
+#define GOIM_OP_LEAVE_REPLY      33
+#define GOIM_OP_PRESENCE         34     /* join and leave events */
+
 
 /* results of goim_packet_parse() and goim_raw_next() */
 #define GOIM_PACKET_AGAIN            0    /* need more bytes */

@@ -16,6 +16,11 @@ export const OP = Object.freeze({
     SUB_REPLY: 15,
     UNSUB: 16,
     UNSUB_REPLY: 17,
+    // goim for nginx only: several rooms per connection
+    JOIN: 30,
+    JOIN_REPLY: 31,
+    LEAVE: 32,
+    LEAVE_REPLY: 33,
 });
 
 export const HEADER_LEN = 16;
@@ -159,6 +164,17 @@ function checkRoom(room) {
     }
 }
 
+function checkRooms(rooms) {
+    const list = Array.isArray(rooms) ? rooms : [rooms];
+    for (const room of list) {
+        checkRoom(room);
+        if (room === '') {
+            throw new RangeError('empty room id');
+        }
+    }
+    return list;
+}
+
 function checkOps(ops) {
     const list = Array.isArray(ops) ? ops : [ops];
     for (const op of list) {
@@ -221,6 +237,7 @@ export class GoimClient {
         this._wantRoom = undefined; // the room asked for with changeRoom()
         this._roomWaiters = [];
         this._watched = new Set();
+        this._rooms = new Set();    // rooms asked for with joinRooms()
         this._online = null;
         this._attempt = 0;
         this._conn = null;          // the current connection's state
@@ -246,6 +263,11 @@ export class GoimClient {
 
     get online() {
         return this._online;
+    }
+
+    // the rooms joined with joinRooms() and not left since
+    get rooms() {
+        return Array.from(this._rooms);
     }
 
     get url() {
@@ -372,6 +394,36 @@ export class GoimClient {
             this._watched.delete(op);
         }
         return this._subRequest(OP.UNSUB, list);
+    }
+
+    // Joins more rooms beside the first (goim for nginx, op 30); kept
+    // across reconnects.  Resolves with the server's result per room,
+    // [{room_id, joined, error?}], or null when not connected (they are
+    // joined on the next connect).
+    joinRooms(rooms) {
+        const list = checkRooms(rooms);
+        for (const room of list) {
+            this._rooms.add(room);
+        }
+        return this._roomsRequest(OP.JOIN, list);
+    }
+
+    // Leaves rooms (op 32), the first room included; resolves with
+    // [{room_id, left, error?}], or null when not connected.
+    leaveRooms(rooms) {
+        const list = checkRooms(rooms);
+        for (const room of list) {
+            this._rooms.delete(room);
+        }
+        return this._roomsRequest(OP.LEAVE, list);
+    }
+
+    _roomsRequest(op, list) {
+        const conn = this._conn;
+        if (!conn || !conn.authed) {
+            return Promise.resolve(null);
+        }
+        return this._request(conn, op, JSON.stringify(list));
     }
 
     // Sends a heartbeat now; resolves with the room's online count.
@@ -729,6 +781,26 @@ export class GoimClient {
         case OP.UNSUB_REPLY:
             this._answer(conn, p);
             return;
+        case OP.JOIN_REPLY:
+        case OP.LEAVE_REPLY: {
+            let r = null;
+            try {
+                r = JSON.parse(utf8Decoder.decode(p.body));
+            } catch (e) {
+                r = null;
+            }
+            const pending = conn.pending.get(p.seq);
+            if (r && typeof r.error === 'string' && pending
+                && pending.op === p.op)
+            {
+                conn.pending.delete(p.seq);
+                clearTimeout(pending.timer);
+                pending.reject(new GoimError('refused', r.error));
+                return;
+            }
+            this._answer(conn, p, r && Array.isArray(r.rooms) ? r.rooms : []);
+            return;
+        }
         default:
             // a packet pushed directly (not in an OP_RAW batch)
             this._deliver(p);
@@ -772,6 +844,9 @@ export class GoimClient {
             key: info.key !== undefined ? info.key : null,
             room: info.room_id !== undefined ? info.room_id : null,
         };
+        if (Array.isArray(info.rooms)) {
+            this._info.rooms = info.rooms;
+        }
         const prevRoom = this._room;
         this._room = this._info.room;
         this._setState('connected');
@@ -786,6 +861,10 @@ export class GoimClient {
         this._syncRoom(conn);
         if (this._watched.size) {
             this._request(conn, OP.SUB, Array.from(this._watched).join(','))
+                .catch(() => {});
+        }
+        if (this._rooms.size) {
+            this._request(conn, OP.JOIN, JSON.stringify(this.rooms))
                 .catch(() => {});
         }
         // at once: the online count, and a check that the path works

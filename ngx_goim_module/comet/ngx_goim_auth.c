@@ -2,7 +2,7 @@
 /*
  * goim for nginx: authentication of a channel (its first packet, op 7,
  * docs/PROTOCOL.md 1.3) and its registration: the worker's indexes, the
- * shared registry, its room, and its session in Redis; and the way back
+ * shared registry, its rooms, and its session in Redis; and the way back
  * out.
  */
 
@@ -17,6 +17,8 @@
 
 
 static ngx_int_t ngx_goim_auth_register(ngx_goim_channel_t *ch,
+    goim_token_t *tok);
+static ngx_int_t ngx_goim_auth_rooms(ngx_goim_channel_t *ch,
     goim_token_t *tok);
 static void ngx_goim_auth_done(ngx_goim_channel_t *ch, ngx_int_t rc);
 static void ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver,
@@ -163,9 +165,96 @@ ngx_goim_auth_register(ngx_goim_channel_t *ch, goim_token_t *tok)
 
     ch->authed = 1;
 
-    if (tok->room_id && tok->room_len) {
-        return ngx_goim_room_join(ch, (u_char *) tok->room_id, tok->room_len);
+    if (ch->conf->presence && tok->platform) {
+        ch->platform.len = ngx_strlen(tok->platform);
+        ch->platform.data = ngx_pnalloc(c->pool, ch->platform.len);
+        if (ch->platform.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ch->platform.data, tok->platform, ch->platform.len);
     }
+
+    if (ngx_goim_rooms_rights(ch, &tok->allowed_rooms) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_goim_auth_rooms(ch, tok);
+}
+
+
+/*
+ * The token's room_id is the first room, as in goim; its room_ids join
+ * too, up to goim_max_rooms.  With room_ids, the result for each room
+ * goes into the auth reply (docs/PROTOCOL.md 1.14).
+ */
+
+static ngx_int_t
+ngx_goim_auth_rooms(ngx_goim_channel_t *ch, goim_token_t *tok)
+{
+    u_char                  *p;
+    size_t                   pos;
+    ngx_int_t                rc;
+    ngx_uint_t               n;
+    const char              *id;
+    ngx_goim_room_t         *room;
+    ngx_goim_room_result_t  *r;
+
+    if (tok->room_id && tok->room_len) {
+        if (ngx_goim_rooms_enter(ch, (u_char *) tok->room_id,
+                                 tok->room_len, &room)
+            == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+
+        ch->room = room;
+    }
+
+    if (tok->room_ids.n == 0) {
+        return NGX_OK;
+    }
+
+    r = ngx_palloc(ch->connection->pool,
+                   (tok->room_ids.n + 1) * sizeof(ngx_goim_room_result_t));
+    if (r == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    if (ch->room) {
+        r[n].id = ch->room->sn.str.data;
+        r[n].len = ch->room->sn.str.len;
+        r[n].error = NULL;
+        r[n].reason = NULL;
+        n++;
+    }
+
+    pos = 0;
+
+    while (goim_token_rooms_next(&tok->room_ids, &pos, &id, &r[n].len)) {
+        r[n].id = (u_char *) id;
+        r[n].error = NULL;
+        r[n].reason = NULL;
+
+        rc = ngx_goim_rooms_join(ch, &r[n], 1, &room);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        n++;
+    }
+
+    /* the token goes before the reply is sent: the answer is kept */
+
+    p = ngx_pnalloc(ch->connection->pool, ngx_goim_rooms_json_len(r, n, 1));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ch->auth_rooms.data = p;
+    ch->auth_rooms.len = ngx_goim_rooms_json(p, r, n, 1) - p;
 
     return NGX_OK;
 }
@@ -199,7 +288,8 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
 
     len = sizeof("{\"mid\":,\"key\":\"\",\"room_id\":\"\"}") - 1 + NGX_INT64_LEN
           + key->len + ngx_escape_json(NULL, key->data, key->len)
-          + room.len + ngx_escape_json(NULL, room.data, room.len);
+          + room.len + ngx_escape_json(NULL, room.data, room.len)
+          + sizeof(",\"rooms\":") - 1 + ch->auth_rooms.len;
 
     body = ngx_alloc(len, ch->connection->log);
     if (body == NULL) {
@@ -210,7 +300,14 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
     p = (u_char *) ngx_escape_json(p, key->data, key->len);
     p = ngx_cpymem(p, "\",\"room_id\":\"", sizeof("\",\"room_id\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, room.data, room.len);
-    p = ngx_cpymem(p, "\"}", 2);
+    *p++ = '"';
+
+    if (ch->auth_rooms.len) {
+        p = ngx_cpymem(p, ",\"rooms\":", sizeof(",\"rooms\":") - 1);
+        p = ngx_cpymem(p, ch->auth_rooms.data, ch->auth_rooms.len);
+    }
+
+    *p++ = '}';
 
     (void) ngx_goim_channel_reply(ch, ver, GOIM_OP_AUTH_REPLY, seq, body,
                                   p - body);
@@ -228,7 +325,7 @@ ngx_goim_auth_unregister(ngx_goim_channel_t *ch)
 
     ch->authed = 0;
 
-    ngx_goim_room_leave(ch);
+    ngx_goim_rooms_leave_all(ch);
     ngx_goim_index_del(ch);
 
     if (ngx_goim_mode() != NGX_GOIM_EMBEDDED) {

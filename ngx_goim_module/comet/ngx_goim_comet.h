@@ -18,9 +18,37 @@
 #include "ngx_goim_push.h"
 #include "ngx_goim_redis.h"
 
+#include <goim_token.h>
+
+
+/* the answer for one room of a join or leave */
+typedef struct {
+    u_char                *id;
+    size_t                 len;
+    const char            *error;       /* NULL: done */
+    const char            *reason;      /* details of "bad id" */
+} ngx_goim_room_result_t;
+
 
 /* the floor's start in a worker: handlers wired, housekeeping armed */
 ngx_int_t ngx_goim_comet_init(ngx_cycle_t *cycle);
+
+/* a connection's rooms, ops 30 and 32 (ngx_goim_rooms.c) */
+ngx_int_t ngx_goim_rooms_rights(ngx_goim_channel_t *ch,
+    goim_token_rooms_t *rights);
+ngx_int_t ngx_goim_rooms_join(ngx_goim_channel_t *ch,
+    ngx_goim_room_result_t *r, ngx_uint_t token, ngx_goim_room_t **joined);
+ngx_int_t ngx_goim_rooms_enter(ngx_goim_channel_t *ch, u_char *id,
+    size_t len, ngx_goim_room_t **joined);
+void ngx_goim_rooms_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room);
+void ngx_goim_rooms_leave_all(ngx_goim_channel_t *ch);
+ngx_int_t ngx_goim_rooms_change(ngx_goim_channel_t *ch, u_char *id, size_t len);
+ngx_int_t ngx_goim_rooms_op(ngx_goim_channel_t *ch, goim_packet_t *pkt,
+    ngx_uint_t join);
+size_t ngx_goim_rooms_json_len(ngx_goim_room_result_t *r, ngx_uint_t n,
+    ngx_uint_t join);
+u_char *ngx_goim_rooms_json(u_char *p, ngx_goim_room_result_t *r,
+    ngx_uint_t n, ngx_uint_t join);
 
 /* op 7 and the channel's registration (ngx_goim_auth.c) */
 ngx_int_t ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt);

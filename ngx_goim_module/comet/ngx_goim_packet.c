@@ -1,8 +1,8 @@
 
 /*
  * goim for nginx: the operations of a client (docs/PROTOCOL.md 1.2):
- * auth first, then heartbeats, room changes, watched operations;
- * anything else is echoed, as goim's comet does.
+ * auth first, then heartbeats, room changes, joins and leaves, watched
+ * operations; anything else is echoed, as goim's comet does.
  */
 
 
@@ -70,6 +70,10 @@ ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
                                       pkt->seq, (u_char *) pkt->body,
                                       pkt->body_len);
 
+    case GOIM_OP_JOIN:
+    case GOIM_OP_LEAVE:
+        return ngx_goim_rooms_op(ch, pkt, pkt->op == GOIM_OP_JOIN);
+
     case GOIM_OP_SUB:
     case GOIM_OP_UNSUB:
         if (ngx_goim_packet_sub(ch, pkt, pkt->op == GOIM_OP_SUB) != NGX_OK) {
@@ -121,20 +125,7 @@ ngx_goim_packet_change_room(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         }
     }
 
-    if (ch->room
-        && ch->room->sn.str.len == pkt->body_len
-        && ngx_memcmp(ch->room->sn.str.data, pkt->body, pkt->body_len) == 0)
-    {
-        return NGX_OK;
-    }
-
-    ngx_goim_room_leave(ch);
-
-    if (pkt->body_len == 0) {
-        return NGX_OK;
-    }
-
-    return ngx_goim_room_join(ch, (u_char *) pkt->body, pkt->body_len);
+    return ngx_goim_rooms_change(ch, (u_char *) pkt->body, pkt->body_len);
 }
 
 

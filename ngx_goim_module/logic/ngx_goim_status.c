@@ -78,6 +78,14 @@ static ngx_goim_status_series_t  ngx_goim_status_series[] = {
       "Merged room frames sent after the flush interval.",
       "", ngx_goim_stat(room_batches), 0 },
 
+    { "presence_events_total", "counter",
+      "Join and leave events sent to the watchers of a room.",
+      "", ngx_goim_stat(presence_events), 0 },
+
+    { "presence_events_dropped_total", "counter",
+      "Join and leave events over goim_presence_events a room a second.",
+      "", ngx_goim_stat(presence_dropped), 0 },
+
     { "dropped_total", "counter", "Pushes not delivered, by reason.",
       ",reason=\"queue_full\"", ngx_goim_stat(drop_queue_full), 0 },
     { "dropped_total", NULL, NULL,

@@ -74,8 +74,11 @@ void ngx_goim_push_release(ngx_goim_push_t *push);
 /* rooms (ngx_goim_room.c) */
 void ngx_goim_rooms_init(void);
 ngx_int_t ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name,
+    size_t len, ngx_goim_room_t **joined);
+ngx_goim_room_t *ngx_goim_room_member(ngx_goim_channel_t *ch, u_char *name,
     size_t len);
-void ngx_goim_room_leave(ngx_goim_channel_t *ch);
+void ngx_goim_room_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room);
+void ngx_goim_room_leave_all(ngx_goim_channel_t *ch);
 void ngx_goim_room_withdraw(ngx_goim_channel_t *ch);
 ngx_uint_t ngx_goim_room_online(ngx_goim_room_t *room);
 void ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name);

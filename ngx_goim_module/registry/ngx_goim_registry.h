@@ -118,6 +118,26 @@ typedef struct {
 } ngx_goim_inbox_msg_t;
 
 
+/* presence (ngx_goim_registry_presence.c): a connection in a room */
+#define GOIM_PRESENCE_PLATFORM  32
+
+typedef struct ngx_goim_shm_presence_s  ngx_goim_shm_presence_t;
+
+typedef struct {
+    uint64_t               seq;         /* the listing's cursor */
+    int64_t                mid;
+    ngx_str_t              key;
+    ngx_str_t              platform;
+    time_t                 since;
+    ngx_pid_t              pid;         /* of the worker holding it */
+} ngx_goim_presence_member_t;
+
+typedef struct {
+    ngx_uint_t             connections;
+    ngx_uint_t             members;     /* distinct mids above 0 */
+} ngx_goim_presence_stats_t;
+
+
 /* one live worker, as the status page shows it */
 typedef struct {
     ngx_uint_t             slot;
@@ -170,6 +190,18 @@ void ngx_goim_registry_room_mask(u_char *name, size_t len,
 ngx_uint_t ngx_goim_registry_room_total(u_char *name, size_t len);
 ngx_int_t ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
     ngx_uint_t **counts, ngx_uint_t *n);
+
+/* who is in a room (ngx_goim_registry_presence.c) */
+ngx_goim_shm_presence_t *ngx_goim_registry_presence_add(ngx_str_t *room,
+    uint32_t hash, ngx_str_t *key, int64_t mid, ngx_str_t *platform);
+void ngx_goim_registry_presence_del(ngx_goim_shm_presence_t *p);
+ngx_int_t ngx_goim_registry_presence_list(ngx_pool_t *pool, ngx_str_t *room,
+    uint64_t cursor, ngx_uint_t max, ngx_goim_presence_member_t **out,
+    ngx_uint_t *n, uint64_t *next, ngx_goim_presence_stats_t *stats);
+void ngx_goim_registry_presence_stats(ngx_str_t *room,
+    ngx_goim_presence_stats_t *stats);
+ngx_int_t ngx_goim_registry_presence_rooms(ngx_pool_t *pool,
+    ngx_str_t **names, ngx_uint_t *n);
 
 /* messages between workers (ngx_goim_registry_inbox.c) */
 ngx_goim_inbox_msg_t *ngx_goim_registry_msg_alloc(size_t size,

@@ -14,7 +14,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  8
+#define NGX_GOIM_SHM_VERSION  9
 
 #define NGX_GOIM_SHM_COMETS   256
 #define NGX_GOIM_SHM_COMET_ID 128
@@ -70,6 +70,11 @@ typedef struct {
     /* the comets seen in the registry, until their record's expiry */
     ngx_uint_t             ncomets;
     ngx_goim_shm_comet_t   comets[NGX_GOIM_SHM_COMETS];
+
+    /* who is in which room (goim_presence, _presence.c) */
+    ngx_rbtree_t           presence;
+    ngx_rbtree_node_t      presence_sentinel;
+    uint64_t               presence_seq;
 } ngx_goim_shm_t;
 
 
@@ -89,6 +94,8 @@ ngx_int_t ngx_goim_registry_inbox_prepare_locked(ngx_goim_shm_worker_t *sw,
 ngx_uint_t ngx_goim_registry_inbox_depth_locked(ngx_goim_shm_worker_t *sw,
     ngx_msec_t *age);
 void ngx_goim_registry_node_purge_locked(ngx_uint_t widx);
+void ngx_goim_registry_presence_purge_locked(ngx_uint_t widx,
+    ngx_uint_t gen);
 
 
 #endif /* _NGX_GOIM_REGISTRY_SHM_H_INCLUDED_ */

@@ -297,6 +297,39 @@ describe('one node', () => {
         d.close();
     });
 
+    test('several rooms: room_ids, joinRooms, leaveRooms', async () => {
+        const c = client(n, { token: token('live://m1',
+                                           { room_ids: ['group://m1'] }) });
+        const early = c.joinRooms(['group://m2']);
+        c.connect();
+        assert.equal(await early, null);
+        await c.waitEvent('connect');
+        assert.deepEqual(c.info.rooms, [
+            { room_id: 'live://m1', joined: true },
+            { room_id: 'group://m1', joined: true }]);
+        assert.deepEqual(c.rooms, ['group://m2']);
+        assert.deepEqual(await c.joinRooms(['group://m3', 'live://m1']), [
+            { room_id: 'group://m3', joined: true },
+            { room_id: 'live://m1', joined: true }]);
+        // group://m2, joined before the connection, is joined once it is up
+        await push(n, 'room?operation=1000&type=group&room=m2', 'm2');
+        await push(n, 'room?operation=1000&type=group&room=m3', 'm3');
+        await push(n, 'room?operation=1000&type=live&room=m1', 'm1');
+        await c.waitText('m1');
+        await c.waitText('m2');
+        await c.waitText('m3');
+        assert.deepEqual(await c.leaveRooms('group://m3'),
+                         [{ room_id: 'group://m3', left: true }]);
+        assert.deepEqual(c.rooms, ['group://m2', 'live://m1']);
+        await push(n, 'room?operation=1000&type=group&room=m3', 'gone');
+        await push(n, 'room?operation=1000&type=group&room=m1', 'last');
+        await c.waitText('last');
+        await sleep(T(300));
+        assert.deepEqual(c.texts().sort(), ['last', 'm1', 'm2', 'm3']);
+        assert.throws(() => c.joinRooms(''), /empty room id/);
+        c.close();
+    });
+
     test('ping: the room\'s online count over the whole node', async () => {
         const a = client(n, { token: token('live://count') });
         const b = client(n, { token: token('live://count') });
