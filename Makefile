@@ -350,7 +350,6 @@ run-cluster: deps all
 TEST_JOBS   ?= $(shell n=$$(nproc 2>/dev/null || echo 2); \
                        [ "$$n" -gt 4 ] && n=4; echo $$n)
 TEST_SERIAL := t/043-drain.t t/050-redis-session.t t/090-cluster.t \
-               t/094-cluster-jobs.t \
                t/092-run-cluster.t t/100-js-client.t t/110-browser.t
 # the longest first, so that the others run beside them
 TEST_FIRST  := t/082-job.t t/080-kafka-producer.t
