@@ -116,7 +116,8 @@ $(BUILD)/goim-produce: tools/goim-produce.c $(BUILD)/obj/goim.pb-c.o
 
 $(BUILD)/goim-job: $(wildcard job/*.c job/*.h) $(PROTO_OBJS)
 	$(CC) $(ALL_CFLAGS) -Ijob $(wildcard job/*.c) $(PROTO_OBJS) -o $@ \
-	    -lrdkafka -lprotobuf-c -lhiredis -levent -lyajl -lcrypto
+	    -lrdkafka -lprotobuf-c -lhiredis -levent -levent_openssl -lyajl \
+	    -lssl -lcrypto
 
 # --- unit tests (TAP, run by prove through t/unit.t) ---------------------------
 
@@ -283,7 +284,8 @@ $(ASAN_DIR)/unit/module_%: t/unit/module_%.c $(MODULE_PURE) \
 $(ASAN_DIR)/goim-job: $(wildcard job/*.c job/*.h) $(ASAN_PROTO_OBJS)
 	mkdir -p $(ASAN_DIR)
 	$(CC) $(ASAN_CFLAGS) -Ijob $(wildcard job/*.c) $(ASAN_PROTO_OBJS) -o $@ \
-	    -lrdkafka -lprotobuf-c -lhiredis -levent -lyajl -lcrypto
+	    -lrdkafka -lprotobuf-c -lhiredis -levent -levent_openssl -lyajl \
+	    -lssl -lcrypto
 
 # the whole t/ suite: nginx through tools/asan-nginx.sh with the ASan
 # module, the unit tests from build/asan/unit, the job's suites with the

@@ -530,6 +530,8 @@ my @cluster = (
     [ 'cluster-room-10k-50',       'room-10k-50' ],
     [ 'cluster-key-1k-1000',       'key-ws-1k-1000' ],
     [ 'cluster-key-1k-1000-fw500', 'key-ws-1k-1000' ],
+    # no embedded twin at this rate: compared with the targets instead
+    [ 'cluster-keybatch-1k-20000', '' ],
 );
 
 # a counter's change over a cluster run: status (both nodes) or job
@@ -591,8 +593,10 @@ EOF
         my $ackms = per(cdelta($r, 'status', 'kafka_latency_ms'), $acks, 1);
         my $fwn = $r->{fetch_wait_ms} != $fw
                   ? " (fetch.wait.max.ms $r->{fetch_wait_ms})" : '';
+        my $per = ($r->{cmd} // '') =~ /--push-batch (\d+)/
+                  ? " ×$1 a request" : '';
         $out .= "| $id | cluster$fwn | " . int_sep($b->{clients})
-            . " | $b->{push_mode} | $b->{push_rate} | "
+            . " | $b->{push_mode}$per | $b->{push_rate} | "
             . num($b->{duration} ? $b->{sent} / $b->{duration} : undef, 1)
             . ' | ' . int_sep($b->{unsent})
             . ' | ' . sprintf('%.2f %%', 100 * $b->{delivered_share})

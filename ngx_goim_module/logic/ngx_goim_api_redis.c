@@ -30,19 +30,17 @@ typedef struct ngx_goim_api_redis_s  ngx_goim_api_redis_t;
 typedef struct {
     ngx_goim_api_redis_t      *owner;
     ngx_goim_redis_req_t      *req;         /* NULL: answered */
+    ngx_uint_t                 item;        /* of the mid looked up */
 } ngx_goim_api_cmd_t;
-
-
-typedef struct {
-    ngx_str_t                  key;
-    ngx_str_t                  server;
-} ngx_goim_api_target_t;
 
 
 struct ngx_goim_api_redis_s {
     ngx_http_request_t        *request;
     ngx_goim_push_t            push;
     ngx_str_t                 *keys;
+    ngx_uint_t                *key_items;   /* NULL: all of item 0 */
+    ngx_goim_api_lookup_pt     done;        /* NULL: the single push */
+    void                      *data;
     ngx_goim_api_cmd_t        *cmds;
     ngx_uint_t                 ncmds;
     ngx_uint_t                 pending;
@@ -65,8 +63,12 @@ static void ngx_goim_api_keys_reply(redisReply *reply, void *data,
     const char *err);
 static void ngx_goim_api_mid_reply(redisReply *reply, void *data,
     const char *err);
+static ngx_int_t ngx_goim_api_redis_send(ngx_goim_api_redis_t *a,
+    ngx_str_t *keys, ngx_uint_t nkeys, int64_t *mids, ngx_uint_t *mid_items,
+    ngx_uint_t nmids);
 static ngx_int_t ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key,
-    size_t key_len, redisReply *server);
+    size_t key_len, redisReply *server, ngx_uint_t item);
+static void ngx_goim_api_lookup_done(ngx_goim_api_redis_t *a);
 static void ngx_goim_api_push_done(ngx_goim_api_redis_t *a);
 static ngx_int_t ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a);
 static int ngx_libc_cdecl ngx_goim_api_target_cmp(const void *x,
@@ -131,10 +133,6 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
     ngx_str_t *keys, int64_t *mids, ngx_uint_t n)
 {
     ngx_int_t              rc;
-    size_t                *argvlen;
-    ngx_uint_t             i;
-    const char           **argv;
-    ngx_goim_api_cmd_t    *cmd;
     ngx_goim_api_redis_t  *a;
 
     a = ngx_goim_api_redis_push(r);
@@ -142,20 +140,11 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the records' MGET first, then the sessions' */
-    a->cmds = ngx_pcalloc(r->pool, (n + 2) * sizeof(ngx_goim_api_cmd_t));
-
-    if (a->cmds == NULL
-        || ngx_array_init(&a->targets, r->pool, n,
-                          sizeof(ngx_goim_api_target_t))
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_goim_api_check_comets(a);
+    rc = ngx_goim_api_redis_send(a, keys, keys ? n : 0, mids, NULL,
+                                 keys ? 0 : n);
 
     if (rc == NGX_DECLINED) {
+        /* the cleanup cancels those already sent */
         return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
     }
 
@@ -163,22 +152,102 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (keys) {
+    a->push = *push;
+    ngx_memzero(push->msg, sizeof(push->msg));
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The batch's lookup (ngx_goim_api_batch.c): the servers of the keys of
+ * every item in one MGET, those of the mids in HGETALLs, all queued in
+ * the same event-loop turn and so written to Redis together, behind the
+ * records' MGET.  NGX_DONE: done() is called once with the targets, each
+ * naming its item; NGX_DECLINED: Redis is not connected; NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_goim_api_lookup(ngx_http_request_t *r, ngx_str_t *keys,
+    ngx_uint_t *key_items, ngx_uint_t nkeys, int64_t *mids,
+    ngx_uint_t *mid_items, ngx_uint_t nmids, ngx_goim_api_lookup_pt done,
+    void *data)
+{
+    ngx_int_t              rc;
+    ngx_goim_api_redis_t  *a;
+
+    a = ngx_goim_api_redis_push(r);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    a->key_items = key_items;
+    a->done = done;
+    a->data = data;
+
+    rc = ngx_goim_api_redis_send(a, keys, nkeys, mids, mid_items, nmids);
+
+    if (rc != NGX_OK) {
+        /* the commands already sent must not call back */
+        ngx_goim_api_redis_cleanup(a);
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The records' MGET, then one MGET key_<k>... for all keys and one
+ * HGETALL mid_<mid> per mid: NGX_OK when all were queued, NGX_DECLINED
+ * when Redis is not connected, NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_goim_api_redis_send(ngx_goim_api_redis_t *a, ngx_str_t *keys,
+    ngx_uint_t nkeys, int64_t *mids, ngx_uint_t *mid_items, ngx_uint_t nmids)
+{
+    ngx_int_t              rc;
+    size_t                *argvlen;
+    ngx_uint_t             i;
+    const char           **argv;
+    ngx_http_request_t    *r;
+    ngx_goim_api_cmd_t    *cmd;
+
+    r = a->request;
+
+    /* the records' MGET first, then the sessions' */
+    a->cmds = ngx_pcalloc(r->pool, (nmids + 2) * sizeof(ngx_goim_api_cmd_t));
+
+    if (a->cmds == NULL
+        || ngx_array_init(&a->targets, r->pool, nkeys + nmids + 1,
+                          sizeof(ngx_goim_api_target_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_goim_api_check_comets(a);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (nkeys) {
         a->keys = keys;
 
-        argv = ngx_palloc(r->pool, (n + 1) * sizeof(char *));
-        argvlen = ngx_palloc(r->pool, (n + 1) * sizeof(size_t));
+        argv = ngx_palloc(r->pool, (nkeys + 1) * sizeof(char *));
+        argvlen = ngx_palloc(r->pool, (nkeys + 1) * sizeof(size_t));
         if (argv == NULL || argvlen == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         argv[0] = "MGET";
         argvlen[0] = 4;
 
-        for (i = 0; i < n; i++) {
+        for (i = 0; i < nkeys; i++) {
             argv[i + 1] = ngx_pnalloc(r->pool, 4 + keys[i].len);
             if (argv[i + 1] == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return NGX_ERROR;
             }
 
             ngx_memcpy(ngx_cpymem((u_char *) argv[i + 1], "key_", 4),
@@ -189,37 +258,31 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
         cmd = &a->cmds[a->ncmds];
         cmd->owner = a;
         cmd->req = ngx_goim_redis_commandargv(ngx_goim_api_keys_reply, cmd,
-                                              n + 1, argv, argvlen);
+                                              nkeys + 1, argv, argvlen);
         if (cmd->req == NULL) {
-            return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
+            return NGX_DECLINED;
         }
 
         a->ncmds++;
         a->pending++;
-
-    } else {
-        for (i = 0; i < n; i++) {
-            cmd = &a->cmds[a->ncmds];
-            cmd->owner = a;
-            cmd->req = ngx_goim_redis_command(ngx_goim_api_mid_reply, cmd,
-                                              "HGETALL mid_%lld",
-                                              (long long) mids[i]);
-            if (cmd->req == NULL) {
-                /* the cleanup cancels those already sent */
-                return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
-            }
-
-            a->ncmds++;
-            a->pending++;
-        }
     }
 
-    a->push = *push;
-    ngx_memzero(push->msg, sizeof(push->msg));
+    for (i = 0; i < nmids; i++) {
+        cmd = &a->cmds[a->ncmds];
+        cmd->owner = a;
+        cmd->item = mid_items ? mid_items[i] : 0;
+        cmd->req = ngx_goim_redis_command(ngx_goim_api_mid_reply, cmd,
+                                          "HGETALL mid_%lld",
+                                          (long long) mids[i]);
+        if (cmd->req == NULL) {
+            return NGX_DECLINED;
+        }
 
-    r->read_event_handler = ngx_http_test_reading;
+        a->ncmds++;
+        a->pending++;
+    }
 
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -375,7 +438,8 @@ ngx_goim_api_keys_reply(redisReply *reply, void *data, const char *err)
         for (i = 0; i < reply->elements; i++) {
             /* goim skips keys with no server */
             if (ngx_goim_api_target(a, (char *) a->keys[i].data,
-                                    a->keys[i].len, reply->element[i])
+                                    a->keys[i].len, reply->element[i],
+                                    a->key_items ? a->key_items[i] : 0)
                 != NGX_OK)
             {
                 a->err = "out of memory";
@@ -412,7 +476,7 @@ ngx_goim_api_mid_reply(redisReply *reply, void *data, const char *err)
 
             if (ngx_goim_api_target(a, reply->element[i]->str,
                                     reply->element[i]->len,
-                                    reply->element[i + 1])
+                                    reply->element[i + 1], cmd->item)
                 != NGX_OK)
             {
                 a->err = "out of memory";
@@ -441,7 +505,7 @@ ngx_goim_api_redis_first_error(ngx_goim_api_redis_t *a, const char *err)
 
 static ngx_int_t
 ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key, size_t key_len,
-    redisReply *server)
+    redisReply *server, ngx_uint_t item)
 {
     ngx_pool_t             *pool;
     ngx_goim_api_target_t  *t;
@@ -469,6 +533,7 @@ ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key, size_t key_len,
     t->key.len = key_len;
     ngx_memcpy(t->server.data, server->str, server->len);
     t->server.len = server->len;
+    t->item = item;
 
     return NGX_OK;
 }
@@ -489,6 +554,11 @@ ngx_goim_api_push_done(ngx_goim_api_redis_t *a)
     ngx_goim_conf_t        *gcf;
     ngx_http_request_t     *r;
     ngx_goim_api_target_t  *t;
+
+    if (a->done) {
+        ngx_goim_api_lookup_done(a);
+        return;
+    }
 
     r = a->request;
 
@@ -589,6 +659,17 @@ done:
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/* the batch's: the owner may finalize the request, a is not used after */
+
+static void
+ngx_goim_api_lookup_done(ngx_goim_api_redis_t *a)
+{
+    ngx_goim_api_redis_cleanup(a);
+
+    a->done(a->request, a->targets.elts, a->targets.nelts, a->err, a->data);
 }
 
 

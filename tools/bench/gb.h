@@ -184,6 +184,7 @@ typedef struct {
     long               duration;
     long               drain;
     long               msg_size;
+    long               push_batch;       /* key pushes per request */
     long               id_base;          /* client i is mid/key base + i */
     long               seq_base;         /* the first message's seq */
     long               sockbuf;          /* SO_RCVBUF and SO_SNDBUF, or 0 */
@@ -244,6 +245,7 @@ typedef struct {
     int                fd;
     int                state;
     uint64_t           expect;          /* deliveries if accepted */
+    uint64_t           count;           /* messages in the request */
     int64_t            retry_at;
     int64_t            since;           /* connect or request started */
     char              *out;
@@ -294,7 +296,7 @@ const uint8_t *gb_find_header(const uint8_t *p, size_t len,
 void gb_http_connect(gb_http_t *h);
 void gb_http_event(gb_http_t *h, uint32_t events);
 void gb_http_close(gb_http_t *h, int error, const char *reason);
-int gb_http_publish(gb_http_t *h, uint64_t seq);
+int gb_http_publish(gb_http_t *h, uint64_t seq, uint64_t n);
 
 /* gb_client.c */
 void gb_child(long lo, long hi, int ctl, int out) __attribute__((

@@ -40,6 +40,8 @@ gb_usage(void)
 "  --push-mode room|key|all\n"
 "                        /goim/push/room, /goim/push/keys or /goim/push/all\n"
 "                        (room)\n"
+"  --push-batch N        key mode: N pushes per request, as JSON lines to\n"
+"                        /goim/push/batch (1: the single route)\n"
 "  --inflight K          keep-alive API connections = requests in flight "
 "(16)\n"
 "  --msg-size B          pad message bodies to B bytes (unpadded)\n"
@@ -294,6 +296,7 @@ main(int argc, char **argv)
         { "push-mode",    required_argument, NULL, 'p' },
         { "inflight",     required_argument, NULL, 'i' },
         { "msg-size",     required_argument, NULL, 'b' },
+        { "push-batch",   required_argument, NULL, 'N' },
         { "settle",       required_argument, NULL, 'S' },
         { "duration",     required_argument, NULL, 'd' },
         { "drain",        required_argument, NULL, 'D' },
@@ -315,6 +318,7 @@ main(int argc, char **argv)
     gb.heartbeat = 30;
     gb.push_rate = 40;
     gb.inflight = 16;
+    gb.push_batch = 1;
     gb.settle = 2;
     gb.duration = 10;
     gb.drain = 1;
@@ -345,6 +349,7 @@ main(int argc, char **argv)
         case 'M': GB_NUM("push-rate", 1, 10000000, push_rate);
         case 'i': GB_NUM("inflight", 1, 4096, inflight);
         case 'b': GB_NUM("msg-size", 0, GB_MAX_MSG_SIZE, msg_size);
+        case 'N': GB_NUM("push-batch", 1, 1000, push_batch);
         case 'S': GB_NUM("settle", 0, 3600, settle);
         case 'd': GB_NUM("duration", 1, 86400, duration);
         case 'D': GB_NUM("drain", 0, 600, drain);
@@ -453,6 +458,13 @@ main(int argc, char **argv)
                                                    : "127.0.0.1:3101",
                              &gb.server, gb.server_str,
                              sizeof(gb.server_str));
+    }
+
+    if (gb.push_batch > 1
+        && (gb.push_mode != GB_PUSH_KEY || gb.mode != GB_MODE_GOIM))
+    {
+        fprintf(stderr, "goim-bench: --push-batch needs --push-mode key\n");
+        return 2;
     }
 
     if (gb.mode == GB_MODE_NCHAN) {

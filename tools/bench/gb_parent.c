@@ -50,7 +50,7 @@ gb_parent(void)
     long                k, lo, hi, rss_now, pss_now;
     int64_t             now, phase_end, measure_start, next_progress, due;
     int64_t             wait_until, drain_end;
-    uint64_t            seq, last_recv, last_sent;
+    uint64_t            seq, last_recv, last_sent, n, last;
     gb_http_t          *h;
     gb_proc_t          *pr;
     struct rusage       ru;
@@ -326,8 +326,16 @@ gb_parent(void)
                     break;
                 }
 
-                if (gb_http_publish(h, seq) == 0) {
-                    seq++;
+                /* a batch takes the messages due from now on */
+                n = (uint64_t) gb.push_batch;
+                last = (uint64_t) gb.duration * (uint64_t) gb.push_rate;
+
+                if (seq + n > last) {
+                    n = last > seq ? last - seq : 1;
+                }
+
+                if (gb_http_publish(h, seq, n) == 0) {
+                    seq += n;
                 }
             }
 
