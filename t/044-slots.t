@@ -285,7 +285,7 @@ exited on signal
 --- perl
 my $master = master_pid();
 my @workers = worker_pids();
-is scalar(keys %{ slots() }), 4, "$name - 4 slots in use";
+ok wait_until(sub { keys %{ slots() } == 4 }, T(5)), "$name - 4 slots in use";
 my $c = goim_client(tcp => { mid => 1, key => 'x', room_id => 'live://x' });
 edit_conf(sub { s/worker_processes 4;/worker_processes 40;/ or die });
 kill 'HUP', $master;

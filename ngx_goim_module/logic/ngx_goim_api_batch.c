@@ -718,12 +718,12 @@ ngx_goim_api_batch_protobuf(ngx_goim_api_batch_t *b, ngx_str_t *body)
     }
 
     if (pb->n_items == 0 || pb->n_items > NGX_GOIM_BATCH_MAX_ITEMS) {
+        n = pb->n_items;
         goim__push_batch__free_unpacked(pb, NULL);
 
-        return ngx_goim_api_batch_refuse(b, pb->n_items
-                                            ? "more than 1000 items, "
-                                              "nothing was pushed"
-                                            : "no items");
+        return ngx_goim_api_batch_refuse(b, n ? "more than 1000 items, "
+                                                "nothing was pushed"
+                                              : "no items");
     }
 
     for (i = 0; i < pb->n_items; i++) {
@@ -792,8 +792,14 @@ ngx_goim_api_batch_protobuf(ngx_goim_api_batch_t *b, ngx_str_t *body)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_memcpy(item->body.data, pi->msg.data, pi->msg.len);
-        ngx_memcpy(item->room.data, pi->room.data, pi->room.len);
+        /* protobuf-c leaves an absent field's data NULL */
+        if (pi->msg.len) {
+            ngx_memcpy(item->body.data, pi->msg.data, pi->msg.len);
+        }
+
+        if (pi->room.len) {
+            ngx_memcpy(item->room.data, pi->room.data, pi->room.len);
+        }
 
         item->mids = (int64_t *) item->keys;
 
@@ -1106,8 +1112,10 @@ ngx_goim_api_batch_found(ngx_http_request_t *r, ngx_goim_api_target_t *t,
     }
 
     /* by item, server, key; the same key twice is one target */
-    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t),
-              ngx_goim_api_batch_target_cmp);
+    if (n > 1) {
+        ngx_qsort(t, n, sizeof(ngx_goim_api_target_t),
+                  ngx_goim_api_batch_target_cmp);
+    }
 
     for (i = 1, k = n ? 1 : 0; i < n; i++) {
         if (ngx_goim_api_batch_target_cmp(&t[k - 1], &t[i]) != 0) {
