@@ -133,6 +133,14 @@ typedef struct {
 typedef void (*ngx_goim_api_lookup_pt)(ngx_http_request_t *r,
     ngx_goim_api_target_t *t, ngx_uint_t n, const char *err, void *data);
 
+int ngx_libc_cdecl ngx_goim_api_target_cmp(const void *x, const void *y);
+ngx_uint_t ngx_goim_api_unique_targets(ngx_goim_api_target_t *t,
+    ngx_uint_t n);
+ngx_uint_t ngx_goim_api_target_here(ngx_goim_api_target_t *t,
+    ngx_goim_conf_t *gcf);
+void ngx_goim_api_other_servers(yajl_gen g, ngx_goim_api_target_t *t,
+    ngx_uint_t n, ngx_goim_conf_t *gcf);
+
 ngx_int_t ngx_goim_api_lookup(ngx_http_request_t *r, ngx_str_t *keys,
     ngx_uint_t *key_items, ngx_uint_t nkeys, int64_t *mids,
     ngx_uint_t *mid_items, ngx_uint_t nmids, ngx_goim_api_lookup_pt done,

@@ -71,8 +71,6 @@ static ngx_int_t ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key,
 static void ngx_goim_api_lookup_done(ngx_goim_api_redis_t *a);
 static void ngx_goim_api_push_done(ngx_goim_api_redis_t *a);
 static ngx_int_t ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a);
-static int ngx_libc_cdecl ngx_goim_api_target_cmp(const void *x,
-    const void *y);
 
 
 static ngx_goim_api_redis_t *
@@ -548,7 +546,7 @@ static void
 ngx_goim_api_push_done(ngx_goim_api_redis_t *a)
 {
     ngx_int_t               rc;
-    ngx_str_t              *local, *prev;
+    ngx_str_t              *local;
     ngx_uint_t              i, n, nlocal;
     yajl_gen                g;
     ngx_goim_conf_t        *gcf;
@@ -575,9 +573,7 @@ ngx_goim_api_push_done(ngx_goim_api_redis_t *a)
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
 
     t = a->targets.elts;
-    n = a->targets.nelts;
-
-    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t), ngx_goim_api_target_cmp);
+    n = ngx_goim_api_unique_targets(t, a->targets.nelts);
 
     local = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
     g = yajl_gen_alloc(NULL);
@@ -592,51 +588,15 @@ ngx_goim_api_push_done(ngx_goim_api_redis_t *a)
     }
 
     nlocal = 0;
-    prev = NULL;
-
-    yajl_gen_map_open(g);
-    yajl_gen_string(g, (u_char *) "other_servers", 13);
-    yajl_gen_map_open(g);
 
     for (i = 0; i < n; i++) {
-        if (i && t[i].key.len == t[i - 1].key.len
-            && t[i].server.len == t[i - 1].server.len
-            && ngx_memcmp(t[i].key.data, t[i - 1].key.data, t[i].key.len)
-               == 0
-            && ngx_memcmp(t[i].server.data, t[i - 1].server.data,
-                          t[i].server.len) == 0)
-        {
-            continue;
-        }
-
-        if (t[i].server.len == gcf->server_id.len
-            && ngx_memcmp(t[i].server.data, gcf->server_id.data,
-                          t[i].server.len) == 0)
-        {
+        if (ngx_goim_api_target_here(&t[i], gcf)) {
             local[nlocal++] = t[i].key;
-            continue;
         }
-
-        if (prev == NULL || prev->len != t[i].server.len
-            || ngx_memcmp(prev->data, t[i].server.data, prev->len) != 0)
-        {
-            if (prev) {
-                yajl_gen_array_close(g);
-            }
-
-            yajl_gen_string(g, t[i].server.data, t[i].server.len);
-            yajl_gen_array_open(g);
-            prev = &t[i].server;
-        }
-
-        yajl_gen_string(g, t[i].key.data, t[i].key.len);
     }
 
-    if (prev) {
-        yajl_gen_array_close(g);
-    }
-
-    yajl_gen_map_close(g);
+    yajl_gen_map_open(g);
+    ngx_goim_api_other_servers(g, t, n, gcf);
 
     yajl_gen_string(g, (u_char *) "delivered_here", 14);
     yajl_gen_integer(g, nlocal);
@@ -683,7 +643,7 @@ static ngx_int_t
 ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a)
 {
     ngx_str_t              *keys;
-    ngx_uint_t              i, k, n, first, nkeys, nservers;
+    ngx_uint_t              i, n, first, nkeys, nservers;
     ngx_http_request_t     *r;
     ngx_goim_api_kafka_t   *kb;
     ngx_goim_api_target_t  *t;
@@ -692,16 +652,7 @@ ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a)
     t = a->targets.elts;
     n = a->targets.nelts;
 
-    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t), ngx_goim_api_target_cmp);
-
-    /* the same key twice (e.g. two mids' hashes) is one target */
-    for (i = 1, k = n ? 1 : 0; i < n; i++) {
-        if (ngx_goim_api_target_cmp(&t[k - 1], &t[i]) != 0) {
-            t[k++] = t[i];
-        }
-    }
-
-    n = k;
+    n = ngx_goim_api_unique_targets(t, n);
     nservers = 0;
 
     for (i = 0; i < n; i++) {
@@ -753,7 +704,7 @@ ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a)
 
 /* by server, then key */
 
-static int ngx_libc_cdecl
+int ngx_libc_cdecl
 ngx_goim_api_target_cmp(const void *x, const void *y)
 {
     ngx_int_t                     rc;
@@ -766,4 +717,79 @@ ngx_goim_api_target_cmp(const void *x, const void *y)
     }
 
     return ngx_memn2cmp(a->key.data, b->key.data, a->key.len, b->key.len);
+}
+
+
+/* sorted by server and key, each once (e.g. a key in two mids' hashes) */
+
+ngx_uint_t
+ngx_goim_api_unique_targets(ngx_goim_api_target_t *t, ngx_uint_t n)
+{
+    ngx_uint_t  i, k;
+
+    if (n < 2) {
+        return n;
+    }
+
+    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t), ngx_goim_api_target_cmp);
+
+    for (i = 1, k = 1; i < n; i++) {
+        if (ngx_goim_api_target_cmp(&t[k - 1], &t[i]) != 0) {
+            t[k++] = t[i];
+        }
+    }
+
+    return k;
+}
+
+
+ngx_uint_t
+ngx_goim_api_target_here(ngx_goim_api_target_t *t, ngx_goim_conf_t *gcf)
+{
+    return t->server.len == gcf->server_id.len
+           && ngx_memcmp(t->server.data, gcf->server_id.data,
+                         t->server.len) == 0;
+}
+
+
+/* "other_servers":{"<server>":["<key>",...]} of sorted, unique targets */
+
+void
+ngx_goim_api_other_servers(yajl_gen g, ngx_goim_api_target_t *t,
+    ngx_uint_t n, ngx_goim_conf_t *gcf)
+{
+    ngx_str_t   *prev;
+    ngx_uint_t   i;
+
+    yajl_gen_string(g, (u_char *) "other_servers", 13);
+    yajl_gen_map_open(g);
+
+    prev = NULL;
+
+    for (i = 0; i < n; i++) {
+        if (ngx_goim_api_target_here(&t[i], gcf)) {
+            continue;
+        }
+
+        if (prev == NULL
+            || ngx_memn2cmp(prev->data, t[i].server.data, prev->len,
+                            t[i].server.len) != 0)
+        {
+            if (prev) {
+                yajl_gen_array_close(g);
+            }
+
+            yajl_gen_string(g, t[i].server.data, t[i].server.len);
+            yajl_gen_array_open(g);
+            prev = &t[i].server;
+        }
+
+        yajl_gen_string(g, t[i].key.data, t[i].key.len);
+    }
+
+    if (prev) {
+        yajl_gen_array_close(g);
+    }
+
+    yajl_gen_map_close(g);
 }
