@@ -107,7 +107,10 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
     m->ch = ch;
     m->presence = NULL;
 
-    if (ch->conf->presence && !ch->withdrawn) {
+    /* events need the record too: a dead worker's leaves come from it */
+    if ((ch->conf->presence || ch->conf->presence_events)
+        && !ch->withdrawn)
+    {
         m->presence = ngx_goim_registry_presence_add(&room->sn.str,
                                                      room->sn.node.key,
                                                      &ch->key_node.str,

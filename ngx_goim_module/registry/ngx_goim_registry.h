@@ -33,6 +33,8 @@ typedef struct {
 
 /* presence (ngx_goim_registry_presence.c): a connection in a room */
 #define GOIM_PRESENCE_PLATFORM  32
+#define GOIM_PRESENCE_ROOM      NGX_GOIM_MAX_ROOM
+#define GOIM_PRESENCE_KEY       255     /* a record's key_len is a byte */
 
 typedef struct ngx_goim_shm_presence_s  ngx_goim_shm_presence_t;
 
@@ -49,6 +51,15 @@ typedef struct {
     ngx_uint_t             connections;
     ngx_uint_t             members;     /* distinct mids above 0 */
 } ngx_goim_presence_stats_t;
+
+/* a membership of a dead worker's connection, its leave to be told */
+typedef struct {
+    int64_t                mid;
+    size_t                 room_len;
+    size_t                 key_len;
+    u_char                 room[GOIM_PRESENCE_ROOM];
+    u_char                 key[GOIM_PRESENCE_KEY];
+} ngx_goim_presence_departed_t;
 
 
 /* one live worker, as the status page shows it */
@@ -110,6 +121,8 @@ void ngx_goim_registry_presence_stats(ngx_str_t *room,
     ngx_goim_presence_stats_t *stats);
 ngx_int_t ngx_goim_registry_presence_rooms(ngx_pool_t *pool,
     ngx_str_t **names, ngx_uint_t *n);
+ngx_uint_t ngx_goim_registry_presence_departed(
+    ngx_goim_presence_departed_t *out, ngx_uint_t max);
 
 /* messages between workers (ngx_goim_registry_inbox.c) */
 ngx_goim_inbox_msg_t *ngx_goim_registry_msg_alloc(size_t size,

@@ -10,8 +10,9 @@
  * written as connections join and leave, with the registry's TTL
  * (goim_registry_ttl) renewed every goim_online_interval by the worker
  * that holds the node's lease: a node that dies leaves its members for
- * at most that TTL.  Commands are sent and not waited for; a failure is
- * logged, and the next renewal does not repair it.
+ * at most that TTL.  The members of a worker that died are removed by
+ * the worker that tells their leaves.  Commands are sent and not waited
+ * for; a failure is logged, and the next renewal does not repair it.
  */
 
 
@@ -27,6 +28,8 @@ static const char  ngx_goim_presence_decr_script[] =
     "redis.call('HDEL',KEYS[1],ARGV[1]) end return 0";
 
 
+static void ngx_goim_presence_remove(ngx_goim_conf_t *gcf, ngx_str_t *room,
+    ngx_str_t *key, int64_t mid, ngx_uint_t hdel);
 static void ngx_goim_presence_tick(ngx_event_t *ev);
 static void ngx_goim_presence_reply(redisReply *reply, void *data,
     const char *err);
@@ -127,10 +130,30 @@ ngx_goim_presence_add(ngx_goim_channel_t *ch, ngx_str_t *room)
 void
 ngx_goim_presence_del(ngx_goim_channel_t *ch, ngx_str_t *room)
 {
-    ngx_str_t        *server;
-    ngx_goim_conf_t  *gcf;
+    ngx_goim_presence_remove(ch->conf, room, &ch->key_node.str, ch->mid, 1);
+}
 
-    gcf = ch->conf;
+
+/*
+ * A dead worker's connection left the room (comet/): its entry goes,
+ * unless the key is connected to the node again (its entry is the new
+ * connection's); its mid's count drops either way.
+ */
+
+void
+ngx_goim_presence_departed(ngx_str_t *room, ngx_str_t *key, int64_t mid,
+    ngx_uint_t again)
+{
+    ngx_goim_presence_remove(ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle),
+                             room, key, mid, !again);
+}
+
+
+static void
+ngx_goim_presence_remove(ngx_goim_conf_t *gcf, ngx_str_t *room,
+    ngx_str_t *key, int64_t mid, ngx_uint_t hdel)
+{
+    ngx_str_t  *server;
 
     if (!gcf->presence || ngx_goim_mode() == NGX_GOIM_EMBEDDED) {
         return;
@@ -138,14 +161,16 @@ ngx_goim_presence_del(ngx_goim_channel_t *ch, ngx_str_t *room)
 
     server = &gcf->server_id;
 
-    (void) ngx_goim_redis_command(ngx_goim_presence_reply, "HDEL presence_",
-                                  "HDEL presence_%b_%b %b",
-                                  server->data, server->len,
-                                  room->data, room->len,
-                                  ch->key_node.str.data,
-                                  ch->key_node.str.len);
+    if (hdel) {
+        (void) ngx_goim_redis_command(ngx_goim_presence_reply,
+                                      "HDEL presence_",
+                                      "HDEL presence_%b_%b %b",
+                                      server->data, server->len,
+                                      room->data, room->len,
+                                      key->data, key->len);
+    }
 
-    if (ch->mid <= 0) {
+    if (mid <= 0) {
         return;
     }
 
@@ -155,7 +180,7 @@ ngx_goim_presence_del(ngx_goim_channel_t *ch, ngx_str_t *room)
                                   ngx_goim_presence_decr_script,
                                   server->data, server->len,
                                   room->data, room->len,
-                                  (long long) ch->mid);
+                                  (long long) mid);
 }
 
 
