@@ -17,7 +17,7 @@ use Time::HiRes qw(time sleep);
 use GoimClient;
 use GoimRedis qw(have_redis rcli);
 use GoimKafka qw(have_kafka);
-use GoimCluster qw(cluster_up cluster_down node_api node_stop);
+use GoimCluster qw(cluster_up cluster_down node_api node_stop redis_restart);
 
 my $Repo = "$FindBin::Bin/..";
 my $Module = $ENV{TEST_GOIM_MODULE} || "$Repo/build/ngx_goim_module.so";
@@ -144,7 +144,7 @@ $a->close;
 online_is(1, 'type=group&rooms=1', { 1 => 0 }, 'cluster: a closed');
 online_is(1, 'type=live&rooms=1', { 1 => 2 }, 'cluster: live://1 too');
 $_->close for $b, $c;
-my $got;
+my ($got, $t0);
 my $deadline = time + 5;
 while (1) {
     $got = presence(0, stats => 'room=live://1');
@@ -158,8 +158,8 @@ is_deeply $got, { room_id => 'live://1', connections => 0, members => 0 },
 # the dead one's members from Redis (the room's hash is renewed for the
 # node's other member, so only that removal takes them out)
 sub settled {
-    my ($i, $room, $want) = @_;
-    my ($got, $deadline) = (undef, time + 5);
+    my ($i, $room, $want, $timeout) = @_;
+    my ($got, $deadline) = (undef, time + ($timeout // 5));
     while (1) {
         $got = [ presence($i, stats => "room=$room"), listed($i, $room, 10) ];
         last if Test::More::eq_array($got, $want) || time > $deadline;
@@ -184,13 +184,33 @@ is_deeply $got, [ { room_id => 'p://w', connections => 1, members => 1 },
     . 'the new one listed' or diag explain $got;
 $z->close;
 
+# Redis restarted empty: the nodes write their members again (with the
+# sessions), the mids' counts as they are, not added to
+my $q = client(0, tcp => { mid => 21, key => 'rq', room_ids => ['p://r'] });
+my $q2 = client(0, ws => { mid => 21, key => 'rq2', room_ids => ['p://r'] });
+my $s = client(1, tcp => { mid => 22, key => 'rs', room_ids => ['p://r'] });
+my %r = (rq => '21 comet-a', rq2 => '21 comet-a', rs => '22 comet-b');
+my $rstats = { room_id => 'p://r', connections => 3, members => 2 };
+is_deeply settled(0, 'p://r', [ $rstats, \%r ]), [ $rstats, \%r ],
+    'cluster presence: three members on two nodes';
+redis_restart(1);
+$t0 = time;
+$got = settled(1, 'p://r', [ $rstats, \%r ], 15);
+is_deeply $got, [ $rstats, \%r ],
+    sprintf('cluster presence: listed and counted again after a Redis '
+            . 'restart (%.1fs)', time - $t0) or diag explain $got;
+is_deeply [ map { rcli('HGET', "presence_mids_comet-$_->[0]_p://r", $_->[1]) }
+            ['a', 21], ['b', 22] ],
+    [ 2, 1 ], 'cluster presence: each mid\'s count is its node\'s';
+$_->close for $q, $q2, $s;
+
 # a node killed: its members go within the TTL
 my $x = client(0, tcp => { mid => 7, key => 'rx', room_ids => ['p://k'] });
 my $y = client(1, ws => { mid => 8, key => 'ry', room_ids => ['p://k'] });
 is presence(0, stats => 'room=p://k')->{connections}, 2,
     'cluster presence: a member on each node';
 node_stop(1, 'KILL');
-my $t0 = time;
+$t0 = time;
 $deadline = time + 10;
 while (1) {
     $got = presence(0, stats => 'room=p://k');

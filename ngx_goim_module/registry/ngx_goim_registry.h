@@ -114,6 +114,8 @@ ngx_int_t ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
 ngx_goim_shm_presence_t *ngx_goim_registry_presence_add(ngx_str_t *room,
     uint32_t hash, ngx_str_t *key, int64_t mid, ngx_str_t *platform);
 void ngx_goim_registry_presence_del(ngx_goim_shm_presence_t *p);
+void ngx_goim_registry_presence_get(ngx_goim_shm_presence_t *p,
+    ngx_str_t *room, time_t *since, ngx_uint_t *mids);
 ngx_int_t ngx_goim_registry_presence_list(ngx_pool_t *pool, ngx_str_t *room,
     uint64_t cursor, ngx_uint_t max, ngx_goim_presence_member_t **out,
     ngx_uint_t *n, uint64_t *next, ngx_goim_presence_stats_t *stats);

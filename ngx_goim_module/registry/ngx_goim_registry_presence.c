@@ -244,6 +244,45 @@ ngx_goim_registry_presence_room_free_locked(ngx_goim_shm_presence_room_t *r)
 
 
 /*
+ * The record's room (its id in the zone: valid while the record is),
+ * when its connection joined it, and how many of the node's connections
+ * of its mid are in the room (0 for mid 0)
+ */
+
+void
+ngx_goim_registry_presence_get(ngx_goim_shm_presence_t *p, ngx_str_t *room,
+    time_t *since, ngx_uint_t *mids)
+{
+    ngx_rbtree_node_t              *node;
+    ngx_goim_shm_presence_room_t   *r;
+
+    *mids = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    *since = p->since;
+    r = p->room;
+    *room = r->sn.str;
+
+    if (p->mid > 0) {
+        node = r->mids.root;
+
+        while (node != r->mids.sentinel) {
+            if ((ngx_rbtree_key_t) p->mid == node->key) {
+                *mids = ((ngx_goim_shm_presence_mid_t *) node)->count;
+                break;
+            }
+
+            node = ((ngx_rbtree_key_t) p->mid < node->key) ? node->left
+                                                           : node->right;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+/*
  * Up to max members of a room whose seq is above cursor, in seq order,
  * copied into the pool; *next is the cursor of the next page, 0 when
  * there is none.  The room's stats come with it.
