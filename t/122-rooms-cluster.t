@@ -15,6 +15,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use GoimClient;
+use JSON::PP ();
 use GoimRedis qw(have_redis rcli);
 use GoimKafka qw(have_kafka);
 use GoimCluster qw(cluster_up cluster_down node_api node_stop redis_restart);
@@ -29,6 +30,7 @@ plan skip_all => 'redis-server, kafka-mock and kafka-probe are needed'
     unless have_redis() && have_kafka();
 
 my $cl = cluster_up(nodes => 2, main_extra => "goim_presence on;\n"
+                                              . "goim_presence_events 100;\n"
                                               . "goim_registry_ttl 3s;\n");
 my @node = @{ $cl->{nodes} };
 
@@ -153,6 +155,63 @@ while (1) {
 }
 is_deeply $got, { room_id => 'live://1', connections => 0, members => 0 },
     'cluster presence: closes counted';
+
+# join and leave events cross the nodes (through Kafka and the job), once
+# each, a connection not told of its own join
+my $JSON = JSON::PP->new;
+
+sub events_until {
+    my ($c, $n) = @_;
+    my ($deadline, @got) = (time + 10);
+    while (@got < $n) {
+        my ($p) = $c->read_pushes(1, $deadline - time) or last;
+        next unless $p->{op} == 34;
+        my $e = eval { $JSON->decode($p->{body}) } // { event => 'bad' };
+        push @got, "$e->{event} $e->{room_id} $e->{mid} $e->{key}";
+    }
+    return \@got;
+}
+
+# what a client gets before the sentinel room push, as "op body"
+sub until_sentinel {
+    my ($c) = @_;
+    my ($deadline, @got) = (time + 5);
+    while (1) {
+        my ($p) = $c->read_pushes(1, $deadline - time);
+        unless ($p) { push @got, 'NO SENTINEL'; last }
+        last if $p->{op} == 9999;
+        push @got, "$p->{op} $p->{body}";
+    }
+    return \@got;
+}
+
+my $wa = client(0, tcp => { mid => 30, key => 'ewa', room_ids => ['e://1'],
+                            accepts => [34] });
+# wa's own join went to every comet before the sentinel (one partition
+# a room): wb, joining after, does not get it late
+push_ok(1, '/goim/push/room?operation=9999&type=e&room=1', 'END');
+is_deeply until_sentinel($wa), [], 'cluster events: not told of its own join';
+my $wb = client(1, ws => { mid => 31, key => 'ewb', room_ids => ['e://1'],
+                           accepts => [34] });
+my $ea = client(0, tcp => { mid => 32, key => 'eea' });
+$ea->join_rooms('e://1');
+$ea->leave_rooms('e://1');
+my $eb = client(1, tcp => { mid => 33, key => 'eeb', room_ids => ['e://1'] });
+$eb->close;
+my @theirs = ('join e://1 32 eea', 'leave e://1 32 eea', 'join e://1 33 eeb',
+              'leave e://1 33 eeb');
+$got = events_until($wa, 5);
+is_deeply [sort @$got], [sort 'join e://1 31 ewb', @theirs],
+    'cluster events: the watcher on node 0 got the joins and leaves of both '
+    . 'nodes' or diag explain $got;
+$got = events_until($wb, 4);
+is_deeply [sort @$got], [sort @theirs],
+    'cluster events: the watcher on node 1 too, not its own join'
+    or diag explain $got;
+push_ok(0, '/goim/push/room?operation=9999&type=e&room=1', 'END');
+is_deeply until_sentinel($wa), [], 'cluster events: nothing twice on node 0';
+is_deeply until_sentinel($wb), [], 'cluster events: nor on node 1';
+$_->close for $wa, $wb, $ea;
 
 # a worker killed: the node lives on, and its respawned worker removes
 # the dead one's members from Redis (the room's hash is renewed for the

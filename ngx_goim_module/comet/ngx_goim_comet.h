@@ -17,6 +17,7 @@
 #include "ngx_goim_connection.h"
 #include "ngx_goim_push.h"
 #include "ngx_goim_redis.h"
+#include "ngx_goim_kafka.h"
 
 #include <goim_token.h>
 

@@ -32,6 +32,10 @@ static ngx_uint_t ngx_goim_rooms_event_allowed(ngx_goim_conf_t *gcf,
     uint32_t hash);
 static void ngx_goim_rooms_event(ngx_str_t *room, ngx_str_t *key,
     int64_t mid, ngx_uint_t join);
+static ngx_int_t ngx_goim_rooms_event_produce(ngx_str_t *room,
+    ngx_str_t *body);
+static void ngx_goim_rooms_event_reported(ngx_goim_kafka_batch_t *b,
+    void *data);
 static void ngx_goim_rooms_departed_handler(ngx_event_t *ev);
 
 
@@ -255,16 +259,66 @@ ngx_goim_rooms_event(ngx_str_t *room, ngx_str_t *key, int64_t mid,
     p = (u_char *) ngx_escape_json(p, key->data, key->len);
     p = ngx_cpymem(p, "\"}", 2);
 
+    ngx_goim_worker.stats->presence_events++;
+
     ngx_memzero(&push, sizeof(ngx_goim_push_t));
     push.op = GOIM_OP_PRESENCE;
     push.body.data = buf;
     push.body.len = p - buf;
 
-    ngx_goim_worker.stats->presence_events++;
+    if (ngx_goim_mode() == NGX_GOIM_KAFKA
+        && ngx_goim_rooms_event_produce(room, &push.body) == NGX_OK)
+    {
+        /* the job brings it to every comet, this one too */
+        return;
+    }
 
     (void) ngx_goim_dispatch_room(&push, room);
 
     ngx_goim_push_release(&push);
+}
+
+
+/*
+ * With Kafka an event is a room push of op 34, as the API's: the job
+ * sends it to every comet, whose watchers of the room get it.  Nobody
+ * waits for its report; one that is not queued is sent to this node's
+ * watchers only (the caller), and logged by the producer.
+ */
+
+static ngx_int_t
+ngx_goim_rooms_event_produce(ngx_str_t *room, ngx_str_t *body)
+{
+    ngx_int_t                rc;
+    ngx_pool_t              *pool;
+    ngx_goim_kafka_batch_t  *b;
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_goim_kafka_batch(pool, ngx_cycle->log, 1,
+                             ngx_goim_rooms_event_reported, NULL);
+    if (b == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_goim_kafka_produce(b, NGX_GOIM_KAFKA_ROOM, GOIM_OP_PRESENCE, 0,
+                                NULL, room, NULL, 0, body);
+
+    /* the report, when it comes, only frees the batch */
+    ngx_goim_kafka_finish(b);
+    ngx_destroy_pool(pool);
+
+    return rc;
+}
+
+
+static void
+ngx_goim_rooms_event_reported(ngx_goim_kafka_batch_t *b, void *data)
+{
 }
 
 
