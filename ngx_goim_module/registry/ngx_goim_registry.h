@@ -120,6 +120,8 @@ typedef struct {
 
 /* presence (ngx_goim_registry_presence.c): a connection in a room */
 #define GOIM_PRESENCE_PLATFORM  32
+#define GOIM_PRESENCE_ROOM      NGX_GOIM_MAX_ROOM
+#define GOIM_PRESENCE_KEY       255     /* a record's key_len is a byte */
 
 typedef struct ngx_goim_shm_presence_s  ngx_goim_shm_presence_t;
 
@@ -136,6 +138,15 @@ typedef struct {
     ngx_uint_t             connections;
     ngx_uint_t             members;     /* distinct mids above 0 */
 } ngx_goim_presence_stats_t;
+
+/* a membership of a dead worker's connection, its leave to be told */
+typedef struct {
+    int64_t                mid;
+    size_t                 room_len;
+    size_t                 key_len;
+    u_char                 room[GOIM_PRESENCE_ROOM];
+    u_char                 key[GOIM_PRESENCE_KEY];
+} ngx_goim_presence_departed_t;
 
 
 /* one live worker, as the status page shows it */
@@ -195,6 +206,8 @@ ngx_int_t ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
 ngx_goim_shm_presence_t *ngx_goim_registry_presence_add(ngx_str_t *room,
     uint32_t hash, ngx_str_t *key, int64_t mid, ngx_str_t *platform);
 void ngx_goim_registry_presence_del(ngx_goim_shm_presence_t *p);
+void ngx_goim_registry_presence_get(ngx_goim_shm_presence_t *p,
+    ngx_str_t *room, time_t *since, ngx_uint_t *mids);
 ngx_int_t ngx_goim_registry_presence_list(ngx_pool_t *pool, ngx_str_t *room,
     uint64_t cursor, ngx_uint_t max, ngx_goim_presence_member_t **out,
     ngx_uint_t *n, uint64_t *next, ngx_goim_presence_stats_t *stats);
@@ -202,6 +215,8 @@ void ngx_goim_registry_presence_stats(ngx_str_t *room,
     ngx_goim_presence_stats_t *stats);
 ngx_int_t ngx_goim_registry_presence_rooms(ngx_pool_t *pool,
     ngx_str_t **names, ngx_uint_t *n);
+ngx_uint_t ngx_goim_registry_presence_departed(
+    ngx_goim_presence_departed_t *out, ngx_uint_t max);
 
 /* messages between workers (ngx_goim_registry_inbox.c) */
 ngx_goim_inbox_msg_t *ngx_goim_registry_msg_alloc(size_t size,

@@ -14,7 +14,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  9
+#define NGX_GOIM_SHM_VERSION  10
 
 #define NGX_GOIM_SHM_COMETS   256
 #define NGX_GOIM_SHM_COMET_ID 128
@@ -75,6 +75,9 @@ typedef struct {
     ngx_rbtree_t           presence;
     ngx_rbtree_node_t      presence_sentinel;
     uint64_t               presence_seq;
+
+    /* records of dead workers' connections, their leaves not yet sent */
+    ngx_goim_shm_presence_t  *departed;
 } ngx_goim_shm_t;
 
 
