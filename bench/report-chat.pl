@@ -128,6 +128,7 @@ $s .= "| room pushes asked / accepted (code 0) | " . int_sep($e{PUSH_RATE}) . "/
     . num($dur ? ($c->{pushes_ok} // 0) / $dur : undef, 0) . "/s; failed "
     . int_sep($c->{pushes_failed}) . ", unanswered " . int_sep($c->{pushes_unanswered})
     . ", unsent (no free API connection of $e{INFLIGHT}) " . int_sep($j->{unsent}) . " |\n";
+$s .= "| API answer time p50 / p99 / max (request sent to answer read) | " . join(' / ', map { num($c->{$_}, 1) } qw(api_p50_ms api_p99_ms api_max_ms)) . " ms |\n";
 $s .= "| group deliveries | **" . int_sep($dps) . "/s** (" . int_sep($deliv) . " in " . num($dur, 1) . " s) |\n";
 $s .= "| reconnects (close + connect, same token) | " . int_sep($j->{reconnects}) . " (asked "
     . int_sep($e{RECONN}) . "/s = " . int_sep($e{RECONN} * $dur) . "); client errors " . int_sep($j->{client_errors}) . " |\n";

@@ -102,6 +102,7 @@
 #define GB_REC_FINAL         2
 #define GB_REC_MASKS         3              /* chat: uint16_t per seq */
 #define GB_REC_DOWN          4              /* chat: gb_down_t array */
+#define GB_REC_LAST          5              /* chat: uint32_t us per seq */
 
 /* child control bytes on the ctl pipe (EOF asks for the final report) */
 #define GB_CTL_CHURN_ON      'C'
@@ -333,8 +334,9 @@ void gb_chat_masks(const uint16_t *m, size_t n);
 int gb_chat_down(const gb_down_t *d, size_t n);
 void gb_chat_report(void);
 int gb_child_chat_init(void);
-void gb_child_chat_delivery(gb_conn_t *c, int64_t seq, const uint8_t *p,
-    const uint8_t *end);
+void gb_child_chat_delivery(gb_conn_t *c, int64_t seq, uint64_t lat,
+    const uint8_t *p, const uint8_t *end);
+void gb_chat_last(const uint32_t *m, size_t n);
 void gb_child_chat_down(gb_conn_t *c);
 void gb_child_chat_up(gb_conn_t *c);
 void gb_child_chat_churn(int64_t now);

@@ -16,6 +16,7 @@
 
 /* client process */
 static uint16_t    *gc_masks;           /* per seq: members that got it */
+static uint32_t    *gc_last;            /* per seq: latest receipt, us */
 static int64_t     *gc_down_at;         /* per client: 0 when ready */
 static gb_down_t   *gc_downs;
 static size_t       gc_ndowns;
@@ -29,6 +30,7 @@ static int64_t     *gp_t_sent;          /* per seq, monotonic us; 0: not */
 static int64_t     *gp_t_done;          /* per seq: the API's answer */
 static uint8_t     *gp_ok;              /* per seq: 0 none, 1 code 0, 2 no */
 static uint16_t    *gp_masks;
+static uint32_t    *gp_last;
 static gb_down_t   *gp_downs;
 static size_t       gp_ndowns;
 static size_t       gp_downs_cap;
@@ -61,11 +63,12 @@ gb_child_chat_init(void)
     long  k;
 
     gc_masks = calloc(gb.seq_max, sizeof(uint16_t));
+    gc_last = calloc(gb.seq_max, sizeof(uint32_t));
     gc_down_at = malloc(gc_n * sizeof(int64_t));
     gc_rand = gb_mix((uint64_t) getpid() ^ (uint64_t) gb_mono_us());
     gc_churn_last = gb_mono_us();
 
-    if (gc_masks == NULL || gc_down_at == NULL) {
+    if (gc_masks == NULL || gc_last == NULL || gc_down_at == NULL) {
         return -1;
     }
 
@@ -79,8 +82,8 @@ gb_child_chat_init(void)
 
 
 void
-gb_child_chat_delivery(gb_conn_t *c, int64_t seq, const uint8_t *p,
-    const uint8_t *end)
+gb_child_chat_delivery(gb_conn_t *c, int64_t seq, uint64_t lat,
+    const uint8_t *p, const uint8_t *end)
 {
     long            idx, g, s;
     uint16_t        bit;
@@ -109,6 +112,10 @@ gb_child_chat_delivery(gb_conn_t *c, int64_t seq, const uint8_t *p,
     }
 
     bit = (uint16_t) (1u << (idx % gb.chat));
+
+    if (lat > gc_last[s]) {
+        gc_last[s] = lat < UINT32_MAX ? (uint32_t) lat : UINT32_MAX;
+    }
 
     if (gc_masks[s] & bit) {
         gc_stats.duplicates++;
@@ -268,6 +275,7 @@ gb_child_chat_report(void)
     }
 
     gb_child_write(GB_REC_MASKS, gc_masks, gb.seq_max * sizeof(uint16_t));
+    gb_child_write(GB_REC_LAST, gc_last, gb.seq_max * sizeof(uint32_t));
     gb_child_write(GB_REC_DOWN, gc_downs, gc_ndowns * sizeof(gb_down_t));
 }
 
@@ -281,8 +289,9 @@ gb_chat_init(void)
     gp_t_done = calloc(gb.seq_max, sizeof(int64_t));
     gp_ok = calloc(gb.seq_max, 1);
     gp_masks = calloc(gb.seq_max, sizeof(uint16_t));
+    gp_last = calloc(gb.seq_max, sizeof(uint32_t));
 
-    return gp_t_sent && gp_t_done && gp_ok && gp_masks ? 0 : -1;
+    return gp_t_sent && gp_t_done && gp_ok && gp_masks && gp_last ? 0 : -1;
 }
 
 
@@ -316,6 +325,23 @@ gb_chat_masks(const uint16_t *m, size_t n)
 
     for (i = 0; i < n; i++) {
         gp_masks[i] |= m[i];
+    }
+}
+
+
+void
+gb_chat_last(const uint32_t *m, size_t n)
+{
+    size_t  i;
+
+    if (n > (size_t) gb.seq_max) {
+        n = gb.seq_max;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (m[i] > gp_last[i]) {
+            gp_last[i] = m[i];
+        }
     }
 }
 
@@ -366,11 +392,11 @@ gb_down_cmp(const void *a, const void *b)
  * The account, printed as the "chat" member of the JSON summary.  For
  * each push the API accepted (code 0), each member of its group either
  * got it (once: more are duplicates), or was not ready at some moment
- * between the request and excuse_ms after the answer (closed for a
- * reconnect, or still authenticating: goim's contract covers the
- * connections online when the push is accepted, and a room push may
- * wait up to goim_room_flush before it is written), which excuses it,
- * or is missing.  Pushes the API refused or never answered are counted
+ * between the request and excuse_ms after the later of the answer and
+ * the last receipt of that push by any member (closed for a reconnect,
+ * or still authenticating: goim's contract covers the connections
+ * online when the push is accepted, and a member's worker may write it
+ * later than the others'), which excuses it, or is missing.  Pushes the API refused or never answered are counted
  * apart with whatever reached their members.
  */
 
@@ -384,6 +410,9 @@ gb_chat_report(void)
     uint16_t   bit;
     uint64_t   s, ok, failed, unanswered, expected, delivered, missing;
     uint64_t   excused, excused_got, stray;
+    gb_hist_t  api;
+
+    memset(&api, 0, sizeof(gb_hist_t));
 
     qsort(gp_downs, gp_ndowns, sizeof(gb_down_t), gb_down_cmp);
 
@@ -431,7 +460,12 @@ gb_chat_report(void)
 
         ok++;
         a = gp_t_sent[s];
-        b = gp_t_done[s] + gb.excuse_ms * 1000;
+
+        /* how long the API took to answer: the publisher's limit */
+        gb_hist_add(&api, (uint64_t) (gp_t_done[s] > a ? gp_t_done[s] - a
+                                                         : 0));
+        b = gp_t_done[s] > a + gp_last[s] ? gp_t_done[s] : a + gp_last[s];
+        b += gb.excuse_ms * 1000;
 
         for (idx = lo; idx < hi; idx++) {
             expected++;
@@ -457,12 +491,24 @@ gb_chat_report(void)
 
             missing++;
 
-            if (first_log++ < GB_ERRLOG_MAX) {
+            if (first_log++ < 2 * GB_ERRLOG_MAX) {
                 fprintf(stderr, "goim-bench: chat: seq %" PRIu64 " (group "
-                        "%ld, sent at %.3f s, answered after %.1f ms) "
-                        "missing at client %ld\n", s, g,
+                        "%ld, sent at %.3f s, answered after %.1f ms, last "
+                        "receipt after %.1f ms, members got %d) missing at "
+                        "client %ld; its not-ready intervals:", s, g,
                         (double) (a - gb.t0) / GB_SEC,
-                        (double) (gp_t_done[s] - a) / 1000.0, idx);
+                        (double) (gp_t_done[s] - a) / 1000.0,
+                        (double) gp_last[s] / 1000.0,
+                        __builtin_popcount(gp_masks[s]), idx);
+
+                for (j = start[idx]; j < start[idx + 1]; j++) {
+                    fprintf(stderr, " %.3f-%.3f",
+                            (double) (gp_downs[j].down - gb.t0) / GB_SEC,
+                            gp_downs[j].up == INT64_MAX ? -1.0
+                            : (double) (gp_downs[j].up - gb.t0) / GB_SEC);
+                }
+
+                fprintf(stderr, "\n");
             }
         }
     }
@@ -477,12 +523,15 @@ gb_chat_report(void)
            ",\"excused_but_delivered\":%" PRIu64
            ",\"delivered_of_failed_or_unanswered\":%" PRIu64
            ",\"down_intervals\":%zu,\"delivered_share\":%.6f,"
-           "\"delivered_share_not_excused\":%.6f}",
+           "\"delivered_share_not_excused\":%.6f,\"api_p50_ms\":%.3f,"
+           "\"api_p99_ms\":%.3f,\"api_max_ms\":%.3f}",
            gb.chat, gb.groups, gb.clients + gb.groups, gb.reconnect_rate,
            gb.excuse_ms, ok, failed, unanswered, expected, delivered,
            missing, excused, excused_got, stray, gp_ndowns,
            expected ? (double) delivered / (double) expected : 0.0,
            expected > excused
            ? (double) (delivered - excused_got)
-             / (double) (expected - excused - excused_got) : 0.0);
+             / (double) (expected - excused - excused_got) : 0.0,
+           gb_hist_ms(&api, 0.50), gb_hist_ms(&api, 0.99),
+           (double) api.max / 1000.0);
 }

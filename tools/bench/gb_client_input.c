@@ -465,7 +465,7 @@ gb_child_delivery(gb_conn_t *c, const uint8_t *p, size_t len)
     }
 
     if (gb.chat) {
-        gb_child_chat_delivery(c, seq, t ? t : p, end);
+        gb_child_chat_delivery(c, seq, lat, t ? t : p, end);
     }
 
     if (seq >= 0 && seq < GB_SEQS) {

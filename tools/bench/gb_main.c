@@ -61,7 +61,8 @@ gb_usage(void)
 "  --reconnect-rate R    chat: clients closed and reconnected per second\n"
 "                        while publishing, all processes (0)\n"
 "  --excuse-ms W         chat: a member not ready between a push's request\n"
-"                        and W ms after its answer is excused (500)\n"
+"                        and W ms after the later of its answer and its\n"
+"                        last receipt by any member is excused (500)\n"
 "All addresses must be in 127.0.0.0/8.\n");
 }
 

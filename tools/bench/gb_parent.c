@@ -605,6 +605,11 @@ gb_proc_read(gb_proc_t *pr)
                               rec.len / sizeof(uint16_t));
                 break;
 
+            case GB_REC_LAST:
+                gb_chat_last((uint32_t *) (pr->buf + sizeof(gb_rec_t)),
+                             rec.len / sizeof(uint32_t));
+                break;
+
             case GB_REC_DOWN:
                 if (gb_chat_down((gb_down_t *) (pr->buf + sizeof(gb_rec_t)),
                                  rec.len / sizeof(gb_down_t)) != 0)
