@@ -132,6 +132,7 @@ $s .= "| API answer time p50 / p99 / max (request sent to answer read) | " . joi
 $s .= "| group deliveries | **" . int_sep($dps) . "/s** (" . int_sep($deliv) . " in " . num($dur, 1) . " s) |\n";
 $s .= "| reconnects (close + connect, same token) | " . int_sep($j->{reconnects}) . " (asked "
     . int_sep($e{RECONN}) . "/s = " . int_sep($e{RECONN} * $dur) . "); client errors " . int_sep($j->{client_errors}) . " |\n";
+$s .= "| reconnect time p50 / p99 / max (close to the new auth reply) | " . join(' / ', map { num($c->{$_}, 1) } qw(reconnect_p50_ms reconnect_p99_ms reconnect_max_ms)) . " ms |\n";
 $s .= "| (push, member) pairs expected | " . int_sep($c->{expected}) . " |\n";
 $s .= "| delivered exactly once | **" . int_sep($deliv) . " = " . num(100 * ($c->{delivered_share} // 0), 3) . " %** |\n";
 $s .= "| missing (member ready throughout) | **" . int_sep($c->{missing}) . "** = "

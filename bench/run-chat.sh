@@ -37,7 +37,7 @@
 #   BENCH_CHAT_WORKERS        worker_processes (one per 16,000, at least 2)
 #   BENCH_CHAT_SOURCES        source addresses (8)
 #   BENCH_CHAT_RATE           connects a second (5000)
-#   BENCH_CHAT_INFLIGHT       API requests in flight (64)
+#   BENCH_CHAT_INFLIGHT       API requests in flight (256)
 #   BENCH_CHAT_MSG_SIZE       message body bytes (100)
 #   BENCH_CHAT_EXCUSE_MS      goim-bench --excuse-ms (500)
 #   BENCH_CHAT_CALIBRATE      1: step 1 (per-room memory), 0: skip (1)
@@ -72,7 +72,7 @@ workers=${BENCH_CHAT_WORKERS:-$(( (conns + 15999) / 16000 ))}
 [ "$workers" -ge 2 ] || workers=2
 sources=${BENCH_CHAT_SOURCES:-8}
 rate=${BENCH_CHAT_RATE:-5000}
-inflight=${BENCH_CHAT_INFLIGHT:-64}
+inflight=${BENCH_CHAT_INFLIGHT:-256}
 msg_size=${BENCH_CHAT_MSG_SIZE:-100}
 excuse=${BENCH_CHAT_EXCUSE_MS:-500}
 calibrate=${BENCH_CHAT_CALIBRATE:-1}

@@ -410,9 +410,10 @@ gb_chat_report(void)
     uint16_t   bit;
     uint64_t   s, ok, failed, unanswered, expected, delivered, missing;
     uint64_t   excused, excused_got, stray;
-    gb_hist_t  api;
+    gb_hist_t  api, down;
 
     memset(&api, 0, sizeof(gb_hist_t));
+    memset(&down, 0, sizeof(gb_hist_t));
 
     qsort(gp_downs, gp_ndowns, sizeof(gb_down_t), gb_down_cmp);
 
@@ -424,6 +425,12 @@ gb_chat_report(void)
 
     /* start[idx] .. start[idx + 1]: the intervals of client idx */
     for (i = 0; i < gp_ndowns; i++) {
+        /* how long a reconnect took: close to the next auth reply */
+        if (gp_downs[i].down > gb.t0 && gp_downs[i].up != INT64_MAX) {
+            gb_hist_add(&down, (uint64_t) (gp_downs[i].up
+                                           - gp_downs[i].down));
+        }
+
         if (gp_downs[i].idx < (uint64_t) gb.clients) {
             start[gp_downs[i].idx + 1]++;
         }
@@ -524,7 +531,9 @@ gb_chat_report(void)
            ",\"delivered_of_failed_or_unanswered\":%" PRIu64
            ",\"down_intervals\":%zu,\"delivered_share\":%.6f,"
            "\"delivered_share_not_excused\":%.6f,\"api_p50_ms\":%.3f,"
-           "\"api_p99_ms\":%.3f,\"api_max_ms\":%.3f}",
+           "\"api_p99_ms\":%.3f,\"api_max_ms\":%.3f,"
+           "\"reconnect_p50_ms\":%.3f,\"reconnect_p99_ms\":%.3f,"
+           "\"reconnect_max_ms\":%.3f}",
            gb.chat, gb.groups, gb.clients + gb.groups, gb.reconnect_rate,
            gb.excuse_ms, ok, failed, unanswered, expected, delivered,
            missing, excused, excused_got, stray, gp_ndowns,
@@ -533,5 +542,6 @@ gb_chat_report(void)
            ? (double) (delivered - excused_got)
              / (double) (expected - excused - excused_got) : 0.0,
            gb_hist_ms(&api, 0.50), gb_hist_ms(&api, 0.99),
-           (double) api.max / 1000.0);
+           (double) api.max / 1000.0, gb_hist_ms(&down, 0.50),
+           gb_hist_ms(&down, 0.99), (double) down.max / 1000.0);
 }
