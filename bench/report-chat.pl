@@ -164,6 +164,7 @@ $s .= "| the $e{NPROC} cores while publishing (" . num($wall, 1) . " s) | "
     . sprintf('busy %.2f cores: nginx %.2f, goim-bench %.2f, other processes %.2f', $busy,
               $cpu_ng / $hz / $wall, $cpu_bg / $hz / $wall, $oth / $hz / $wall) . " |\n";
 $s .= "| other processes by name (cores) | $top |\n";
+$s .= "| TIME_WAIT sockets on the machine before connecting | " . int_sep($e{TW}) . " |\n";
 $s .= "| load average (1/5/15 min) | $e{LOAD0} at the start of publishing, $e{LOAD1} at its end |\n";
 $s .= "| server health | master alive $e{ALIVE}, workers gone $e{LOST}, exited on signal $e{SIGNALS}, "
     . "alert/crit/emerg $e{ALERTS}, error $e{ERRORS}; listen overflows $e{OVF}; goim-bench exit $e{RC} |\n";

@@ -18,7 +18,7 @@
 #   1. (BENCH_CHAT_CALIBRATE=1) a fresh nginx, the same connections all in
 #      ONE room (goim-bench --idle --rooms 1): nginx ΔPss per connection
 #      without the chat's rooms; nginx stopped;
-#   2. a fresh nginx (6 workers at 100k: worker_connections 19000 each,
+#   2. (after the TIME_WAIT sockets of earlier connections expire) a fresh nginx (6 workers at 100k: worker_connections 19000 each,
 #      reuseport), memory sampled, then goim-bench --chat: connect all,
 #      settle (memory: ΔPss, kernel slab and TCP pages), publish with
 #      reconnects for BENCH_CHAT_DURATION s, drain, account;
@@ -84,7 +84,7 @@ push_rate=$(( (deliveries + group - 1) / group ))
 reconnects=$(( conns * pct / 100 ))
 settle=3
 connect_s=$(( conns / rate + 20 ))
-limit=${BENCH_CHAT_LIMIT:-$(( (calibrate ? connect_s + 30 : 0) + connect_s + settle + duration + 90 ))}
+limit=${BENCH_CHAT_LIMIT:-$(( (calibrate ? connect_s + 30 : 0) + connect_s + settle + duration + 90 + 2 * 65 ))}
 
 tcp_port=$((base + 1))
 ws_port=$((base + 2))
@@ -202,6 +202,24 @@ snapshot() {    # every process: pid comm utime+stime ticks (one process:
              }'
 }
 
+# tw_wait: until the machine holds under 5,000 TIME_WAIT sockets (65 s at
+# most).  A run closes its clients first, so each leaves one per client
+# for 60 s on the sources' ports; the next run's connects then spend
+# their system time searching for free ports (seen: 70k left over cut
+# the connect rate to a third and stalled reconnects for seconds).
+tw_wait() {
+    local i n
+    i=0
+    while [ $i -lt 65 ]; do
+        n=$(ss -Htan state time-wait 2>/dev/null | wc -l)
+        [ "$n" -lt 5000 ] && break
+        [ $i -eq 0 ] && log "waiting for $n TIME_WAIT sockets to expire"
+        sleep 1
+        i=$((i + 1))
+    done
+    tw_left=$(ss -Htan state time-wait 2>/dev/null | wc -l)
+}
+
 # phase NAME: wait (up to the watchdog) until goim-bench's progress shows it
 phase() {
     while kill -0 "$pid_bench" 2>/dev/null; do
@@ -216,6 +234,7 @@ phase() {
 
 pss_one=""
 if [ "$calibrate" = 1 ]; then
+    tw_wait
     conf one
     start_nginx "$out/one" "$workers" "http://127.0.0.1:$api_port/goim/status" 200 \
         || exit 1
@@ -232,6 +251,7 @@ if [ "$calibrate" = 1 ]; then
     stop_nginx 20
     sleep 2
 fi
+tw_wait
 
 
 # --- 2. the chat ------------------------------------------------------------------
@@ -356,7 +376,7 @@ export C_STARTED=$started C_CONNS=$conns C_GROUP=$group C_DELIV=$deliveries \
     C_TREE="$(git status --porcelain -- ngx_goim_module proto config tools/bench 2>/dev/null | wc -l)" \
     C_SO=$(sha256sum "$goim_module" | cut -c1-16) \
     C_ELAPSED=$(( $(date +%s) - started )) C_HZ=$(getconf CLK_TCK) \
-    C_NPROC=$(nproc)
+    C_NPROC=$(nproc) C_TW=$tw_left
 
 perl "$root/bench/report-chat.pl" >>"$results"
 rc=$?
