@@ -85,8 +85,10 @@ my $deliv = $c->{delivered} // 0;
 my $dps = $dur ? $deliv / $dur : 0;
 my $pss_conn = $n ? ($e{PSS1} - $e{PSS0}) * 1024 / $n : undef;
 my $rooms = $c->{rooms} // ($e{CONNS} + int(($e{CONNS} + $e{GROUP} - 1) / $e{GROUP}));
-my $per_room = defined $pss_conn && $e{PSS_ONE} ne ''
-    ? ($pss_conn - $e{PSS_ONE}) * $n / $rooms : undef;
+# the rooms of the connections online when the memory was sampled
+my $rooms_on = $n + int(($n + $e{GROUP} - 1) / $e{GROUP});
+my $per_room = defined $pss_conn && $e{PSS_ONE} ne '' && $rooms_on
+    ? ($pss_conn - $e{PSS_ONE}) * $n / $rooms_on : undef;
 my $slab = $e{SLAB1} - $e{SLAB0};
 my $tcpmem = ($e{TCPMEM1} - $e{TCPMEM0}) * 4;
 
@@ -152,8 +154,8 @@ $s .= "| nginx ΔPss after connecting (master + workers) | " . sprintf('%.1f MB'
 $s .= "| memory target | " . $target->($pss_conn, 4096, 'B') . " |\n";
 if (defined $per_room) {
     $s .= "| same connections in ONE room (calibration run) | " . int_sep($e{PSS_ONE})
-        . " B per connection ⇒ **" . int_sep($per_room) . " B per room** (ΔPss difference × connections ÷ "
-        . int_sep($rooms) . " rooms; includes the second membership) |\n";
+        . " B per connection ⇒ **" . int_sep($per_room) . " B per room** (ΔPss difference × " . int_sep($n) . " connections online ÷ their "
+        . int_sep($rooms_on) . " rooms; includes the second membership) |\n";
 }
 $s .= "| goim_zone used | " . sprintf('%.1f MB', ($e{SHM1} - $e{SHM0}) / 1048576) . " = "
     . int_sep($n ? ($e{SHM1} - $e{SHM0}) / $n : undef) . " B per connection (in the Pss above) |\n";

@@ -315,7 +315,7 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ -n "$pid_perf" ]; then
     wait "$pid_perf"
     pid_perf=""
-    perf report -i "$out/perf.data" --stdio --no-children --sort dso,symbol \
+    perf report -i "$out/perf.data" --stdio --no-children -g none --sort dso,symbol \
         2>/dev/null | grep -v '^#' | grep '%' | head -n 25 >"$out/perf.txt"
 fi
 
