@@ -57,6 +57,14 @@ gb_usage(void)
 "  --sockbuf B           SO_RCVBUF and SO_SNDBUF of each client socket\n"
 "                        (the kernel's defaults)\n"
 "  --idle                connect, settle, report memory only\n"
+"  --chat G              chat shape: client i in rooms u://<id> and\n"
+"                        g://<i / G> (G members, 2..16), pushes to random\n"
+"                        groups, each (push, member) accounted for\n"
+"  --reconnect-rate R    chat: clients closed and reconnected per second\n"
+"                        while publishing, all processes (0)\n"
+"  --excuse-ms W         chat: a member not ready between a push's request\n"
+"                        and W ms after the later of its answer and its\n"
+"                        last receipt by any member is excused (500)\n"
 "All addresses must be in 127.0.0.0/8.\n");
 }
 
@@ -306,6 +314,9 @@ main(int argc, char **argv)
         { "sockbuf",      required_argument, NULL, 'u' },
         { "max-pending",  required_argument, NULL, 'W' },
         { "idle",         no_argument,       NULL, 'I' },
+        { "chat",         required_argument, NULL, 'C' },
+        { "reconnect-rate", required_argument, NULL, 'Z' },
+        { "excuse-ms",    required_argument, NULL, 'E' },
         { "help",         no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -323,6 +334,7 @@ main(int argc, char **argv)
     gb.duration = 10;
     gb.drain = 1;
     gb.max_pending = GB_MAX_PENDING;
+    gb.excuse_ms = 500;
     gb.ws_path = "/sub";
     have_server = 0;
 
@@ -357,6 +369,9 @@ main(int argc, char **argv)
         case 'q': GB_NUM("seq-base", 0, 1000000000, seq_base);
         case 'u': GB_NUM("sockbuf", 1024, 64 * 1024 * 1024, sockbuf);
         case 'W': GB_NUM("max-pending", 1, 65536, max_pending);
+        case 'C': GB_NUM("chat", 2, GB_CHAT_MAX_GROUP, chat);
+        case 'Z': GB_NUM("reconnect-rate", 0, 1000000, reconnect_rate);
+        case 'E': GB_NUM("excuse-ms", 0, 60000, excuse_ms);
 
         case 't':
             if (strcmp(optarg, "tcp") == 0) {
@@ -490,6 +505,24 @@ main(int argc, char **argv)
         }
 
         strcpy(gb.channel, slash + 1);
+    }
+
+    if (gb.chat) {
+        if (gb.mode != GB_MODE_GOIM || gb.push_mode != GB_PUSH_ROOM) {
+            fprintf(stderr, "goim-bench: --chat is goim room pushes\n");
+            return 2;
+        }
+
+        gb.groups = (gb.clients + gb.chat - 1) / gb.chat;
+
+        /* every seq of the run, with some headroom */
+        gb.seq_max = gb.idle ? 1 : gb.push_rate * gb.duration + 64;
+
+        if (gb.seq_max > 100000000) {
+            fprintf(stderr, "goim-bench: --chat tracks at most 100,000,000 "
+                    "pushes (--push-rate x --duration)\n");
+            return 2;
+        }
     }
 
     /* defaults that keep under the fd and port limits */

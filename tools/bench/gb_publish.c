@@ -221,6 +221,10 @@ gb_http_event(gb_http_t *h, uint32_t events)
         return;
     }
 
+    if (gb.chat) {
+        gb_chat_answered(h->seq, ok, gb_mono_us());
+    }
+
     if (ok) {
         gp_sent += h->count;
         gp_expected += h->expect;
@@ -281,7 +285,7 @@ int
 gb_http_publish(gb_http_t *h, uint64_t seq, uint64_t n_msgs)
 {
     int                 blen, n;
-    long                r;
+    long                r, g;
     char                path[256], *body;
     size_t              cap;
     ssize_t             w;
@@ -327,8 +331,19 @@ gb_http_publish(gb_http_t *h, uint64_t seq, uint64_t n_msgs)
     }
 
     r = (long) (seq % (uint64_t) gb.rooms);
+    g = -1;
 
-    if (gb.mode == GB_MODE_NCHAN) {
+    if (gb.chat) {
+        /* a random group; its last one may have fewer members */
+        g = (long) gb_chat_group(seq);
+
+        snprintf(path, sizeof(path), "/goim/push/room?operation=%d"
+                 "&type=g&room=%ld", GB_OP, g);
+
+        h->expect = (uint64_t) (gb.clients - g * gb.chat < gb.chat
+                                ? gb.clients - g * gb.chat : gb.chat);
+
+    } else if (gb.mode == GB_MODE_NCHAN) {
         if (gb.rooms > 1) {
             snprintf(path, sizeof(path), "/pub/%s%ld", gb.channel, r);
         } else {
@@ -364,6 +379,10 @@ gb_http_publish(gb_http_t *h, uint64_t seq, uint64_t n_msgs)
     blen = snprintf(body, 64, "{\"ts\":%" PRId64 ",\"seq\":%" PRIu64,
                     gb_real_us(), seq + (uint64_t) gb.seq_base);
 
+    if (g >= 0) {
+        blen += snprintf(body + blen, 64 - blen, ",\"g\":%ld", g);
+    }
+
     if (gb.msg_size > blen + 10) {
         memcpy(body + blen, ",\"pad\":\"", 8);
         blen += 8;
@@ -387,6 +406,11 @@ send:
     h->out_sent = 0;
     h->state = GB_HTTP_BUSY;
     h->since = gb_mono_us();
+    h->seq = seq;
+
+    if (gb.chat) {
+        gb_chat_sent(seq, h->since);
+    }
 
     w = write(h->fd, h->out, h->out_len);
 
