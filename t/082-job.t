@@ -1020,3 +1020,31 @@ is(metric('goim_job_undeliverable_total'), 0, "$name - none undeliverable");
 is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 unlike(job_log_text(), qr/\[error\]/, "$name - no error");
 stop_all();
+
+
+
+=== TEST 16: an idle job polls: it stays in the group past max.poll.interval.ms
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(2);
+my $c = fake_comet('fa');
+# librdkafka wants max.poll.interval.ms >= session.timeout.ms
+my $job = job_start($kafka, "kafka_option session.timeout.ms 3000;\n"
+                    . "kafka_option max.poll.interval.ms 3000;\n");
+produce_ok($kafka, 'a push', '--type push --server fa --keys k --body a');
+ok(wait_until(sub { @{ ok_bodies($c) } >= 1 }), "$name - delivered");
+# idle for more than twice the interval: without a poll librdkafka leaves
+# the group after 3 s and joins again when it polls next
+sleep 7;
+produce_ok($kafka, 'a push after the idle time',
+           '--type push --server fa --keys k --body b');
+ok(wait_until(sub { @{ ok_bodies($c) } >= 2 }), "$name - delivered again");
+is_deeply(ok_bodies($c), ['a1', 'b1'], "$name - a1, b1 once each");
+my $log = job_log_text();
+unlike($log, qr/maximum poll interval|revoked partitions/i,
+       "$name - the job did not leave its group") or diag($log);
+my $ready = () = $log =~ /ready: assigned/g;
+is($ready, 1, "$name - one assignment, no rebalance");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
