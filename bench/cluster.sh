@@ -256,13 +256,36 @@ cluster_watch() {
 
 # cluster_perf DIR: with BENCH_PERF=1, perf samples every process of the
 # machine (call graphs, 499 Hz) for 8 s from the settle on, into
-# DIR/perf.data; cluster_perf_report then writes where the time went by
-# process and library (DIR/perf-dso.txt) and by function (DIR/perf-sym.txt).
+# DIR/perf.data (BENCH_PERF=dwarf: DWARF call chains); cluster_perf_report
+# then writes where the time went by process and library
+# (DIR/perf-dso.txt), by function (DIR/perf-sym.txt) and by stage of the
+# path (DIR/perf-stages.txt, bench/perf-stages.pl).
 # The sampling costs some CPU: figures of such runs are for the profile,
 # not for the tables.
 cluster_perf() {
+    local p cg
+
     [ -n "${BENCH_PERF:-}" ] || return 0
-    perf record -a -g -F 499 -o "$1/perf.data" -- sleep 8 >/dev/null 2>&1
+
+    # BENCH_PERF=dwarf: unwound from the stack copies, through the
+    # libraries and binaries built without frame pointers
+    cg=-g
+    [ "$BENCH_PERF" = dwarf ] && cg="--call-graph dwarf,16384"
+
+    # each pid's role, for bench/perf-stages.pl
+    {
+        for p in $c_master_a $(children "$c_master_a"); do
+            echo "$p comet-a"
+        done
+        for p in $c_master_b $(children "$c_master_b"); do
+            echo "$p comet-b"
+        done
+        echo "$c_job_pid goim-job"
+        echo "$c_mock_pid kafka-mock"
+        echo "$c_redis_pid redis-server"
+    } >"$1/perf-procs.txt"
+
+    perf record -a $cg -F 499 -o "$1/perf.data" -- sleep 8 >/dev/null 2>&1
 }
 
 cluster_perf_report() {
@@ -272,6 +295,9 @@ cluster_perf_report() {
     perf report -i "$1/perf.data" --no-children --sort comm,dso,sym \
         --stdio -g none 2>/dev/null | grep -v '^$' | head -150 \
         >"$1/perf-sym.txt"
+    perf script -i "$1/perf.data" -F comm,pid,tid,ip,sym,dso 2>/dev/null \
+        | perl bench/perf-stages.pl --procs "$1/perf-procs.txt" --top \
+        >"$1/perf-stages.txt"
 }
 
 

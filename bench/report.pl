@@ -750,6 +750,17 @@ Reading these figures:
   nginx and goim-bench.
 
 EOF
+
+    # the profile by stage and the targets' account: measured by hand
+    # (perf, bench/perf-stages.pl) and kept in bench/cluster-profile.md,
+    # which each regeneration carries
+    if (open my $pf, '<', 'bench/cluster-profile.md') {
+        local $/;
+        my $text = <$pf>;
+        close $pf;
+        $text =~ s/^#/##/mg;
+        $out .= "$text\n";
+    }
 }
 
 
@@ -810,6 +821,63 @@ if (my $b = bench('room-10k-10-f1s')) {
         . upper($b->{cpu_us_per_delivery}, 1.23, ' µs', 3);
 } else {
     push @t, '`goim_room_flush 1s` at 10/s: not measured';
+}
+
+# issue 17's cluster targets: "path" is every process of the path but
+# kafka-mock (both nodes, the job, redis-server), per delivery
+sub path_pd {
+    my ($id, $mock) = @_;
+    my $r = $run{$id} or return undef;
+    my $b = $r->{bench} or return undef;
+    my $p = $r->{cpu_pushes} or return undef;
+    return undef unless defined $b->{server_cpu_s} && $b->{delivered};
+    return per($b->{server_cpu_s} + $p->{job_cpu_s} + $p->{redis_cpu_s}
+               + ($mock ? $p->{kafka_cpu_s} : 0), $b->{delivered}, 1e6);
+}
+
+if ((my $b = bench('cluster-key-1k-1000')) && (my $t = bench('key-ws-1k-1000'))) {
+    my $pd = path_pd('cluster-key-1k-1000');
+    push @t, sprintf('Cluster, key pushes at 1k/s, path CPU (both nodes, job,'
+                     . ' Redis) vs 2× the twin (%.1f µs × 2): ',
+                     $t->{cpu_us_per_delivery})
+        . upper($pd, 2 * $t->{cpu_us_per_delivery}, ' µs', 1)
+        . sprintf('; kafka-mock apart: %.1f µs more',
+                  path_pd('cluster-key-1k-1000', 1) - $pd);
+    push @t, 'Cluster, key pushes at 1k/s, p99: '
+        . upper($b->{lat_p99_ms}, 10, ' ms', 1);
+} else {
+    push @t, 'Cluster, key pushes at 1k/s: not measured';
+}
+
+if (my $b = bench('cluster-keybatch-1k-20000')) {
+    my $s = 100 * $b->{delivered_share};
+    push @t, 'Cluster, batch API at 20k/s, delivered: '
+        . ($s >= 100 ? '**met**: ' : '**missed**: ')
+        . sprintf('%.3f %% of %s sent (target 100 %%)', $s, int_sep($b->{sent}));
+    push @t, 'Cluster, batch API at 20k/s, CPU all-in (kafka-mock included): '
+        . upper(path_pd('cluster-keybatch-1k-20000', 1), 30, ' µs', 1)
+        . sprintf('; without kafka-mock %.1f µs',
+                  path_pd('cluster-keybatch-1k-20000'));
+    push @t, 'Cluster, batch API at 20k/s, p99: '
+        . upper($b->{lat_p99_ms}, 50, ' ms', 1);
+} else {
+    push @t, 'Cluster, batch API at 20k/s: not measured';
+}
+
+for my $c (['cluster-room-1k-100', 'room-1k-100'],
+           ['cluster-room-10k-50', 'room-10k-50'])
+{
+    my ($b, $t) = (bench($c->[0]), bench($c->[1]));
+    unless ($b && $t) {
+        push @t, "Cluster, $c->[0]: not measured";
+        next;
+    }
+    push @t, sprintf('Cluster, %s, nginx CPU vs 1.2× the twin (%.3f µs × 1.2): ',
+                     $c->[0], $t->{cpu_us_per_delivery})
+        . upper($b->{cpu_us_per_delivery}, 1.2 * $t->{cpu_us_per_delivery},
+                ' µs', 3)
+        . sprintf('; with the job and Redis %.3f µs (%.2f×)', path_pd($c->[0]),
+                  path_pd($c->[0]) / $t->{cpu_us_per_delivery});
 }
 
 $out .= join('', map { "- $_\n" } @t) . "\n";

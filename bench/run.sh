@@ -42,6 +42,10 @@
 #                    the report on those goes to build/bench/RESULTS.md,
 #                    bench/RESULTS.md is left alone
 #   BENCH_KEY_RATE   pushes/s of the push-by-key runs (10000)
+#   BENCH_PERF       1: perf record -a -g of 8 s in each cluster run
+#                    (dwarf: DWARF call chains), reports in
+#                    build/bench/<run>/perf-*.txt (bench/cluster.sh); the
+#                    sampling costs CPU, so such runs are for the profile
 #   NGINX            nginx binary (nginx)
 #
 # Exit status: 0 when every run produced its figures with the server

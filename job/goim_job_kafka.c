@@ -4,7 +4,9 @@
  * pipe (rd_kafka_queue_io_event_enable writes only when the queue goes
  * from empty to non-empty, so each wake-up drains it).  librdkafka's log
  * lines, errors, rebalances and commit results come through the same
- * queue and run on this thread.
+ * queue and run on this thread.  A timer polls as well: librdkafka takes
+ * a consumer that has not polled for max.poll.interval.ms out of its
+ * group, and an idle queue never wakes us.
  *
  * At-least-once: automatic offset storing is off; a message's offset is
  * stored only when every comet item it is part of was accepted or given
@@ -52,6 +54,7 @@ static void job_kafka_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *offsets, void *opaque);
 static job_part_t *job_kafka_part(int32_t partition);
 static void job_kafka_wake(evutil_socket_t fd, short events, void *arg);
+static void job_kafka_tick(evutil_socket_t fd, short events, void *arg);
 static void job_kafka_message(rd_kafka_message_t *rkm);
 static const char *job_kafka_check(Goim__PushMsg *pm);
 static void job_kafka_store(int32_t partition, int64_t offset);
@@ -62,6 +65,9 @@ static void job_kafka_close_consumer(void);
 
 /* messages handled per wake-up before other events get their turn */
 #define JOB_KAFKA_BATCH  1024
+
+/* the idle poll's period at most, in milliseconds */
+#define JOB_KAFKA_TICK   1000
 
 
 static job_conf_t            *job_kafka_conf;
@@ -79,6 +85,7 @@ static unsigned               job_kafka_closed;
 static rd_kafka_queue_t  *job_kafka_queue;
 static int                job_kafka_pipe[2] = { -1, -1 };
 static struct event      *job_kafka_ev;
+static struct event      *job_kafka_tick_ev;
 
 
 static int
@@ -103,8 +110,11 @@ job_kafka_init(job_conf_t *cf, struct event_base *base,
     struct evdns_base *dns, job_kafka_drained_pt drained)
 {
     int                               i;
-    char                              err[512];
+    char                              err[512], val[32];
+    long                              ms;
+    size_t                            size;
     job_kv_t                         *kv;
+    struct timeval                    tv;
     rd_kafka_conf_t                  *kc;
     rd_kafka_resp_err_t               rc;
     rd_kafka_topic_partition_list_t  *topics;
@@ -152,6 +162,20 @@ job_kafka_init(job_conf_t *cf, struct event_base *base,
         }
     }
 
+    /*
+     * librdkafka counts the time since the application's last poll and
+     * leaves the group after max.poll.interval.ms; the pipe wakes us only
+     * when something is queued, so an idle consumer also polls on a timer,
+     * at least three times per interval
+     */
+    ms = JOB_KAFKA_TICK;
+    size = sizeof(val);
+    if (rd_kafka_conf_get(kc, "max.poll.interval.ms", val, &size)
+        == RD_KAFKA_CONF_OK && atol(val) / 3 < ms)
+    {
+        ms = atol(val) / 3 > 0 ? atol(val) / 3 : 1;
+    }
+
     rd_kafka_conf_set_log_cb(kc, job_kafka_log_cb);
     rd_kafka_conf_set_error_cb(kc, job_kafka_error_cb);
     rd_kafka_conf_set_rebalance_cb(kc, job_kafka_rebalance_cb);
@@ -193,6 +217,16 @@ job_kafka_init(job_conf_t *cf, struct event_base *base,
 
     rd_kafka_queue_io_event_enable(job_kafka_queue, job_kafka_pipe[1],
                                    "1", 1);
+
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    job_kafka_tick_ev = event_new(job_kafka_base, -1, EV_PERSIST,
+                                  job_kafka_tick, NULL);
+    if (job_kafka_tick_ev == NULL || event_add(job_kafka_tick_ev, &tv) != 0)
+    {
+        job_log(JOB_LOG_ERROR, "cannot start the kafka poll timer");
+        return -1;
+    }
 
     topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, cf->kafka_topic,
@@ -459,6 +493,18 @@ job_kafka_wake(evutil_socket_t fd, short events, void *arg)
     if (n == JOB_KAFKA_BATCH) {
         event_active(job_kafka_ev, EV_READ, 0);
     }
+}
+
+
+/* the idle poll: keeps the consumer in its group (max.poll.interval.ms) */
+static void
+job_kafka_tick(evutil_socket_t fd, short events, void *arg)
+{
+    (void) fd;
+    (void) events;
+    (void) arg;
+
+    job_kafka_wake(-1, 0, NULL);
 }
 
 
@@ -788,6 +834,11 @@ job_kafka_close_consumer(void)
     if (job_kafka_ev) {
         event_free(job_kafka_ev);
         job_kafka_ev = NULL;
+    }
+
+    if (job_kafka_tick_ev) {
+        event_free(job_kafka_tick_ev);
+        job_kafka_tick_ev = NULL;
     }
 
     close(job_kafka_pipe[0]);

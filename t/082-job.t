@@ -334,8 +334,12 @@ sub fake_serve {
     my ($c, $log, $script) = @_;
     my $buf = '';
     while (1) {
+        # from the request's first bytes to its whole body, into
+        # <log>.times: a request written in pieces shows its stalls
+        my $t0 = length $buf ? time : undef;
         while ($buf !~ /\r\n\r\n/) {
             sysread($c, $buf, 65536, length $buf) or return;
+            $t0 //= time;
         }
         $buf =~ s/^(.*?)\r\n\r\n//s;
         my ($head, %h) = ($1);
@@ -345,6 +349,9 @@ sub fake_serve {
             sysread($c, $buf, 65536, length $buf) or return;
         }
         my $body = substr($buf, 0, $len, '');
+        open my $tf, '>>', "$log.times" or die;
+        printf $tf "%d %.1f\n", $len, 1000 * (time - $t0);
+        close $tf;
         my @items = eval { map { pb_item($_->[1]) } pb_fields($body) };
         my $bad = $@ ? "undecodable: $@"
                 : $head !~ m{^POST /goim/internal/push HTTP/1\.1} ? 'request'
@@ -383,6 +390,7 @@ sub fake_comet {
               script => "$root/fake-$server.script" };
     spew($f->{script}, join('', map { "$_\n" } @{ $o{script} // [] }));
     spew($f->{log}, '') unless $o{keep_log};
+    spew("$f->{log}.times", '') unless $o{keep_log};
     my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
         LocalPort => $f->{port}, Listen => 16, ReuseAddr => 1)
         or die "fake comet on $f->{port}: $!\n";
@@ -1019,4 +1027,56 @@ ok(wait_until(sub { metric('goim_job_inflight_messages') == 0 }),
 is(metric('goim_job_undeliverable_total'), 0, "$name - none undeliverable");
 is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 unlike(job_log_text(), qr/\[error\]/, "$name - no error");
+stop_all();
+
+
+
+=== TEST 16: an idle job polls: it stays in the group past max.poll.interval.ms
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(2);
+my $c = fake_comet('fa');
+# librdkafka wants max.poll.interval.ms >= session.timeout.ms
+my $job = job_start($kafka, "kafka_option session.timeout.ms 3000;\n"
+                    . "kafka_option max.poll.interval.ms 3000;\n");
+produce_ok($kafka, 'a push', '--type push --server fa --keys k --body a');
+ok(wait_until(sub { @{ ok_bodies($c) } >= 1 }), "$name - delivered");
+# idle for more than twice the interval: without a poll librdkafka leaves
+# the group after 3 s and joins again when it polls next
+sleep 7;
+produce_ok($kafka, 'a push after the idle time',
+           '--type push --server fa --keys k --body b');
+ok(wait_until(sub { @{ ok_bodies($c) } >= 2 }), "$name - delivered again");
+is_deeply(ok_bodies($c), ['a1', 'b1'], "$name - a1, b1 once each");
+my $log = job_log_text();
+unlike($log, qr/maximum poll interval|revoked partitions/i,
+       "$name - the job did not leave its group") or diag($log);
+my $ready = () = $log =~ /ready: assigned/g;
+is($ready, 1, "$name - one assignment, no rebalance");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+
+=== TEST 17: a large request goes out at once (no Nagle stall of 40 ms on its pieces)
+--- no_module
+--- config
+--- perl
+my $kafka = kafka_start(1);
+my $c = fake_comet('fa');
+my $job = job_start($kafka);
+# 1024 pushes of about 430 bytes: requests of up to 256 items, ~100k each
+my $big = 'x' x 400;
+produce_ok($kafka, '1024 large pushes',
+           "--type push --server fa --keys k -n 1024 --body $big");
+ok(wait_until(sub { @{ fake_lines($c, qr/^ok /) } >= 1024 }, 30),
+   "$name - all 1024 delivered");
+my @t = map { [split] } grep { /\S/ } split /\n/, slurp("$c->{log}.times");
+my @big = sort { $a <=> $b } map { $_->[1] } grep { $_->[0] > 32768 } @t;
+cmp_ok(scalar @big, '>=', 3, "$name - 3 requests of over 32k at least");
+# with Nagle's algorithm every such request waited for a delayed ACK
+cmp_ok($big[$#big / 2] // 999, '<', 25,
+       "$name - median time from a request's first byte to its last under"
+       . " 25 ms") or diag(explain(\@t));
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
 stop_all();
