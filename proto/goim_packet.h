@@ -123,6 +123,10 @@ void goim_raw_batch_init(goim_raw_batch_t *b);
 int goim_raw_batch_add(goim_raw_batch_t *b, int32_t op, const uint8_t *body,
     size_t body_len);
 
+/* The same with a seq: a room message's offset (docs/PROTOCOL.md 1.14) */
+int goim_raw_batch_add_seq(goim_raw_batch_t *b, int32_t op, int32_t seq,
+    const uint8_t *body, size_t body_len);
+
 /* Appends already encoded packet bytes; returns 0 or -1. */
 int goim_raw_batch_add_raw(goim_raw_batch_t *b, const uint8_t *pkt,
     size_t len);
