@@ -179,11 +179,19 @@ ngx_goim_auth_register(ngx_goim_channel_t *ch, goim_token_t *tok)
 static void
 ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
 {
-    size_t      len;
-    u_char     *body, *p;
-    ngx_str_t  *key, room;
+    size_t                   len;
+    u_char                  *body, *p;
+    ngx_str_t               *key, room;
+    ngx_goim_history_read_t  hr;
 
     ngx_goim_worker.stats->auth_ok++;
+
+    /* with goim_history: the room's position, the seam of the stream */
+    if (ngx_goim_recover_seam(ch, &hr) == NGX_ERROR) {
+        ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_INTERNAL,
+                              "auth refused: shared zone exhausted");
+        return;
+    }
 
     ngx_add_timer(ch->connection->read,
                   ch->conf->heartbeat * ch->conf->heartbeat_max);
@@ -199,10 +207,15 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
 
     len = sizeof("{\"mid\":,\"key\":\"\",\"room_id\":\"\"}") - 1 + NGX_INT64_LEN
           + key->len + ngx_escape_json(NULL, key->data, key->len)
-          + room.len + ngx_escape_json(NULL, room.data, room.len);
+          + room.len + ngx_escape_json(NULL, room.data, room.len)
+          + ngx_goim_recover_positions_len(ch);
 
     body = ngx_alloc(len, ch->connection->log);
     if (body == NULL) {
+        if (hr.buf) {
+            ngx_free(hr.buf);
+        }
+
         return;
     }
 
@@ -210,12 +223,16 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
     p = (u_char *) ngx_escape_json(p, key->data, key->len);
     p = ngx_cpymem(p, "\",\"room_id\":\"", sizeof("\",\"room_id\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, room.data, room.len);
-    p = ngx_cpymem(p, "\"}", 2);
+    *p++ = '"';
+    p = ngx_goim_recover_positions(p, ch, &hr);
+    *p++ = '}';
 
     (void) ngx_goim_channel_reply(ch, ver, GOIM_OP_AUTH_REPLY, seq, body,
                                   p - body);
 
     ngx_free(body);
+
+    (void) ngx_goim_recover_finish(ch, &hr, 0);
 }
 
 

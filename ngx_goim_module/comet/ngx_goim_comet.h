@@ -32,6 +32,18 @@ void ngx_goim_auth_kick(ngx_goim_channel_t *ch);
 /* a client's packets (ngx_goim_packet.c) */
 ngx_int_t ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt);
 
+/* positions and recovery (ngx_goim_recover.c) */
+ngx_uint_t ngx_goim_recover_op(int32_t op);
+ngx_int_t ngx_goim_recover_request(ngx_goim_channel_t *ch,
+    goim_packet_t *pkt);
+ngx_int_t ngx_goim_recover_seam(ngx_goim_channel_t *ch,
+    ngx_goim_history_read_t *hr);
+size_t ngx_goim_recover_positions_len(ngx_goim_channel_t *ch);
+u_char *ngx_goim_recover_positions(u_char *p, ngx_goim_channel_t *ch,
+    ngx_goim_history_read_t *hr);
+ngx_int_t ngx_goim_recover_finish(ngx_goim_channel_t *ch,
+    ngx_goim_history_read_t *hr, ngx_uint_t changed);
+
 /* housekeeping and the drain (ngx_goim_drain.c) */
 void ngx_goim_housekeeping_init(ngx_cycle_t *cycle);
 void ngx_goim_drain(void);

@@ -47,6 +47,10 @@ ngx_goim_housekeeping(ngx_event_t *ev)
 
     ngx_goim_registry_purge_dead(ev->log);
 
+    if (ngx_goim_registry_history_on()) {
+        ngx_goim_registry_history_expire();
+    }
+
     if (d->ticks++ % 10 == 0) {
         ngx_goim_registry_set_ips(ngx_goim_ip_count());
     }

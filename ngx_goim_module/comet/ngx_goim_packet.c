@@ -11,6 +11,8 @@
 
 static ngx_int_t ngx_goim_packet_change_room(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
+static ngx_int_t ngx_goim_packet_join(ngx_goim_channel_t *ch,
+    goim_packet_t *pkt);
 static ngx_int_t ngx_goim_packet_sub(ngx_goim_channel_t *ch,
     goim_packet_t *pkt, ngx_uint_t add);
 
@@ -28,6 +30,11 @@ ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     ngx_connection_t  *c;
 
     c = ch->connection;
+
+    if (ngx_goim_recover_op(pkt->op)) {
+        /* op 30 (goim_history): no reply, answered at the next join */
+        return ngx_goim_recover_request(ch, pkt);
+    }
 
     if (!ch->authed) {
         if (pkt->op != GOIM_OP_AUTH) {
@@ -62,13 +69,7 @@ ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
                                       pkt->seq, body, 4);
 
     case GOIM_OP_CHANGE_ROOM:
-        if (ngx_goim_packet_change_room(ch, pkt) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        return ngx_goim_channel_reply(ch, pkt->ver, GOIM_OP_CHANGE_ROOM_REPLY,
-                                      pkt->seq, (u_char *) pkt->body,
-                                      pkt->body_len);
+        return ngx_goim_packet_change_room(ch, pkt);
 
     case GOIM_OP_SUB:
     case GOIM_OP_UNSUB:
@@ -100,8 +101,45 @@ ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 }
 
 
+/*
+ * op 12, answered with op 13 in every case; with goim_history, a room
+ * joined also gets its seam, the recovery asked for (op 30) and op 31
+ */
+
 static ngx_int_t
 ngx_goim_packet_change_room(ngx_goim_channel_t *ch, goim_packet_t *pkt)
+{
+    ngx_int_t                rc;
+    ngx_goim_history_read_t  hr;
+
+    rc = ngx_goim_packet_join(ch, pkt);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && ngx_goim_recover_seam(ch, &hr) == NGX_ERROR) {
+        rc = NGX_DECLINED;
+    }
+
+    if (ngx_goim_channel_reply(ch, pkt->ver, GOIM_OP_CHANGE_ROOM_REPLY,
+                               pkt->seq, (u_char *) pkt->body, pkt->body_len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK || ch->room == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_goim_recover_finish(ch, &hr, 1);
+}
+
+
+/* NGX_OK: a room was joined; NGX_DECLINED: refused, left or the same */
+
+static ngx_int_t
+ngx_goim_packet_join(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 {
     size_t   i;
 
@@ -109,7 +147,7 @@ ngx_goim_packet_change_room(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                       "goim: change room refused: room id longer than %d",
                       NGX_GOIM_MAX_ROOM);
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     for (i = 0; i < pkt->body_len; i++) {
@@ -117,7 +155,7 @@ ngx_goim_packet_change_room(ngx_goim_channel_t *ch, goim_packet_t *pkt)
             ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                           "goim: change room refused: control character "
                           "in room id");
-            return NGX_OK;
+            return NGX_DECLINED;
         }
     }
 
@@ -125,13 +163,13 @@ ngx_goim_packet_change_room(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         && ch->room->sn.str.len == pkt->body_len
         && ngx_memcmp(ch->room->sn.str.data, pkt->body, pkt->body_len) == 0)
     {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     ngx_goim_room_leave(ch);
 
     if (pkt->body_len == 0) {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     return ngx_goim_room_join(ch, (u_char *) pkt->body, pkt->body_len);

@@ -104,6 +104,8 @@ struct ngx_goim_channel_s {
 
     ngx_goim_room_t       *room;        /* push/ */
     ngx_queue_t            room_link;
+    uint64_t               room_pos;    /* had up to here from history */
+    void                  *recover;     /* op 30 request (comet/) */
 
     int32_t               *watch;       /* watched ops (comet/) */
     ngx_uint_t             nwatch;

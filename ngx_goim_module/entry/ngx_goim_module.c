@@ -90,6 +90,13 @@ static ngx_command_t  ngx_goim_commands[] = {
       offsetof(ngx_goim_conf_t, inbox_size),
       NULL },
 
+    { ngx_string("goim_history"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE12,
+      ngx_goim_registry_history_directive,
+      0,
+      0,
+      NULL },
+
     { ngx_string("goim_room_flush"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -254,6 +261,8 @@ ngx_goim_create_conf(ngx_cycle_t *cycle)
     gcf->queue_bytes = NGX_CONF_UNSET_SIZE;
     gcf->inbox_size = NGX_CONF_UNSET_UINT;
     gcf->room_flush = NGX_CONF_UNSET_MSEC;
+    gcf->history_size = NGX_CONF_UNSET_UINT;
+    gcf->history_ttl = NGX_CONF_UNSET;
     gcf->shutdown_drain = NGX_CONF_UNSET_MSEC;
     gcf->max_clients = NGX_CONF_UNSET_UINT;
     gcf->online_interval = NGX_CONF_UNSET_MSEC;
@@ -278,6 +287,8 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_size_value(gcf->queue_bytes, 256 * 1024);
     ngx_conf_init_uint_value(gcf->inbox_size, 4096);
     ngx_conf_init_msec_value(gcf->room_flush, 100);
+    ngx_conf_init_uint_value(gcf->history_size, 0);
+    ngx_conf_init_value(gcf->history_ttl, 600);
     ngx_conf_init_msec_value(gcf->shutdown_drain, 30000);
     ngx_conf_init_msec_value(gcf->online_interval, 10000);
     ngx_conf_init_value(gcf->registry_ttl, 30);

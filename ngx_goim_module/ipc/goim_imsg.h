@@ -5,7 +5,7 @@
  * the shared zone after the registry's part of an inbox message:
  *
  *     uint32 type, int32 op, uint32 speed, uint32 raw,
- *     uint32 ntargets, uint32 targets_len, uint32 body_len,
+ *     uint32 ntargets, uint32 targets_len, uint32 body_len, uint64 pos,
  *     targets (targets_len bytes), body (body_len bytes)
  *
  * Targets are keys or a room, each as a uint32 length then its bytes,
@@ -28,7 +28,10 @@
 #define GOIM_IMSG_ALL       3
 #define GOIM_IMSG_KICK      4
 
-#define GOIM_IMSG_HEAD_LEN  28
+#define GOIM_IMSG_HEAD_LEN  36
+
+/* where pos is: a room message gets its offset there, in the zone */
+#define GOIM_IMSG_POS_OFF   28
 
 
 typedef struct {
@@ -39,6 +42,7 @@ typedef struct {
     uint32_t        ntargets;
     uint32_t        targets_len;
     uint32_t        body_len;
+    uint64_t        pos;            /* a room message's offset, or 0 */
 } goim_imsg_head_t;
 
 

@@ -35,7 +35,9 @@ static ngx_goim_api_route_t  ngx_goim_api_routes[] = {
     { ngx_string("/goim/nodes/weighted"), NGX_HTTP_GET|NGX_HTTP_HEAD,
       NGX_GOIM_API_NODES_WEIGHTED },
     { ngx_string("/goim/nodes/instances"), NGX_HTTP_GET|NGX_HTTP_HEAD,
-      NGX_GOIM_API_NODES_INSTANCES }
+      NGX_GOIM_API_NODES_INSTANCES },
+    { ngx_string("/goim/history/room"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_GOIM_API_HISTORY_ROOM }
 };
 
 
@@ -112,6 +114,10 @@ ngx_goim_api_handler(ngx_http_request_t *r)
             || rt->route == NGX_GOIM_API_NODES_INSTANCES)
         {
             return ngx_goim_api_nodes(r, rt->route);
+        }
+
+        if (rt->route == NGX_GOIM_API_HISTORY_ROOM) {
+            return ngx_goim_api_history(r, ctx);
         }
 
         return ngx_goim_api_online(r, ctx);

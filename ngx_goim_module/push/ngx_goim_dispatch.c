@@ -149,9 +149,21 @@ ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
 ngx_int_t
 ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
 {
-    uint64_t  mask, self;
+    uint64_t                mask, self;
+    goim_imsg_head_t        head;
+    ngx_goim_history_pos_t  pos;
 
     ngx_goim_worker.stats->push_room++;
+
+    if (ngx_goim_registry_history_on() && !push->raw) {
+        /* kept, given its offset, delivered in offset order (ipc/) */
+        head.type = GOIM_IMSG_ROOM;
+        head.op = push->op;
+        head.speed = 0;
+        head.raw = 0;
+
+        return ngx_goim_ipc_send_room(&head, name, &push->body, &pos);
+    }
 
     mask = ngx_goim_registry_room_mask(name->data, name->len);
     self = (uint64_t) 1 << ngx_goim_worker.widx;
@@ -216,6 +228,7 @@ ngx_goim_dispatch_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
     head.op = push->op;
     head.speed = speed;
     head.raw = push->raw;
+    head.pos = 0;
 
     return ngx_goim_ipc_send(mask, &head, targets, ntargets, mids,
                              &push->body);
@@ -305,6 +318,7 @@ ngx_goim_dispatch_imsg(goim_imsg_t *m)
     ngx_memzero(&push, sizeof(ngx_goim_push_t));
     push.op = m->head.op;
     push.raw = m->head.raw;
+    push.pos = m->head.pos;
     push.body.data = (u_char *) m->body;
     push.body.len = m->head.body_len;
 

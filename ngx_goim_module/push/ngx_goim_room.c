@@ -22,7 +22,7 @@ static ngx_goim_room_t *ngx_goim_room_lookup(u_char *name, size_t len);
 static void ngx_goim_room_flush_handler(ngx_event_t *ev);
 static void ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval);
 static void ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
-    ngx_msec_t interval);
+    ngx_msec_t interval, ngx_uint_t seam);
 static void ngx_goim_room_forget(ngx_goim_room_t *room, ngx_goim_msg_t *msg);
 static void ngx_goim_room_free(ngx_goim_room_t *room);
 
@@ -71,6 +71,7 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len)
         room->sending[0] = NULL;
         room->sending[1] = NULL;
         goim_raw_batch_init(&room->batch);
+        room->seam = 0;
         ngx_memzero(&room->flush, sizeof(ngx_event_t));
         ngx_goim_event_init(&room->flush, ngx_goim_room_flush_handler,
                             ngx_cycle->log, 1);
@@ -83,6 +84,7 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len)
     ngx_queue_insert_tail(&room->members, &ch->room_link);
     room->online++;
     ch->room = room;
+    ch->room_pos = 0;
 
     ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, 1);
 
@@ -161,11 +163,25 @@ ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
     interval = gcf->room_flush;
 
+    if (push->pos && push->pos <= room->seam) {
+        /*
+         * A member joined after this message had its offset and got it
+         * from the history: it goes alone, to the others only, after
+         * what waits (docs/PROTOCOL.md 1.14).
+         */
+        if (room->batch.count) {
+            ngx_goim_room_flush(room, interval);
+        }
+
+        ngx_goim_room_send(room, push, interval, 1);
+        return;
+    }
+
     if (goim_room_schedule_may_send(&room->schedule, ngx_current_msec,
                                     interval, room->batch.count,
                                     room->sending[0] || room->sending[1]))
     {
-        ngx_goim_room_send(room, push, interval);
+        ngx_goim_room_send(room, push, interval, 0);
         return;
     }
 
@@ -181,8 +197,9 @@ ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
 
     if ((push->raw ? goim_raw_batch_add_raw(&room->batch, push->body.data,
                                             push->body.len)
-                   : goim_raw_batch_add(&room->batch, push->op,
-                                        push->body.data, push->body.len))
+                   : goim_raw_batch_add_seq(&room->batch, push->op,
+                                            (int32_t) (uint32_t) push->pos,
+                                            push->body.data, push->body.len))
         != 0)
     {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
@@ -246,7 +263,7 @@ ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval)
     push.body.data = room->batch.data;
     push.body.len = room->batch.len;
 
-    ngx_goim_room_send(room, &push, interval);
+    ngx_goim_room_send(room, &push, interval, 0);
 
     ngx_goim_push_release(&push);
     goim_raw_batch_reset(&room->batch);
@@ -257,7 +274,7 @@ ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval)
 
 static void
 ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
-    ngx_msec_t interval)
+    ngx_msec_t interval, ngx_uint_t seam)
 {
     ngx_uint_t           t;
     ngx_queue_t         *q;
@@ -269,6 +286,11 @@ ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
          q = ngx_queue_next(q))
     {
         ch = ngx_queue_data(q, ngx_goim_channel_t, room_link);
+
+        if (seam && push->pos <= ch->room_pos) {
+            continue;
+        }
+
         (void) ngx_goim_push_one(push, ch, 0);
     }
 
@@ -294,6 +316,38 @@ ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
     }
 
     goim_room_schedule_sent(&room->schedule, ngx_current_msec, interval);
+}
+
+
+/*
+ * The channel has had the room's messages up to pos (from the history):
+ * the live stream brings it those after.  What the room merged so far
+ * came before pos and goes to the other members first; from now on a
+ * message up to pos goes alone, without this channel.
+ */
+
+void
+ngx_goim_room_seam(ngx_goim_channel_t *ch, uint64_t pos)
+{
+    ngx_goim_room_t  *room;
+
+    room = ch->room;
+
+    if (room == NULL) {
+        return;
+    }
+
+    if (room->batch.count) {
+        ngx_queue_remove(&ch->room_link);
+        ngx_goim_room_flush_pending(room);
+        ngx_queue_insert_tail(&room->members, &ch->room_link);
+    }
+
+    ch->room_pos = pos;
+
+    if (pos > room->seam) {
+        room->seam = pos;
+    }
 }
 
 

@@ -82,8 +82,8 @@ ngx_goim_registry_key_add(ngx_str_t *key, uint32_t hash, ngx_int_t *owner)
         return NGX_OK;
     }
 
-    k = ngx_slab_alloc_locked(ngx_goim_shpool,
-                              offsetof(ngx_goim_shm_key_t, key) + key->len);
+    k = ngx_goim_registry_alloc_locked(offsetof(ngx_goim_shm_key_t, key)
+                                       + key->len);
     if (k == NULL) {
         ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
         ngx_goim_registry_nomem("a connection key");
@@ -195,8 +195,7 @@ ngx_goim_registry_mid_set(int64_t mid, ngx_uint_t on)
 
     if (on) {
         if (m == NULL) {
-            m = ngx_slab_alloc_locked(ngx_goim_shpool,
-                                      sizeof(ngx_goim_shm_mid_t));
+            m = ngx_goim_registry_alloc_locked(sizeof(ngx_goim_shm_mid_t));
             if (m == NULL) {
                 ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
                 ngx_goim_registry_nomem("a member id");
@@ -262,14 +261,16 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
             return;
         }
 
-        r = ngx_slab_calloc_locked(ngx_goim_shpool,
-                                   offsetof(ngx_goim_shm_room_t, name)
-                                   + name->len);
+        r = ngx_goim_registry_alloc_locked(offsetof(ngx_goim_shm_room_t,
+                                                    name)
+                                           + name->len);
         if (r == NULL) {
             ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
             ngx_goim_registry_nomem("a room");
             return;
         }
+
+        ngx_memzero(r, offsetof(ngx_goim_shm_room_t, name));
 
         ngx_memcpy(r->name, name->data, name->len);
         r->sn.str.data = r->name;
@@ -298,6 +299,19 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
     }
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+/* the room's workers, the lock held (room histories) */
+
+uint64_t
+ngx_goim_registry_room_mask_locked(u_char *name, size_t len)
+{
+    ngx_str_node_t  *sn;
+
+    sn = ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len);
+
+    return sn ? ((ngx_goim_shm_room_t *) sn)->mask : 0;
 }
 
 

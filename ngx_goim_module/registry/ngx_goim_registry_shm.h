@@ -14,7 +14,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  7
+#define NGX_GOIM_SHM_VERSION  8
 
 #define NGX_GOIM_SHM_COMETS   256
 #define NGX_GOIM_SHM_COMET_ID 128
@@ -39,6 +39,31 @@ typedef struct {
     size_t                 len;
     u_char                 id[NGX_GOIM_SHM_COMET_ID];
 } ngx_goim_shm_comet_t;
+
+
+/* a room message kept for recovery (ngx_goim_registry_history.c) */
+typedef struct {
+    uint64_t               offset;
+    time_t                 time;
+    int32_t                op;
+    uint32_t               len;
+    u_char                 data[1];
+} ngx_goim_shm_hmsg_t;
+
+
+/* a room's history: a ring of its last messages, oldest at head */
+typedef struct {
+    ngx_str_node_t         sn;
+    ngx_queue_t            lru;         /* shm->history_lru, by last write */
+    uint64_t               gen;         /* the room's part of the epoch */
+    uint64_t               last;        /* the last offset given */
+    time_t                 updated;
+    ngx_uint_t             cap;
+    ngx_uint_t             n;
+    ngx_uint_t             head;
+    ngx_goim_shm_hmsg_t  **ring;
+    u_char                 name[1];
+} ngx_goim_shm_hroom_t;
 
 
 typedef struct {
@@ -66,6 +91,18 @@ typedef struct {
     /* the comets seen in the registry, until their record's expiry */
     ngx_uint_t             ncomets;
     ngx_goim_shm_comet_t   comets[NGX_GOIM_SHM_COMETS];
+
+    /* room histories: epoch drawn when the zone is made, not on reload */
+    uint64_t               epoch;
+    uint64_t               history_gen;
+    ngx_rbtree_t           history;
+    ngx_rbtree_node_t      history_sentinel;
+    ngx_queue_t            history_lru;
+    ngx_uint_t             history_rooms;
+    ngx_uint_t             history_messages;
+    size_t                 history_bytes;
+    ngx_uint_t             history_evicted;     /* for zone space */
+    ngx_uint_t             history_expired;     /* by ttl */
 } ngx_goim_shm_t;
 
 
@@ -85,6 +122,17 @@ ngx_int_t ngx_goim_registry_inbox_prepare_locked(ngx_goim_shm_worker_t *sw,
 ngx_uint_t ngx_goim_registry_inbox_depth_locked(ngx_goim_shm_worker_t *sw,
     ngx_msec_t *age);
 void ngx_goim_registry_node_purge_locked(ngx_uint_t widx);
+void ngx_goim_registry_history_init_locked(ngx_goim_shm_t *shm);
+void *ngx_goim_registry_alloc_locked(size_t size);
+uint64_t ngx_goim_registry_room_mask_locked(u_char *name, size_t len);
+ngx_goim_shm_hroom_t *ngx_goim_registry_hroom_locked(u_char *name,
+    size_t len, ngx_uint_t create);
+void ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h,
+    time_t now, time_t ttl, ngx_uint_t keep);
+void ngx_goim_registry_hroom_free_locked(ngx_goim_shm_hroom_t *h);
+ngx_uint_t ngx_goim_registry_inbox_put_locked(uint64_t mask,
+    ngx_goim_inbox_msg_t *m, ngx_uint_t self, ngx_pid_t *wake,
+    ngx_uint_t *nwake);
 
 
 #endif /* _NGX_GOIM_REGISTRY_SHM_H_INCLUDED_ */

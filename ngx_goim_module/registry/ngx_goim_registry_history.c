@@ -1,0 +1,437 @@
+
+/*
+ * goim for nginx: room histories in the shared zone (docs/PROTOCOL.md
+ * 1.14).  Each room that had a message keeps its last goim_history
+ * size messages, for goim_history ttl, in a ring; its offsets come from
+ * one sequence for all workers.  Giving a message its offset, keeping
+ * it and putting it in the inboxes of the workers with members of the
+ * room is one hold of the lock: every inbox then gets a room's messages
+ * in offset order, and a member joining after the hold sees the offset
+ * in its position.  A full zone gives up the least recently written
+ * histories before it refuses anything else.
+ */
+
+
+#include "ngx_goim_registry_shm.h"
+
+
+/* goim_history off | size=N [ttl=T]; */
+
+char *
+ngx_goim_registry_history_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_goim_conf_t  *gcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (gcf->history_size != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        gcf->history_size = 0;
+        return NGX_CONF_OK;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+
+            if (n == NGX_ERROR || n < 1 || n > 65536) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid history size \"%V\", "
+                                   "1 to 65536 messages", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            gcf->history_size = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            gcf->history_ttl = ngx_parse_time(&s, 1);
+
+            if (gcf->history_ttl == (time_t) NGX_ERROR
+                || gcf->history_ttl < 1)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid history ttl \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (gcf->history_size == NGX_CONF_UNSET_UINT) {
+        return "needs \"size=\"";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_uint_t
+ngx_goim_registry_history_on(void)
+{
+    ngx_goim_conf_t  *gcf;
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    return gcf->history_size != 0;
+}
+
+
+/*
+ * A room message: its offset (written at pos_at, in the message for the
+ * inboxes, and in *pos), kept in the history, and put in the inbox of
+ * every worker with members of the room, this one's included (*self).
+ * Returns the number of full inboxes, or NGX_ERROR when the zone has no
+ * room for the room's history entry nor anything to give up.
+ */
+
+ngx_int_t
+ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
+    ngx_goim_inbox_msg_t *m, u_char *pos_at, ngx_goim_history_pos_t *pos,
+    ngx_pid_t *wake, ngx_uint_t *nwake, ngx_uint_t *self)
+{
+    uint64_t               mask;
+    ngx_uint_t             full;
+    ngx_goim_conf_t       *gcf;
+    ngx_goim_shm_hmsg_t   *e;
+    ngx_goim_shm_hroom_t  *h;
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    *nwake = 0;
+    *self = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    h = ngx_goim_registry_hroom_locked(room->data, room->len, 1);
+    if (h == NULL) {
+        goto nomem;
+    }
+
+    /* the entry first: a zone too full for it may give up older ones */
+
+    e = ngx_goim_registry_alloc_locked(offsetof(ngx_goim_shm_hmsg_t, data)
+                                       + body->len);
+    if (e == NULL) {
+        goto nomem;
+    }
+
+    if (h->ring == NULL) {
+        h->ring = ngx_goim_registry_alloc_locked(gcf->history_size
+                                                 * sizeof(void *));
+        if (h->ring == NULL) {
+            ngx_slab_free_locked(ngx_goim_shpool, e);
+            goto nomem;
+        }
+
+        h->cap = gcf->history_size;
+        h->n = 0;
+        h->head = 0;
+        ngx_goim_shm->history_bytes += h->cap * sizeof(void *);
+    }
+
+    ngx_goim_registry_hroom_trim_locked(h, ngx_time(), gcf->history_ttl,
+                                        h->cap - 1);
+
+    e->offset = ++h->last;
+    e->time = ngx_time();
+    e->op = op;
+    e->len = body->len;
+    ngx_memcpy(e->data, body->data, body->len);
+
+    h->ring[(h->head + h->n) % h->cap] = e;
+    h->n++;
+    h->updated = e->time;
+
+    ngx_queue_remove(&h->lru);
+    ngx_queue_insert_tail(&ngx_goim_shm->history_lru, &h->lru);
+
+    ngx_goim_shm->history_messages++;
+    ngx_goim_shm->history_bytes += offsetof(ngx_goim_shm_hmsg_t, data)
+                                   + body->len;
+
+    pos->epoch = ngx_goim_shm->epoch;
+    pos->gen = h->gen;
+    pos->offset = e->offset;
+
+    ngx_memcpy(pos_at, &e->offset, sizeof(uint64_t));
+
+    mask = ngx_goim_registry_room_mask_locked(room->data, room->len);
+
+    *self = (mask >> ngx_goim_worker.widx) & 1;
+
+    full = ngx_goim_registry_inbox_put_locked(mask, m, 1, wake, nwake);
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return full;
+
+nomem:
+
+    if (--m->refs == 0) {
+        ngx_slab_free_locked(ngx_goim_shpool, m);
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    ngx_goim_registry_nomem("a room message's history");
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * A member's recovery, and its position: in one hold, the room's
+ * position now (the seam: the live stream brings what comes after it)
+ * and, when since names this history, the messages after since up to
+ * it, encoded as inner packets (seq: the offset's low 32 bits) in
+ * r->buf (ngx_alloc'ed; the caller frees it), at most limit (0: all).
+ * since NULL: the position only.  Without create, NGX_DECLINED when the
+ * room has no history.
+ */
+
+ngx_int_t
+ngx_goim_registry_history_recover(u_char *name, size_t len,
+    ngx_goim_history_pos_t *since, ngx_uint_t limit, ngx_uint_t create,
+    ngx_goim_history_read_t *r)
+{
+    size_t                 size;
+    u_char                *p;
+    uint64_t               first;
+    ngx_uint_t             i, n, skip;
+    ngx_goim_conf_t       *gcf;
+    ngx_goim_shm_hmsg_t   *e;
+    ngx_goim_shm_hroom_t  *h;
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    ngx_memzero(r, sizeof(ngx_goim_history_read_t));
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    h = ngx_goim_registry_hroom_locked(name, len, create);
+    if (h == NULL) {
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+        if (!create) {
+            return NGX_DECLINED;
+        }
+
+        ngx_goim_registry_nomem("a room's history");
+        return NGX_ERROR;
+    }
+
+    if (h->n) {
+        ngx_goim_registry_hroom_trim_locked(h, ngx_time(), gcf->history_ttl,
+                                            h->n);
+    }
+
+    r->pos.epoch = ngx_goim_shm->epoch;
+    r->pos.gen = h->gen;
+    r->pos.offset = h->last;
+
+    first = h->n ? h->ring[h->head]->offset : h->last + 1;
+    r->first = first;
+
+    if (since == NULL) {
+        r->status = NGX_GOIM_RECOVER_NONE;
+        goto done;
+    }
+
+    if (since->epoch != r->pos.epoch || since->gen != r->pos.gen) {
+        r->status = NGX_GOIM_RECOVER_EPOCH;
+        goto done;
+    }
+
+    if (since->offset > h->last) {
+        r->status = NGX_GOIM_RECOVER_FUTURE;
+        goto done;
+    }
+
+    if (since->offset + 1 < first) {
+        r->status = NGX_GOIM_RECOVER_GONE;
+        goto done;
+    }
+
+    /* the ring holds first .. last: skip up to since */
+    skip = (ngx_uint_t) (since->offset + 1 - first);
+    n = h->n - skip;
+
+    if (limit && n > limit) {
+        n = limit;
+    }
+
+    size = 0;
+
+    for (i = 0; i < n; i++) {
+        e = h->ring[(h->head + skip + i) % h->cap];
+        size += GOIM_HEADER_LEN + e->len;
+    }
+
+    r->status = NGX_GOIM_RECOVER_OK;
+
+    if (n == 0) {
+        goto done;
+    }
+
+    r->buf = ngx_alloc(size, ngx_cycle->log);
+    if (r->buf == NULL) {
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    p = r->buf;
+
+    for (i = 0; i < n; i++) {
+        e = h->ring[(h->head + skip + i) % h->cap];
+        p += goim_packet_encode(p, 1, e->op, (int32_t) (uint32_t) e->offset,
+                                e->data, e->len);
+        r->last = e->offset;
+    }
+
+    r->len = size;
+    r->n = n;
+
+done:
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Histories nobody wrote for ttl go whole (housekeeping, once a second),
+ * but not while the room has members: their positions name this
+ * history, and the workers' seams compare offsets of it.
+ */
+
+void
+ngx_goim_registry_history_expire(void)
+{
+    time_t                 now;
+    ngx_uint_t             n;
+    ngx_queue_t           *q;
+    ngx_goim_conf_t       *gcf;
+    ngx_goim_shm_hroom_t  *h;
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+    now = ngx_time();
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    while (!ngx_queue_empty(&ngx_goim_shm->history_lru)) {
+        q = ngx_queue_head(&ngx_goim_shm->history_lru);
+        h = ngx_queue_data(q, ngx_goim_shm_hroom_t, lru);
+
+        if (h->updated + gcf->history_ttl > now) {
+            break;
+        }
+
+        if (ngx_goim_registry_room_mask_locked(h->sn.str.data,
+                                               h->sn.str.len))
+        {
+            n = h->n;
+            ngx_goim_registry_hroom_trim_locked(h, now, gcf->history_ttl,
+                                                h->n);
+            ngx_goim_shm->history_expired += n - h->n;
+
+            h->updated = now;
+            ngx_queue_remove(&h->lru);
+            ngx_queue_insert_tail(&ngx_goim_shm->history_lru, &h->lru);
+            continue;
+        }
+
+        ngx_goim_shm->history_expired += h->n;
+        ngx_goim_registry_hroom_free_locked(h);
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+void
+ngx_goim_registry_history_stats(ngx_goim_history_stats_t *s)
+{
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    s->rooms = ngx_goim_shm->history_rooms;
+    s->messages = ngx_goim_shm->history_messages;
+    s->bytes = ngx_goim_shm->history_bytes;
+    s->evicted = ngx_goim_shm->history_evicted;
+    s->expired = ngx_goim_shm->history_expired;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+/* "<zone epoch, 16 hex digits>-<room history, decimal>" */
+
+u_char *
+ngx_goim_registry_epoch_print(u_char *p, ngx_goim_history_pos_t *pos)
+{
+    return ngx_sprintf(p, "%016uxL-%uL", pos->epoch, pos->gen);
+}
+
+
+ngx_int_t
+ngx_goim_registry_epoch_parse(u_char *s, size_t len,
+    ngx_goim_history_pos_t *pos)
+{
+    u_char     *dash;
+    ngx_int_t   n;
+    ngx_uint_t  i;
+    uint64_t    v;
+
+    dash = ngx_strlchr(s, s + len, '-');
+
+    if (dash == NULL || dash - s != 16 || s + len - dash < 2
+        || s + len - dash > 21)
+    {
+        return NGX_ERROR;
+    }
+
+    v = 0;
+
+    for (i = 0; i < 16; i++) {
+        n = ngx_hextoi(&s[i], 1);
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        v = (v << 4) | (uint64_t) n;
+    }
+
+    pos->epoch = v;
+    v = 0;
+
+    for (s = dash + 1; s < dash + 1 + (len - 17); s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10) {
+            return NGX_ERROR;
+        }
+
+        v = v * 10 + (*s - '0');
+    }
+
+    pos->gen = v;
+
+    return NGX_OK;
+}
