@@ -16,6 +16,8 @@ export const OP = Object.freeze({
     SUB_REPLY: 15,
     UNSUB: 16,
     UNSUB_REPLY: 17,
+    RECOVER: 30,            // ours, with goim_history (docs/PROTOCOL.md 1.14)
+    RECOVER_REPLY: 31,
 });
 
 export const HEADER_LEN = 16;
@@ -145,6 +147,7 @@ const DEFAULTS = {
     minReconnectDelay: 500,
     maxReconnectDelay: 20000,
     stableAfter: 10000,
+    recover: true,
 };
 
 function checkRoom(room) {
@@ -229,6 +232,54 @@ export class GoimClient {
         this._seq = 0;
         this._everConnected = false;
         this._onOnline = () => this._reconnectNow();
+        // room -> {epoch, offset}: the last room message read (goim_history)
+        this._positions = new Map();
+    }
+
+    // {room: {epoch, offset}}: where each room's stream is, to recover
+    // from after a reconnect (servers with goim_history only)
+    get positions() {
+        return Object.fromEntries(this._positions);
+    }
+
+    // op 30 for the rooms given that have a position: the server sends
+    // what was missed when the connection joins them
+    _askRecover(conn, rooms) {
+        if (!this.options.recover) {
+            return;
+        }
+        const list = [];
+        for (const room of new Set(rooms)) {
+            const p = room ? this._positions.get(room) : undefined;
+            if (p) {
+                list.push({ room_id: room, epoch: p.epoch, offset: p.offset });
+                conn.asked.add(room);
+            }
+        }
+        if (list.length) {
+            this._send(conn, OP.RECOVER, JSON.stringify({ rooms: list }));
+        }
+    }
+
+    // positions from op 8 or op 31: [{room_id, epoch, offset}, ...]
+    _setPositions(conn, rooms, fromAuth) {
+        if (!Array.isArray(rooms)) {
+            return;
+        }
+        for (const r of rooms) {
+            if (!r || typeof r.room_id !== 'string'
+                || typeof r.epoch !== 'string'
+                || typeof r.offset !== 'number')
+            {
+                continue;
+            }
+            // recovered messages follow op 8: they move the position
+            if (fromAuth && conn.asked.has(r.room_id)) {
+                continue;
+            }
+            this._positions.set(r.room_id, { epoch: r.epoch,
+                                             offset: r.offset });
+        }
     }
 
     get state() {
@@ -401,6 +452,7 @@ export class GoimClient {
             authed: false,
             since: 0,
             pending: new Map(),
+            asked: new Set(),   // rooms named in op 30
             timer: null,        // connect / auth deadline
             hbTimer: null,      // next heartbeat
             dead: false,
@@ -408,6 +460,7 @@ export class GoimClient {
         this._conn = conn;
 
         let token;
+        let tokenRoom = null;
         try {
             const t = this.options.token;
             token = typeof t === 'function'
@@ -416,6 +469,8 @@ export class GoimClient {
             if (token !== null && typeof token === 'object'
                 && !(token instanceof Uint8Array))
             {
+                tokenRoom = typeof token.room_id === 'string'
+                            ? token.room_id : null;
                 token = JSON.stringify(token);
             }
             if (typeof token !== 'string' && !(token instanceof Uint8Array)) {
@@ -456,6 +511,9 @@ export class GoimClient {
 
         ws.onopen = () => {
             if (this._conn === conn) {
+                // op 30 goes right before op 7 (docs/PROTOCOL.md 1.14)
+                this._askRecover(conn, [this._room, this._wantRoom,
+                                        tokenRoom]);
                 this._send(conn, OP.AUTH, token);
             }
         };
@@ -705,6 +763,9 @@ export class GoimClient {
             }
             return;
         }
+        case OP.RECOVER_REPLY:
+            this._onRecoverReply(conn, p);
+            return;
         case OP.HEARTBEAT_REPLY:
             if (p.body.length >= 4) {
                 const v = new DataView(p.body.buffer, p.body.byteOffset, 4);
@@ -746,8 +807,44 @@ export class GoimClient {
 
     _deliver(p) {
         const m = new Message(p.op, p.body, p.ver, p.seq);
+        const pos = this._room ? this._positions.get(this._room) : undefined;
+        if (pos && p.seq !== 0) {
+            // a room message: seq is its offset's low 32 bits
+            const low = pos.offset % 0x100000000;
+            pos.offset += ((p.seq >>> 0) - low + 0x100000000) % 0x100000000;
+            m.room = this._room;
+            m.offset = pos.offset;
+        }
         this._emit(p.op, m);
         this._emit('message', m);
+    }
+
+    // op 31: the rooms' positions, and what was recovered
+    _onRecoverReply(conn, p) {
+        let r;
+        try {
+            r = JSON.parse(utf8Decoder.decode(p.body));
+        } catch (e) {
+            return;
+        }
+        if (!r || !Array.isArray(r.rooms)) {
+            return;
+        }
+        this._setPositions(conn, r.rooms, false);
+        for (const x of r.rooms) {
+            // a room asked for but joined later (op 12) is asked again then
+            if (x && x.recovered !== undefined && x.reason !== 'not joined') {
+                conn.asked.delete(x.room_id);
+                this._emit('recover', { room: x.room_id,
+                    recovered: x.recovered === true,
+                    reason: x.reason || null,
+                    messages: x.messages || 0 });
+            }
+        }
+        if (r.error) {
+            this._emit('error', new GoimError('recover',
+                `recovery request refused: ${r.error}`));
+        }
     }
 
     _onAuthReply(conn, p) {
@@ -772,6 +869,7 @@ export class GoimClient {
             key: info.key !== undefined ? info.key : null,
             room: info.room_id !== undefined ? info.room_id : null,
         };
+        this._setPositions(conn, info.rooms, true);
         const prevRoom = this._room;
         this._room = this._info.room;
         this._setState('connected');
@@ -800,6 +898,7 @@ export class GoimClient {
             this._roomChanged(this._room);
             return;
         }
+        this._askRecover(conn, [this._wantRoom]);
         this._request(conn, OP.CHANGE_ROOM, this._wantRoom).catch(() => {});
     }
 
