@@ -60,10 +60,11 @@ typedef struct {
 
 /*
  * The claims read by goim_token_parse(), whose names match ignoring ASCII
- * case, and nbf.  The last two are the registered time claims.
+ * case, and nbf.  exp and nbf are the registered time claims.
  */
 static const char  *goim_jwt_claims[] = {
-    "mid", "key", "room_id", "platform", "accepts", "exp", "nbf"
+    "mid", "key", "room_id", "platform", "accepts", "exp", "nbf",
+    "room_ids", "allowed_rooms"
 };
 
 #define GOIM_JWT_NCLAIMS                                                     \

@@ -55,10 +55,10 @@
  *  - "exp" and "nbf" are exact lowercase names (RFC 7519), integers
  *    (NumericDate with a fraction is refused, as goim_token_parse does
  *    for exp); null counts as absent.  A claim goim_token_parse reads
- *    (mid, key, room_id, platform, accepts, exp) or nbf may appear only
- *    once, whatever its case, so that no two JSON parsers can read a
- *    signed token differently.  leeway below 0 counts as 0; it applies
- *    to nbf only.
+ *    (mid, key, room_id, platform, accepts, exp, room_ids, allowed_rooms)
+ *    or nbf may appear only once, whatever its case, so that no two
+ *    JSON parsers can read a signed token differently.  leeway below 0
+ *    counts as 0; it applies to nbf only.
  *
  * secret may hold any bytes.  err may be NULL; otherwise it is always
  * NUL-terminated.  tok is zeroed on failure; on success release it with

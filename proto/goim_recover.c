@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <yajl/yajl_tree.h>
@@ -134,29 +135,31 @@ int
 goim_recover_parse(const uint8_t *json, size_t len, goim_recover_t *r,
     char *err, size_t err_size)
 {
-    char                 buf[8192], ebuf[128];
+    char                *buf, ebuf[128];
     size_t               i, k;
     yajl_val             tree, rooms;
     goim_recover_room_t  room;
 
     static const char   *path[] = { "rooms", NULL };
 
-    r->n = 0;
-
-    if (len >= sizeof(buf)) {
-        return goim_recover_error(err, err_size, "request longer than %zu "
-                                  "bytes", sizeof(buf) - 1);
-    }
-
-    /* yajl_tree_parse wants a NUL-terminated string */
-    memcpy(buf, json, len);
-    buf[len] = '\0';
+    goim_recover_free(r);
 
     if (memchr(json, '\0', len) != NULL) {
         return goim_recover_error(err, err_size, "invalid JSON");
     }
 
+    /* yajl_tree_parse wants a NUL-terminated string */
+    buf = malloc(len + 1);
+    if (buf == NULL) {
+        return goim_recover_error(err, err_size, "out of memory");
+    }
+
+    memcpy(buf, json, len);
+    buf[len] = '\0';
+
     tree = yajl_tree_parse(buf, ebuf, sizeof(ebuf));
+    free(buf);
+
     if (tree == NULL) {
         return goim_recover_error(err, err_size, "invalid JSON");
     }
@@ -172,6 +175,20 @@ goim_recover_parse(const uint8_t *json, size_t len, goim_recover_t *r,
         return goim_recover_error(err, err_size, "rooms: expected array");
     }
 
+    if (rooms->u.array.len > GOIM_RECOVER_MAX_ROOMS) {
+        yajl_tree_free(tree);
+        return goim_recover_error(err, err_size, "rooms: more than %d",
+                                  GOIM_RECOVER_MAX_ROOMS);
+    }
+
+    if (rooms->u.array.len) {
+        r->rooms = calloc(rooms->u.array.len, sizeof(goim_recover_room_t));
+        if (r->rooms == NULL) {
+            yajl_tree_free(tree);
+            return goim_recover_error(err, err_size, "out of memory");
+        }
+    }
+
     for (i = 0; i < rooms->u.array.len; i++) {
         memset(&room, 0, sizeof(room));
 
@@ -179,6 +196,7 @@ goim_recover_parse(const uint8_t *json, size_t len, goim_recover_t *r,
             != 0)
         {
             yajl_tree_free(tree);
+            goim_recover_free(r);
             return -1;
         }
 
@@ -191,12 +209,6 @@ goim_recover_parse(const uint8_t *json, size_t len, goim_recover_t *r,
         }
 
         if (k == r->n) {
-            if (r->n == GOIM_RECOVER_MAX_ROOMS) {
-                yajl_tree_free(tree);
-                return goim_recover_error(err, err_size, "rooms: more than "
-                                          "%d", GOIM_RECOVER_MAX_ROOMS);
-            }
-
             r->n++;
         }
 
@@ -206,4 +218,13 @@ goim_recover_parse(const uint8_t *json, size_t len, goim_recover_t *r,
     yajl_tree_free(tree);
 
     return 0;
+}
+
+
+void
+goim_recover_free(goim_recover_t *r)
+{
+    free(r->rooms);
+    r->rooms = NULL;
+    r->n = 0;
 }

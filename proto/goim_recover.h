@@ -1,6 +1,6 @@
 /*
- * A client's recovery request (docs/PROTOCOL.md 1.14): the JSON body of
- * op 30, {"rooms":[{"room_id":"live://1000","epoch":"...","offset":57}]}.
+ * A client's recovery request (docs/PROTOCOL.md 1.15): the JSON body of
+ * op 35, {"rooms":[{"room_id":"live://1000","epoch":"...","offset":57}]}.
  * Pure C with yajl's tree parser, no nginx headers.
  */
 
@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 
-#define GOIM_RECOVER_MAX_ROOMS   16
+#define GOIM_RECOVER_MAX_ROOMS   256     /* goim_max_rooms at most */
 #define GOIM_RECOVER_MAX_ROOM    256     /* bytes, as a room id */
 #define GOIM_RECOVER_MAX_EPOCH   40
 
@@ -27,7 +27,7 @@ typedef struct {
 
 typedef struct {
     size_t               n;
-    goim_recover_room_t  rooms[GOIM_RECOVER_MAX_ROOMS];
+    goim_recover_room_t *rooms;         /* malloc'ed; goim_recover_free */
 } goim_recover_t;
 
 
@@ -36,10 +36,13 @@ typedef struct {
  * NUL-terminated).  Unknown members are ignored; room ids follow the
  * token's rules (no byte below 0x20, no 0x7f); an offset is a JSON
  * integer from 0 to 2^63 - 1.  A room named twice counts once, with the
- * last position.
+ * last position.  r must be zeroed or parsed before: what it held is
+ * freed first.
  */
 int goim_recover_parse(const uint8_t *json, size_t len, goim_recover_t *r,
     char *err, size_t err_size);
+
+void goim_recover_free(goim_recover_t *r);
 
 
 #endif /* GOIM_RECOVER_H */

@@ -26,7 +26,9 @@ typedef enum {
     GOIM_TOKEN_ROOM,
     GOIM_TOKEN_PLATFORM,
     GOIM_TOKEN_ACCEPTS,
-    GOIM_TOKEN_EXP
+    GOIM_TOKEN_EXP,
+    GOIM_TOKEN_ROOM_IDS,
+    GOIM_TOKEN_ALLOWED_ROOMS
 } goim_token_field_e;
 
 /* where the value being reported by yajl lands */
@@ -34,6 +36,7 @@ typedef enum {
     GOIM_TOKEN_AT_TOP,
     GOIM_TOKEN_AT_FIELD,
     GOIM_TOKEN_AT_ACCEPT,
+    GOIM_TOKEN_AT_ROOM,         /* an element of room_ids, allowed_rooms */
     GOIM_TOKEN_AT_SKIP
 } goim_token_at_e;
 
@@ -43,7 +46,7 @@ typedef struct {
     size_t               err_size;
     goim_token_field_e   field;       /* of the current top-level member */
     unsigned             depth;       /* 1 inside the top-level object */
-    unsigned             in_accepts;  /* depth 2 is the accepts array */
+    unsigned             in_array;    /* depth 2 is a field's array */
 } goim_token_ctx_t;
 
 
@@ -58,7 +61,9 @@ static const struct {
     { "room_id", "string" },
     { "platform", "string" },
     { "accepts", "array" },
-    { "exp", "integer" }
+    { "exp", "integer" },
+    { "room_ids", "array" },
+    { "allowed_rooms", "array" }
 };
 
 #define GOIM_TOKEN_NFIELDS                                                   \
@@ -120,8 +125,9 @@ goim_token_at(goim_token_ctx_t *ctx)
                                                 : GOIM_TOKEN_AT_FIELD;
     }
 
-    if (ctx->depth == 2 && ctx->in_accepts) {
-        return GOIM_TOKEN_AT_ACCEPT;
+    if (ctx->depth == 2 && ctx->in_array) {
+        return ctx->field == GOIM_TOKEN_ACCEPTS ? GOIM_TOKEN_AT_ACCEPT
+                                                : GOIM_TOKEN_AT_ROOM;
     }
 
     return GOIM_TOKEN_AT_SKIP;
@@ -129,8 +135,9 @@ goim_token_at(goim_token_ctx_t *ctx)
 
 
 /*
- * A scalar or a container where no value may start: the top level, or an
- * element of accepts other than an integer.
+ * A scalar or a container where no value may start: the top level, an
+ * element of accepts other than an integer, or of a room list other than
+ * a string.
  */
 static int
 goim_token_misplaced(goim_token_ctx_t *ctx, goim_token_at_e at)
@@ -139,7 +146,66 @@ goim_token_misplaced(goim_token_ctx_t *ctx, goim_token_at_e at)
         return goim_token_error(ctx, "token: expected a JSON object");
     }
 
+    if (at == GOIM_TOKEN_AT_ROOM) {
+        return goim_token_error(ctx, "%s: expected string",
+                                goim_token_fields[ctx->field].name);
+    }
+
     return goim_token_error(ctx, "accepts: expected integer");
+}
+
+
+/* Appends a room id to room_ids or allowed_rooms unless it is there. */
+static int
+goim_token_add_room(goim_token_ctx_t *ctx, const unsigned char *s,
+    size_t len)
+{
+    char               *p;
+    size_t              max, size;
+    const char         *name, *id;
+    goim_token_rooms_t *list;
+
+    if (ctx->field == GOIM_TOKEN_ROOM_IDS) {
+        list = &ctx->tok->room_ids;
+        max = GOIM_TOKEN_MAX_ROOMS;
+
+    } else {
+        list = &ctx->tok->allowed_rooms;
+        max = GOIM_TOKEN_MAX_RIGHTS;
+    }
+
+    name = goim_token_fields[ctx->field].name;
+
+    if (len == 0) {
+        /* "" names no room, as a null element does */
+        return 1;
+    }
+
+    for (id = list->data; id < list->data + list->len; id += size + 1) {
+        size = strlen(id);
+
+        if (size == len && memcmp(id, s, len) == 0) {
+            return 1;
+        }
+    }
+
+    if (list->n == max) {
+        return goim_token_error(ctx, "%s: more than %zu rooms", name, max);
+    }
+
+    p = realloc(list->data, list->len + len + 1);
+    if (p == NULL) {
+        return goim_token_error(ctx, "out of memory");
+    }
+
+    memcpy(p + list->len, s, len);
+    p[list->len + len] = '\0';
+
+    list->data = p;
+    list->len += len + 1;
+    list->n++;
+
+    return 1;
 }
 
 
@@ -182,7 +248,10 @@ goim_token_null(void *data)
     }
 
     if (at != GOIM_TOKEN_AT_ACCEPT) {
-        /* a null member leaves the field as it was, as in Go */
+        /*
+         * a null member leaves the field as it was, as in Go; a null
+         * room names no room
+         */
         return 1;
     }
 
@@ -303,13 +372,14 @@ goim_token_string(void *data, const unsigned char *s, size_t len)
         return 1;
 
     case GOIM_TOKEN_AT_FIELD:
+    case GOIM_TOKEN_AT_ROOM:
         break;
 
     default:
         return goim_token_misplaced(ctx, at);
     }
 
-    switch (ctx->field) {
+    switch (at == GOIM_TOKEN_AT_ROOM ? GOIM_TOKEN_ROOM : ctx->field) {
 
     case GOIM_TOKEN_KEY:
         dst = &ctx->tok->key;
@@ -360,6 +430,10 @@ goim_token_string(void *data, const unsigned char *s, size_t len)
                                 goim_token_fields[ctx->field].name);
     }
 
+    if (at == GOIM_TOKEN_AT_ROOM) {
+        return goim_token_add_room(ctx, s, len);
+    }
+
     p = NULL;
 
     if (len > 0) {
@@ -386,7 +460,8 @@ goim_token_string(void *data, const unsigned char *s, size_t len)
 static int
 goim_token_start_container(goim_token_ctx_t *ctx, int array)
 {
-    goim_token_at_e  at;
+    goim_token_at_e      at;
+    goim_token_rooms_t  *list;
 
     if (ctx->depth == GOIM_TOKEN_MAX_DEPTH) {
         return goim_token_error(ctx, "token: nested deeper than %d",
@@ -405,6 +480,18 @@ goim_token_start_container(goim_token_ctx_t *ctx, int array)
         break;
 
     case GOIM_TOKEN_AT_FIELD:
+        if (array && (ctx->field == GOIM_TOKEN_ROOM_IDS
+                      || ctx->field == GOIM_TOKEN_ALLOWED_ROOMS))
+        {
+            /* a repeated list replaces the earlier one */
+            list = ctx->field == GOIM_TOKEN_ROOM_IDS
+                   ? &ctx->tok->room_ids : &ctx->tok->allowed_rooms;
+            goim_token_rooms_free(list);
+            list->given = 1;
+            ctx->in_array = 1;
+            break;
+        }
+
         if (!array || ctx->field != GOIM_TOKEN_ACCEPTS) {
             return goim_token_wrong_type(ctx);
         }
@@ -419,10 +506,11 @@ goim_token_start_container(goim_token_ctx_t *ctx, int array)
 
         /* a repeated accepts replaces the earlier one */
         ctx->tok->n_accepts = 0;
-        ctx->in_accepts = 1;
+        ctx->in_array = 1;
         break;
 
     case GOIM_TOKEN_AT_ACCEPT:
+    case GOIM_TOKEN_AT_ROOM:
         return goim_token_misplaced(ctx, at);
 
     default:
@@ -442,7 +530,7 @@ goim_token_end_container(void *data)
     goim_token_ctx_t  *ctx = data;
 
     if (ctx->depth == 2) {
-        ctx->in_accepts = 0;
+        ctx->in_array = 0;
     }
 
     ctx->depth--;
@@ -625,6 +713,36 @@ goim_token_free(goim_token_t *tok)
     free(tok->room_id);
     free(tok->platform);
     free(tok->accepts);
+    goim_token_rooms_free(&tok->room_ids);
+    goim_token_rooms_free(&tok->allowed_rooms);
 
     memset(tok, 0, sizeof(goim_token_t));
+}
+
+
+void
+goim_token_rooms_free(goim_token_rooms_t *list)
+{
+    free(list->data);
+
+    list->data = NULL;
+    list->len = 0;
+    list->n = 0;
+    list->given = 0;
+}
+
+
+int
+goim_token_rooms_next(const goim_token_rooms_t *list, size_t *pos,
+    const char **id, size_t *len)
+{
+    if (*pos >= list->len) {
+        return 0;
+    }
+
+    *id = list->data + *pos;
+    *len = strlen(*id);
+    *pos += *len + 1;
+
+    return 1;
 }

@@ -13,6 +13,12 @@ export declare const OP: Readonly<{
     SUB_REPLY: 15;
     UNSUB: 16;
     UNSUB_REPLY: 17;
+    JOIN: 30;
+    JOIN_REPLY: 31;
+    LEAVE: 32;
+    LEAVE_REPLY: 33;
+    RECOVER: 35;
+    RECOVER_REPLY: 36;
 }>;
 
 export declare const HEADER_LEN: 16;
@@ -49,7 +55,18 @@ export type ErrorType =
     | 'protocol'      // a malformed packet from the server
     | 'disconnected'  // a request made or pending while not connected
     | 'closed'        // close() was called
-    | 'superseded';   // a later changeRoom() replaced this one
+    | 'superseded'    // a later changeRoom() replaced this one
+    | 'refused';      // the server refused a whole join or leave list
+
+/** The server's answer for one room of a join or leave. */
+export interface RoomResult {
+    room_id: string;
+    joined?: boolean;
+    left?: boolean;
+    /** 'limit', 'bad id', 'not allowed', 'not a member' */
+    error?: string;
+    reason?: string;
+}
 
 export declare class GoimError extends Error {
     constructor(type: ErrorType, message: string, extra?: object);
@@ -124,7 +141,7 @@ export interface GoimClientOptions {
     /** A connection that lived this long resets the backoff (10000 ms). */
     stableAfter?: number;
     /** With a server's goim_history: on reconnect, get the room messages
-     *  missed since the last one read (op 30; default true). */
+     *  missed since the last one read (op 35; default true). */
     recover?: boolean;
 }
 
@@ -186,13 +203,17 @@ export declare class GoimClient {
                       & Pick<GoimClientOptions, 'WebSocket'>;
     readonly state: State;
     readonly info: { mid: number | null; key: string | null;
-                     room: string | null } | null;
+                     room: string | null;
+                     /** the token's rooms, when it had room_ids */
+                     rooms?: RoomResult[] } | null;
     readonly room: string | null;
     /** The room's online count from the last heartbeat reply. */
     readonly online: number | null;
     readonly url: string;
     /** Each room's position: its epoch and the last offset read. */
     readonly positions: Record<string, Position>;
+    /** The rooms joined with joinRooms() and not left since. */
+    readonly rooms: string[];
 
     on<E extends keyof EventMap>(event: E, fn: EventMap[E]): () => void;
     /** The messages of one operation. */
@@ -205,6 +226,11 @@ export declare class GoimClient {
     changeRoom(room: string): Promise<string>;
     watch(ops: number | number[]): Promise<void>;
     unwatch(ops: number | number[]): Promise<void>;
+    /** Joins rooms beside the first (op 30), again after reconnects;
+     *  null while not connected. */
+    joinRooms(rooms: string | string[]): Promise<RoomResult[] | null>;
+    /** Leaves rooms (op 32); null while not connected. */
+    leaveRooms(rooms: string | string[]): Promise<RoomResult[] | null>;
     /** A heartbeat now; resolves with the room's online count. */
     ping(): Promise<number>;
 }

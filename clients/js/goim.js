@@ -16,8 +16,13 @@ export const OP = Object.freeze({
     SUB_REPLY: 15,
     UNSUB: 16,
     UNSUB_REPLY: 17,
-    RECOVER: 30,            // ours, with goim_history (docs/PROTOCOL.md 1.14)
-    RECOVER_REPLY: 31,
+    // goim for nginx only: several rooms per connection
+    JOIN: 30,
+    JOIN_REPLY: 31,
+    LEAVE: 32,
+    LEAVE_REPLY: 33,
+    RECOVER: 35,            // with goim_history (docs/PROTOCOL.md 1.15)
+    RECOVER_REPLY: 36,
 });
 
 export const HEADER_LEN = 16;
@@ -162,6 +167,17 @@ function checkRoom(room) {
     }
 }
 
+function checkRooms(rooms) {
+    const list = Array.isArray(rooms) ? rooms : [rooms];
+    for (const room of list) {
+        checkRoom(room);
+        if (room === '') {
+            throw new RangeError('empty room id');
+        }
+    }
+    return list;
+}
+
 function checkOps(ops) {
     const list = Array.isArray(ops) ? ops : [ops];
     for (const op of list) {
@@ -224,6 +240,7 @@ export class GoimClient {
         this._wantRoom = undefined; // the room asked for with changeRoom()
         this._roomWaiters = [];
         this._watched = new Set();
+        this._rooms = new Set();    // rooms asked for with joinRooms()
         this._online = null;
         this._attempt = 0;
         this._conn = null;          // the current connection's state
@@ -234,6 +251,8 @@ export class GoimClient {
         this._onOnline = () => this._reconnectNow();
         // room -> {epoch, offset}: the last room message read (goim_history)
         this._positions = new Map();
+        // stream id (a room message's ver) -> room
+        this._streams = new Map();
     }
 
     // {room: {epoch, offset}}: where each room's stream is, to recover
@@ -242,8 +261,8 @@ export class GoimClient {
         return Object.fromEntries(this._positions);
     }
 
-    // op 30 for the rooms given that have a position: the server sends
-    // what was missed when the connection joins them
+    // op 35 for the rooms given that have a position: the server sends
+    // what was missed when the next op 7, op 12 or op 30 joins them
     _askRecover(conn, rooms) {
         if (!this.options.recover) {
             return;
@@ -261,20 +280,24 @@ export class GoimClient {
         }
     }
 
-    // positions from op 8 or op 31: [{room_id, epoch, offset}, ...]
-    _setPositions(conn, rooms, fromAuth) {
+    // positions from op 8, op 31 or op 36:
+    // [{room_id, stream, epoch, offset}, ...]
+    _setPositions(conn, rooms, fromJoin) {
         if (!Array.isArray(rooms)) {
             return;
         }
         for (const r of rooms) {
             if (!r || typeof r.room_id !== 'string'
                 || typeof r.epoch !== 'string'
-                || typeof r.offset !== 'number')
+                || typeof r.offset !== 'number'
+                || typeof r.stream !== 'number')
             {
                 continue;
             }
-            // recovered messages follow op 8: they move the position
-            if (fromAuth && conn.asked.has(r.room_id)) {
+            this._streams.set(r.stream, r.room_id);
+            // recovered messages follow op 8 or op 31: they move the
+            // position, and op 36 gives it when they did not come
+            if (fromJoin && conn.asked.has(r.room_id)) {
                 continue;
             }
             this._positions.set(r.room_id, { epoch: r.epoch,
@@ -297,6 +320,11 @@ export class GoimClient {
 
     get online() {
         return this._online;
+    }
+
+    // the rooms joined with joinRooms() and not left since
+    get rooms() {
+        return Array.from(this._rooms);
     }
 
     get url() {
@@ -425,6 +453,39 @@ export class GoimClient {
         return this._subRequest(OP.UNSUB, list);
     }
 
+    // Joins more rooms beside the first (goim for nginx, op 30); kept
+    // across reconnects.  Resolves with the server's result per room,
+    // [{room_id, joined, error?}], or null when not connected (they are
+    // joined on the next connect).
+    joinRooms(rooms) {
+        const list = checkRooms(rooms);
+        for (const room of list) {
+            this._rooms.add(room);
+        }
+        return this._roomsRequest(OP.JOIN, list);
+    }
+
+    // Leaves rooms (op 32), the first room included; resolves with
+    // [{room_id, left, error?}], or null when not connected.
+    leaveRooms(rooms) {
+        const list = checkRooms(rooms);
+        for (const room of list) {
+            this._rooms.delete(room);
+        }
+        return this._roomsRequest(OP.LEAVE, list);
+    }
+
+    _roomsRequest(op, list) {
+        const conn = this._conn;
+        if (!conn || !conn.authed) {
+            return Promise.resolve(null);
+        }
+        if (op === OP.JOIN) {
+            this._askRecover(conn, list);
+        }
+        return this._request(conn, op, JSON.stringify(list));
+    }
+
     // Sends a heartbeat now; resolves with the room's online count.
     ping() {
         const conn = this._conn;
@@ -452,7 +513,7 @@ export class GoimClient {
             authed: false,
             since: 0,
             pending: new Map(),
-            asked: new Set(),   // rooms named in op 30
+            asked: new Set(),   // rooms named in op 35
             timer: null,        // connect / auth deadline
             hbTimer: null,      // next heartbeat
             dead: false,
@@ -460,7 +521,7 @@ export class GoimClient {
         this._conn = conn;
 
         let token;
-        let tokenRoom = null;
+        let tokenRooms = [];
         try {
             const t = this.options.token;
             token = typeof t === 'function'
@@ -469,8 +530,9 @@ export class GoimClient {
             if (token !== null && typeof token === 'object'
                 && !(token instanceof Uint8Array))
             {
-                tokenRoom = typeof token.room_id === 'string'
-                            ? token.room_id : null;
+                tokenRooms = [token.room_id].concat(
+                    Array.isArray(token.room_ids) ? token.room_ids : [])
+                    .filter((r) => typeof r === 'string');
                 token = JSON.stringify(token);
             }
             if (typeof token !== 'string' && !(token instanceof Uint8Array)) {
@@ -511,9 +573,9 @@ export class GoimClient {
 
         ws.onopen = () => {
             if (this._conn === conn) {
-                // op 30 goes right before op 7 (docs/PROTOCOL.md 1.14)
+                // op 35 goes right before op 7 (docs/PROTOCOL.md 1.15)
                 this._askRecover(conn, [this._room, this._wantRoom,
-                                        tokenRoom]);
+                                        ...tokenRooms]);
                 this._send(conn, OP.AUTH, token);
             }
         };
@@ -790,6 +852,29 @@ export class GoimClient {
         case OP.UNSUB_REPLY:
             this._answer(conn, p);
             return;
+        case OP.JOIN_REPLY:
+        case OP.LEAVE_REPLY: {
+            let r = null;
+            try {
+                r = JSON.parse(utf8Decoder.decode(p.body));
+            } catch (e) {
+                r = null;
+            }
+            const pending = conn.pending.get(p.seq);
+            if (r && typeof r.error === 'string' && pending
+                && pending.op === p.op)
+            {
+                conn.pending.delete(p.seq);
+                clearTimeout(pending.timer);
+                pending.reject(new GoimError('refused', r.error));
+                return;
+            }
+            if (r && p.op === OP.JOIN_REPLY) {
+                this._setPositions(conn, r.rooms, true);
+            }
+            this._answer(conn, p, r && Array.isArray(r.rooms) ? r.rooms : []);
+            return;
+        }
         default:
             // a packet pushed directly (not in an OP_RAW batch)
             this._deliver(p);
@@ -807,19 +892,23 @@ export class GoimClient {
 
     _deliver(p) {
         const m = new Message(p.op, p.body, p.ver, p.seq);
-        const pos = this._room ? this._positions.get(this._room) : undefined;
-        if (pos && p.seq !== 0) {
-            // a room message: seq is its offset's low 32 bits
+        // a room message: ver is its room's stream id, seq its offset's
+        // low 32 bits (docs/PROTOCOL.md 1.15)
+        const room = (p.ver & 0xffff) >= 2
+                     ? this._streams.get(p.ver & 0xffff) : undefined;
+        const pos = room !== undefined ? this._positions.get(room)
+                                       : undefined;
+        if (pos) {
             const low = pos.offset % 0x100000000;
             pos.offset += ((p.seq >>> 0) - low + 0x100000000) % 0x100000000;
-            m.room = this._room;
+            m.room = room;
             m.offset = pos.offset;
         }
         this._emit(p.op, m);
         this._emit('message', m);
     }
 
-    // op 31: the rooms' positions, and what was recovered
+    // op 36: the rooms' positions, and what was recovered
     _onRecoverReply(conn, p) {
         let r;
         try {
@@ -832,9 +921,13 @@ export class GoimClient {
         }
         this._setPositions(conn, r.rooms, false);
         for (const x of r.rooms) {
-            // a room asked for but joined later (op 12) is asked again then
-            if (x && x.recovered !== undefined && x.reason !== 'not joined') {
+            // the rooms of the request this answers (a later one may be
+            // on its way): each has a result
+            if (x && x.recovered !== undefined) {
                 conn.asked.delete(x.room_id);
+            }
+            // a room asked for but not joined yet is asked again later
+            if (x && x.recovered !== undefined && x.reason !== 'not joined') {
                 this._emit('recover', { room: x.room_id,
                     recovered: x.recovered === true,
                     reason: x.reason || null,
@@ -869,6 +962,9 @@ export class GoimClient {
             key: info.key !== undefined ? info.key : null,
             room: info.room_id !== undefined ? info.room_id : null,
         };
+        if (Array.isArray(info.rooms)) {
+            this._info.rooms = info.rooms;
+        }
         this._setPositions(conn, info.rooms, true);
         const prevRoom = this._room;
         this._room = this._info.room;
@@ -884,6 +980,11 @@ export class GoimClient {
         this._syncRoom(conn);
         if (this._watched.size) {
             this._request(conn, OP.SUB, Array.from(this._watched).join(','))
+                .catch(() => {});
+        }
+        if (this._rooms.size) {
+            this._askRecover(conn, this.rooms);
+            this._request(conn, OP.JOIN, JSON.stringify(this.rooms))
                 .catch(() => {});
         }
         // at once: the online count, and a check that the path works

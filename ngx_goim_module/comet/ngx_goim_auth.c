@@ -2,7 +2,7 @@
 /*
  * goim for nginx: authentication of a channel (its first packet, op 7,
  * docs/PROTOCOL.md 1.3) and its registration: the worker's indexes, the
- * shared registry, its room, and its session in Redis; and the way back
+ * shared registry, its rooms, and its session in Redis; and the way back
  * out.
  */
 
@@ -17,6 +17,8 @@
 
 
 static ngx_int_t ngx_goim_auth_register(ngx_goim_channel_t *ch,
+    goim_token_t *tok);
+static ngx_int_t ngx_goim_auth_rooms(ngx_goim_channel_t *ch,
     goim_token_t *tok);
 static void ngx_goim_auth_done(ngx_goim_channel_t *ch, ngx_int_t rc);
 static void ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver,
@@ -163,9 +165,100 @@ ngx_goim_auth_register(ngx_goim_channel_t *ch, goim_token_t *tok)
 
     ch->authed = 1;
 
-    if (tok->room_id && tok->room_len) {
-        return ngx_goim_room_join(ch, (u_char *) tok->room_id, tok->room_len);
+    if (ch->conf->presence && tok->platform) {
+        ch->platform.len = ngx_strlen(tok->platform);
+        ch->platform.data = ngx_pnalloc(c->pool, ch->platform.len);
+        if (ch->platform.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ch->platform.data, tok->platform, ch->platform.len);
     }
+
+    if (ngx_goim_rooms_rights(ch, &tok->allowed_rooms) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_goim_auth_rooms(ch, tok);
+}
+
+
+/*
+ * The token's room_id is the first room, as in goim; its room_ids join
+ * too, up to goim_max_rooms.  With room_ids, or with goim_history (for
+ * the positions), the result for each room goes into the auth reply
+ * (docs/PROTOCOL.md 1.14, 1.15); the results are kept for it, as the
+ * token goes before the reply is sent (Redis may come in between).
+ */
+
+static ngx_int_t
+ngx_goim_auth_rooms(ngx_goim_channel_t *ch, goim_token_t *tok)
+{
+    u_char                  *id;
+    size_t                   pos;
+    ngx_int_t                rc;
+    ngx_uint_t               n, i;
+    const char              *tid;
+    ngx_goim_room_t         *room;
+    ngx_goim_room_result_t  *r;
+
+    if (tok->room_id && tok->room_len) {
+        if (ngx_goim_rooms_enter(ch, (u_char *) tok->room_id,
+                                 tok->room_len, &room)
+            == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+
+        ch->room = room;
+    }
+
+    if (tok->room_ids.n == 0 && !ngx_goim_registry_history_on()) {
+        return NGX_OK;
+    }
+
+    r = ngx_pcalloc(ch->connection->pool,
+                    (tok->room_ids.n + 1) * sizeof(ngx_goim_room_result_t));
+    if (r == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    if (ch->room) {
+        r[n].id = ch->room->sn.str.data;
+        r[n].len = ch->room->sn.str.len;
+        r[n].fresh = 1;
+        n++;
+    }
+
+    pos = 0;
+
+    while (goim_token_rooms_next(&tok->room_ids, &pos, &tid, &r[n].len)) {
+        r[n].id = (u_char *) tid;
+
+        rc = ngx_goim_rooms_join(ch, &r[n], 1, &room);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        n++;
+    }
+
+    /* the ids are the token's: copied */
+
+    for (i = 0; i < n; i++) {
+        id = ngx_pnalloc(ch->connection->pool, r[i].len);
+        if (id == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(id, r[i].id, r[i].len);
+        r[i].id = id;
+    }
+
+    ch->auth_rooms = r;
+    ch->nauth_rooms = n;
 
     return NGX_OK;
 }
@@ -173,21 +266,27 @@ ngx_goim_auth_register(ngx_goim_channel_t *ch, goim_token_t *tok)
 
 /*
  * op 8, with the heartbeat timer armed; its body tells the client its
- * key (goim clients ignore it)
+ * key (goim clients ignore it), and with room_ids or goim_history its
+ * rooms; a recovery asked with op 35 follows it
  */
 
 static void
 ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
 {
-    size_t                   len;
-    u_char                  *body, *p;
-    ngx_str_t               *key, room;
-    ngx_goim_history_read_t  hr;
+    size_t                    len;
+    u_char                   *body, *p;
+    ngx_str_t                *key, room;
+    ngx_uint_t                n;
+    ngx_goim_room_result_t   *r;
+    ngx_goim_history_read_t  *hrs;
 
     ngx_goim_worker.stats->auth_ok++;
 
-    /* with goim_history: the room's position, the seam of the stream */
-    if (ngx_goim_recover_seam(ch, &hr) == NGX_ERROR) {
+    r = ch->auth_rooms;
+    n = ch->nauth_rooms;
+
+    /* with goim_history: the rooms' positions, the seams of the streams */
+    if (ngx_goim_recover_seams(ch, r, n, &hrs) == NGX_ERROR) {
         ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_INTERNAL,
                               "auth refused: shared zone exhausted");
         return;
@@ -208,14 +307,11 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
     len = sizeof("{\"mid\":,\"key\":\"\",\"room_id\":\"\"}") - 1 + NGX_INT64_LEN
           + key->len + ngx_escape_json(NULL, key->data, key->len)
           + room.len + ngx_escape_json(NULL, room.data, room.len)
-          + ngx_goim_recover_positions_len(ch);
+          + sizeof(",\"rooms\":") - 1 + ngx_goim_rooms_json_len(r, n, 1);
 
     body = ngx_alloc(len, ch->connection->log);
     if (body == NULL) {
-        if (hr.buf) {
-            ngx_free(hr.buf);
-        }
-
+        ngx_goim_recover_release(r, n, hrs);
         return;
     }
 
@@ -224,7 +320,12 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
     p = ngx_cpymem(p, "\",\"room_id\":\"", sizeof("\",\"room_id\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, room.data, room.len);
     *p++ = '"';
-    p = ngx_goim_recover_positions(p, ch, &hr);
+
+    if (r) {
+        p = ngx_cpymem(p, ",\"rooms\":", sizeof(",\"rooms\":") - 1);
+        p = ngx_goim_rooms_json(p, r, n, 1);
+    }
+
     *p++ = '}';
 
     (void) ngx_goim_channel_reply(ch, ver, GOIM_OP_AUTH_REPLY, seq, body,
@@ -232,7 +333,7 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
 
     ngx_free(body);
 
-    (void) ngx_goim_recover_finish(ch, &hr, 0);
+    (void) ngx_goim_recover_finish(ch, r, n, hrs, NGX_GOIM_RECOVER_AUTH);
 }
 
 
@@ -245,7 +346,7 @@ ngx_goim_auth_unregister(ngx_goim_channel_t *ch)
 
     ch->authed = 0;
 
-    ngx_goim_room_leave(ch);
+    ngx_goim_rooms_leave_all(ch);
     ngx_goim_index_del(ch);
 
     if (ngx_goim_mode() != NGX_GOIM_EMBEDDED) {

@@ -81,7 +81,7 @@ ngx_goim_housekeeping(ngx_event_t *ev)
 void
 ngx_goim_drain(void)
 {
-    ngx_uint_t            n, i, k, ticks;
+    ngx_uint_t            n, i, j, k, ticks;
     ngx_goim_conf_t      *gcf;
     ngx_goim_channel_t   *ch, *chunk[NGX_GOIM_DRAIN_CHUNK];
     ngx_goim_drain_t     *d = &ngx_goim_drain_state;
@@ -126,8 +126,8 @@ ngx_goim_drain(void)
                 continue;
             }
 
-            if (ch->room) {
-                ngx_goim_room_flush_pending(ch->room);
+            for (j = 0; j < ch->nrooms; j++) {
+                ngx_goim_room_flush_pending(ch->rooms[j].room);
             }
 
             ngx_goim_broadcast_catch_up(ch);

@@ -1,8 +1,8 @@
 
 /*
  * goim for nginx: the operations of a client (docs/PROTOCOL.md 1.2):
- * auth first, then heartbeats, room changes, watched operations;
- * anything else is echoed, as goim's comet does.
+ * auth first, then heartbeats, room changes, joins and leaves, watched
+ * operations; anything else is echoed, as goim's comet does.
  */
 
 
@@ -12,7 +12,7 @@
 static ngx_int_t ngx_goim_packet_change_room(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
 static ngx_int_t ngx_goim_packet_join(ngx_goim_channel_t *ch,
-    goim_packet_t *pkt);
+    goim_packet_t *pkt, ngx_goim_room_result_t *r);
 static ngx_int_t ngx_goim_packet_sub(ngx_goim_channel_t *ch,
     goim_packet_t *pkt, ngx_uint_t add);
 
@@ -32,7 +32,7 @@ ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     c = ch->connection;
 
     if (ngx_goim_recover_op(pkt->op)) {
-        /* op 30 (goim_history): no reply, answered at the next join */
+        /* op 35 (goim_history): no reply, answered at the next join */
         return ngx_goim_recover_request(ch, pkt);
     }
 
@@ -71,6 +71,10 @@ ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     case GOIM_OP_CHANGE_ROOM:
         return ngx_goim_packet_change_room(ch, pkt);
 
+    case GOIM_OP_JOIN:
+    case GOIM_OP_LEAVE:
+        return ngx_goim_rooms_op(ch, pkt, pkt->op == GOIM_OP_JOIN);
+
     case GOIM_OP_SUB:
     case GOIM_OP_UNSUB:
         if (ngx_goim_packet_sub(ch, pkt, pkt->op == GOIM_OP_SUB) != NGX_OK) {
@@ -103,43 +107,46 @@ ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 
 /*
  * op 12, answered with op 13 in every case; with goim_history, a room
- * joined also gets its seam, the recovery asked for (op 30) and op 31
+ * joined also gets its seam, the recovery asked for (op 35) and op 36
  */
 
 static ngx_int_t
 ngx_goim_packet_change_room(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 {
-    ngx_int_t                rc;
-    ngx_goim_history_read_t  hr;
+    ngx_goim_room_result_t    r;
+    ngx_goim_history_read_t  *hrs;
 
-    rc = ngx_goim_packet_join(ch, pkt);
-    if (rc == NGX_ERROR) {
+    ngx_memzero(&r, sizeof(ngx_goim_room_result_t));
+
+    if (ngx_goim_packet_join(ch, pkt, &r) == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    if (rc == NGX_OK && ngx_goim_recover_seam(ch, &hr) == NGX_ERROR) {
-        rc = NGX_DECLINED;
+    hrs = NULL;
+
+    if (ngx_goim_recover_seams(ch, &r, 1, &hrs) == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ch->connection->log, 0,
+                      "goim: no position for the room joined: shared zone "
+                      "exhausted");
     }
 
     if (ngx_goim_channel_reply(ch, pkt->ver, GOIM_OP_CHANGE_ROOM_REPLY,
                                pkt->seq, (u_char *) pkt->body, pkt->body_len)
         != NGX_OK)
     {
+        ngx_goim_recover_release(&r, 1, hrs);
         return NGX_ERROR;
     }
 
-    if (rc != NGX_OK || ch->room == NULL) {
-        return NGX_OK;
-    }
-
-    return ngx_goim_recover_finish(ch, &hr, 1);
+    return ngx_goim_recover_finish(ch, &r, 1, hrs, NGX_GOIM_RECOVER_ALWAYS);
 }
 
 
-/* NGX_OK: a room was joined; NGX_DECLINED: refused, left or the same */
+/* r->fresh: a room was joined */
 
 static ngx_int_t
-ngx_goim_packet_join(ngx_goim_channel_t *ch, goim_packet_t *pkt)
+ngx_goim_packet_join(ngx_goim_channel_t *ch, goim_packet_t *pkt,
+    ngx_goim_room_result_t *r)
 {
     size_t   i;
 
@@ -159,20 +166,7 @@ ngx_goim_packet_join(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         }
     }
 
-    if (ch->room
-        && ch->room->sn.str.len == pkt->body_len
-        && ngx_memcmp(ch->room->sn.str.data, pkt->body, pkt->body_len) == 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    ngx_goim_room_leave(ch);
-
-    if (pkt->body_len == 0) {
-        return NGX_DECLINED;
-    }
-
-    return ngx_goim_room_join(ch, (u_char *) pkt->body, pkt->body_len);
+    return ngx_goim_rooms_change(ch, (u_char *) pkt->body, pkt->body_len, r);
 }
 
 

@@ -1,22 +1,18 @@
 
 /*
- * goim for nginx: positions and recovery (docs/PROTOCOL.md 1.14).  A
- * client names its last position per room with op 30, before op 7 or
- * before an op 12; when the connection joins the room, it gets the
- * room's messages after that position from the history, then the live
- * stream from the seam on, then op 31 with the result.  The history
- * itself is the registry's; the seam on the live side is the room's
- * (push/).
+ * goim for nginx: positions and recovery (docs/PROTOCOL.md 1.15).  A
+ * client names its last position per room with op 35, before op 7, op 12
+ * or op 30; when that operation joins rooms, each room joined gets its
+ * seam (its position now) and, when the request named it, its messages
+ * after the position it gave, from the history; then op 36 with the
+ * results, then the live stream from each seam on.  The history itself
+ * is the registry's; the seam on the live side is the room's (push/).
  */
 
 
 #include "ngx_goim_comet.h"
 
 #include <goim_recover.h>
-
-
-#define NGX_GOIM_OP_RECOVER        30
-#define NGX_GOIM_OP_RECOVER_REPLY  31
 
 
 typedef struct {
@@ -27,9 +23,12 @@ typedef struct {
 } ngx_goim_recover_req_t;
 
 
+static void ngx_goim_recover_cleanup(void *data);
 static goim_recover_room_t *ngx_goim_recover_find(ngx_goim_recover_req_t *rr,
-    ngx_str_t *room);
-static u_char *ngx_goim_recover_entry(u_char *p, ngx_str_t *room,
+    u_char *id, size_t len);
+static const char *ngx_goim_recover_result(ngx_goim_channel_t *ch,
+    ngx_goim_room_result_t *r, goim_recover_room_t *want);
+static u_char *ngx_goim_recover_entry(u_char *p, u_char *id, size_t len,
     ngx_goim_history_read_t *hr, ngx_uint_t result, const char *reason);
 static ngx_int_t ngx_goim_recover_deliver(ngx_goim_channel_t *ch,
     ngx_goim_history_read_t *hr);
@@ -40,31 +39,38 @@ static const char *ngx_goim_recover_reasons[] = {
     NULL,
     "epoch changed",
     "offset older than the history",
-    "offset in the future"
+    "offset in the future",
+    "no stream id free"
 };
 
 
 ngx_uint_t
 ngx_goim_recover_op(int32_t op)
 {
-    return op == NGX_GOIM_OP_RECOVER && ngx_goim_registry_history_on();
+    return op == GOIM_OP_RECOVER && ngx_goim_registry_history_on();
 }
 
 
-/* op 30: kept until the connection next joins rooms (auth, op 12) */
+/* op 35: kept until an operation of the connection next joins rooms */
 
 ngx_int_t
 ngx_goim_recover_request(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 {
+    ngx_pool_cleanup_t      *cln;
     ngx_goim_recover_req_t  *rr;
 
     rr = ch->recover;
 
     if (rr == NULL) {
-        rr = ngx_palloc(ch->connection->pool, sizeof(ngx_goim_recover_req_t));
-        if (rr == NULL) {
+        cln = ngx_pool_cleanup_add(ch->connection->pool,
+                                   sizeof(ngx_goim_recover_req_t));
+        if (cln == NULL) {
             return NGX_ERROR;
         }
+
+        rr = cln->data;
+        ngx_memzero(rr, sizeof(ngx_goim_recover_req_t));
+        cln->handler = ngx_goim_recover_cleanup;
 
         ch->recover = rr;
     }
@@ -77,7 +83,6 @@ ngx_goim_recover_request(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         != 0)
     {
         rr->bad = 1;
-        rr->req.n = 0;
 
         ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                       "goim: bad recovery request: %s", rr->err);
@@ -87,8 +92,17 @@ ngx_goim_recover_request(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 }
 
 
+static void
+ngx_goim_recover_cleanup(void *data)
+{
+    ngx_goim_recover_req_t  *rr = data;
+
+    goim_recover_free(&rr->req);
+}
+
+
 static goim_recover_room_t *
-ngx_goim_recover_find(ngx_goim_recover_req_t *rr, ngx_str_t *room)
+ngx_goim_recover_find(ngx_goim_recover_req_t *rr, u_char *id, size_t len)
 {
     size_t  i;
 
@@ -97,8 +111,8 @@ ngx_goim_recover_find(ngx_goim_recover_req_t *rr, ngx_str_t *room)
     }
 
     for (i = 0; i < rr->req.n; i++) {
-        if (rr->req.rooms[i].room_len == room->len
-            && ngx_memcmp(rr->req.rooms[i].room, room->data, room->len) == 0)
+        if (rr->req.rooms[i].room_len == len
+            && ngx_memcmp(rr->req.rooms[i].room, id, len) == 0)
         {
             return &rr->req.rooms[i];
         }
@@ -109,111 +123,118 @@ ngx_goim_recover_find(ngx_goim_recover_req_t *rr, ngx_str_t *room)
 
 
 /*
- * The channel is in its room now: its position, read in one hold with
- * the messages it asked for, is its seam.  hr->status says what the
- * recovery found; NGX_GOIM_RECOVER_NONE when nothing was asked.
+ * The rooms an operation joined (r[i].fresh) are the channel's now: for
+ * each, its position, read in one hold with the messages the request
+ * asked for, is its seam; r[i].hr points to it, in *hrs (ngx_alloc'ed,
+ * for ngx_goim_recover_finish).  NGX_DECLINED without goim_history,
+ * NGX_ERROR when the zone is exhausted (nothing is kept then).
  */
 
 ngx_int_t
-ngx_goim_recover_seam(ngx_goim_channel_t *ch, ngx_goim_history_read_t *hr)
+ngx_goim_recover_seams(ngx_goim_channel_t *ch, ngx_goim_room_result_t *r,
+    ngx_uint_t n, ngx_goim_history_read_t **hrs)
 {
     ngx_int_t                rc;
-    ngx_str_t               *room;
+    ngx_uint_t               i, k;
+    ngx_goim_room_t         *room;
     goim_recover_room_t     *want;
     ngx_goim_history_pos_t   since, *sp;
+    ngx_goim_history_read_t *hr;
 
-    ngx_memzero(hr, sizeof(ngx_goim_history_read_t));
+    *hrs = NULL;
 
-    if (!ngx_goim_registry_history_on() || ch->room == NULL) {
+    if (!ngx_goim_registry_history_on()) {
         return NGX_DECLINED;
     }
 
-    room = &ch->room->sn.str;
-    want = ngx_goim_recover_find(ch->recover, room);
-    sp = NULL;
+    for (i = 0, k = 0; i < n; i++) {
+        r[i].hr = NULL;
+        k += r[i].fresh;
+    }
 
-    if (want) {
-        if (ngx_goim_registry_epoch_parse((u_char *) want->epoch,
-                                          want->epoch_len, &since)
-            == NGX_OK)
-        {
-            since.offset = want->offset;
-            sp = &since;
+    if (k == 0) {
+        return NGX_OK;
+    }
 
-        } else {
-            /* no history of ours: the position alone, and the reason */
-            want->offset = UINT64_MAX;
+    hr = ngx_alloc(k * sizeof(ngx_goim_history_read_t), ch->connection->log);
+    if (hr == NULL) {
+        return NGX_ERROR;
+    }
+
+    *hrs = hr;
+
+    for (i = 0; i < n; i++) {
+        if (!r[i].fresh) {
+            continue;
         }
-    }
 
-    rc = ngx_goim_registry_history_recover(room->data, room->len, sp, 0, 1,
-                                           hr);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+        room = ngx_goim_room_member(ch, r[i].id, r[i].len);
+        if (room == NULL) {
+            continue;
+        }
 
-    ngx_goim_room_seam(ch, hr->pos.offset);
+        want = ngx_goim_recover_find(ch->recover, r[i].id, r[i].len);
+        sp = NULL;
+
+        if (want) {
+            if (ngx_goim_registry_epoch_parse((u_char *) want->epoch,
+                                              want->epoch_len, &since)
+                == NGX_OK)
+            {
+                since.offset = want->offset;
+                sp = &since;
+
+            } else {
+                /* no history of ours: the position alone, and the reason */
+                want->offset = UINT64_MAX;
+            }
+        }
+
+        rc = ngx_goim_registry_history_recover(r[i].id, r[i].len, sp, 0, 1,
+                                               hr);
+        if (rc != NGX_OK) {
+            ngx_goim_recover_release(r, n, *hrs);
+            *hrs = NULL;
+            return NGX_ERROR;
+        }
+
+        if (hr->status != NGX_GOIM_RECOVER_NOSTREAM) {
+            ngx_goim_room_seam(ch, room, hr->pos.offset);
+        }
+
+        r[i].hr = hr++;
+    }
 
     return NGX_OK;
 }
 
 
-/* ,"rooms":[{"room_id":"..","epoch":"..","offset":N}] for op 8 */
-
-size_t
-ngx_goim_recover_positions_len(ngx_goim_channel_t *ch)
-{
-    ngx_str_t  *room;
-
-    if (!ngx_goim_registry_history_on()) {
-        return 0;
-    }
-
-    if (ch->room == NULL) {
-        return sizeof(",\"rooms\":[]") - 1;
-    }
-
-    room = &ch->room->sn.str;
-
-    return sizeof(",\"rooms\":[]") - 1
-           + sizeof("{\"room_id\":\"\",\"epoch\":\"\",\"offset\":}") - 1
-           + room->len + ngx_escape_json(NULL, room->data, room->len)
-           + NGX_GOIM_EPOCH_LEN + NGX_INT64_LEN;
-}
-
+/* ,"stream":S,"epoch":"..","offset":N: a room's position */
 
 u_char *
-ngx_goim_recover_positions(u_char *p, ngx_goim_channel_t *ch,
-    ngx_goim_history_read_t *hr)
+ngx_goim_recover_position(u_char *p, ngx_goim_history_read_t *hr)
 {
-    if (!ngx_goim_registry_history_on()) {
+    if (hr->status == NGX_GOIM_RECOVER_NOSTREAM) {
         return p;
     }
 
-    p = ngx_cpymem(p, ",\"rooms\":[", sizeof(",\"rooms\":[") - 1);
+    p = ngx_sprintf(p, ",\"stream\":%uD,\"epoch\":\"", hr->pos.stream);
+    p = ngx_goim_registry_epoch_print(p, &hr->pos);
 
-    if (ch->room) {
-        p = ngx_goim_recover_entry(p, &ch->room->sn.str, hr, 0, NULL);
-    }
-
-    *p++ = ']';
-
-    return p;
+    return ngx_sprintf(p, "\",\"offset\":%uL", hr->pos.offset);
 }
 
 
 static u_char *
-ngx_goim_recover_entry(u_char *p, ngx_str_t *room,
+ngx_goim_recover_entry(u_char *p, u_char *id, size_t len,
     ngx_goim_history_read_t *hr, ngx_uint_t result, const char *reason)
 {
     p = ngx_cpymem(p, "{\"room_id\":\"", sizeof("{\"room_id\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, room->data, room->len);
+    p = (u_char *) ngx_escape_json(p, id, len);
     *p++ = '"';
 
     if (hr) {
-        p = ngx_cpymem(p, ",\"epoch\":\"", sizeof(",\"epoch\":\"") - 1);
-        p = ngx_goim_registry_epoch_print(p, &hr->pos);
-        p = ngx_sprintf(p, "\",\"offset\":%uL", hr->pos.offset);
+        p = ngx_goim_recover_position(p, hr);
     }
 
     if (result) {
@@ -232,67 +253,100 @@ ngx_goim_recover_entry(u_char *p, ngx_str_t *room,
 }
 
 
+/* a room the request named: its messages go now, or why not */
+
+static const char *
+ngx_goim_recover_result(ngx_goim_channel_t *ch, ngx_goim_room_result_t *r,
+    goim_recover_room_t *want)
+{
+    const char  *reason;
+
+    reason = want->offset == UINT64_MAX
+             ? "epoch malformed"
+             : ngx_goim_recover_reasons[r->hr->status];
+
+    if (reason == NULL && ngx_goim_recover_deliver(ch, r->hr) != NGX_OK) {
+        reason = "send queue full";
+    }
+
+    if (reason == NULL) {
+        ngx_goim_worker.stats->recover_ok++;
+        ngx_goim_worker.stats->recover_messages += r->hr->n;
+
+    } else {
+        ngx_goim_worker.stats->recover_failed++;
+    }
+
+    return reason;
+}
+
+
 /*
- * After op 8 or op 13: the recovered messages, then op 31 when the
- * client asked (always after op 12, as it carries the new position).
- * Frees hr->buf.
+ * After the reply that joined the rooms (op 8, op 13, op 31): each room's
+ * recovered messages, then op 36 with the results, when the client
+ * asked (then the request is used up) or, with
+ * NGX_GOIM_RECOVER_ALWAYS (op 13), when a room was joined, as op 13
+ * carries no position.  With NGX_GOIM_RECOVER_AUTH a request is used up
+ * even when no room was joined.  Frees what ngx_goim_recover_seams kept.
  */
 
 ngx_int_t
-ngx_goim_recover_finish(ngx_goim_channel_t *ch, ngx_goim_history_read_t *hr,
-    ngx_uint_t changed)
+ngx_goim_recover_finish(ngx_goim_channel_t *ch, ngx_goim_room_result_t *r,
+    ngx_uint_t n, ngx_goim_history_read_t *hrs, ngx_uint_t flags)
 {
-    u_char                  *body, *p;
-    size_t                   len, i;
-    ngx_int_t                rc;
-    ngx_str_t                room, *cur;
-    const char              *reason;
-    goim_recover_room_t     *want;
-    ngx_goim_recover_req_t  *rr;
+    u_char                   *body, *p;
+    size_t                    len, i;
+    ngx_int_t                 rc;
+    ngx_uint_t                joined, pending, k;
+    const char              **why;
+    goim_recover_room_t      *want;
+    ngx_goim_recover_req_t   *rr;
 
     rr = ch->recover;
+    pending = rr && rr->pending;
+
+    joined = 0;
+
+    for (i = 0; i < n; i++) {
+        joined += (r[i].hr != NULL);
+    }
 
     if (!ngx_goim_registry_history_on()
-        || (!changed && (rr == NULL || !rr->pending)))
+        || !((pending && (joined || (flags & NGX_GOIM_RECOVER_AUTH)))
+             || (joined && (flags & NGX_GOIM_RECOVER_ALWAYS))))
     {
+        ngx_goim_recover_release(r, n, hrs);
         return NGX_OK;
     }
 
-    cur = ch->room ? &ch->room->sn.str : NULL;
-    want = cur ? ngx_goim_recover_find(rr, cur) : NULL;
-    reason = NULL;
-
-    if (want) {
-        reason = want->offset == UINT64_MAX ? "epoch malformed"
-                 : ngx_goim_recover_reasons[hr->status];
-
-        if (reason == NULL
-            && ngx_goim_recover_deliver(ch, hr) != NGX_OK)
-        {
-            reason = "send queue full";
-        }
-
-        if (reason == NULL) {
-            ngx_goim_worker.stats->recover_ok++;
-            ngx_goim_worker.stats->recover_messages += hr->n;
-
-        } else {
-            ngx_goim_worker.stats->recover_failed++;
-        }
-    }
-
-    if (hr->buf) {
-        ngx_free(hr->buf);
-        hr->buf = NULL;
+    why = ngx_alloc((n + 1) * sizeof(char *), ch->connection->log);
+    if (why == NULL) {
+        ngx_goim_recover_release(r, n, hrs);
+        return NGX_ERROR;
     }
 
     len = sizeof("{\"error\":\"\",\"rooms\":[]}") + sizeof(rr->err) * 6;
 
-    if (cur) {
-        len += ngx_goim_recover_positions_len(ch) + 96;
+    for (i = 0; i < n; i++) {
+        why[i] = NULL;
+
+        if (r[i].hr == NULL) {
+            continue;
+        }
+
+        len += sizeof("{\"room_id\":\"\",\"recovered\":false,\"reason\":"
+                      "\"offset older than the history\"},")
+               + r[i].len * 6 + NGX_GOIM_RECOVER_POSITION_LEN
+               + NGX_INT64_LEN;
+
+        want = ngx_goim_recover_find(rr, r[i].id, r[i].len);
+
+        if (want) {
+            why[i] = ngx_goim_recover_result(ch, &r[i], want);
+        }
     }
 
-    if (rr && rr->pending) {
+    if (pending) {
         for (i = 0; i < rr->req.n; i++) {
             len += sizeof("{\"room_id\":\"\",\"recovered\":false,"
                           "\"reason\":\"not joined\"},")
@@ -302,12 +356,14 @@ ngx_goim_recover_finish(ngx_goim_channel_t *ch, ngx_goim_history_read_t *hr,
 
     body = ngx_alloc(len, ch->connection->log);
     if (body == NULL) {
+        ngx_free(why);
+        ngx_goim_recover_release(r, n, hrs);
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(body, "{", 1);
 
-    if (rr && rr->pending && rr->bad) {
+    if (pending && rr->bad) {
         p = ngx_cpymem(p, "\"error\":\"", sizeof("\"error\":\"") - 1);
         p = (u_char *) ngx_escape_json(p, (u_char *) rr->err,
                                        ngx_strlen(rr->err));
@@ -317,20 +373,35 @@ ngx_goim_recover_finish(ngx_goim_channel_t *ch, ngx_goim_history_read_t *hr,
 
     p = ngx_cpymem(p, "\"rooms\":[", sizeof("\"rooms\":[") - 1);
 
-    if (cur) {
-        p = ngx_goim_recover_entry(p, cur, hr, want != NULL, reason);
+    for (i = 0; i < n; i++) {
+        if (r[i].hr == NULL) {
+            continue;
+        }
+
+        if (p[-1] != '[') {
+            *p++ = ',';
+        }
+
+        want = ngx_goim_recover_find(rr, r[i].id, r[i].len);
+        p = ngx_goim_recover_entry(p, r[i].id, r[i].len, r[i].hr,
+                                   want != NULL, why[i]);
     }
 
-    /* the rooms asked for that the connection did not join */
+    /* the rooms asked for that this operation did not join */
 
-    if (rr && rr->pending) {
+    if (pending) {
         for (i = 0; i < rr->req.n; i++) {
-            room.data = (u_char *) rr->req.rooms[i].room;
-            room.len = rr->req.rooms[i].room_len;
+            for (k = 0; k < n; k++) {
+                if (r[k].hr
+                    && r[k].len == rr->req.rooms[i].room_len
+                    && ngx_memcmp(r[k].id, rr->req.rooms[i].room, r[k].len)
+                       == 0)
+                {
+                    break;
+                }
+            }
 
-            if (cur && cur->len == room.len
-                && ngx_memcmp(cur->data, room.data, room.len) == 0)
-            {
+            if (k < n) {
                 continue;
             }
 
@@ -338,25 +409,53 @@ ngx_goim_recover_finish(ngx_goim_channel_t *ch, ngx_goim_history_read_t *hr,
                 *p++ = ',';
             }
 
-            p = ngx_goim_recover_entry(p, &room, NULL, 1, "not joined");
+            p = ngx_goim_recover_entry(p, (u_char *) rr->req.rooms[i].room,
+                                       rr->req.rooms[i].room_len, NULL, 1,
+                                       "not joined");
             ngx_goim_worker.stats->recover_failed++;
         }
 
         rr->pending = 0;
+        goim_recover_free(&rr->req);
     }
 
     p = ngx_cpymem(p, "]}", 2);
 
-    rc = ngx_goim_channel_reply(ch, 1, NGX_GOIM_OP_RECOVER_REPLY, 0, body,
+    rc = ngx_goim_channel_reply(ch, 1, GOIM_OP_RECOVER_REPLY, 0, body,
                                 p - body);
 
     ngx_free(body);
+    ngx_free(why);
+    ngx_goim_recover_release(r, n, hrs);
 
     return rc;
 }
 
 
-/* the recovered messages: one frame, as a merged room batch */
+/* what ngx_goim_recover_seams kept, when no finish comes */
+
+void
+ngx_goim_recover_release(ngx_goim_room_result_t *r, ngx_uint_t n,
+    ngx_goim_history_read_t *hrs)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (r[i].hr && r[i].hr->buf) {
+            ngx_free(r[i].hr->buf);
+            r[i].hr->buf = NULL;
+        }
+
+        r[i].hr = NULL;
+    }
+
+    if (hrs) {
+        ngx_free(hrs);
+    }
+}
+
+
+/* a room's recovered messages: one frame, as a merged room batch */
 
 static ngx_int_t
 ngx_goim_recover_deliver(ngx_goim_channel_t *ch, ngx_goim_history_read_t *hr)

@@ -57,7 +57,8 @@ ngx_goim_channel_create(ngx_connection_t *c, ngx_uint_t transport,
     ch->conf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
     ch->transport = transport;
     ch->out_last = &ch->out;
-    ngx_queue_init(&ch->room_link);
+    ch->rooms = &ch->room1;
+    ch->rooms_size = 1;
     ngx_queue_init(&ch->mid_link);
     ngx_queue_init(&ch->all.queue);
 

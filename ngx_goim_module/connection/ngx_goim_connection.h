@@ -56,6 +56,21 @@ typedef struct {
 #define NGX_GOIM_CURSOR_BROADCAST  2
 
 
+/*
+ * A channel's place in one of its rooms (push/): a link in the room's
+ * list of members.  A channel keeps these in one array; its first one
+ * lives in the channel itself, so that a channel in one room, as all
+ * of goim's are, allocates nothing for it.
+ */
+typedef struct {
+    ngx_queue_t            link;
+    ngx_goim_room_t       *room;
+    ngx_goim_channel_t    *ch;
+    ngx_goim_shm_presence_t  *presence;  /* goim_presence's record */
+    uint64_t               pos;         /* had up to here from history */
+} ngx_goim_member_t;
+
+
 struct ngx_goim_mid_s {
     ngx_rbtree_node_t      node;        /* node.key: the mid */
     ngx_queue_t            channels;
@@ -102,10 +117,19 @@ struct ngx_goim_channel_s {
 
     /* the floors above keep their state of the channel here */
 
-    ngx_goim_room_t       *room;        /* push/ */
-    ngx_queue_t            room_link;
-    uint64_t               room_pos;    /* had up to here from history */
-    void                  *recover;     /* op 30 request (comet/) */
+    ngx_goim_room_t       *room;        /* the first room (op 12), or NULL */
+    ngx_goim_member_t     *rooms;       /* every room (push/) */
+    ngx_uint_t             nrooms;
+    ngx_uint_t             rooms_size;
+    ngx_goim_member_t      room1;       /* rooms' first array */
+
+    ngx_str_t              platform;    /* the token's, for presence */
+
+    /* the token's allowed_rooms (comet/), NUL after each; NULL: any */
+    u_char                *room_rights;
+    size_t                 room_rights_len;
+
+    void                  *recover;     /* op 35 request (comet/) */
 
     int32_t               *watch;       /* watched ops (comet/) */
     ngx_uint_t             nwatch;
@@ -146,6 +170,8 @@ struct ngx_goim_channel_s {
     /* the auth packet's ver and seq, echoed when Redis has answered */
     int32_t                auth_ver;
     int32_t                auth_seq;
+    void                  *auth_rooms;  /* the reply's "rooms" (comet/) */
+    ngx_uint_t             nauth_rooms;
 };
 
 

@@ -23,6 +23,7 @@
 
 #define NGX_GOIM_MAX_WATCH      64
 #define NGX_GOIM_MAX_ROOM       256
+#define NGX_GOIM_MAX_ROOMS      256     /* goim_max_rooms at most */
 
 #define NGX_GOIM_MAX_WORKERS    64      /* registry slots, all generations */
 
@@ -55,6 +56,9 @@ typedef struct {
     ngx_shm_zone_t        *zone;
     ngx_uint_t             inbox_size;
     ngx_msec_t             room_flush;
+    ngx_uint_t             max_rooms;       /* per connection */
+    ngx_flag_t             presence;        /* who is in a room, listed */
+    ngx_uint_t             presence_events; /* a room's per second, 0 off */
     ngx_msec_t             shutdown_drain;
     ngx_uint_t             max_clients;     /* per worker */
     ngx_str_t              auth_secret;     /* HS256 key, empty: plain */
@@ -102,6 +106,8 @@ typedef struct {
     ngx_atomic_uint_t      drop_queue_full;
     ngx_atomic_uint_t      drop_inbox_full;
     ngx_atomic_uint_t      room_batches;
+    ngx_atomic_uint_t      presence_events;     /* join/leave sent */
+    ngx_atomic_uint_t      presence_dropped;    /* over the room's rate */
     ngx_atomic_uint_t      redis_up;    /* the worker's Redis connection */
     ngx_atomic_uint_t      redis_commands;
     ngx_atomic_uint_t      redis_failed;    /* error, dropped, not sent */

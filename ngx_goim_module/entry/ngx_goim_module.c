@@ -104,6 +104,27 @@ static ngx_command_t  ngx_goim_commands[] = {
       offsetof(ngx_goim_conf_t, room_flush),
       NULL },
 
+    { ngx_string("goim_max_rooms"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_conf_t, max_rooms),
+      NULL },
+
+    { ngx_string("goim_presence"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      0,
+      offsetof(ngx_goim_conf_t, presence),
+      NULL },
+
+    { ngx_string("goim_presence_events"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_conf_t, presence_events),
+      NULL },
+
     { ngx_string("goim_shutdown_drain"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -263,6 +284,9 @@ ngx_goim_create_conf(ngx_cycle_t *cycle)
     gcf->room_flush = NGX_CONF_UNSET_MSEC;
     gcf->history_size = NGX_CONF_UNSET_UINT;
     gcf->history_ttl = NGX_CONF_UNSET;
+    gcf->max_rooms = NGX_CONF_UNSET_UINT;
+    gcf->presence = NGX_CONF_UNSET;
+    gcf->presence_events = NGX_CONF_UNSET_UINT;
     gcf->shutdown_drain = NGX_CONF_UNSET_MSEC;
     gcf->max_clients = NGX_CONF_UNSET_UINT;
     gcf->online_interval = NGX_CONF_UNSET_MSEC;
@@ -289,6 +313,9 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_msec_value(gcf->room_flush, 100);
     ngx_conf_init_uint_value(gcf->history_size, 0);
     ngx_conf_init_value(gcf->history_ttl, 600);
+    ngx_conf_init_uint_value(gcf->max_rooms, 16);
+    ngx_conf_init_value(gcf->presence, 0);
+    ngx_conf_init_uint_value(gcf->presence_events, 0);
     ngx_conf_init_msec_value(gcf->shutdown_drain, 30000);
     ngx_conf_init_msec_value(gcf->online_interval, 10000);
     ngx_conf_init_value(gcf->registry_ttl, 30);
@@ -314,6 +341,13 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
     if (gcf->room_flush > 1000) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "\"goim_room_flush\" must be at most 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (gcf->max_rooms == 0 || gcf->max_rooms > NGX_GOIM_MAX_ROOMS) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"goim_max_rooms\" must be between 1 and %d",
+                      NGX_GOIM_MAX_ROOMS);
         return NGX_CONF_ERROR;
     }
 

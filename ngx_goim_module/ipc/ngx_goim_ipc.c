@@ -230,6 +230,7 @@ ngx_goim_ipc_send_room(goim_imsg_head_t *head, ngx_str_t *room,
     ngx_goim_ipc_msg_t  *m;
 
     head->pos = 0;
+    head->stream = 0;
 
     m = ngx_goim_ipc_build(head, room, 1, NULL, body);
     if (m == NULL) {

@@ -2,8 +2,8 @@
 /*
  * goim for nginx: goim's logic HTTP API (docs/PROTOCOL.md 2): one location,
  * "goim_logic_api;", and goim's paths, parameters, envelope and statuses.
- * The routes are in ngx_goim_api_push.c, ngx_goim_api_online.c and
- * ngx_goim_api_nodes.c.
+ * The routes are in ngx_goim_api_push.c, ngx_goim_api_online.c,
+ * ngx_goim_api_nodes.c and ngx_goim_api_presence.c.
  */
 
 
@@ -37,7 +37,11 @@ static ngx_goim_api_route_t  ngx_goim_api_routes[] = {
     { ngx_string("/goim/nodes/instances"), NGX_HTTP_GET|NGX_HTTP_HEAD,
       NGX_GOIM_API_NODES_INSTANCES },
     { ngx_string("/goim/history/room"), NGX_HTTP_GET|NGX_HTTP_HEAD,
-      NGX_GOIM_API_HISTORY_ROOM }
+      NGX_GOIM_API_HISTORY_ROOM },
+    { ngx_string("/goim/presence/room"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_GOIM_API_PRESENCE_ROOM },
+    { ngx_string("/goim/presence/stats"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_GOIM_API_PRESENCE_STATS }
 };
 
 
@@ -118,6 +122,12 @@ ngx_goim_api_handler(ngx_http_request_t *r)
 
         if (rt->route == NGX_GOIM_API_HISTORY_ROOM) {
             return ngx_goim_api_history(r, ctx);
+        }
+
+        if (rt->route == NGX_GOIM_API_PRESENCE_ROOM
+            || rt->route == NGX_GOIM_API_PRESENCE_STATS)
+        {
+            return ngx_goim_api_presence(r, ctx);
         }
 
         return ngx_goim_api_online(r, ctx);

@@ -1,6 +1,6 @@
 
 /*
- * goim for nginx: GET /goim/history/room (docs/PROTOCOL.md 2.12), a
+ * goim for nginx: GET /goim/history/room (docs/PROTOCOL.md 2.13), a
  * room's kept messages after a position, for applications: the same
  * history and the same rules as a client's recovery (goim_history).
  */
@@ -32,7 +32,7 @@ ngx_goim_api_history(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
 
     static const char  *reasons[] = {
         NULL, NULL, "epoch changed", "offset older than the history",
-        "offset in the future"
+        "offset in the future", "no stream id free"
     };
 
     if (!ngx_goim_registry_history_on()) {
@@ -160,6 +160,8 @@ ngx_goim_api_history(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
 
     yajl_gen_string(g, (u_char *) "epoch", 5);
     yajl_gen_string(g, p, ngx_goim_registry_epoch_print(p, &hr.pos) - p);
+    yajl_gen_string(g, (u_char *) "stream", 6);
+    yajl_gen_integer(g, (long long) hr.pos.stream);
     yajl_gen_string(g, (u_char *) "offset", 6);
     yajl_gen_integer(g, (long long) hr.pos.offset);
     yajl_gen_string(g, (u_char *) "first", 5);

@@ -78,6 +78,14 @@ static ngx_goim_status_series_t  ngx_goim_status_series[] = {
       "Merged room frames sent after the flush interval.",
       "", ngx_goim_stat(room_batches), 0 },
 
+    { "presence_events_total", "counter",
+      "Join and leave events sent to the watchers of a room.",
+      "", ngx_goim_stat(presence_events), 0 },
+
+    { "presence_events_dropped_total", "counter",
+      "Join and leave events over goim_presence_events a room a second.",
+      "", ngx_goim_stat(presence_dropped), 0 },
+
     { "dropped_total", "counter", "Pushes not delivered, by reason.",
       ",reason=\"queue_full\"", ngx_goim_stat(drop_queue_full), 0 },
     { "dropped_total", NULL, NULL,
@@ -145,7 +153,7 @@ static ngx_goim_status_series_t  ngx_goim_status_series[] = {
       "", ngx_goim_stat(internal_pushes), 0 },
 
     { "recover_total", "counter",
-      "Rooms a client asked to recover (op 30), by result.",
+      "Rooms a client asked to recover (op 35), by result.",
       ",result=\"ok\"", ngx_goim_stat(recover_ok), 0 },
     { "recover_total", NULL, NULL,
       ",result=\"failed\"", ngx_goim_stat(recover_failed), 0 },
@@ -276,9 +284,13 @@ ngx_goim_status_render(ngx_pool_t *pool, ngx_str_t *out)
                      "given up before their time, by reason.\n"
                      "# TYPE goim_history_dropped_total counter\n"
                      "goim_history_dropped_total{reason=\"zone_full\"} %ui\n"
-                     "goim_history_dropped_total{reason=\"ttl\"} %ui\n",
+                     "goim_history_dropped_total{reason=\"ttl\"} %ui\n"
+                     "# HELP goim_history_unpositioned_total Room messages "
+                     "sent without a position: no stream id was free.\n"
+                     "# TYPE goim_history_unpositioned_total counter\n"
+                     "goim_history_unpositioned_total %ui\n",
                      hs.rooms, hs.messages, hs.bytes, hs.evicted,
-                     hs.expired);
+                     hs.expired, hs.nostream);
 
     out->len = p - out->data;
 

@@ -229,6 +229,7 @@ ngx_goim_dispatch_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
     head.speed = speed;
     head.raw = push->raw;
     head.pos = 0;
+    head.stream = 0;
 
     return ngx_goim_ipc_send(mask, &head, targets, ntargets, mids,
                              &push->body);
@@ -319,6 +320,7 @@ ngx_goim_dispatch_imsg(goim_imsg_t *m)
     push.op = m->head.op;
     push.raw = m->head.raw;
     push.pos = m->head.pos;
+    push.stream = m->head.stream;
     push.body.data = (u_char *) m->body;
     push.body.len = m->head.body_len;
 

@@ -27,6 +27,7 @@ typedef struct {
     ngx_str_t              body;
     ngx_uint_t             raw;         /* body is already OP_RAW packets */
     uint64_t               pos;         /* a room message's offset, or 0 */
+    uint32_t               stream;      /* and its room's stream id */
     ngx_goim_msg_t        *msg[2];      /* by transport */
 } ngx_goim_push_t;
 
@@ -76,14 +77,18 @@ void ngx_goim_push_release(ngx_goim_push_t *push);
 /* rooms (ngx_goim_room.c) */
 void ngx_goim_rooms_init(void);
 ngx_int_t ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name,
+    size_t len, ngx_goim_room_t **joined);
+ngx_goim_room_t *ngx_goim_room_member(ngx_goim_channel_t *ch, u_char *name,
     size_t len);
-void ngx_goim_room_leave(ngx_goim_channel_t *ch);
+void ngx_goim_room_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room);
+void ngx_goim_room_leave_all(ngx_goim_channel_t *ch);
 void ngx_goim_room_withdraw(ngx_goim_channel_t *ch);
 ngx_uint_t ngx_goim_room_online(ngx_goim_room_t *room);
 void ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name);
 void ngx_goim_room_flush_pending(ngx_goim_room_t *room);
 void ngx_goim_room_held(ngx_goim_msg_t *msg);
-void ngx_goim_room_seam(ngx_goim_channel_t *ch, uint64_t pos);
+void ngx_goim_room_seam(ngx_goim_channel_t *ch, ngx_goim_room_t *room,
+    uint64_t pos);
 
 /* broadcasts (ngx_goim_broadcast.c) */
 ngx_int_t ngx_goim_broadcast(ngx_goim_push_t *push, ngx_uint_t speed);

@@ -19,6 +19,9 @@ typedef struct {
 
 
 static ngx_goim_room_t *ngx_goim_room_lookup(u_char *name, size_t len);
+static ngx_int_t ngx_goim_room_grow(ngx_goim_channel_t *ch);
+static void ngx_goim_room_move(ngx_goim_member_t *dst,
+    ngx_goim_member_t *src);
 static void ngx_goim_room_flush_handler(ngx_event_t *ev);
 static void ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval);
 static void ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
@@ -47,12 +50,31 @@ ngx_goim_room_lookup(u_char *name, size_t len)
 }
 
 
+/*
+ * ch joins a room: NGX_OK, NGX_DONE when it is a member already (a room
+ * push reaches a channel once), NGX_ERROR when memory ran out.  The
+ * caller checks the limit and the rights.
+ */
+
 ngx_int_t
-ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len)
+ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
+    ngx_goim_room_t **joined)
 {
-    ngx_goim_room_t  *room;
+    ngx_goim_room_t    *room;
+    ngx_goim_member_t  *m;
 
     room = ngx_goim_room_lookup(name, len);
+
+    if (room && ngx_goim_room_member(ch, name, len)) {
+        *joined = room;
+        return NGX_DONE;
+    }
+
+    if (ch->nrooms == ch->rooms_size
+        && ngx_goim_room_grow(ch) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if (room == NULL) {
         room = ngx_alloc(sizeof(ngx_goim_room_t) + len, ch->connection->log);
@@ -81,31 +103,131 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len)
         ngx_goim_worker.stats->rooms++;
     }
 
-    ngx_queue_insert_tail(&room->members, &ch->room_link);
-    room->online++;
-    ch->room = room;
-    ch->room_pos = 0;
+    m = &ch->rooms[ch->nrooms++];
+    m->room = room;
+    m->ch = ch;
+    m->presence = NULL;
+    m->pos = 0;
 
-    ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, 1);
+    if (ch->conf->presence && !ch->withdrawn) {
+        m->presence = ngx_goim_registry_presence_add(&room->sn.str,
+                                                     room->sn.node.key,
+                                                     &ch->key_node.str,
+                                                     ch->mid, &ch->platform);
+    }
+
+    ngx_queue_insert_tail(&room->members, &m->link);
+    room->online++;
+
+    if (!ch->withdrawn) {
+        ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, 1);
+    }
+
+    *joined = room;
 
     return NGX_OK;
 }
 
 
-void
-ngx_goim_room_leave(ngx_goim_channel_t *ch)
+/* the channel's member entry of a room, or NULL */
+
+ngx_goim_room_t *
+ngx_goim_room_member(ngx_goim_channel_t *ch, u_char *name, size_t len)
 {
+    ngx_uint_t        i;
     ngx_goim_room_t  *room;
 
-    room = ch->room;
+    for (i = 0; i < ch->nrooms; i++) {
+        room = ch->rooms[i].room;
 
-    if (room == NULL) {
+        if (room->sn.str.len == len
+            && ngx_memcmp(room->sn.str.data, name, len) == 0)
+        {
+            return room;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The member array doubles, up to NGX_GOIM_MAX_ROOMS; its entries are
+ * linked into their rooms' lists, so the links are fixed after the copy.
+ */
+
+static ngx_int_t
+ngx_goim_room_grow(ngx_goim_channel_t *ch)
+{
+    ngx_uint_t          i, size;
+    ngx_goim_member_t  *rooms;
+
+    size = ngx_min(ch->rooms_size * 2, NGX_GOIM_MAX_ROOMS);
+
+    if (size <= ch->rooms_size) {
+        return NGX_ERROR;
+    }
+
+    rooms = ngx_alloc(size * sizeof(ngx_goim_member_t), ch->connection->log);
+    if (rooms == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ch->nrooms; i++) {
+        ngx_goim_room_move(&rooms[i], &ch->rooms[i]);
+    }
+
+    if (ch->rooms != &ch->room1) {
+        ngx_free(ch->rooms);
+    }
+
+    ch->rooms = rooms;
+    ch->rooms_size = size;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_goim_room_move(ngx_goim_member_t *dst, ngx_goim_member_t *src)
+{
+    *dst = *src;
+    dst->link.prev->next = &dst->link;
+    dst->link.next->prev = &dst->link;
+}
+
+
+void
+ngx_goim_room_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room)
+{
+    ngx_uint_t          i;
+    ngx_goim_member_t  *m;
+
+    for (i = 0; i < ch->nrooms; i++) {
+        if (ch->rooms[i].room == room) {
+            break;
+        }
+    }
+
+    if (i == ch->nrooms) {
         return;
     }
 
-    ngx_queue_remove(&ch->room_link);
-    ngx_queue_init(&ch->room_link);
-    ch->room = NULL;
+    m = &ch->rooms[i];
+
+    ngx_queue_remove(&m->link);
+
+    if (m->presence) {
+        ngx_goim_registry_presence_del(m->presence);
+    }
+
+    if (i != --ch->nrooms) {
+        ngx_goim_room_move(m, &ch->rooms[ch->nrooms]);
+    }
+
+    if (ch->room == room) {
+        ch->room = NULL;
+    }
 
     if (!ch->withdrawn) {
         ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, -1);
@@ -120,14 +242,37 @@ ngx_goim_room_leave(ngx_goim_channel_t *ch)
 }
 
 
-/* the channel leaves the registry's count, not the room (the drain) */
+void
+ngx_goim_room_leave_all(ngx_goim_channel_t *ch)
+{
+    while (ch->nrooms) {
+        ngx_goim_room_leave(ch, ch->rooms[ch->nrooms - 1].room);
+    }
+
+    if (ch->rooms != &ch->room1) {
+        ngx_free(ch->rooms);
+        ch->rooms = &ch->room1;
+        ch->rooms_size = 1;
+    }
+}
+
+
+/* the channel leaves the registry's counts, not its rooms (the drain) */
 
 void
 ngx_goim_room_withdraw(ngx_goim_channel_t *ch)
 {
-    if (ch->room) {
-        ngx_goim_registry_room_count(&ch->room->sn.str,
-                                     ch->room->sn.node.key, -1);
+    ngx_uint_t        i;
+    ngx_goim_room_t  *room;
+
+    for (i = 0; i < ch->nrooms; i++) {
+        room = ch->rooms[i].room;
+        ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, -1);
+
+        if (ch->rooms[i].presence) {
+            ngx_goim_registry_presence_del(ch->rooms[i].presence);
+            ch->rooms[i].presence = NULL;
+        }
     }
 }
 
@@ -144,19 +289,38 @@ ngx_goim_room_online(ngx_goim_room_t *room)
 
 /*
  * A push to this worker's members of a room.  Room pushes ignore the
- * watched operations, as goim's BroadcastRoom.
+ * watched operations, as goim's BroadcastRoom, except presence events.
  */
 
 void
 ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
 {
-    size_t            len;
-    ngx_msec_t        interval;
-    ngx_goim_conf_t  *gcf;
-    ngx_goim_room_t  *room;
+    size_t              len;
+    ngx_msec_t          interval;
+    ngx_queue_t        *q;
+    ngx_goim_conf_t    *gcf;
+    ngx_goim_room_t    *room;
+    ngx_goim_member_t  *m;
 
     room = ngx_goim_room_lookup(name->data, name->len);
     if (room == NULL) {
+        return;
+    }
+
+    if (push->op == GOIM_OP_PRESENCE && !push->raw) {
+        /*
+         * join and leave events (docs/PROTOCOL.md 1.14) reach only the
+         * members that watch them, at once: a merged frame would reach
+         * every member
+         */
+        for (q = ngx_queue_head(&room->members);
+             q != ngx_queue_sentinel(&room->members);
+             q = ngx_queue_next(q))
+        {
+            m = ngx_queue_data(q, ngx_goim_member_t, link);
+            (void) ngx_goim_push_one(push, m->ch, 1);
+        }
+
         return;
     }
 
@@ -167,7 +331,7 @@ ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
         /*
          * A member joined after this message had its offset and got it
          * from the history: it goes alone, to the others only, after
-         * what waits (docs/PROTOCOL.md 1.14).
+         * what waits (docs/PROTOCOL.md 1.15).
          */
         if (room->batch.count) {
             ngx_goim_room_flush(room, interval);
@@ -198,6 +362,7 @@ ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
     if ((push->raw ? goim_raw_batch_add_raw(&room->batch, push->body.data,
                                             push->body.len)
                    : goim_raw_batch_add_seq(&room->batch, push->op,
+                                            push->pos ? (int32_t) push->stream : 1,
                                             (int32_t) (uint32_t) push->pos,
                                             push->body.data, push->body.len))
         != 0)
@@ -279,19 +444,19 @@ ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
     ngx_uint_t           t;
     ngx_queue_t         *q;
     ngx_goim_msg_t      *msg;
-    ngx_goim_channel_t  *ch;
+    ngx_goim_member_t   *m;
 
     for (q = ngx_queue_head(&room->members);
          q != ngx_queue_sentinel(&room->members);
          q = ngx_queue_next(q))
     {
-        ch = ngx_queue_data(q, ngx_goim_channel_t, room_link);
+        m = ngx_queue_data(q, ngx_goim_member_t, link);
 
-        if (seam && push->pos <= ch->room_pos) {
+        if (seam && push->pos <= m->pos) {
             continue;
         }
 
-        (void) ngx_goim_push_one(push, ch, 0);
+        (void) ngx_goim_push_one(push, m->ch, 0);
     }
 
     /*
@@ -323,27 +488,37 @@ ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
  * The channel has had the room's messages up to pos (from the history):
  * the live stream brings it those after.  What the room merged so far
  * came before pos and goes to the other members first; from now on a
- * message up to pos goes alone, without this channel.
+ * message up to pos goes alone, without this channel.  Each of a
+ * channel's rooms has its own seam.
  */
 
 void
-ngx_goim_room_seam(ngx_goim_channel_t *ch, uint64_t pos)
+ngx_goim_room_seam(ngx_goim_channel_t *ch, ngx_goim_room_t *room,
+    uint64_t pos)
 {
-    ngx_goim_room_t  *room;
+    ngx_uint_t          i;
+    ngx_goim_member_t  *m;
 
-    room = ch->room;
+    m = NULL;
 
-    if (room == NULL) {
+    for (i = 0; i < ch->nrooms; i++) {
+        if (ch->rooms[i].room == room) {
+            m = &ch->rooms[i];
+            break;
+        }
+    }
+
+    if (m == NULL) {
         return;
     }
 
     if (room->batch.count) {
-        ngx_queue_remove(&ch->room_link);
+        ngx_queue_remove(&m->link);
         ngx_goim_room_flush_pending(room);
-        ngx_queue_insert_tail(&room->members, &ch->room_link);
+        ngx_queue_insert_tail(&room->members, &m->link);
     }
 
-    ch->room_pos = pos;
+    m->pos = pos;
 
     if (pos > room->seam) {
         room->seam = pos;

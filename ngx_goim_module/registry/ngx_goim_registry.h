@@ -31,6 +31,26 @@ typedef struct {
 } ngx_goim_inbox_msg_t;
 
 
+/* presence (ngx_goim_registry_presence.c): a connection in a room */
+#define GOIM_PRESENCE_PLATFORM  32
+
+typedef struct ngx_goim_shm_presence_s  ngx_goim_shm_presence_t;
+
+typedef struct {
+    uint64_t               seq;         /* the listing's cursor */
+    int64_t                mid;
+    ngx_str_t              key;
+    ngx_str_t              platform;
+    time_t                 since;
+    ngx_pid_t              pid;         /* of the worker holding it */
+} ngx_goim_presence_member_t;
+
+typedef struct {
+    ngx_uint_t             connections;
+    ngx_uint_t             members;     /* distinct mids above 0 */
+} ngx_goim_presence_stats_t;
+
+
 /* one live worker, as the status page shows it */
 typedef struct {
     ngx_uint_t             slot;
@@ -50,12 +70,17 @@ typedef struct {
 } ngx_goim_registry_snapshot_t;
 
 
-/* a room message's position (docs/PROTOCOL.md 1.14) */
+/* a room message's position (docs/PROTOCOL.md 1.15) */
 typedef struct {
     uint64_t               epoch;       /* the zone's */
     uint64_t               gen;         /* the room history's */
     uint64_t               offset;
+    uint32_t               stream;      /* the room's stream id, 2-65535 */
 } ngx_goim_history_pos_t;
+
+/* a room history's stream id, in its messages' inner ver: 0, 1 are goim's */
+#define NGX_GOIM_HISTORY_STREAM_MIN  2
+#define NGX_GOIM_HISTORY_STREAM_MAX  65535
 
 /* "<16 hex digits>-<decimal>" */
 #define NGX_GOIM_EPOCH_LEN  (16 + 1 + NGX_INT64_LEN)
@@ -65,6 +90,7 @@ typedef struct {
 #define NGX_GOIM_RECOVER_EPOCH   2    /* another history */
 #define NGX_GOIM_RECOVER_GONE    3    /* older than the history */
 #define NGX_GOIM_RECOVER_FUTURE  4    /* past the last message */
+#define NGX_GOIM_RECOVER_NOSTREAM 5   /* no stream id free: no history */
 
 typedef struct {
     ngx_uint_t             status;
@@ -82,6 +108,7 @@ typedef struct {
     size_t                 bytes;
     ngx_uint_t             evicted;
     ngx_uint_t             expired;
+    ngx_uint_t             nostream;
 } ngx_goim_history_stats_t;
 
 
@@ -113,6 +140,18 @@ uint64_t ngx_goim_registry_room_mask(u_char *name, size_t len);
 ngx_uint_t ngx_goim_registry_room_total(u_char *name, size_t len);
 ngx_int_t ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
     ngx_uint_t **counts, ngx_uint_t *n);
+
+/* who is in a room (ngx_goim_registry_presence.c) */
+ngx_goim_shm_presence_t *ngx_goim_registry_presence_add(ngx_str_t *room,
+    uint32_t hash, ngx_str_t *key, int64_t mid, ngx_str_t *platform);
+void ngx_goim_registry_presence_del(ngx_goim_shm_presence_t *p);
+ngx_int_t ngx_goim_registry_presence_list(ngx_pool_t *pool, ngx_str_t *room,
+    uint64_t cursor, ngx_uint_t max, ngx_goim_presence_member_t **out,
+    ngx_uint_t *n, uint64_t *next, ngx_goim_presence_stats_t *stats);
+void ngx_goim_registry_presence_stats(ngx_str_t *room,
+    ngx_goim_presence_stats_t *stats);
+ngx_int_t ngx_goim_registry_presence_rooms(ngx_pool_t *pool,
+    ngx_str_t **names, ngx_uint_t *n);
 
 /* messages between workers (ngx_goim_registry_inbox.c) */
 ngx_goim_inbox_msg_t *ngx_goim_registry_msg_alloc(size_t size,

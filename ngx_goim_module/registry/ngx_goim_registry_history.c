@@ -1,9 +1,10 @@
 
 /*
  * goim for nginx: room histories in the shared zone (docs/PROTOCOL.md
- * 1.14).  Each room that had a message keeps its last goim_history
+ * 1.15).  Each room that had a message keeps its last goim_history
  * size messages, for goim_history ttl, in a ring; its offsets come from
- * one sequence for all workers.  Giving a message its offset, keeping
+ * one sequence for all workers, and it has a stream id, unique on the
+ * node while it lives, that its messages carry in their inner ver.  Giving a message its offset, keeping
  * it and putting it in the inboxes of the workers with members of the
  * room is one hold of the lock: every inbox then gets a room's messages
  * in offset order, and a member joining after the hold sees the offset
@@ -13,6 +14,11 @@
 
 
 #include "ngx_goim_registry_shm.h"
+
+
+static ngx_goim_shm_hroom_t *ngx_goim_registry_hroom_get_locked(u_char *name,
+    size_t len, ngx_uint_t create, ngx_uint_t *nostream);
+static uint32_t ngx_goim_registry_stream_alloc_locked(void);
 
 
 /* goim_history off | size=N [ttl=T]; */
@@ -96,11 +102,13 @@ ngx_goim_registry_history_on(void)
 
 
 /*
- * A room message: its offset (written at pos_at, in the message for the
- * inboxes, and in *pos), kept in the history, and put in the inbox of
- * every worker with members of the room, this one's included (*self).
- * Returns the number of full inboxes, or NGX_ERROR when the zone has no
- * room for the room's history entry nor anything to give up.
+ * A room message: its offset and its room's stream id (written at pos_at,
+ * 8 bytes then 4, in the message for the inboxes, and in *pos), kept in
+ * the history, and put in the inbox of every worker with members of the
+ * room, this one's included (*self).  Returns the number of full
+ * inboxes, or NGX_ERROR when the zone has no room for the room's history
+ * entry nor anything to give up.  When no stream id is free, the message
+ * goes without a position (offset 0) and is not kept.
  */
 
 ngx_int_t
@@ -109,7 +117,7 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
     ngx_pid_t *wake, ngx_uint_t *nwake, ngx_uint_t *self)
 {
     uint64_t               mask;
-    ngx_uint_t             full;
+    ngx_uint_t             full, nostream;
     ngx_goim_conf_t       *gcf;
     ngx_goim_shm_hmsg_t   *e;
     ngx_goim_shm_hroom_t  *h;
@@ -121,9 +129,16 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    h = ngx_goim_registry_hroom_locked(room->data, room->len, 1);
+    h = ngx_goim_registry_hroom_get_locked(room->data, room->len, 1,
+                                           &nostream);
     if (h == NULL) {
-        goto nomem;
+        if (!nostream) {
+            goto nomem;
+        }
+
+        ngx_goim_shm->history_nostream++;
+        ngx_memzero(pos, sizeof(ngx_goim_history_pos_t));
+        goto deliver;
     }
 
     /* the entry first: a zone too full for it may give up older ones */
@@ -171,8 +186,12 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
     pos->epoch = ngx_goim_shm->epoch;
     pos->gen = h->gen;
     pos->offset = e->offset;
+    pos->stream = h->stream;
 
     ngx_memcpy(pos_at, &e->offset, sizeof(uint64_t));
+    ngx_memcpy(pos_at + 8, &h->stream, sizeof(uint32_t));
+
+deliver:
 
     mask = ngx_goim_registry_room_mask_locked(room->data, room->len);
 
@@ -202,10 +221,11 @@ nomem:
  * A member's recovery, and its position: in one hold, the room's
  * position now (the seam: the live stream brings what comes after it)
  * and, when since names this history, the messages after since up to
- * it, encoded as inner packets (seq: the offset's low 32 bits) in
- * r->buf (ngx_alloc'ed; the caller frees it), at most limit (0: all).
- * since NULL: the position only.  Without create, NGX_DECLINED when the
- * room has no history.
+ * it, encoded as inner packets (ver: the stream id, seq: the offset's
+ * low 32 bits) in r->buf (ngx_alloc'ed; the caller frees it), at most
+ * limit (0: all).  since NULL: the position only.  Without create,
+ * NGX_DECLINED when the room has no history; with it, the status
+ * NGX_GOIM_RECOVER_NOSTREAM when no stream id is free.
  */
 
 ngx_int_t
@@ -216,7 +236,7 @@ ngx_goim_registry_history_recover(u_char *name, size_t len,
     size_t                 size;
     u_char                *p;
     uint64_t               first;
-    ngx_uint_t             i, n, skip;
+    ngx_uint_t             i, n, skip, nostream;
     ngx_goim_conf_t       *gcf;
     ngx_goim_shm_hmsg_t   *e;
     ngx_goim_shm_hroom_t  *h;
@@ -227,12 +247,17 @@ ngx_goim_registry_history_recover(u_char *name, size_t len,
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    h = ngx_goim_registry_hroom_locked(name, len, create);
+    h = ngx_goim_registry_hroom_get_locked(name, len, create, &nostream);
     if (h == NULL) {
         ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
         if (!create) {
             return NGX_DECLINED;
+        }
+
+        if (nostream) {
+            r->status = NGX_GOIM_RECOVER_NOSTREAM;
+            return NGX_OK;
         }
 
         ngx_goim_registry_nomem("a room's history");
@@ -247,6 +272,7 @@ ngx_goim_registry_history_recover(u_char *name, size_t len,
     r->pos.epoch = ngx_goim_shm->epoch;
     r->pos.gen = h->gen;
     r->pos.offset = h->last;
+    r->pos.stream = h->stream;
 
     first = h->n ? h->ring[h->head]->offset : h->last + 1;
     r->first = first;
@@ -302,8 +328,9 @@ ngx_goim_registry_history_recover(u_char *name, size_t len,
 
     for (i = 0; i < n; i++) {
         e = h->ring[(h->head + skip + i) % h->cap];
-        p += goim_packet_encode(p, 1, e->op, (int32_t) (uint32_t) e->offset,
-                                e->data, e->len);
+        p += goim_packet_encode(p, (int32_t) h->stream, e->op,
+                                (int32_t) (uint32_t) e->offset, e->data,
+                                e->len);
         r->last = e->offset;
     }
 
@@ -378,6 +405,7 @@ ngx_goim_registry_history_stats(ngx_goim_history_stats_t *s)
     s->bytes = ngx_goim_shm->history_bytes;
     s->evicted = ngx_goim_shm->history_evicted;
     s->expired = ngx_goim_shm->history_expired;
+    s->nostream = ngx_goim_shm->history_nostream;
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 }
@@ -434,4 +462,93 @@ ngx_goim_registry_epoch_parse(u_char *s, size_t len,
     pos->gen = v;
 
     return NGX_OK;
+}
+
+
+/*
+ * A room's history; with create, made when missing.  NULL: the zone is
+ * full, or (*nostream set) every stream id is taken by a history whose
+ * room has members.
+ */
+
+static ngx_goim_shm_hroom_t *
+ngx_goim_registry_hroom_get_locked(u_char *name, size_t len,
+    ngx_uint_t create, ngx_uint_t *nostream)
+{
+    uint32_t               stream;
+    ngx_goim_shm_hroom_t  *h;
+
+    *nostream = 0;
+
+    h = ngx_goim_registry_hroom_locked(name, len, 0);
+
+    if (h || !create) {
+        return h;
+    }
+
+    stream = ngx_goim_registry_stream_alloc_locked();
+    if (stream == 0) {
+        *nostream = 1;
+        return NULL;
+    }
+
+    return ngx_goim_registry_hroom_locked(name, len, stream);
+}
+
+
+/*
+ * A stream id for a new history: the next free one after the last given
+ * (so an id is not reused soon).  When all are taken, the history
+ * written longest ago whose room has no member on the node gives its id
+ * up; 0 when every history has members.
+ */
+
+static uint32_t
+ngx_goim_registry_stream_alloc_locked(void)
+{
+    uint32_t               s;
+    ngx_uint_t             i, n;
+    ngx_queue_t           *q;
+    ngx_goim_shm_hroom_t  *h;
+
+    n = NGX_GOIM_HISTORY_STREAM_MAX - NGX_GOIM_HISTORY_STREAM_MIN + 1;
+
+    for ( ;; ) {
+        s = ngx_goim_shm->history_stream_next;
+
+        for (i = 0; i < n; i++) {
+            if (s > NGX_GOIM_HISTORY_STREAM_MAX) {
+                s = NGX_GOIM_HISTORY_STREAM_MIN;
+            }
+
+            if (!(ngx_goim_shm->history_streams[s / 8] & (1 << (s % 8)))) {
+                ngx_goim_shm->history_streams[s / 8] |= 1 << (s % 8);
+                ngx_goim_shm->history_stream_next = s + 1;
+                return s;
+            }
+
+            s++;
+        }
+
+        for (q = ngx_queue_head(&ngx_goim_shm->history_lru);
+             q != ngx_queue_sentinel(&ngx_goim_shm->history_lru);
+             q = ngx_queue_next(q))
+        {
+            h = ngx_queue_data(q, ngx_goim_shm_hroom_t, lru);
+
+            if (ngx_goim_registry_room_mask_locked(h->sn.str.data,
+                                                   h->sn.str.len)
+                == 0)
+            {
+                break;
+            }
+        }
+
+        if (q == ngx_queue_sentinel(&ngx_goim_shm->history_lru)) {
+            return 0;
+        }
+
+        ngx_goim_shm->history_evicted += h->n;
+        ngx_goim_registry_hroom_free_locked(h);
+    }
 }

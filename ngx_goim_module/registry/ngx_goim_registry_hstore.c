@@ -34,6 +34,9 @@ ngx_goim_registry_history_init_locked(ngx_goim_shm_t *shm)
 
     ngx_memcpy(&shm->epoch, rnd, 8);
     shm->history_gen = 0;
+
+    ngx_memzero(shm->history_streams, sizeof(shm->history_streams));
+    shm->history_stream_next = NGX_GOIM_HISTORY_STREAM_MIN;
 }
 
 
@@ -82,8 +85,13 @@ ngx_goim_registry_alloc_locked(size_t size)
 }
 
 
+/*
+ * A room's history; with a stream id (taken by the caller), made when
+ * missing.  NULL: none, or the zone is full (the id is given back).
+ */
+
 ngx_goim_shm_hroom_t *
-ngx_goim_registry_hroom_locked(u_char *name, size_t len, ngx_uint_t create)
+ngx_goim_registry_hroom_locked(u_char *name, size_t len, uint32_t stream)
 {
     uint32_t               hash;
     ngx_str_t              s;
@@ -95,13 +103,14 @@ ngx_goim_registry_hroom_locked(u_char *name, size_t len, ngx_uint_t create)
 
     h = (ngx_goim_shm_hroom_t *) ngx_str_rbtree_lookup(&ngx_goim_shm->history,
                                                        &s, hash);
-    if (h || !create) {
+    if (h || stream == 0) {
         return h;
     }
 
     h = ngx_goim_registry_alloc_locked(offsetof(ngx_goim_shm_hroom_t, name)
                                        + len);
     if (h == NULL) {
+        ngx_goim_shm->history_streams[stream / 8] &= ~(1 << (stream % 8));
         return NULL;
     }
 
@@ -111,6 +120,7 @@ ngx_goim_registry_hroom_locked(u_char *name, size_t len, ngx_uint_t create)
     h->sn.str.len = len;
     h->sn.node.key = hash;
     h->gen = ++ngx_goim_shm->history_gen;
+    h->stream = stream;
     h->updated = ngx_time();
 
     ngx_rbtree_insert(&ngx_goim_shm->history, &h->sn.node);
@@ -174,11 +184,14 @@ ngx_goim_registry_hroom_free_locked(ngx_goim_shm_hroom_t *h)
     ngx_rbtree_delete(&ngx_goim_shm->history, &h->sn.node);
     ngx_queue_remove(&h->lru);
 
+    ngx_goim_shm->history_streams[h->stream / 8] &= ~(1 << (h->stream % 8));
+
     ngx_goim_shm->history_rooms--;
     ngx_goim_shm->history_bytes -= offsetof(ngx_goim_shm_hroom_t, name)
                                    + h->sn.str.len;
 
     ngx_slab_free_locked(ngx_goim_shpool, h);
 }
+
 
 

@@ -14,7 +14,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  8
+#define NGX_GOIM_SHM_VERSION  9
 
 #define NGX_GOIM_SHM_COMETS   256
 #define NGX_GOIM_SHM_COMET_ID 128
@@ -57,6 +57,7 @@ typedef struct {
     ngx_queue_t            lru;         /* shm->history_lru, by last write */
     uint64_t               gen;         /* the room's part of the epoch */
     uint64_t               last;        /* the last offset given */
+    uint32_t               stream;      /* its id in the inner ver */
     time_t                 updated;
     ngx_uint_t             cap;
     ngx_uint_t             n;
@@ -103,6 +104,16 @@ typedef struct {
     size_t                 history_bytes;
     ngx_uint_t             history_evicted;     /* for zone space */
     ngx_uint_t             history_expired;     /* by ttl */
+    ngx_uint_t             history_nostream;    /* pushes without one */
+
+    /* the histories' stream ids in use (2 to 65535), and the next try */
+    uint8_t                history_streams[65536 / 8];
+    ngx_uint_t             history_stream_next;
+
+    /* who is in which room (goim_presence, _presence.c) */
+    ngx_rbtree_t           presence;
+    ngx_rbtree_node_t      presence_sentinel;
+    uint64_t               presence_seq;
 } ngx_goim_shm_t;
 
 
@@ -126,13 +137,15 @@ void ngx_goim_registry_history_init_locked(ngx_goim_shm_t *shm);
 void *ngx_goim_registry_alloc_locked(size_t size);
 uint64_t ngx_goim_registry_room_mask_locked(u_char *name, size_t len);
 ngx_goim_shm_hroom_t *ngx_goim_registry_hroom_locked(u_char *name,
-    size_t len, ngx_uint_t create);
+    size_t len, uint32_t stream);
 void ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h,
     time_t now, time_t ttl, ngx_uint_t keep);
 void ngx_goim_registry_hroom_free_locked(ngx_goim_shm_hroom_t *h);
 ngx_uint_t ngx_goim_registry_inbox_put_locked(uint64_t mask,
     ngx_goim_inbox_msg_t *m, ngx_uint_t self, ngx_pid_t *wake,
     ngx_uint_t *nwake);
+void ngx_goim_registry_presence_purge_locked(ngx_uint_t widx,
+    ngx_uint_t gen);
 
 
 #endif /* _NGX_GOIM_REGISTRY_SHM_H_INCLUDED_ */

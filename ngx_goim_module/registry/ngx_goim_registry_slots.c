@@ -167,6 +167,7 @@ ngx_goim_registry_purge_locked(ngx_uint_t widx)
     sw = &ngx_goim_shm->workers[widx];
 
     ngx_goim_registry_index_purge_locked(widx, sw->gen);
+    ngx_goim_registry_presence_purge_locked(widx, sw->gen);
     ngx_goim_registry_inbox_purge_locked(sw);
 
     sw->pid = 0;

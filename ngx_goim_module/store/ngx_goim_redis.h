@@ -149,6 +149,16 @@ ngx_int_t ngx_goim_online_init(ngx_cycle_t *cycle);
 void ngx_goim_online_exit(ngx_cycle_t *cycle);
 
 
+/*
+ * Presence in Redis (ngx_goim_presence.c), with goim_presence in the
+ * Redis modes: a channel joins or leaves a room; the lease holder renews
+ * the node's rooms.
+ */
+ngx_int_t ngx_goim_presence_init(ngx_cycle_t *cycle);
+void ngx_goim_presence_exit(ngx_cycle_t *cycle);
+void ngx_goim_presence_add(ngx_goim_channel_t *ch, ngx_str_t *room);
+void ngx_goim_presence_del(ngx_goim_channel_t *ch, ngx_str_t *room);
+
 /* the floor's init and exit, in order (ngx_goim_store.c) */
 ngx_int_t ngx_goim_store_init(ngx_cycle_t *cycle);
 void ngx_goim_store_exit(ngx_cycle_t *cycle);

@@ -25,6 +25,10 @@ ngx_goim_store_init(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_goim_presence_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_goim_online_init(cycle);
 }
 
@@ -33,6 +37,7 @@ void
 ngx_goim_store_exit(ngx_cycle_t *cycle)
 {
     ngx_goim_online_exit(cycle);
+    ngx_goim_presence_exit(cycle);
     ngx_goim_kafka_exit(cycle);
     ngx_goim_redis_exit(cycle);
 }

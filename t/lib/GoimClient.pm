@@ -43,6 +43,10 @@ use constant {
     OP_CHANGE_ROOM       => 12, OP_CHANGE_ROOM_REPLY => 13,
     OP_SUB               => 14, OP_SUB_REPLY       => 15,
     OP_UNSUB             => 16, OP_UNSUB_REPLY     => 17,
+    # ours (docs/PROTOCOL.md 1.14)
+    OP_JOIN              => 30, OP_JOIN_REPLY      => 31,
+    OP_LEAVE             => 32, OP_LEAVE_REPLY     => 33,
+    OP_PRESENCE          => 34,
 };
 
 # WebSocket opcodes (RFC 6455 5.2).
@@ -56,13 +60,15 @@ use constant WS_GUID    => '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 # Replies to client packets; everything else counts as a push.
 my %REPLY_OP = map { $_ => 1 } (OP_HEARTBEAT_REPLY, OP_AUTH_REPLY,
-    OP_CHANGE_ROOM_REPLY, OP_SUB_REPLY, OP_UNSUB_REPLY);
+    OP_CHANGE_ROOM_REPLY, OP_SUB_REPLY, OP_UNSUB_REPLY, OP_JOIN_REPLY,
+    OP_LEAVE_REPLY);
 
 our @OPS = qw(
     OP_HANDSHAKE OP_HANDSHAKE_REPLY OP_HEARTBEAT OP_HEARTBEAT_REPLY
     OP_SEND_MSG OP_SEND_MSG_REPLY OP_DISCONNECT_REPLY OP_AUTH OP_AUTH_REPLY
     OP_RAW OP_PROTO_READY OP_PROTO_FINISH OP_CHANGE_ROOM OP_CHANGE_ROOM_REPLY
     OP_SUB OP_SUB_REPLY OP_UNSUB OP_UNSUB_REPLY
+    OP_JOIN OP_JOIN_REPLY OP_LEAVE OP_LEAVE_REPLY OP_PRESENCE
 );
 our @WS = qw(WS_CONT WS_TEXT WS_BINARY WS_CLOSE WS_PING WS_PONG);
 our @EXPORT_OK = (@OPS, @WS, qw(
@@ -682,6 +688,29 @@ sub sub_ops {
 sub unsub_ops {
     my ($self, @ops) = @_;
     return $self->_request(OP_UNSUB, join(',', @ops), OP_UNSUB_REPLY);
+}
+
+# join_rooms(@ids) / leave_rooms(@ids): op 30 / op 32 with the ids as a
+# JSON array (or, with one scalar ref, that raw body); the decoded reply
+# ({rooms => [...], error => ...}), undef without one.
+sub join_rooms {
+    my ($self, @ids) = @_;
+    return $self->_rooms_request(OP_JOIN, OP_JOIN_REPLY, @ids);
+}
+
+sub leave_rooms {
+    my ($self, @ids) = @_;
+    return $self->_rooms_request(OP_LEAVE, OP_LEAVE_REPLY, @ids);
+}
+
+sub _rooms_request {
+    my ($self, $op, $reply_op, @ids) = @_;
+    my $body = @ids == 1 && ref $ids[0] eq 'SCALAR' ? ${ $ids[0] }
+             : $JSON->encode([@ids]);
+    my $r = $self->_request($op, $body, $reply_op);
+    return undef unless defined $r;
+    my $d = eval { $JSON->decode($r) };
+    return ref $d eq 'HASH' ? $d : { _raw => $r };
 }
 
 sub _request {

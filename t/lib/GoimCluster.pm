@@ -169,6 +169,8 @@ sub _render_node {
     my $conf = _slurp("$Repo/conf/goim-cluster.conf");
     $conf =~ s/\@([A-Z][A-Z_]*)\@/
         defined $v{$1} ? $v{$1} : die "no value for \@$1\@\n"/ge;
+    # main-context directives of the test (cluster_up(main_extra => ...))
+    $conf =~ s/^(goim_redis .*\n)/$1$o{main_extra}/m if $o{main_extra};
     return $conf;
 }
 

@@ -33,6 +33,7 @@ keys_message(unsigned char *buf, uint32_t type, const char **keys, int n,
     head.op = 1000;
     head.speed = 0;
     head.pos = 0x0000000100000002ULL;
+    head.stream = 65535;
     head.raw = 0;
     head.ntargets = n;
     head.targets_len = tlen;
@@ -120,9 +121,12 @@ main(void)
     ok(pos == 0x0000000100000002ULL && GOIM_IMSG_POS_OFF == 28,
        "layout: pos at 28");
     ok(m.head.pos == 0x0000000100000002ULL, "pos: read back");
-    memcpy(&w, buf + 36, 4);
-    is_int(w, 2, "layout: the first key's length at 36");
-    is_mem(buf + 40, "k1", 2, "layout: then its bytes");
+    memcpy(&w, buf + GOIM_IMSG_STREAM_OFF, 4);
+    ok(w == 65535 && GOIM_IMSG_STREAM_OFF == 36, "layout: stream at 36");
+    is_int(m.head.stream, 65535, "stream: read back");
+    memcpy(&w, buf + 40, 4);
+    is_int(w, 2, "layout: the first key's length at 40");
+    is_mem(buf + 44, "k1", 2, "layout: then its bytes");
 
     /* a kick carries keys the same way */
 
@@ -142,6 +146,7 @@ main(void)
     head.op = -7;
     head.speed = 0;
     head.pos = 0;
+    head.stream = 0;
     head.raw = 1;
     head.ntargets = 70;
     head.targets_len = 70 * sizeof(int64_t);

@@ -29,7 +29,9 @@ token_is_empty(const goim_token_t *tok)
     return tok->mid == 0 && tok->key == NULL && tok->key_len == 0
            && tok->room_id == NULL && tok->room_len == 0
            && tok->platform == NULL && tok->accepts == NULL
-           && tok->n_accepts == 0 && tok->exp == 0;
+           && tok->n_accepts == 0 && tok->exp == 0
+           && tok->room_ids.data == NULL && tok->room_ids.n == 0
+           && tok->allowed_rooms.data == NULL && !tok->allowed_rooms.given;
 }
 
 

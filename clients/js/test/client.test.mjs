@@ -297,6 +297,39 @@ describe('one node', () => {
         d.close();
     });
 
+    test('several rooms: room_ids, joinRooms, leaveRooms', async () => {
+        const c = client(n, { token: token('live://m1',
+                                           { room_ids: ['group://m1'] }) });
+        const early = c.joinRooms(['group://m2']);
+        c.connect();
+        assert.equal(await early, null);
+        await c.waitEvent('connect');
+        assert.deepEqual(c.info.rooms, [
+            { room_id: 'live://m1', joined: true },
+            { room_id: 'group://m1', joined: true }]);
+        assert.deepEqual(c.rooms, ['group://m2']);
+        assert.deepEqual(await c.joinRooms(['group://m3', 'live://m1']), [
+            { room_id: 'group://m3', joined: true },
+            { room_id: 'live://m1', joined: true }]);
+        // group://m2, joined before the connection, is joined once it is up
+        await push(n, 'room?operation=1000&type=group&room=m2', 'm2');
+        await push(n, 'room?operation=1000&type=group&room=m3', 'm3');
+        await push(n, 'room?operation=1000&type=live&room=m1', 'm1');
+        await c.waitText('m1');
+        await c.waitText('m2');
+        await c.waitText('m3');
+        assert.deepEqual(await c.leaveRooms('group://m3'),
+                         [{ room_id: 'group://m3', left: true }]);
+        assert.deepEqual(c.rooms, ['group://m2', 'live://m1']);
+        await push(n, 'room?operation=1000&type=group&room=m3', 'gone');
+        await push(n, 'room?operation=1000&type=group&room=m1', 'last');
+        await c.waitText('last');
+        await sleep(T(300));
+        assert.deepEqual(c.texts().sort(), ['last', 'm1', 'm2', 'm3']);
+        assert.throws(() => c.joinRooms(''), /empty room id/);
+        c.close();
+    });
+
     test('ping: the room\'s online count over the whole node', async () => {
         const a = client(n, { token: token('live://count') });
         const b = client(n, { token: token('live://count') });
@@ -604,6 +637,59 @@ describe('history and recovery', () => {
         await c.waitText('h4');
         assert.deepEqual(c.texts(), ['h1', 'h2', 'h3', 'h4']);
         assert.deepEqual(c.messages.map((m) => m.offset), [1, 2, 3, 4]);
+        c.close();
+    });
+
+    test('three rooms (token, room_ids, joinRooms): each recovered',
+         async () => {
+        let calls = 0;
+        let open;
+        const gate = new Promise((r) => { open = r; });
+        const c = client(n, { minReconnectDelay: 100, token: async () => {
+            if (++calls > 1) {
+                await gate;
+            }
+            return token('live://r1', { room_ids: ['group://r2'] });
+        } });
+        c.joinRooms('group://r3');
+        c.connect();
+        await c.waitEvent('connect');
+        await waitFor(() => c.positions['group://r3'] !== undefined, T(5000),
+                      'the joined room\'s position');
+        const rooms = ['live://r1', 'group://r2', 'group://r3'];
+        const path = (r) => r.replace('://', '&room=');
+        for (const r of rooms) {
+            await push(n, `room?operation=1000&type=${path(r)}`, `${r} 1`);
+        }
+        await waitFor(() => c.messages.length >= 3, T(5000), '3 messages');
+        assert.deepEqual(c.messages.map((m) => [m.room, m.offset]).sort(),
+                         rooms.map((r) => [r, 1]).sort());
+        await n.reload(T(10000));
+        await c.waitCount('disconnect', 1);
+        for (const r of rooms) {
+            await push(n, `room?operation=1000&type=${path(r)}`, `${r} 2`);
+            await push(n, `room?operation=1000&type=${path(r)}`, `${r} 3`);
+        }
+        open();
+        await c.waitCount('connect', 2);
+        await waitFor(() => c.seen('recover').length === 3, T(5000),
+                      'three recover events');
+        assert.deepEqual(c.seen('recover').map((e) => e[1]).sort(
+            (a, b) => a.room < b.room ? -1 : 1),
+            ['group://r2', 'group://r3', 'live://r1'].map((room) => ({
+                room, recovered: true, reason: null, messages: 2 })));
+        for (const r of rooms) {
+            await push(n, `room?operation=1000&type=${path(r)}`, `${r} 4`);
+        }
+        await waitFor(() => c.messages.length >= 12, T(5000), '12 messages');
+        await sleep(T(300));
+        for (const r of rooms) {
+            assert.deepEqual(
+                c.messages.filter((m) => m.room === r).map(
+                    (m) => [m.offset, m.text]),
+                [1, 2, 3, 4].map((i) => [i, `${r} ${i}`]), r);
+        }
+        assert.equal(c.messages.length, 12);
         c.close();
     });
 

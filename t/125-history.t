@@ -1,9 +1,10 @@
-# Room histories and recovery (docs/PROTOCOL.md 1.14), embedded, with 4
-# workers: positions in the auth reply and in each pushed packet's seq,
-# op 30 before op 7 (or op 12) recovers the messages after a position,
-# then the live stream with no gap and no duplicate at the seam, then
-# op 31 with the result; failures say why and leave the connection
-# usable; positions survive a reload and a worker crash.
+# Room histories and recovery (docs/PROTOCOL.md 1.15), embedded, with 4
+# workers: positions in the auth reply and in each pushed packet's ver
+# (the room's stream id) and seq (its offset), op 35 before op 7 (or op
+# 12, op 30) recovers the messages after a position, then op 36 with the
+# result, then the live stream with no gap and no duplicate at the seam;
+# failures say why and leave the connection usable; positions survive a
+# reload and a worker crash; a connection in two rooms recovers both.
 use strict;
 use warnings;
 use FindBin;
@@ -17,8 +18,8 @@ use Time::HiRes qw(time sleep);
 
 skip_unless_module();
 
-use constant OP_RECOVER       => 30;
-use constant OP_RECOVER_REPLY => 31;
+use constant OP_RECOVER       => 35;
+use constant OP_RECOVER_REPLY => 36;
 
 our $JSON = JSON::PP->new->utf8->canonical;
 
@@ -37,7 +38,7 @@ add_block_preprocessor(sub {
 EOF
 });
 
-# a client of room $room; op 30 first when $since ({epoch, offset}) is
+# a client of room $room; op 35 first when $since ({epoch, offset}) is
 # given: returns the client and the op 8 reply
 sub join_room {
     my ($t, $room, $since, %o) = @_;
@@ -51,9 +52,10 @@ sub join_room {
     return ($c, $r);
 }
 
-# the room's pushes as [offset, body] until op 31 or $n pushes (after op
-# 31, live ones); a full 64-bit offset from the 32-bit seq and the last
-# offset known
+# the room's pushes as [offset, body] until op 36 or $n pushes (after op
+# 36, live ones); a full 64-bit offset from the 32-bit seq and the last
+# offset known.  Every push must carry one stream id (ver), kept in
+# $c->{stream}.
 sub pushes {
     my ($c, $n, $timeout, $last) = @_;
     my (@got, $result);
@@ -66,12 +68,41 @@ sub pushes {
             $result = $main::JSON->decode($p->{body});
             last;
         }
+        my $stream = $p->{ver} & 0xffff;
+        $c->{stream} //= $stream;
+        die "stream $stream, not $c->{stream}\n" if $stream != $c->{stream};
         my $seq = $p->{seq} & 0xffffffff;
         my $off = $last + (($seq - ($last & 0xffffffff)) & 0xffffffff);
         push @got, [$off, $p->{body}];
         $last = $off;
     }
     return (\@got, $result);
+}
+
+# pushes of several rooms: {room => [[offset, body], ...]} by the streams
+# in %$streams (stream id => room), from the last offsets in %$last
+sub pushes_by_room {
+    my ($c, $n, $timeout, $streams, $last) = @_;
+    my (%got, $result, $count);
+    my $deadline = time + $timeout;
+    while (($count // 0) < $n) {
+        my $p = $c->wait_op(sub { $_[0]{op} == 1000
+                                  || $_[0]{op} == OP_RECOVER_REPLY },
+                            $deadline - time) or last;
+        if ($p->{op} == OP_RECOVER_REPLY) {
+            $result = $main::JSON->decode($p->{body});
+            last;
+        }
+        my $room = $streams->{$p->{ver} & 0xffff}
+            // die "unknown stream " . ($p->{ver} & 0xffff) . "\n";
+        my $l = $last->{$room} // 0;
+        my $seq = $p->{seq} & 0xffffffff;
+        my $off = $l + (($seq - ($l & 0xffffffff)) & 0xffffffff);
+        push @{ $got{$room} }, [$off, $p->{body}];
+        $last->{$room} = $off;
+        $count++;
+    }
+    return (\%got, $result);
 }
 
 sub room_push {
@@ -101,6 +132,8 @@ is ref $ra->{rooms}, 'ARRAY', "$name - op 8 lists the rooms' positions";
 my $pos = $ra->{rooms}[0];
 is $pos->{room_id}, 'live://h1', "$name - by room";
 like $pos->{epoch}, qr/^[0-9a-f]{16}-\d+$/, "$name - an epoch";
+cmp_ok $pos->{stream}, '>=', 2, "$name - a stream id";
+ok $pos->{joined}, "$name - joined";
 is $pos->{offset}, 0, "$name - offset 0: nothing yet";
 is $ra->{mid}, 0, "$name - goim's members still there";
 
@@ -108,6 +141,7 @@ ok room_push('h1', "m$_"), "$name - push $_" for 1 .. 5;
 my ($got) = pushes($a, 5, T(3), 0);
 is_deeply $got, [map { [$_, "m$_"] } 1 .. 5],
     "$name - live pushes carry offsets 1..5 in seq" or diag explain $got;
+is $a->{stream}, $pos->{stream}, "$name - and the room's stream id in ver";
 $a->close;
 
 ok room_push('h1', "m$_"), "$name - push $_ while away" for 6 .. 8;
@@ -119,16 +153,17 @@ my ($rec, $res) = pushes($b, 100, T(3), 5);
 is_deeply $rec, [map { [$_, "m$_"] } 6 .. 8],
     "$name - exactly the 3 missed messages, in order" or diag explain $rec;
 is_deeply $res, { rooms => [{ room_id => 'live://h1',
+                              stream => $pos->{stream},
                               epoch => $pos->{epoch}, offset => 8,
                               recovered => JSON::PP::true, messages => 3 }] },
-    "$name - then op 31: recovered" or diag explain $res;
+    "$name - then op 36: recovered" or diag explain $res;
 ok room_push('h1', 'm9'), "$name - push 9";
 ($got) = pushes($b, 1, T(3), 8);
 is_deeply $got, [[9, 'm9']], "$name - then the live stream";
 ($got) = pushes($b, 1, 0.3, 9);
 is_deeply $got, [], "$name - and nothing twice";
 
-# from the position op 8 gave: nothing to recover, still op 31
+# from the position op 8 gave: nothing to recover, still op 36
 my ($c, $rc) = join_room('tcp', 'live://h1',
                          { epoch => $pos->{epoch}, offset => 9 });
 ($rec, $res) = pushes($c, 100, T(3), 9);
@@ -143,7 +178,8 @@ $_->close for $b, $c;
 my ($st, $j) = api(GET => '/goim/history/room?type=live&room=h1&since=6'
                    . '&encoding=raw');
 is_deeply [$st, $j], [200, { code => 0, message => '', data => {
-    room => 'live://h1', epoch => $pos->{epoch}, offset => 9, first => 1,
+    room => 'live://h1', epoch => $pos->{epoch}, stream => $pos->{stream},
+    offset => 9, first => 1,
     complete => JSON::PP::true, messages => [
         map { { offset => $_, op => 1000, body => "m$_" } } 7 .. 9 ] } }],
     "$name - GET /goim/history/room" or diag explain $j;
@@ -243,7 +279,7 @@ while (time < $deadline && grep { $_->{last} < $N } @r) {
                             { epoch => $epoch, offset => $r->{last} });
         $reconnects++;
         my ($got, $res) = pushes($c, 1e6, 0.05 + rand 0.1, $r->{last});
-        # what came before op 31 was recovered; then the live stream
+        # what came before op 36 was recovered; then the live stream
         if ($res) {
             die "recovery failed: " . $main::JSON->encode($res) . "\n"
                 unless $res->{rooms}[0]{recovered};
@@ -268,7 +304,7 @@ cmp_ok $reconnects, '>=', 8, "$name - $reconnects reconnects";
 
 
 
-=== TEST 4: a room change with op 30 first recovers the new room
+=== TEST 4: a room change with op 35 first recovers the new room
 --- perl
 my ($a, $ra) = join_room('tcp', 'live://h4');
 my $pos = $ra->{rooms}[0];
@@ -283,13 +319,15 @@ is $b->change_room('live://h4'), 'live://h4', "$name - op 13 echoes";
 my ($rec, $res) = pushes($b, 100, T(3), 3);
 is_deeply $rec, [[4, 'r4'], [5, 'r5']], "$name - the 2 missed messages";
 is_deeply [$res->{rooms}[0]{recovered}, $res->{rooms}[0]{offset}],
-    [JSON::PP::true, 5], "$name - op 31 after op 13";
-# a change without op 30: op 31 gives the new room's position only
+    [JSON::PP::true, 5], "$name - op 36 after op 13";
+# a change without op 35: op 36 gives the new room's position only
 is $b->change_room('live://h1x'), 'live://h1x', "$name - another change";
 ($rec, $res) = pushes($b, 100, T(3), 0);
 is_deeply $res, { rooms => [{ room_id => 'live://h1x',
+    stream => $res->{rooms}[0]{stream},
     epoch => $res->{rooms}[0]{epoch}, offset => 0 }] },
-    "$name - op 31: the position, no result" or diag explain $res;
+    "$name - op 36: the position, no result" or diag explain $res;
+cmp_ok $res->{rooms}[0]{stream}, '>=', 2, "$name - with a stream id";
 $b->close;
 
 
@@ -337,7 +375,7 @@ $c->close;
 === TEST 6: the seam: a member joins while the room's messages wait in its worker's inbox, and gets each once
 --- perl
 # X keeps worker W in room h6; Y, on W too, is in another room. While W
-# is stopped, Y asks to recover h6 and changes to it (op 30, op 12),
+# is stopped, Y asks to recover h6 and changes to it (op 35, op 12),
 # then 3 messages are pushed: they are in the history and in W's inbox.
 # W resumes and reads Y first (its bytes were there first): Y recovers
 # the 3, and W's inbox brings them again: Y must not get them twice.
@@ -380,6 +418,99 @@ for my $try (1 .. 3) {
     my $echo = $y->wait_op(OP_CHANGE_ROOM_REPLY, T(1));
     is $echo && $echo->{body}, 'live://h6', "$name - try $try: op 13";
     is $y->change_room('live://o6'), 'live://o6', "$name - Y back out";
-    ok $y->wait_op(OP_RECOVER_REPLY, T(3)), "$name - with its op 31";
+    ok $y->wait_op(OP_RECOVER_REPLY, T(3)), "$name - with its op 36";
 }
 $_->close for $x, $y;
+
+
+
+=== TEST 7: a connection in two rooms: a stream id per room, and both recovered at auth and with op 30
+--- perl
+my $a = goim_connect('tcp');
+my $ra = $a->auth({ key => 'a7', room_id => 'live://m1',
+                    room_ids => ['live://m2'], accepts => [1000] });
+my %pos = map { $_->{room_id} => $_ } @{ $ra->{rooms} };
+is_deeply [sort keys %pos], ['live://m1', 'live://m2'],
+    "$name - op 8: both rooms" or diag explain $ra;
+ok $pos{'live://m1'}{stream} != $pos{'live://m2'}{stream},
+    "$name - two stream ids";
+my %streams = map { $pos{$_}{stream} => $_ } keys %pos;
+# one message written once to every member: B in m1 only reads m1's
+# stream id too
+my $b = goim_connect('ws');
+my $rb = $b->auth({ key => 'b7', room_id => 'live://m1', accepts => [1000] });
+is $rb->{rooms}[0]{stream}, $pos{'live://m1'}{stream},
+    "$name - the stream id is the room's, for every member";
+for my $i (1 .. 3) {
+    ok room_push('m1', "a$i"), "$name - m1 push $i";
+    ok room_push('m2', "b$i"), "$name - m2 push $i";
+}
+my %last;
+my ($got) = pushes_by_room($a, 6, T(3), \%streams, \%last);
+is_deeply $got, { 'live://m1' => [map { [$_, "a$_"] } 1 .. 3],
+                  'live://m2' => [map { [$_, "b$_"] } 1 .. 3] },
+    "$name - each room's messages by its stream id, offsets 1..3"
+    or diag explain $got;
+my ($bg) = pushes($b, 3, T(3), 0);
+is_deeply $bg, [map { [$_, "a$_"] } 1 .. 3], "$name - B: m1's";
+is $b->{stream}, $pos{'live://m1'}{stream}, "$name - with m1's stream id";
+$a->close;
+
+ok room_push('m1', "a$_"), "$name - m1 push $_ while away" for 4 .. 6;
+ok room_push('m2', "b$_"), "$name - m2 push $_ while away" for 4 .. 5;
+
+# back on another connection: op 35 names both, op 7 joins both
+my $c = goim_connect('ws');
+$c->send_packet(OP_RECOVER, $main::JSON->encode({ rooms => [
+    map { { room_id => $_, epoch => $pos{$_}{epoch}, offset => 3 } }
+        sort keys %pos ] }));
+my $rc = $c->auth({ key => 'a7', room_id => 'live://m1',
+                    room_ids => ['live://m2'], accepts => [1000] });
+is_deeply [map { [$_->{room_id}, $_->{offset}] } @{ $rc->{rooms} }],
+    [['live://m1', 6], ['live://m2', 5]], "$name - op 8: the seams";
+my ($rec, $res) = pushes_by_room($c, 100, T(3), \%streams, {%last});
+is_deeply $rec, { 'live://m1' => [map { [$_, "a$_"] } 4 .. 6],
+                  'live://m2' => [map { [$_, "b$_"] } 4 .. 5] },
+    "$name - exactly the missed messages of both rooms" or diag explain $rec;
+is_deeply [map { [$_->{room_id}, $_->{recovered}, $_->{messages}] }
+               @{ $res->{rooms} }],
+    [['live://m1', JSON::PP::true, 3], ['live://m2', JSON::PP::true, 2]],
+    "$name - op 36: both recovered" or diag explain $res;
+ok room_push('m2', 'b6'), "$name - m2 push 6";
+ok room_push('m1', 'a7'), "$name - m1 push 7";
+my %l2 = ('live://m1' => 6, 'live://m2' => 5);
+($rec) = pushes_by_room($c, 2, T(3), \%streams, \%l2);
+is_deeply $rec, { 'live://m1' => [[7, 'a7']], 'live://m2' => [[6, 'b6']] },
+    "$name - then both live streams" or diag explain $rec;
+($rec) = pushes_by_room($c, 1, 0.3, \%streams, \%l2);
+is_deeply $rec, {}, "$name - and nothing twice";
+
+# op 35 then op 30 (join): positions in op 31, the missed ones, op 36
+my $d = goim_connect('tcp');
+$d->auth({ key => 'd7', accepts => [1000] });
+$d->send_packet(OP_RECOVER, $main::JSON->encode({ rooms => [
+    map { { room_id => $_, epoch => $pos{$_}{epoch}, offset => 4 } }
+        sort keys %pos ] }));
+my $j = $d->join_rooms('live://m2', 'live://m1', 'live://m2');
+is_deeply [map { [$_->{room_id}, $_->{joined}, $_->{offset},
+                  $_->{stream}] } @{ $j->{rooms} }],
+    [['live://m2', JSON::PP::true, 6, $pos{'live://m2'}{stream}],
+     ['live://m1', JSON::PP::true, 7, $pos{'live://m1'}{stream}],
+     ['live://m2', JSON::PP::true, undef, undef]],
+    "$name - op 31: each room joined with its position, once"
+    or diag explain $j;
+($rec, $res) = pushes_by_room($d, 100, T(3), \%streams,
+                              { 'live://m1' => 4, 'live://m2' => 4 });
+is_deeply $rec, { 'live://m1' => [map { [$_, "a$_"] } 5 .. 7],
+                  'live://m2' => [map { [$_, "b$_"] } 5 .. 6] },
+    "$name - op 30: both rooms' missed messages" or diag explain $rec;
+is_deeply [map { [$_->{room_id}, $_->{recovered}, $_->{messages}] }
+               @{ $res->{rooms} }],
+    [['live://m2', JSON::PP::true, 2], ['live://m1', JSON::PP::true, 3]],
+    "$name - op 36 after op 31" or diag explain $res;
+# a join without op 35: op 31 has the position, no op 36
+$j = $d->join_rooms('live://m3');
+cmp_ok $j->{rooms}[0]{stream}, '>=', 2, "$name - a new room's stream id";
+ok !$d->wait_op(OP_RECOVER_REPLY, 0.3), "$name - no op 36 without op 35";
+ok defined $d->heartbeat, "$name - the connection goes on";
+$_->close for $b, $c, $d;
