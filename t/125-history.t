@@ -514,3 +514,29 @@ cmp_ok $j->{rooms}[0]{stream}, '>=', 2, "$name - a new room's stream id";
 ok !$d->wait_op(OP_RECOVER_REPLY, 0.3), "$name - no op 36 without op 35";
 ok defined $d->heartbeat, "$name - the connection goes on";
 $_->close for $b, $c, $d;
+
+
+
+=== TEST 8: join and leave events (op 34) are not kept and take no offset
+--- main_config
+goim_shutdown_drain 1s;
+goim_history size=64 ttl=60s;
+goim_presence_events 100;
+--- perl
+my $w = goim_connect('tcp');
+my $rw = $w->auth({ key => 'w8', room_id => 'live://e8',
+                    accepts => [1000, 34] });
+my $pos = $rw->{rooms}[0];
+my $x = goim_connect('ws');
+$x->auth({ key => 'x8', room_id => 'live://e8', accepts => [1000] });
+my $ev = $w->wait_op(34, T(3));
+ok $ev, "$name - the watcher is told of the join";
+is_deeply [$ev && $ev->{ver}, $ev && $ev->{seq}], [1, 0],
+    "$name - the event has no position";
+ok room_push('e8', 'after'), "$name - a push";
+my ($got) = pushes($w, 1, T(3), 0);
+is_deeply $got, [[1, 'after']], "$name - the room's first offset is the push's";
+my ($st, $j) = api(GET => '/goim/history/room?type=live&room=e8&encoding=raw');
+is_deeply [map { [$_->{offset}, $_->{op}] } @{ $j->{data}{messages} }],
+    [[1, 1000]], "$name - only the push is kept" or diag explain $j;
+$_->close for $w, $x;

@@ -155,8 +155,14 @@ ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
 
     ngx_goim_worker.stats->push_room++;
 
-    if (ngx_goim_registry_history_on() && !push->raw) {
-        /* kept, given its offset, delivered in offset order (ipc/) */
+    if (ngx_goim_registry_history_on()
+        && !push->raw
+        && push->op != GOIM_OP_PRESENCE)
+    {
+        /*
+         * kept, given its offset, delivered in offset order (ipc/); join
+         * and leave events reach only their watchers: not kept
+         */
         head.type = GOIM_IMSG_ROOM;
         head.op = push->op;
         head.speed = 0;
