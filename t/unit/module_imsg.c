@@ -239,7 +239,7 @@ main(void)
 
     keys_message(buf, GOIM_IMSG_KEYS, keys, 2, "x", &size);
     w = 0xffffff00;
-    memcpy(buf + 36, &w, 4);
+    memcpy(buf + GOIM_IMSG_HEAD_LEN, &w, 4);
     is_int(goim_imsg_parse(buf, &m), -1,
            "a key length past the targets: refused");
 
