@@ -7,6 +7,8 @@
 #   make bench      benchmark scenarios -> bench/RESULTS.md
 #   make bench-100k 100,000 concurrent connections -> bench/RESULTS-100k.md
 #   make bench-1m   1,000,000 concurrent connections -> bench/RESULTS-1M.md
+#   make bench-chat chat shape: 100k connections in personal + group rooms,
+#                   group pushes, reconnects -> bench/RESULTS-100k.md
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (fuzz/)
 #   make test-asan  every suite with the module built with ASan + UBSan
 #   make test-valgrind  every suite with nginx under valgrind memcheck
@@ -117,7 +119,8 @@ $(BUILD)/goim-produce: tools/goim-produce.c $(BUILD)/obj/goim.pb-c.o
 
 $(BUILD)/goim-job: $(wildcard job/*.c job/*.h) $(PROTO_OBJS)
 	$(CC) $(ALL_CFLAGS) -Ijob $(wildcard job/*.c) $(PROTO_OBJS) -o $@ \
-	    -lrdkafka -lprotobuf-c -lhiredis -levent -lyajl -lcrypto
+	    -lrdkafka -lprotobuf-c -lhiredis -levent -levent_openssl -lyajl \
+	    -lssl -lcrypto
 
 # --- unit tests (TAP, run by prove through t/unit.t) ---------------------------
 
@@ -284,7 +287,8 @@ $(ASAN_DIR)/unit/module_%: t/unit/module_%.c $(MODULE_PURE) \
 $(ASAN_DIR)/goim-job: $(wildcard job/*.c job/*.h) $(ASAN_PROTO_OBJS)
 	mkdir -p $(ASAN_DIR)
 	$(CC) $(ASAN_CFLAGS) -Ijob $(wildcard job/*.c) $(ASAN_PROTO_OBJS) -o $@ \
-	    -lrdkafka -lprotobuf-c -lhiredis -levent -lyajl -lcrypto
+	    -lrdkafka -lprotobuf-c -lhiredis -levent -levent_openssl -lyajl \
+	    -lssl -lcrypto
 
 # the whole t/ suite: nginx through tools/asan-nginx.sh with the ASan
 # module, the unit tests from build/asan/unit, the job's suites with the
@@ -384,6 +388,14 @@ soak: deps module tools
 .PHONY: bench-100k
 bench-100k: deps module tools
 	sh bench/run-100k.sh
+
+# the chat shape (bench/run-chat.sh): BENCH_CHAT_CONNS (100,000) connections,
+# each in a personal and a 10-member group room, pushes to random groups
+# for BENCH_CHAT_DELIVERIES (50,000) deliveries/s, 1 % reconnecting a
+# second; appends to bench/RESULTS-100k.md (~3 min at 100k)
+.PHONY: bench-chat
+bench-chat: deps module tools
+	sh bench/run-chat.sh
 
 # 1,000,000 connections (BENCH_1M_CLIENTS) on one nginx in a network
 # namespace of its own: memory per connection by kernel cache, room

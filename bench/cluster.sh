@@ -246,10 +246,32 @@ cluster_watch() {
     while kill -0 "$2" 2>/dev/null; do
         if grep -q ' settle \| measure \| drain ' "$1" 2>/dev/null; then
             cpu_sample
+            cluster_perf "$(dirname "$1")"
             return 0
         fi
         sleep 0.05
     done
+}
+
+
+# cluster_perf DIR: with BENCH_PERF=1, perf samples every process of the
+# machine (call graphs, 499 Hz) for 8 s from the settle on, into
+# DIR/perf.data; cluster_perf_report then writes where the time went by
+# process and library (DIR/perf-dso.txt) and by function (DIR/perf-sym.txt).
+# The sampling costs some CPU: figures of such runs are for the profile,
+# not for the tables.
+cluster_perf() {
+    [ -n "${BENCH_PERF:-}" ] || return 0
+    perf record -a -g -F 499 -o "$1/perf.data" -- sleep 8 >/dev/null 2>&1
+}
+
+cluster_perf_report() {
+    [ -n "${BENCH_PERF:-}" ] && [ -f "$1/perf.data" ] || return 0
+    perf report -i "$1/perf.data" --no-children --sort comm,dso --stdio \
+        2>/dev/null | grep -v '^$' | head -60 >"$1/perf-dso.txt"
+    perf report -i "$1/perf.data" --no-children --sort comm,dso,sym \
+        --stdio -g none 2>/dev/null | grep -v '^$' | head -150 \
+        >"$1/perf-sym.txt"
 }
 
 
@@ -343,6 +365,7 @@ cluster_run() {
     jerr=$(grep -c '\[error\]' "$dir/cluster/job/goim-job.log" 2>/dev/null)
 
     cluster_stop
+    cluster_perf_report "$dir"
 
     result=$(tail -n 1 "$dir/bench.json" 2>/dev/null)
     case $result in

@@ -530,6 +530,8 @@ my @cluster = (
     [ 'cluster-room-10k-50',       'room-10k-50' ],
     [ 'cluster-key-1k-1000',       'key-ws-1k-1000' ],
     [ 'cluster-key-1k-1000-fw500', 'key-ws-1k-1000' ],
+    # no embedded twin at this rate: compared with the targets instead
+    [ 'cluster-keybatch-1k-20000', '' ],
 );
 
 # a counter's change over a cluster run: status (both nodes) or job
@@ -591,8 +593,10 @@ EOF
         my $ackms = per(cdelta($r, 'status', 'kafka_latency_ms'), $acks, 1);
         my $fwn = $r->{fetch_wait_ms} != $fw
                   ? " (fetch.wait.max.ms $r->{fetch_wait_ms})" : '';
+        my $per = ($r->{cmd} // '') =~ /--push-batch (\d+)/
+                  ? " ×$1 a request" : '';
         $out .= "| $id | cluster$fwn | " . int_sep($b->{clients})
-            . " | $b->{push_mode} | $b->{push_rate} | "
+            . " | $b->{push_mode}$per | $b->{push_rate} | "
             . num($b->{duration} ? $b->{sent} / $b->{duration} : undef, 1)
             . ' | ' . int_sep($b->{unsent})
             . ' | ' . sprintf('%.2f %%', 100 * $b->{delivered_share})
@@ -885,5 +889,24 @@ publishing, longer only while API answers are outstanding) were not
 counted. Unsent pushes are the publisher's queue overflowing because
 the server answered the API too late: the offered rate was not reached.
 EOF
+
+# Before/after figures of changes to the hot path are measured by hand
+# (two builds, same machine, back to back) and kept in bench/changes/;
+# each regeneration of RESULTS.md carries them, newest first.
+my @changes = reverse sort glob('bench/changes/*.md');
+if (@changes) {
+    $out .= "\n## Before and after changes\n\n"
+          . "Hand-measured comparisons of two builds on this machine, one"
+          . " file each in\nbench/changes/ (newest first); the figures above"
+          . " are this run's.\n";
+    for my $f (@changes) {
+        open my $ch, '<', $f or die "$f: $!\n";
+        local $/;
+        my $text = <$ch>;
+        close $ch;
+        $text =~ s/^#/###/mg;
+        $out .= "\n$text";
+    }
+}
 
 print $out;

@@ -28,10 +28,9 @@
 #     and not yet upgraded WebSocket connections ("worker_connections are
 #     not enough, reusing connections"), the API's among them; 19,600
 #     clients must leave that 1/16 free;
-#   - the registry has 64 worker slots (NGX_GOIM_MAX_WORKERS): a reload
-#     runs the old and the new generation side by side, so it is done
-#     only when 2 x W <= 64 (up to ~600,000 clients), and skipped above,
-#     with the reason in the report;
+#   - a reload runs the old and the new generation side by side: the
+#     registry has twice W worker slots (goim_worker_slots' default, at
+#     least 64, at most 1024: NGX_GOIM_MAX_WORKERS), so W is at most 512;
 #   - ephemeral ports: inside the namespace ip_local_port_range is
 #     1024-65535; each client run uses S source addresses 127.0.0.1..S
 #     so that no source address needs more than half of the range;
@@ -185,7 +184,7 @@ results=${BENCH_1M_RESULTS:-bench/RESULTS-1M.md}
 per_worker=19000            # the target; goim_max_clients is 19600
 max_clients=19600
 per_proc=19500              # goim-bench sockets per process
-slots=64                    # NGX_GOIM_MAX_WORKERS
+max_slots=1024              # NGX_GOIM_MAX_WORKERS
 cores=$(nproc)
 
 tcp_port=$((base + 1))
@@ -200,6 +199,8 @@ floor=build/goim-floor
 half=$((clients / 2))
 workers=${BENCH_1M_WORKERS:-$(( (clients + per_worker - 1) / per_worker ))}
 [ "$workers" -ge 1 ] || workers=1
+# goim_worker_slots' default: twice the workers, whole 64-bit words
+slots=$(( (2 * workers + 63) / 64 * 64 ))
 procs=$(( (half + per_proc - 1) / per_proc ))
 [ "$procs" -ge 1 ] || procs=1
 zone_mb=$(( clients * 320 / 1048576 + workers * 64 / 1024 + 16 ))
@@ -258,9 +259,9 @@ command -v perl >/dev/null 2>&1 || die "perl not found"
 "$bench" --help 2>&1 | grep -q -- --max-pending \
     || die "$bench has no --max-pending: make tools"
 
-[ "$workers" -le "$slots" ] \
-    || die "$clients clients need $workers workers: the registry has" \
-           "$slots slots (NGX_GOIM_MAX_WORKERS)"
+[ "$slots" -le "$max_slots" ] \
+    || die "$clients clients need $workers workers: twice that is more" \
+           "than the registry's $max_slots slots (NGX_GOIM_MAX_WORKERS)"
 [ $(( clients / workers )) -le $((max_clients - 400)) ] \
     || die "$clients clients over $workers workers leave no margin under" \
            "goim_max_clients $max_clients: raise BENCH_1M_WORKERS"
@@ -271,7 +272,7 @@ reload_why=""
 if [ "$reload" = no ]; then
     reload_why="BENCH_1M_RELOAD=no"
 elif [ $((2 * workers)) -gt "$slots" ]; then
-    reload_why="$workers workers and the $workers of the new generation need $((2 * workers)) registry slots, the module has $slots (NGX_GOIM_MAX_WORKERS): skipped until the registry grows"
+    reload_why="$workers workers and the $workers of the new generation need $((2 * workers)) registry slots, the zone has $slots: skipped"
 else
     do_reload=yes
 fi

@@ -14,7 +14,8 @@
 #      redis-server, kafka-mock, two nodes and goim-job, clients on
 #      comet-b, pushes through comet-a's API: 1k WS in one room at
 #      100/s, 10k at 50/s, push by key to 1k at 1000/s (and once more
-#      with the job's default fetch.wait.max.ms); the embedded twins
+#      with the job's default fetch.wait.max.ms), and at 20,000/s through
+#      the batch API (100 per request); the embedded twins
 #      room-1k-100 and key-ws-1k-1000 run in 2 and 3
 #
 # Every run gets a fresh nginx (rendered from bench/goim.conf.in or
@@ -369,6 +370,8 @@ cluster_run cluster-room-1k-100       10  $c_ws --clients 1000  --push-rate 100 
 cluster_run cluster-room-10k-50       10  $c_ws --clients 10000 --push-rate 50  $push
 cluster_run cluster-key-1k-1000       10  $c_ws --clients 1000 --push-mode key --push-rate 1000 $push
 cluster_run cluster-key-1k-1000-fw500 500 $c_ws --clients 1000 --push-mode key --push-rate 1000 $push
+# the batch API: 100 key pushes per request (POST /goim/push/batch)
+cluster_run cluster-keybatch-1k-20000 10 $c_ws --clients 1000 --push-mode key --push-batch 100 --push-rate 20000 $push
 
 
 # --- the report -----------------------------------------------------------------

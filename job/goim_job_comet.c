@@ -11,13 +11,25 @@
  * items are undeliverable; anything else (403, 413, 5xx, timeout, refused
  * connection) retries everything with exponential backoff and jitter for
  * as long as the comet is in the registry (goim_job_route.c).
+ *
+ * An https:// comet is reached over TLS (libevent's OpenSSL bufferevents):
+ * its certificate must chain to internal_ca (or the system's CAs) and
+ * name the URL's host.  libevent cannot connect a used TLS bufferevent
+ * again, so a closed TLS connection is replaced by a new one, made from
+ * the retry timer rather than inside libevent's callbacks.
  */
 
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <yajl/yajl_tree.h>
 
 #include "goim_job_comet.h"
@@ -39,6 +51,10 @@ static void job_comet_retry_handler(evutil_socket_t fd, short events,
     void *arg);
 static void job_comet_free_body(const void *data, size_t len, void *arg);
 static void job_comet_flow(void);
+static SSL_CTX *job_comet_ssl_ctx(void);
+static void job_comet_closed(struct evhttp_connection *conn, void *arg);
+static const char *job_comet_tls_error(job_comet_t *c, char *buf,
+    size_t len);
 
 
 static job_conf_t          *job_comet_conf;
@@ -50,6 +66,7 @@ static int                  job_ncomets;
 static job_comet_stats_t    job_comet_st;
 static unsigned             job_comet_bound;    /* see job_comet_over() */
 static unsigned             job_comet_closing;
+static SSL_CTX             *job_comet_ssl;
 
 
 void
@@ -147,16 +164,24 @@ job_comet_set_addr(job_comet_t *c, const char *addr)
     p = evhttp_uri_get_path(uri);
     q = evhttp_uri_get_query(uri);
 
-    if (scheme == NULL || strcmp(scheme, "http") != 0 || h == NULL
-        || *h == '\0')
+    if (scheme == NULL
+        || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+        || h == NULL || *h == '\0')
     {
         job_log(JOB_LOG_WARN, "comet %s: address \"%s\" is not an http://"
-                " URL with a host", c->server, addr);
+                " or https:// URL with a host", c->server, addr);
         evhttp_uri_free(uri);
         return -1;
     }
 
-    port = port > 0 ? port : 80;
+    c->tls = strcmp(scheme, "https") == 0;
+
+    if (c->tls && job_comet_ssl_ctx() == NULL) {
+        evhttp_uri_free(uri);
+        return -1;
+    }
+
+    port = port > 0 ? port : c->tls ? 443 : 80;
     host = job_strndup(h, strlen(h));
 
     if (p == NULL || *p == '\0') {
@@ -199,7 +224,12 @@ job_comet_set_addr(job_comet_t *c, const char *addr)
 static int
 job_comet_connect(job_comet_t *c)
 {
-    struct timeval  tv;
+    int                  ok;
+    SSL                 *ssl;
+    unsigned char        addr[16];
+    struct timeval       tv;
+    struct bufferevent  *bev;
+    X509_VERIFY_PARAM   *param;
 
     if (c->conn) {
         evhttp_connection_free(c->conn);
@@ -207,9 +237,66 @@ job_comet_connect(job_comet_t *c)
 
     c->new_addr = 0;
 
-    /* a host name is resolved by libevent's asynchronous resolver */
-    c->conn = evhttp_connection_base_new(job_comet_base, job_comet_dns, c->host,
-                                         (unsigned short) c->port);
+    c->stale = 0;
+
+    if (c->tls) {
+        c->conn = NULL;
+
+        ssl = SSL_new(job_comet_ssl);
+        if (ssl == NULL) {
+            job_log(JOB_LOG_ERROR, "comet %s: SSL_new() failed", c->server);
+            return -1;
+        }
+
+        /* the certificate must name the host of the URL */
+        param = SSL_get0_param(ssl);
+        X509_VERIFY_PARAM_set_hostflags(param,
+                                 X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+
+        if (inet_pton(AF_INET, c->host, addr) == 1
+            || inet_pton(AF_INET6, c->host, addr) == 1)
+        {
+            ok = X509_VERIFY_PARAM_set1_ip_asc(param, c->host);
+
+        } else {
+            ok = X509_VERIFY_PARAM_set1_host(param, c->host, 0)
+                 && SSL_set_tlsext_host_name(ssl, c->host);
+        }
+
+        bev = ok ? bufferevent_openssl_socket_new(job_comet_base, -1, ssl,
+                                             BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE
+                                             | BEV_OPT_DEFER_CALLBACKS)
+                 : NULL;
+        if (bev == NULL) {
+            SSL_free(ssl);
+            job_log(JOB_LOG_ERROR, "comet %s: cannot set up TLS to %s",
+                    c->server, c->host);
+            return -1;
+        }
+
+        /* nginx may close a keep-alive connection without close_notify */
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+
+        c->conn = evhttp_connection_base_bufferevent_new(job_comet_base,
+                                                         job_comet_dns, bev,
+                                                         c->host,
+                                                         (unsigned short)
+                                                         c->port);
+        if (c->conn == NULL) {
+            bufferevent_free(bev);
+
+        } else {
+            evhttp_connection_set_closecb(c->conn, job_comet_closed, c);
+        }
+
+    } else {
+        /* a host name is resolved by libevent's asynchronous resolver */
+        c->conn = evhttp_connection_base_new(job_comet_base, job_comet_dns,
+                                             c->host,
+                                             (unsigned short) c->port);
+    }
+
     if (c->conn == NULL) {
         job_log(JOB_LOG_ERROR, "comet %s: cannot create a connection to"
                 " %s:%d", c->server, c->host, c->port);
@@ -298,6 +385,11 @@ job_comet_close_all(void)
     while (job_comets) {
         job_comet_remove(job_comets, "exiting");
     }
+
+    if (job_comet_ssl) {
+        SSL_CTX_free(job_comet_ssl);
+        job_comet_ssl = NULL;
+    }
 }
 
 
@@ -358,6 +450,7 @@ job_comet_send(job_comet_t *c)
     Goim__PushMsgReq        *pushes;
     Goim__BroadcastReq      *bcs;
     Goim__CometPushBatch     batch;
+    struct timeval           tv;
     struct evkeyvalq        *headers;
     struct evhttp_request   *req;
     Goim__BroadcastRoomReq  *rooms;
@@ -365,6 +458,15 @@ job_comet_send(job_comet_t *c)
     if (c->req || c->q.head == NULL || job_comet_closing
         || evtimer_pending(c->retry_ev, NULL))
     {
+        return;
+    }
+
+    if (c->tls && c->stale && c->conn) {
+        /* a new connection, outside libevent's callbacks (the retry
+         * handler makes it) */
+        tv.tv_sec = 0;
+        tv.tv_usec = 0;
+        evtimer_add(c->retry_ev, &tv);
         return;
     }
 
@@ -522,7 +624,7 @@ job_comet_reply(struct evhttp_request *req, void *arg)
 
     int           code;
     long          accepted;
-    char          msg[256], why[320];
+    char          msg[256], why[512], tls[200];
     size_t        n;
 
     n = c->sending;
@@ -534,10 +636,13 @@ job_comet_reply(struct evhttp_request *req, void *arg)
     if (code == 0) {
         c->requests_failed++;
         job_comet_st.requests_failed++;
-        snprintf(why, sizeof(why), "%s:%d %s", c->host, c->port,
-                 job_comet_http_strerror(c->http_error));
+        snprintf(why, sizeof(why), "%s:%d %s%s", c->host, c->port,
+                 job_comet_http_strerror(c->http_error),
+                 job_comet_tls_error(c, tls, sizeof(tls)));
 
-        /* the connection is reset by libevent; a new one next time */
+        /* the connection is reset by libevent (TLS: made anew); a new one
+         * next time */
+        c->stale = c->tls;
         job_comet_retry(c, why);
         goto next;
     }
@@ -745,10 +850,111 @@ job_comet_retry(job_comet_t *c, const char *why)
 static void
 job_comet_retry_handler(evutil_socket_t fd, short events, void *arg)
 {
+    job_comet_t  *c = arg;
+
     (void) fd;
     (void) events;
 
-    job_comet_send(arg);
+    if (c->tls && c->stale && job_comet_connect(c) != 0) {
+        job_comet_retry(c, "no connection");
+        return;
+    }
+
+    job_comet_send(c);
+}
+
+
+/* libevent closed a connection: a TLS one cannot be connected again */
+static void
+job_comet_closed(struct evhttp_connection *conn, void *arg)
+{
+    job_comet_t  *c = arg;
+
+    (void) conn;
+
+    c->stale = 1;
+}
+
+
+/* made at the first https:// comet; verification is never off */
+static SSL_CTX *
+job_comet_ssl_ctx(void)
+{
+    char      buf[256];
+    SSL_CTX  *ctx;
+
+    if (job_comet_ssl) {
+        return job_comet_ssl;
+    }
+
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        job_log(JOB_LOG_ERROR, "TLS: SSL_CTX_new() failed");
+        return NULL;
+    }
+
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+
+    if (job_comet_conf->internal_ca
+        ? SSL_CTX_load_verify_locations(ctx, job_comet_conf->internal_ca,
+                                        NULL) != 1
+        : SSL_CTX_set_default_verify_paths(ctx) != 1)
+    {
+        ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+        job_log(JOB_LOG_ERROR, "TLS: cannot load the CA certificates of"
+                " %s: %s", job_comet_conf->internal_ca
+                           ? job_comet_conf->internal_ca : "the system",
+                buf);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+
+    job_comet_ssl = ctx;
+
+    return ctx;
+}
+
+
+/* what OpenSSL said about a failed TLS connection, or "" */
+static const char *
+job_comet_tls_error(job_comet_t *c, char *buf, size_t len)
+{
+    long                 v;
+    SSL                 *ssl;
+    unsigned long        e;
+    struct bufferevent  *bev;
+
+    buf[0] = '\0';
+
+    if (!c->tls || c->conn == NULL) {
+        return buf;
+    }
+
+    bev = evhttp_connection_get_bufferevent(c->conn);
+    if (bev == NULL) {
+        return buf;
+    }
+
+    ssl = bufferevent_openssl_get_ssl(bev);
+    v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    e = bufferevent_get_openssl_error(bev);
+
+    if (v != X509_V_OK) {
+        snprintf(buf, len, " (certificate verify failed: %s)",
+                 X509_verify_cert_error_string(v));
+
+    } else if (e) {
+        buf[0] = ' ';
+        buf[1] = '(';
+        ERR_error_string_n(e, buf + 2, len - 3);
+        strcat(buf, ")");
+    }
+
+    /* drain the rest: it would be reported with a later error */
+    while (bufferevent_get_openssl_error(bev)) { /* void */ }
+
+    return buf;
 }
 
 

@@ -47,6 +47,8 @@ struct job_comet_s {
     int64_t                     seen_ms;    /* its record last read, mono */
     int                         ttl;        /* the record's "ttl", s */
     unsigned                    new_addr:1; /* reconnect after the reply */
+    unsigned                    tls:1;      /* an https:// address */
+    unsigned                    stale:1;    /* TLS: closed, make a new one */
     unsigned                    blocked:1;  /* queue over its bound */
 
     uint64_t                    requests_ok;

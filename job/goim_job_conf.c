@@ -51,6 +51,7 @@ JOB_SETTER(redis_password);
 JOB_SETTER(redis_db);
 JOB_SETTER(refresh);
 JOB_SETTER(secret);
+JOB_SETTER(internal_ca);
 JOB_SETTER(request_timeout);
 JOB_SETTER(max_request_bytes);
 JOB_SETTER(max_pushes);
@@ -76,6 +77,7 @@ static const job_directive_t  job_directives[] = {
     { "redis_db", 1, 0, job_set_redis_db },
     { "registry_refresh", 1, 0, job_set_refresh },
     { "internal_secret", 1, 0, job_set_secret },
+    { "internal_ca", 1, 0, job_set_internal_ca },
     { "request_timeout", 1, 0, job_set_request_timeout },
     { "max_request_bytes", 1, 0, job_set_max_request_bytes },
     { "max_pushes_per_request", 1, 0, job_set_max_pushes },
@@ -126,6 +128,7 @@ job_conf_free(job_conf_t *cf)
     free(cf->redis_host);
     free(cf->redis_password);
     free(cf->secret);
+    free(cf->internal_ca);
     free(cf->status_host);
     free(cf->log_file);
 
@@ -700,6 +703,24 @@ JOB_SETTER(log_file)
     (void) err;
     (void) errlen;
     return job_conf_str(&cf->log_file, a[0]);
+}
+
+
+/* the CAs an https:// comet's certificate must chain to (PEM) */
+JOB_SETTER(internal_ca)
+{
+    FILE  *f;
+
+    f = fopen(a[0], "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "internal_ca \"%s\": %s", a[0],
+                 strerror(errno));
+        return -1;
+    }
+
+    fclose(f);
+
+    return job_conf_str(&cf->internal_ca, a[0]);
 }
 
 

@@ -29,6 +29,7 @@ typedef struct {
     int        registry_refresh;    /* ms */
 
     char      *secret;
+    char      *internal_ca;         /* NULL: the system's CA store */
     int        request_timeout;     /* ms */
     size_t     max_request_bytes;
     int        max_pushes;          /* items per request */

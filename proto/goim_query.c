@@ -1,7 +1,7 @@
 /*
  * HTTP query strings for goim's API (docs/PROTOCOL.md 2.1), decoded the
- * way Go's url.ParseQuery does for gin, except that a malformed escape fails the
- * whole query instead of silently dropping its pair.
+ * way Go's url.ParseQuery does for gin, except that a malformed escape
+ * fails the whole query instead of silently dropping its pair.
  */
 
 #include <string.h>

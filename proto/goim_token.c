@@ -161,7 +161,7 @@ goim_token_add_room(goim_token_ctx_t *ctx, const unsigned char *s,
     size_t len)
 {
     char               *p;
-    size_t              max, size;
+    size_t              max, size, off;
     const char         *name, *id;
     goim_token_rooms_t *list;
 
@@ -181,7 +181,9 @@ goim_token_add_room(goim_token_ctx_t *ctx, const unsigned char *s,
         return 1;
     }
 
-    for (id = list->data; id < list->data + list->len; id += size + 1) {
+    /* by offset: an empty list's data is NULL */
+    for (off = 0; off < list->len; off += size + 1) {
+        id = list->data + off;
         size = strlen(id);
 
         if (size == len && memcmp(id, s, len) == 0) {

@@ -2,7 +2,8 @@
  * goim's auth token (docs/PROTOCOL.md 1.4): the JSON body of the first client
  * packet, {"mid":123,"key":"..","room_id":"live://1000","platform":"web",
  * "accepts":[1000,1001]}, and ours: "room_ids" (more rooms) and
- * "allowed_rooms" (the rooms it may join later, "prefix*" for a prefix).  Parsed with yajl; pure C, no nginx headers.
+ * "allowed_rooms" (the rooms it may join later, "prefix*" for a prefix).
+ * Parsed with yajl; pure C, no nginx headers.
  */
 
 #ifndef GOIM_TOKEN_H
@@ -61,9 +62,10 @@ typedef struct {
  * within int64, accepts an array of int32 integers, room_ids and
  * allowed_rooms arrays of strings, the others strings within their
  * limits, valid UTF-8 without control characters (room ids as room_id).
- * Duplicate accepts and rooms are kept once; null and "" rooms skipped.  Returns 0, or -1 with a short reason
- * in err (always NUL-terminated).  On success the token owns malloc'ed
- * memory: release it with goim_token_free().
+ * Duplicate accepts and rooms are kept once; null and "" rooms skipped.
+ * Returns 0, or -1 with a short reason in err (always NUL-terminated).
+ * On success the token owns malloc'ed memory: release it with
+ * goim_token_free().
  */
 int goim_token_parse(const uint8_t *json, size_t len, goim_token_t *tok,
     char *err, size_t err_size);

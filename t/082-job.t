@@ -37,6 +37,33 @@ Test::More::plan(skip_all => 'redis-server and redis-cli are needed')
 use constant SECRET => 'job-secret-0123456789';
 use constant TOPIC => 'goim-push-topic';
 
+# TEST 15's certificates, made here: a CA, the comet's certificate for
+# 127.0.0.1 signed by it, and another CA that signed nothing of ours.
+use File::Temp qw(tempdir);
+my $Certs = tempdir('goim-job-tls-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+{
+    my $ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';
+    open my $ext, '>', "$Certs/san.ext" or die "$Certs/san.ext: $!\n";
+    print $ext "subjectAltName=IP:127.0.0.1\n";
+    close $ext;
+    system("cd $Certs && "
+        . "openssl req -x509 $ec -subj /CN=goim-test-ca -days 1"
+        . " -keyout ca.key -out ca.pem"
+        . " && openssl req -x509 $ec -subj /CN=goim-other-ca -days 1"
+        . " -keyout other.key -out other.pem"
+        . " && openssl req $ec -subj /CN=comet-a -keyout comet.key"
+        . " -out comet.csr"
+        . " && openssl x509 -req -in comet.csr -CA ca.pem -CAkey ca.key"
+        . " -CAcreateserial -days 1 -extfile san.ext -out comet.pem"
+        . " >/dev/null 2>&1") == 0
+        or Test::More::BAIL_OUT('openssl could not make the certificates');
+    $ENV{TEST_NGINX_JOB_CA} = "$Certs/ca.pem";
+    $ENV{TEST_NGINX_JOB_OTHER_CA} = "$Certs/other.pem";
+    $ENV{TEST_NGINX_JOB_CERT} = "$Certs/comet.pem";
+    $ENV{TEST_NGINX_JOB_KEY} = "$Certs/comet.key";
+    $ENV{TEST_NGINX_JOB_TLS_PORT} = Test::Goim::_free_port();
+}
+
 my %Running;     # pid => what
 my $Owner = $$;
 
@@ -944,4 +971,52 @@ ok(job_logged(qr/comet comet-a up/, 5, index(job_log_text(), 'down')),
    "$name - the job logs it up again");
 is(metric('goim_job_undeliverable_total'), 0, "$name - none undeliverable");
 is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+stop_all();
+
+
+
+=== TEST 15: HTTPS to the comet: verified against internal_ca; another CA is refused, retried, nothing lost
+--- main_config
+goim_server_id comet-a;
+goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
+goim_online_interval 1s;
+goim_internal_url https://127.0.0.1:$TEST_NGINX_JOB_TLS_PORT/goim/internal/push;
+--- http_config
+goim_internal_secret job-secret-0123456789;
+server {
+    listen 127.0.0.1:$TEST_NGINX_JOB_TLS_PORT ssl;
+    ssl_certificate $TEST_NGINX_JOB_CERT;
+    ssl_certificate_key $TEST_NGINX_JOB_KEY;
+    # every second request closes the connection: the job connects anew
+    keepalive_requests 2;
+    location = /goim/internal/push { goim_internal_push; }
+}
+--- config
+location = /sub { goim_websocket; }
+--- perl
+my $kafka = kafka_start(2);
+ok(wait_until(sub { (rcli('GET', 'comet_comet-a') // '') =~ m{"https://} }),
+   "$name - the comet registered its https URL");
+my $ws = client('ws', { mid => 1, key => 'kw', room_id => 'live://11' });
+my $job = job_start($kafka, "internal_ca $ENV{TEST_NGINX_JOB_OTHER_CA};\n");
+produce_ok($kafka, 'a room message', '--type room --room live://11'
+           . ' --body w');
+ok(job_logged(qr/comet comet-a down: 127\.0\.0\.1:\d+ .*certificate verify/),
+   "$name - a certificate of another CA: refused") or diag(job_log_text());
+is(scalar($ws->read_pushes(1, 1)), 0, "$name - nothing delivered");
+stop_pid($job, 'TERM', 15);
+$job = job_start($kafka, "internal_ca $ENV{TEST_NGINX_JOB_CA};\n");
+is(join(',', map { $_->{body} } $ws->read_pushes(1, 10)), 'w1',
+   "$name - the right CA: the message comes, over TLS");
+for my $i (1 .. 5) {
+    produce_ok($kafka, "room message $i", '--type room --room live://11'
+               . " --body r$i-");
+    is(join(',', map { $_->{body} } $ws->read_pushes(1, 5)), "r$i-1",
+       "$name - request $i delivered");
+}
+ok(wait_until(sub { metric('goim_job_inflight_messages') == 0 }),
+   "$name - none in flight");
+is(metric('goim_job_undeliverable_total'), 0, "$name - none undeliverable");
+is(stop_pid($job, 'TERM', 15), 0, "$name - SIGTERM: exit 0");
+unlike(job_log_text(), qr/\[error\]/, "$name - no error");
 stop_all();

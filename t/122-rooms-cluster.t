@@ -5,8 +5,9 @@
 # a connection gets; the cluster's online counts (goim's ol_ hashes in
 # Redis, read back by every node) count every room of every connection.
 # Presence (goim_presence on): every node lists and counts the members
-# of a room on all nodes, and those of a node killed with SIGKILL go
-# within goim_registry_ttl.
+# of a room on all nodes; those of a worker killed with SIGKILL are
+# removed by its node, those of a node killed go within
+# goim_registry_ttl.
 use strict;
 use warnings;
 use FindBin;
@@ -14,9 +15,10 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use GoimClient;
+use JSON::PP ();
 use GoimRedis qw(have_redis rcli);
 use GoimKafka qw(have_kafka);
-use GoimCluster qw(cluster_up cluster_down node_api node_stop);
+use GoimCluster qw(cluster_up cluster_down node_api node_stop redis_restart);
 
 my $Repo = "$FindBin::Bin/..";
 my $Module = $ENV{TEST_GOIM_MODULE} || "$Repo/build/ngx_goim_module.so";
@@ -28,6 +30,7 @@ plan skip_all => 'redis-server, kafka-mock and kafka-probe are needed'
     unless have_redis() && have_kafka();
 
 my $cl = cluster_up(nodes => 2, main_extra => "goim_presence on;\n"
+                                              . "goim_presence_events 100;\n"
                                               . "goim_registry_ttl 3s;\n");
 my @node = @{ $cl->{nodes} };
 
@@ -143,7 +146,7 @@ $a->close;
 online_is(1, 'type=group&rooms=1', { 1 => 0 }, 'cluster: a closed');
 online_is(1, 'type=live&rooms=1', { 1 => 2 }, 'cluster: live://1 too');
 $_->close for $b, $c;
-my $got;
+my ($got, $t0);
 my $deadline = time + 5;
 while (1) {
     $got = presence(0, stats => 'room=live://1');
@@ -153,13 +156,120 @@ while (1) {
 is_deeply $got, { room_id => 'live://1', connections => 0, members => 0 },
     'cluster presence: closes counted';
 
+# join and leave events cross the nodes (through Kafka and the job), once
+# each, a connection not told of its own join
+my $JSON = JSON::PP->new;
+
+sub events_until {
+    my ($c, $n) = @_;
+    my ($deadline, @got) = (time + 10);
+    while (@got < $n) {
+        my ($p) = $c->read_pushes(1, $deadline - time) or last;
+        next unless $p->{op} == 34;
+        my $e = eval { $JSON->decode($p->{body}) } // { event => 'bad' };
+        push @got, "$e->{event} $e->{room_id} $e->{mid} $e->{key}";
+    }
+    return \@got;
+}
+
+# what a client gets before the sentinel room push, as "op body"
+sub until_sentinel {
+    my ($c) = @_;
+    my ($deadline, @got) = (time + 5);
+    while (1) {
+        my ($p) = $c->read_pushes(1, $deadline - time);
+        unless ($p) { push @got, 'NO SENTINEL'; last }
+        last if $p->{op} == 9999;
+        push @got, "$p->{op} $p->{body}";
+    }
+    return \@got;
+}
+
+my $wa = client(0, tcp => { mid => 30, key => 'ewa', room_ids => ['e://1'],
+                            accepts => [34] });
+# wa's own join went to every comet before the sentinel (one partition
+# a room): wb, joining after, does not get it late
+push_ok(1, '/goim/push/room?operation=9999&type=e&room=1', 'END');
+is_deeply until_sentinel($wa), [], 'cluster events: not told of its own join';
+my $wb = client(1, ws => { mid => 31, key => 'ewb', room_ids => ['e://1'],
+                           accepts => [34] });
+my $ea = client(0, tcp => { mid => 32, key => 'eea' });
+$ea->join_rooms('e://1');
+$ea->leave_rooms('e://1');
+my $eb = client(1, tcp => { mid => 33, key => 'eeb', room_ids => ['e://1'] });
+$eb->close;
+my @theirs = ('join e://1 32 eea', 'leave e://1 32 eea', 'join e://1 33 eeb',
+              'leave e://1 33 eeb');
+$got = events_until($wa, 5);
+is_deeply [sort @$got], [sort 'join e://1 31 ewb', @theirs],
+    'cluster events: the watcher on node 0 got the joins and leaves of both '
+    . 'nodes' or diag explain $got;
+$got = events_until($wb, 4);
+is_deeply [sort @$got], [sort @theirs],
+    'cluster events: the watcher on node 1 too, not its own join'
+    or diag explain $got;
+push_ok(0, '/goim/push/room?operation=9999&type=e&room=1', 'END');
+is_deeply until_sentinel($wa), [], 'cluster events: nothing twice on node 0';
+is_deeply until_sentinel($wb), [], 'cluster events: nor on node 1';
+$_->close for $wa, $wb, $ea;
+
+# a worker killed: the node lives on, and its respawned worker removes
+# the dead one's members from Redis (the room's hash is renewed for the
+# node's other member, so only that removal takes them out)
+sub settled {
+    my ($i, $room, $want, $timeout) = @_;
+    my ($got, $deadline) = (undef, time + ($timeout // 5));
+    while (1) {
+        $got = [ presence($i, stats => "room=$room"), listed($i, $room, 10) ];
+        last if Test::More::eq_array($got, $want) || time > $deadline;
+        sleep 0.2;
+    }
+    return $got;
+}
+
+my $v = client(0, tcp => { mid => 11, key => 'wv', room_ids => ['p://w'] });
+is presence(1, stats => 'room=p://w')->{connections}, 1,
+    'cluster presence: a member of node 0';
+my @kids = GoimCluster::_children($node[0]{pid});
+is scalar(@kids), 1, 'cluster: node 0 has one worker';
+kill 'KILL', @kids;
+ok $v->expect_closed(5), 'cluster: its client sees the end';
+my $z = client(0, ws => { mid => 12, key => 'wz', room_ids => ['p://w'] });
+$got = settled(1, 'p://w', [ { room_id => 'p://w', connections => 1,
+                               members => 1 }, { wz => '12 comet-a' } ]);
+is_deeply $got, [ { room_id => 'p://w', connections => 1, members => 1 },
+                  { wz => '12 comet-a' } ],
+    'cluster presence: the killed worker\'s member is gone from Redis, '
+    . 'the new one listed' or diag explain $got;
+$z->close;
+
+# Redis restarted empty: the nodes write their members again (with the
+# sessions), the mids' counts as they are, not added to
+my $q = client(0, tcp => { mid => 21, key => 'rq', room_ids => ['p://r'] });
+my $q2 = client(0, ws => { mid => 21, key => 'rq2', room_ids => ['p://r'] });
+my $s = client(1, tcp => { mid => 22, key => 'rs', room_ids => ['p://r'] });
+my %r = (rq => '21 comet-a', rq2 => '21 comet-a', rs => '22 comet-b');
+my $rstats = { room_id => 'p://r', connections => 3, members => 2 };
+is_deeply settled(0, 'p://r', [ $rstats, \%r ]), [ $rstats, \%r ],
+    'cluster presence: three members on two nodes';
+redis_restart(1);
+$t0 = time;
+$got = settled(1, 'p://r', [ $rstats, \%r ], 15);
+is_deeply $got, [ $rstats, \%r ],
+    sprintf('cluster presence: listed and counted again after a Redis '
+            . 'restart (%.1fs)', time - $t0) or diag explain $got;
+is_deeply [ map { rcli('HGET', "presence_mids_comet-$_->[0]_p://r", $_->[1]) }
+            ['a', 21], ['b', 22] ],
+    [ 2, 1 ], 'cluster presence: each mid\'s count is its node\'s';
+$_->close for $q, $q2, $s;
+
 # a node killed: its members go within the TTL
 my $x = client(0, tcp => { mid => 7, key => 'rx', room_ids => ['p://k'] });
 my $y = client(1, ws => { mid => 8, key => 'ry', room_ids => ['p://k'] });
 is presence(0, stats => 'room=p://k')->{connections}, 2,
     'cluster presence: a member on each node';
 node_stop(1, 'KILL');
-my $t0 = time;
+$t0 = time;
 $deadline = time + 10;
 while (1) {
     $got = presence(0, stats => 'room=p://k');
@@ -172,7 +282,11 @@ is_deeply [ $got && $got->{connections}, listed(0, 'p://k', 10) ],
             time - $t0);
 $x->close;
 
+# the one worker killed on purpose says so once
 my @bad = cluster_down();
-is_deeply \@bad, [], 'cluster: no alert, crash or sanitizer report';
+my @killed = grep { /comet-a: .*\[alert\] .*worker process $kids[0] exited on signal 9$/ } @bad;
+is scalar(@killed), 1, 'cluster: the killed worker\'s exit logged';
+is_deeply [grep { !/worker process $kids[0] exited on signal 9$/ } @bad], [],
+    'cluster: no other alert, crash or sanitizer report';
 
 done_testing();

@@ -11,7 +11,7 @@ PKGS="nginx nginx-dev libnginx-mod-stream libnginx-mod-nchan
       libyajl-dev libevent-dev libssl-dev redis-server valgrind
       openssl procps clang libclang-rt-14-dev curl iproute2
       debhelper dpkg-dev fakeroot devscripts lintian prometheus
-      libyaml-libyaml-perl adduser nodejs chromium"
+      libyaml-libyaml-perl adduser nodejs chromium linux-perf"
 
 missing=""
 for p in $PKGS; do

@@ -17,6 +17,7 @@
 #include "ngx_goim_connection.h"
 #include "ngx_goim_push.h"
 #include "ngx_goim_redis.h"
+#include "ngx_goim_kafka.h"
 
 #include <goim_token.h>
 
@@ -61,6 +62,7 @@ size_t ngx_goim_rooms_json_len(ngx_goim_room_result_t *r, ngx_uint_t n,
     ngx_uint_t join);
 u_char *ngx_goim_rooms_json(u_char *p, ngx_goim_room_result_t *r,
     ngx_uint_t n, ngx_uint_t join);
+void ngx_goim_rooms_departed(void);
 
 /* op 7 and the channel's registration (ngx_goim_auth.c) */
 ngx_int_t ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt);

@@ -1,8 +1,9 @@
 
 /*
  * goim for nginx: the worker's housekeeping, once a second (dead
- * workers' registry slots purged, this worker's address count
- * refreshed), and its drain when it shuts down.
+ * workers' registry slots purged and their connections' leaves told,
+ * this worker's address count refreshed), and its drain when it shuts
+ * down.
  */
 
 
@@ -46,6 +47,9 @@ ngx_goim_housekeeping(ngx_event_t *ev)
     ngx_goim_drain_t  *d = &ngx_goim_drain_state;
 
     ngx_goim_registry_purge_dead(ev->log);
+
+    /* the leaves of their connections, whichever worker purged them */
+    ngx_goim_rooms_departed();
 
     if (ngx_goim_registry_history_on()) {
         ngx_goim_registry_history_expire();

@@ -17,6 +17,8 @@
 
 
 #define NGX_GOIM_EVENT_BUCKETS  4096
+#define NGX_GOIM_DEPARTED_BATCH 16
+#define NGX_GOIM_DEPARTED_SLICE 4096        /* an event loop turn's */
 
 
 typedef struct {
@@ -28,15 +30,23 @@ typedef struct {
 static ngx_int_t ngx_goim_rooms_reply(ngx_goim_channel_t *ch,
     goim_packet_t *pkt, ngx_goim_room_result_t *r, ngx_uint_t n,
     ngx_uint_t join, const char *error);
-static ngx_uint_t ngx_goim_rooms_event_allowed(ngx_goim_channel_t *ch,
+static ngx_uint_t ngx_goim_rooms_event_allowed(ngx_goim_conf_t *gcf,
     uint32_t hash);
-static void ngx_goim_rooms_event(ngx_goim_channel_t *ch, ngx_str_t *room,
-    ngx_uint_t join);
+static void ngx_goim_rooms_event(ngx_str_t *room, ngx_str_t *key,
+    int64_t mid, ngx_uint_t join);
+static ngx_int_t ngx_goim_rooms_event_produce(ngx_str_t *room,
+    ngx_str_t *body);
+static void ngx_goim_rooms_event_reported(ngx_goim_kafka_batch_t *b,
+    void *data);
+static void ngx_goim_rooms_departed_handler(ngx_event_t *ev);
 
 
 /* join and leave events sent this second, by room hash (64 KiB) */
 static ngx_goim_rooms_event_rate_t
     ngx_goim_rooms_event_rates[NGX_GOIM_EVENT_BUCKETS];
+
+/* the departed records of dead workers still to tell, next turn */
+static ngx_event_t  ngx_goim_rooms_departed_event;
 
 
 /* the token's allowed_rooms, kept with the connection */
@@ -130,11 +140,11 @@ ngx_goim_rooms_enter(ngx_goim_channel_t *ch, u_char *id, size_t len,
     ngx_str_t  name;
 
     if (ch->conf->presence_events
-        && ngx_goim_rooms_event_allowed(ch, ngx_crc32_long(id, len)))
+        && ngx_goim_rooms_event_allowed(ch->conf, ngx_crc32_long(id, len)))
     {
         name.data = id;
         name.len = len;
-        ngx_goim_rooms_event(ch, &name, 1);
+        ngx_goim_rooms_event(&name, &ch->key_node.str, ch->mid, 1);
     }
 
     if (ngx_goim_room_join(ch, id, len, joined) == NGX_ERROR) {
@@ -158,7 +168,7 @@ ngx_goim_rooms_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room)
 
     /* the room may go with its last member here: its id is kept */
 
-    tell = ngx_goim_rooms_event_allowed(ch, room->sn.node.key);
+    tell = ngx_goim_rooms_event_allowed(ch->conf, room->sn.node.key);
 
     name.len = ngx_min(room->sn.str.len, NGX_GOIM_MAX_ROOM);
     name.data = buf;
@@ -169,7 +179,7 @@ ngx_goim_rooms_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room)
     ngx_goim_presence_del(ch, &name);
 
     if (tell) {
-        ngx_goim_rooms_event(ch, &name, 0);
+        ngx_goim_rooms_event(&name, &ch->key_node.str, ch->mid, 0);
     }
 }
 
@@ -196,12 +206,12 @@ ngx_goim_rooms_leave_all(ngx_goim_channel_t *ch)
  */
 
 static ngx_uint_t
-ngx_goim_rooms_event_allowed(ngx_goim_channel_t *ch, uint32_t hash)
+ngx_goim_rooms_event_allowed(ngx_goim_conf_t *gcf, uint32_t hash)
 {
     ngx_uint_t                    rate;
     ngx_goim_rooms_event_rate_t  *b;
 
-    rate = ch->conf->presence_events;
+    rate = gcf->presence_events;
 
     if (rate == 0) {
         return 0;
@@ -236,17 +246,14 @@ ngx_goim_rooms_event_allowed(ngx_goim_channel_t *ch, uint32_t hash)
  */
 
 static void
-ngx_goim_rooms_event(ngx_goim_channel_t *ch, ngx_str_t *room,
+ngx_goim_rooms_event(ngx_str_t *room, ngx_str_t *key, int64_t mid,
     ngx_uint_t join)
 {
     u_char           *p, buf[sizeof("{\"event\":\"leave\",\"room_id\":\"\","
                                     "\"mid\":,\"key\":\"\"}")
                              + NGX_INT64_LEN + 6 * NGX_GOIM_MAX_ROOM
                              + 6 * GOIM_TOKEN_MAX_KEY];
-    ngx_str_t        *key;
     ngx_goim_push_t   push;
-
-    key = &ch->key_node.str;
 
     if (room->len > NGX_GOIM_MAX_ROOM || key->len > GOIM_TOKEN_MAX_KEY) {
         return;
@@ -255,20 +262,137 @@ ngx_goim_rooms_event(ngx_goim_channel_t *ch, ngx_str_t *room,
     p = ngx_sprintf(buf, "{\"event\":\"%s\",\"room_id\":\"",
                     join ? "join" : "leave");
     p = (u_char *) ngx_escape_json(p, room->data, room->len);
-    p = ngx_sprintf(p, "\",\"mid\":%L,\"key\":\"", ch->mid);
+    p = ngx_sprintf(p, "\",\"mid\":%L,\"key\":\"", mid);
     p = (u_char *) ngx_escape_json(p, key->data, key->len);
     p = ngx_cpymem(p, "\"}", 2);
+
+    ngx_goim_worker.stats->presence_events++;
 
     ngx_memzero(&push, sizeof(ngx_goim_push_t));
     push.op = GOIM_OP_PRESENCE;
     push.body.data = buf;
     push.body.len = p - buf;
 
-    ngx_goim_worker.stats->presence_events++;
+    if (ngx_goim_mode() == NGX_GOIM_KAFKA
+        && ngx_goim_rooms_event_produce(room, &push.body) == NGX_OK)
+    {
+        /* the job brings it to every comet, this one too */
+        return;
+    }
 
     (void) ngx_goim_dispatch_room(&push, room);
 
     ngx_goim_push_release(&push);
+}
+
+
+/*
+ * With Kafka an event is a room push of op 34, as the API's: the job
+ * sends it to every comet, whose watchers of the room get it.  Nobody
+ * waits for its report; one that is not queued is sent to this node's
+ * watchers only (the caller), and logged by the producer.
+ */
+
+static ngx_int_t
+ngx_goim_rooms_event_produce(ngx_str_t *room, ngx_str_t *body)
+{
+    ngx_int_t                rc;
+    ngx_pool_t              *pool;
+    ngx_goim_kafka_batch_t  *b;
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_goim_kafka_batch(pool, ngx_cycle->log, 1,
+                             ngx_goim_rooms_event_reported, NULL);
+    if (b == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_goim_kafka_produce(b, NGX_GOIM_KAFKA_ROOM, GOIM_OP_PRESENCE, 0,
+                                NULL, room, NULL, 0, body);
+
+    /* the report, when it comes, only frees the batch */
+    ngx_goim_kafka_finish(b);
+    ngx_destroy_pool(pool);
+
+    return rc;
+}
+
+
+static void
+ngx_goim_rooms_event_reported(ngx_goim_kafka_batch_t *b, void *data)
+{
+}
+
+
+/*
+ * The leaves of a dead worker's connections (the registry's purge kept
+ * their records): told as if they had closed, within the room's rate,
+ * and removed from Redis's presence.  A key that is connected to the
+ * node again by now (it reconnected before the purge) keeps its entry
+ * and gets no leave: its join was told already.
+ */
+
+void
+ngx_goim_rooms_departed(void)
+{
+    ngx_str_t                      room, key;
+    ngx_uint_t                     i, n, total, again;
+    ngx_goim_conf_t               *gcf;
+    ngx_goim_presence_departed_t   d[NGX_GOIM_DEPARTED_BATCH];
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    total = 0;
+
+    do {
+        n = ngx_goim_registry_presence_departed(d, NGX_GOIM_DEPARTED_BATCH);
+
+        for (i = 0; i < n; i++) {
+            room.data = d[i].room;
+            room.len = d[i].room_len;
+            key.data = d[i].key;
+            key.len = d[i].key_len;
+
+            again = (ngx_goim_registry_key_owner(key.data, key.len) >= 0);
+
+            ngx_goim_presence_departed(&room, &key, d[i].mid, again);
+
+            if (!again
+                && gcf->presence_events
+                && ngx_goim_rooms_event_allowed(gcf,
+                                                ngx_crc32_long(room.data,
+                                                               room.len)))
+            {
+                ngx_goim_rooms_event(&room, &key, d[i].mid, 0);
+            }
+        }
+
+        total += n;
+
+    } while (n == NGX_GOIM_DEPARTED_BATCH && total < NGX_GOIM_DEPARTED_SLICE);
+
+    if (n == NGX_GOIM_DEPARTED_BATCH
+        && !ngx_exiting
+        && !ngx_goim_rooms_departed_event.timer_set)
+    {
+        /* more: the next turn, so that clients are served meanwhile */
+        ngx_goim_event_init(&ngx_goim_rooms_departed_event,
+                            ngx_goim_rooms_departed_handler, ngx_cycle->log,
+                            1);
+        ngx_add_timer(&ngx_goim_rooms_departed_event, 1);
+    }
+}
+
+
+static void
+ngx_goim_rooms_departed_handler(ngx_event_t *ev)
+{
+    ngx_goim_rooms_departed();
 }
 
 

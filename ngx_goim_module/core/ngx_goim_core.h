@@ -25,7 +25,8 @@
 #define NGX_GOIM_MAX_ROOM       256
 #define NGX_GOIM_MAX_ROOMS      256     /* goim_max_rooms at most */
 
-#define NGX_GOIM_MAX_WORKERS    64      /* registry slots, all generations */
+/* registry slots, all generations: the bound of goim_worker_slots */
+#define NGX_GOIM_MAX_WORKERS    1024
 
 
 typedef struct ngx_goim_redis_conf_s  ngx_goim_redis_conf_t;
@@ -54,6 +55,7 @@ typedef struct {
     size_t                 queue_bytes;
     ngx_str_t              server_id;
     ngx_shm_zone_t        *zone;
+    ngx_uint_t             worker_slots;    /* a multiple of 64 */
     ngx_uint_t             inbox_size;
     ngx_msec_t             room_flush;
     ngx_uint_t             max_rooms;       /* per connection */

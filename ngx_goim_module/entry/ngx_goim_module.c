@@ -83,6 +83,13 @@ static ngx_command_t  ngx_goim_commands[] = {
       0,
       NULL },
 
+    { ngx_string("goim_worker_slots"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_conf_t, worker_slots),
+      NULL },
+
     { ngx_string("goim_inbox_size"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -280,6 +287,7 @@ ngx_goim_create_conf(ngx_cycle_t *cycle)
     gcf->max_body = NGX_CONF_UNSET_SIZE;
     gcf->queue_packets = NGX_CONF_UNSET_UINT;
     gcf->queue_bytes = NGX_CONF_UNSET_SIZE;
+    gcf->worker_slots = NGX_CONF_UNSET_UINT;
     gcf->inbox_size = NGX_CONF_UNSET_UINT;
     gcf->room_flush = NGX_CONF_UNSET_MSEC;
     gcf->history_size = NGX_CONF_UNSET_UINT;
@@ -358,6 +366,10 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
     if (gcf->inbox_size < 16) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "\"goim_inbox_size\" must be at least 16");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_goim_registry_slots_conf(cycle, gcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -185,14 +185,14 @@ ngx_goim_ipc_build(goim_imsg_head_t *head, ngx_str_t *targets,
 
 
 ngx_int_t
-ngx_goim_ipc_send(uint64_t mask, goim_imsg_head_t *head, ngx_str_t *targets,
-    ngx_uint_t ntargets, int64_t *mids, ngx_str_t *body)
+ngx_goim_ipc_send(ngx_goim_mask_t *mask, goim_imsg_head_t *head,
+    ngx_str_t *targets, ngx_uint_t ntargets, int64_t *mids, ngx_str_t *body)
 {
     ngx_pid_t            pids[NGX_GOIM_MAX_WORKERS];
     ngx_uint_t           n, nwake, full;
     ngx_goim_ipc_msg_t  *m;
 
-    if (mask == 0) {
+    if (ngx_goim_mask_next(mask, 0) < 0) {
         return NGX_OK;
     }
 

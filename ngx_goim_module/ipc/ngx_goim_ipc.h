@@ -35,7 +35,7 @@ void ngx_goim_ipc_set_shutdown_handler(ngx_goim_ipc_shutdown_pt handler);
  * body.  NGX_BUSY when an inbox was full (that worker misses the push),
  * NGX_ERROR when the zone is exhausted.
  */
-ngx_int_t ngx_goim_ipc_send(uint64_t mask, goim_imsg_head_t *head,
+ngx_int_t ngx_goim_ipc_send(ngx_goim_mask_t *mask, goim_imsg_head_t *head,
     ngx_str_t *targets, ngx_uint_t ntargets, int64_t *mids, ngx_str_t *body);
 
 /*

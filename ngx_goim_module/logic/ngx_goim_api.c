@@ -26,6 +26,8 @@ static ngx_goim_api_route_t  ngx_goim_api_routes[] = {
       NGX_GOIM_API_PUSH_ROOM },
     { ngx_string("/goim/push/all"), NGX_HTTP_POST,
       NGX_GOIM_API_PUSH_ALL },
+    { ngx_string("/goim/push/batch"), NGX_HTTP_POST,
+      NGX_GOIM_API_PUSH_BATCH },
     { ngx_string("/goim/online/top"), NGX_HTTP_GET|NGX_HTTP_HEAD,
       NGX_GOIM_API_ONLINE_TOP },
     { ngx_string("/goim/online/room"), NGX_HTTP_GET|NGX_HTTP_HEAD,

@@ -36,6 +36,7 @@ typedef enum {
     NGX_GOIM_API_PUSH_MIDS,
     NGX_GOIM_API_PUSH_ROOM,
     NGX_GOIM_API_PUSH_ALL,
+    NGX_GOIM_API_PUSH_BATCH,
     NGX_GOIM_API_ONLINE_TOP,
     NGX_GOIM_API_ONLINE_ROOM,
     NGX_GOIM_API_ONLINE_TOTAL,
@@ -117,6 +118,36 @@ ngx_int_t ngx_goim_api_presence(ngx_http_request_t *r,
     ngx_goim_api_ctx_t *ctx);
 ngx_int_t ngx_goim_api_push_redis(ngx_http_request_t *r,
     ngx_goim_push_t *push, ngx_str_t *keys, int64_t *mids, ngx_uint_t n);
+
+/* POST /goim/push/batch (ngx_goim_api_batch.c), body read */
+ngx_int_t ngx_goim_api_batch(ngx_http_request_t *r, ngx_str_t *body);
+
+/*
+ * Where keys and mids are (ngx_goim_api_redis.c): a key on a server,
+ * found for a push or for item "item" of a batch.
+ */
+typedef struct {
+    ngx_str_t                  key;
+    ngx_str_t                  server;
+    ngx_uint_t                 item;
+} ngx_goim_api_target_t;
+
+/* err: the lookup failed (the targets are then incomplete) */
+typedef void (*ngx_goim_api_lookup_pt)(ngx_http_request_t *r,
+    ngx_goim_api_target_t *t, ngx_uint_t n, const char *err, void *data);
+
+int ngx_libc_cdecl ngx_goim_api_target_cmp(const void *x, const void *y);
+ngx_uint_t ngx_goim_api_unique_targets(ngx_goim_api_target_t *t,
+    ngx_uint_t n);
+ngx_uint_t ngx_goim_api_target_here(ngx_goim_api_target_t *t,
+    ngx_goim_conf_t *gcf);
+void ngx_goim_api_other_servers(yajl_gen g, ngx_goim_api_target_t *t,
+    ngx_uint_t n, ngx_goim_conf_t *gcf);
+
+ngx_int_t ngx_goim_api_lookup(ngx_http_request_t *r, ngx_str_t *keys,
+    ngx_uint_t *key_items, ngx_uint_t nkeys, int64_t *mids,
+    ngx_uint_t *mid_items, ngx_uint_t nmids, ngx_goim_api_lookup_pt done,
+    void *data);
 
 /*
  * Pushes through Kafka (ngx_goim_api_kafka.c): a batch of n messages

@@ -1,6 +1,6 @@
 
 /*
- * goim for nginx: GET /goim/history/room (docs/PROTOCOL.md 2.13), a
+ * goim for nginx: GET /goim/history/room (docs/PROTOCOL.md 2.14), a
  * room's kept messages after a position, for applications: the same
  * history and the same rules as a client's recovery (goim_history).
  */

@@ -46,6 +46,16 @@ ngx_goim_api_push(ngx_http_request_t *r)
         return;
     }
 
+    if (ctx->route == NGX_GOIM_API_PUSH_BATCH) {
+        rc = ngx_goim_api_batch(r, &body);
+
+        if (rc != NGX_DONE) {
+            ngx_http_finalize_request(r, rc);
+        }
+
+        return;
+    }
+
     if (ctx->route == NGX_GOIM_API_PUSH_KEYS
         || ctx->route == NGX_GOIM_API_PUSH_MIDS)
     {

@@ -30,19 +30,17 @@ typedef struct ngx_goim_api_redis_s  ngx_goim_api_redis_t;
 typedef struct {
     ngx_goim_api_redis_t      *owner;
     ngx_goim_redis_req_t      *req;         /* NULL: answered */
+    ngx_uint_t                 item;        /* of the mid looked up */
 } ngx_goim_api_cmd_t;
-
-
-typedef struct {
-    ngx_str_t                  key;
-    ngx_str_t                  server;
-} ngx_goim_api_target_t;
 
 
 struct ngx_goim_api_redis_s {
     ngx_http_request_t        *request;
     ngx_goim_push_t            push;
     ngx_str_t                 *keys;
+    ngx_uint_t                *key_items;   /* NULL: all of item 0 */
+    ngx_goim_api_lookup_pt     done;        /* NULL: the single push */
+    void                      *data;
     ngx_goim_api_cmd_t        *cmds;
     ngx_uint_t                 ncmds;
     ngx_uint_t                 pending;
@@ -59,16 +57,20 @@ static void ngx_goim_api_redis_cleanup(void *data);
 static ngx_int_t ngx_goim_api_check_comets(ngx_goim_api_redis_t *a);
 static void ngx_goim_api_records_reply(redisReply *reply, void *data,
     const char *err);
+static void ngx_goim_api_redis_first_error(ngx_goim_api_redis_t *a,
+    const char *err);
 static void ngx_goim_api_keys_reply(redisReply *reply, void *data,
     const char *err);
 static void ngx_goim_api_mid_reply(redisReply *reply, void *data,
     const char *err);
+static ngx_int_t ngx_goim_api_redis_send(ngx_goim_api_redis_t *a,
+    ngx_str_t *keys, ngx_uint_t nkeys, int64_t *mids, ngx_uint_t *mid_items,
+    ngx_uint_t nmids);
 static ngx_int_t ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key,
-    size_t key_len, redisReply *server);
+    size_t key_len, redisReply *server, ngx_uint_t item);
+static void ngx_goim_api_lookup_done(ngx_goim_api_redis_t *a);
 static void ngx_goim_api_push_done(ngx_goim_api_redis_t *a);
 static ngx_int_t ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a);
-static int ngx_libc_cdecl ngx_goim_api_target_cmp(const void *x,
-    const void *y);
 
 
 static ngx_goim_api_redis_t *
@@ -129,10 +131,6 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
     ngx_str_t *keys, int64_t *mids, ngx_uint_t n)
 {
     ngx_int_t              rc;
-    size_t                *argvlen;
-    ngx_uint_t             i;
-    const char           **argv;
-    ngx_goim_api_cmd_t    *cmd;
     ngx_goim_api_redis_t  *a;
 
     a = ngx_goim_api_redis_push(r);
@@ -140,20 +138,11 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the records' MGET first, then the sessions' */
-    a->cmds = ngx_pcalloc(r->pool, (n + 2) * sizeof(ngx_goim_api_cmd_t));
-
-    if (a->cmds == NULL
-        || ngx_array_init(&a->targets, r->pool, n,
-                          sizeof(ngx_goim_api_target_t))
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_goim_api_check_comets(a);
+    rc = ngx_goim_api_redis_send(a, keys, keys ? n : 0, mids, NULL,
+                                 keys ? 0 : n);
 
     if (rc == NGX_DECLINED) {
+        /* the cleanup cancels those already sent */
         return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
     }
 
@@ -161,22 +150,102 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (keys) {
+    a->push = *push;
+    ngx_memzero(push->msg, sizeof(push->msg));
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The batch's lookup (ngx_goim_api_batch.c): the servers of the keys of
+ * every item in one MGET, those of the mids in HGETALLs, all queued in
+ * the same event-loop turn and so written to Redis together, behind the
+ * records' MGET.  NGX_DONE: done() is called once with the targets, each
+ * naming its item; NGX_DECLINED: Redis is not connected; NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_goim_api_lookup(ngx_http_request_t *r, ngx_str_t *keys,
+    ngx_uint_t *key_items, ngx_uint_t nkeys, int64_t *mids,
+    ngx_uint_t *mid_items, ngx_uint_t nmids, ngx_goim_api_lookup_pt done,
+    void *data)
+{
+    ngx_int_t              rc;
+    ngx_goim_api_redis_t  *a;
+
+    a = ngx_goim_api_redis_push(r);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    a->key_items = key_items;
+    a->done = done;
+    a->data = data;
+
+    rc = ngx_goim_api_redis_send(a, keys, nkeys, mids, mid_items, nmids);
+
+    if (rc != NGX_OK) {
+        /* the commands already sent must not call back */
+        ngx_goim_api_redis_cleanup(a);
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The records' MGET, then one MGET key_<k>... for all keys and one
+ * HGETALL mid_<mid> per mid: NGX_OK when all were queued, NGX_DECLINED
+ * when Redis is not connected, NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_goim_api_redis_send(ngx_goim_api_redis_t *a, ngx_str_t *keys,
+    ngx_uint_t nkeys, int64_t *mids, ngx_uint_t *mid_items, ngx_uint_t nmids)
+{
+    ngx_int_t              rc;
+    size_t                *argvlen;
+    ngx_uint_t             i;
+    const char           **argv;
+    ngx_http_request_t    *r;
+    ngx_goim_api_cmd_t    *cmd;
+
+    r = a->request;
+
+    /* the records' MGET first, then the sessions' */
+    a->cmds = ngx_pcalloc(r->pool, (nmids + 2) * sizeof(ngx_goim_api_cmd_t));
+
+    if (a->cmds == NULL
+        || ngx_array_init(&a->targets, r->pool, nkeys + nmids + 1,
+                          sizeof(ngx_goim_api_target_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_goim_api_check_comets(a);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (nkeys) {
         a->keys = keys;
 
-        argv = ngx_palloc(r->pool, (n + 1) * sizeof(char *));
-        argvlen = ngx_palloc(r->pool, (n + 1) * sizeof(size_t));
+        argv = ngx_palloc(r->pool, (nkeys + 1) * sizeof(char *));
+        argvlen = ngx_palloc(r->pool, (nkeys + 1) * sizeof(size_t));
         if (argv == NULL || argvlen == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         argv[0] = "MGET";
         argvlen[0] = 4;
 
-        for (i = 0; i < n; i++) {
+        for (i = 0; i < nkeys; i++) {
             argv[i + 1] = ngx_pnalloc(r->pool, 4 + keys[i].len);
             if (argv[i + 1] == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return NGX_ERROR;
             }
 
             ngx_memcpy(ngx_cpymem((u_char *) argv[i + 1], "key_", 4),
@@ -187,37 +256,31 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
         cmd = &a->cmds[a->ncmds];
         cmd->owner = a;
         cmd->req = ngx_goim_redis_commandargv(ngx_goim_api_keys_reply, cmd,
-                                              n + 1, argv, argvlen);
+                                              nkeys + 1, argv, argvlen);
         if (cmd->req == NULL) {
-            return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
+            return NGX_DECLINED;
         }
 
         a->ncmds++;
         a->pending++;
-
-    } else {
-        for (i = 0; i < n; i++) {
-            cmd = &a->cmds[a->ncmds];
-            cmd->owner = a;
-            cmd->req = ngx_goim_redis_command(ngx_goim_api_mid_reply, cmd,
-                                              "HGETALL mid_%lld",
-                                              (long long) mids[i]);
-            if (cmd->req == NULL) {
-                /* the cleanup cancels those already sent */
-                return ngx_goim_api_redis_error(r, NGX_GOIM_REDIS_DOWN);
-            }
-
-            a->ncmds++;
-            a->pending++;
-        }
     }
 
-    a->push = *push;
-    ngx_memzero(push->msg, sizeof(push->msg));
+    for (i = 0; i < nmids; i++) {
+        cmd = &a->cmds[a->ncmds];
+        cmd->owner = a;
+        cmd->item = mid_items ? mid_items[i] : 0;
+        cmd->req = ngx_goim_redis_command(ngx_goim_api_mid_reply, cmd,
+                                          "HGETALL mid_%lld",
+                                          (long long) mids[i]);
+        if (cmd->req == NULL) {
+            return NGX_DECLINED;
+        }
 
-    r->read_event_handler = ngx_http_test_reading;
+        a->ncmds++;
+        a->pending++;
+    }
 
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -367,16 +430,14 @@ ngx_goim_api_keys_reply(redisReply *reply, void *data, const char *err)
     a->pending--;
 
     if (err) {
-        if (a->err == NULL) {
-            ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", err);
-            a->err = (const char *) a->errbuf;
-        }
+        ngx_goim_api_redis_first_error(a, err);
 
     } else if (reply->type == REDIS_REPLY_ARRAY && a->err == NULL) {
         for (i = 0; i < reply->elements; i++) {
             /* goim skips keys with no server */
             if (ngx_goim_api_target(a, (char *) a->keys[i].data,
-                                    a->keys[i].len, reply->element[i])
+                                    a->keys[i].len, reply->element[i],
+                                    a->key_items ? a->key_items[i] : 0)
                 != NGX_OK)
             {
                 a->err = "out of memory";
@@ -403,9 +464,7 @@ ngx_goim_api_mid_reply(redisReply *reply, void *data, const char *err)
     a->pending--;
 
     if (err) {
-        if (a->err == NULL) {
-            a->err = err;
-        }
+        ngx_goim_api_redis_first_error(a, err);
 
     } else if (reply->type == REDIS_REPLY_ARRAY && a->err == NULL) {
         for (i = 0; i + 1 < reply->elements; i += 2) {
@@ -415,7 +474,7 @@ ngx_goim_api_mid_reply(redisReply *reply, void *data, const char *err)
 
             if (ngx_goim_api_target(a, reply->element[i]->str,
                                     reply->element[i]->len,
-                                    reply->element[i + 1])
+                                    reply->element[i + 1], cmd->item)
                 != NGX_OK)
             {
                 a->err = "out of memory";
@@ -424,21 +483,27 @@ ngx_goim_api_mid_reply(redisReply *reply, void *data, const char *err)
         }
     }
 
-    if (a->err && a->err != (const char *) a->errbuf) {
-        /* the reply's text is freed when this returns */
-        ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", a->err);
-        a->err = (const char *) a->errbuf;
-    }
-
     if (a->pending == 0) {
         ngx_goim_api_push_done(a);
     }
 }
 
 
+/* the first error wins; its text is copied: the reply is freed after us */
+
+static void
+ngx_goim_api_redis_first_error(ngx_goim_api_redis_t *a, const char *err)
+{
+    if (a->err == NULL) {
+        ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1, "%s%Z", err);
+        a->err = (const char *) a->errbuf;
+    }
+}
+
+
 static ngx_int_t
 ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key, size_t key_len,
-    redisReply *server)
+    redisReply *server, ngx_uint_t item)
 {
     ngx_pool_t             *pool;
     ngx_goim_api_target_t  *t;
@@ -466,6 +531,7 @@ ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key, size_t key_len,
     t->key.len = key_len;
     ngx_memcpy(t->server.data, server->str, server->len);
     t->server.len = server->len;
+    t->item = item;
 
     return NGX_OK;
 }
@@ -480,12 +546,17 @@ static void
 ngx_goim_api_push_done(ngx_goim_api_redis_t *a)
 {
     ngx_int_t               rc;
-    ngx_str_t              *local, *prev;
+    ngx_str_t              *local;
     ngx_uint_t              i, n, nlocal;
     yajl_gen                g;
     ngx_goim_conf_t        *gcf;
     ngx_http_request_t     *r;
     ngx_goim_api_target_t  *t;
+
+    if (a->done) {
+        ngx_goim_api_lookup_done(a);
+        return;
+    }
 
     r = a->request;
 
@@ -502,9 +573,7 @@ ngx_goim_api_push_done(ngx_goim_api_redis_t *a)
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
 
     t = a->targets.elts;
-    n = a->targets.nelts;
-
-    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t), ngx_goim_api_target_cmp);
+    n = ngx_goim_api_unique_targets(t, a->targets.nelts);
 
     local = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
     g = yajl_gen_alloc(NULL);
@@ -519,51 +588,15 @@ ngx_goim_api_push_done(ngx_goim_api_redis_t *a)
     }
 
     nlocal = 0;
-    prev = NULL;
-
-    yajl_gen_map_open(g);
-    yajl_gen_string(g, (u_char *) "other_servers", 13);
-    yajl_gen_map_open(g);
 
     for (i = 0; i < n; i++) {
-        if (i && t[i].key.len == t[i - 1].key.len
-            && t[i].server.len == t[i - 1].server.len
-            && ngx_memcmp(t[i].key.data, t[i - 1].key.data, t[i].key.len)
-               == 0
-            && ngx_memcmp(t[i].server.data, t[i - 1].server.data,
-                          t[i].server.len) == 0)
-        {
-            continue;
-        }
-
-        if (t[i].server.len == gcf->server_id.len
-            && ngx_memcmp(t[i].server.data, gcf->server_id.data,
-                          t[i].server.len) == 0)
-        {
+        if (ngx_goim_api_target_here(&t[i], gcf)) {
             local[nlocal++] = t[i].key;
-            continue;
         }
-
-        if (prev == NULL || prev->len != t[i].server.len
-            || ngx_memcmp(prev->data, t[i].server.data, prev->len) != 0)
-        {
-            if (prev) {
-                yajl_gen_array_close(g);
-            }
-
-            yajl_gen_string(g, t[i].server.data, t[i].server.len);
-            yajl_gen_array_open(g);
-            prev = &t[i].server;
-        }
-
-        yajl_gen_string(g, t[i].key.data, t[i].key.len);
     }
 
-    if (prev) {
-        yajl_gen_array_close(g);
-    }
-
-    yajl_gen_map_close(g);
+    yajl_gen_map_open(g);
+    ngx_goim_api_other_servers(g, t, n, gcf);
 
     yajl_gen_string(g, (u_char *) "delivered_here", 14);
     yajl_gen_integer(g, nlocal);
@@ -589,6 +622,17 @@ done:
 }
 
 
+/* the batch's: the owner may finalize the request, a is not used after */
+
+static void
+ngx_goim_api_lookup_done(ngx_goim_api_redis_t *a)
+{
+    ngx_goim_api_redis_cleanup(a);
+
+    a->done(a->request, a->targets.elts, a->targets.nelts, a->err, a->data);
+}
+
+
 /*
  * One goim.PushMsg per server, with that server's keys, sorted and each
  * once (goim groups them the same way); this node's keys too: they come
@@ -599,7 +643,7 @@ static ngx_int_t
 ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a)
 {
     ngx_str_t              *keys;
-    ngx_uint_t              i, k, n, first, nkeys, nservers;
+    ngx_uint_t              i, n, first, nkeys, nservers;
     ngx_http_request_t     *r;
     ngx_goim_api_kafka_t   *kb;
     ngx_goim_api_target_t  *t;
@@ -608,16 +652,7 @@ ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a)
     t = a->targets.elts;
     n = a->targets.nelts;
 
-    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t), ngx_goim_api_target_cmp);
-
-    /* the same key twice (e.g. two mids' hashes) is one target */
-    for (i = 1, k = n ? 1 : 0; i < n; i++) {
-        if (ngx_goim_api_target_cmp(&t[k - 1], &t[i]) != 0) {
-            t[k++] = t[i];
-        }
-    }
-
-    n = k;
+    n = ngx_goim_api_unique_targets(t, n);
     nservers = 0;
 
     for (i = 0; i < n; i++) {
@@ -669,7 +704,7 @@ ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a)
 
 /* by server, then key */
 
-static int ngx_libc_cdecl
+int ngx_libc_cdecl
 ngx_goim_api_target_cmp(const void *x, const void *y)
 {
     ngx_int_t                     rc;
@@ -682,4 +717,79 @@ ngx_goim_api_target_cmp(const void *x, const void *y)
     }
 
     return ngx_memn2cmp(a->key.data, b->key.data, a->key.len, b->key.len);
+}
+
+
+/* sorted by server and key, each once (e.g. a key in two mids' hashes) */
+
+ngx_uint_t
+ngx_goim_api_unique_targets(ngx_goim_api_target_t *t, ngx_uint_t n)
+{
+    ngx_uint_t  i, k;
+
+    if (n < 2) {
+        return n;
+    }
+
+    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t), ngx_goim_api_target_cmp);
+
+    for (i = 1, k = 1; i < n; i++) {
+        if (ngx_goim_api_target_cmp(&t[k - 1], &t[i]) != 0) {
+            t[k++] = t[i];
+        }
+    }
+
+    return k;
+}
+
+
+ngx_uint_t
+ngx_goim_api_target_here(ngx_goim_api_target_t *t, ngx_goim_conf_t *gcf)
+{
+    return t->server.len == gcf->server_id.len
+           && ngx_memcmp(t->server.data, gcf->server_id.data,
+                         t->server.len) == 0;
+}
+
+
+/* "other_servers":{"<server>":["<key>",...]} of sorted, unique targets */
+
+void
+ngx_goim_api_other_servers(yajl_gen g, ngx_goim_api_target_t *t,
+    ngx_uint_t n, ngx_goim_conf_t *gcf)
+{
+    ngx_str_t   *prev;
+    ngx_uint_t   i;
+
+    yajl_gen_string(g, (u_char *) "other_servers", 13);
+    yajl_gen_map_open(g);
+
+    prev = NULL;
+
+    for (i = 0; i < n; i++) {
+        if (ngx_goim_api_target_here(&t[i], gcf)) {
+            continue;
+        }
+
+        if (prev == NULL
+            || ngx_memn2cmp(prev->data, t[i].server.data, prev->len,
+                            t[i].server.len) != 0)
+        {
+            if (prev) {
+                yajl_gen_array_close(g);
+            }
+
+            yajl_gen_string(g, t[i].server.data, t[i].server.len);
+            yajl_gen_array_open(g);
+            prev = &t[i].server;
+        }
+
+        yajl_gen_string(g, t[i].key.data, t[i].key.len);
+    }
+
+    if (prev) {
+        yajl_gen_array_close(g);
+    }
+
+    yajl_gen_map_close(g);
 }

@@ -46,6 +46,8 @@ static const char *ngx_goim_internal_check_proto(Goim__Proto *proto,
     ngx_uint_t filtered, int32_t proto_op, u_char *err);
 static ngx_int_t ngx_goim_internal_dispatch(ngx_http_request_t *r,
     Goim__CometPush *item, ngx_str_t *keys);
+static ngx_int_t ngx_goim_internal_room_raw(ngx_goim_push_t *push,
+    ngx_str_t *room);
 static ngx_uint_t ngx_goim_internal_unique(ngx_str_t *keys, ngx_uint_t n);
 static int ngx_libc_cdecl ngx_goim_internal_key_cmp(const void *a,
     const void *b);
@@ -586,7 +588,8 @@ ngx_goim_internal_dispatch(ngx_http_request_t *r, Goim__CometPush *item,
         room.data = (u_char *) item->room->roomid;
         room.len = ngx_strlen(item->room->roomid);
 
-        rc = ngx_goim_dispatch_room(&push, &room);
+        rc = push.raw ? ngx_goim_internal_room_raw(&push, &room)
+                      : ngx_goim_dispatch_room(&push, &room);
         break;
 
     default: /* GOIM__COMET_PUSH__REQ_BROADCAST */
@@ -595,6 +598,84 @@ ngx_goim_internal_dispatch(ngx_http_request_t *r, Goim__CometPush *item,
     }
 
     ngx_goim_push_release(&push);
+
+    return rc;
+}
+
+
+/*
+ * A room item's OP_RAW body as the job sends it: the join and leave
+ * events in it (op 34, produced by the comets, docs/PROTOCOL.md 1.14)
+ * go as events, to the members that watch them; the packets between
+ * them as before, in order.  A body without events goes whole.
+ */
+
+static ngx_int_t
+ngx_goim_internal_room_raw(ngx_goim_push_t *push, ngx_str_t *room)
+{
+    int              next;
+    size_t           off, prev, start;
+    ngx_int_t        rc, rc2;
+    goim_packet_t    pkt;
+    ngx_goim_push_t  part;
+
+    off = 0;
+
+    do {
+        next = goim_raw_next(push->body.data, push->body.len, &off, &pkt);
+    } while (next == 1 && pkt.op != GOIM_OP_PRESENCE);
+
+    if (next != 1) {
+        /* no event (the body was checked before) */
+        return ngx_goim_dispatch_room(push, room);
+    }
+
+    rc = NGX_OK;
+    off = 0;
+    start = 0;
+
+    for ( ;; ) {
+        prev = off;
+        next = goim_raw_next(push->body.data, push->body.len, &off, &pkt);
+
+        if (next == 1 && pkt.op != GOIM_OP_PRESENCE) {
+            continue;
+        }
+
+        if (prev > start) {
+            /* the packets before this event, or the last ones */
+            ngx_memzero(&part, sizeof(ngx_goim_push_t));
+            part.op = push->op;
+            part.raw = 1;
+            part.body.data = push->body.data + start;
+            part.body.len = prev - start;
+
+            rc2 = ngx_goim_dispatch_room(&part, room);
+            ngx_goim_push_release(&part);
+
+            if (rc == NGX_OK) {
+                rc = rc2;
+            }
+        }
+
+        if (next != 1) {
+            break;
+        }
+
+        ngx_memzero(&part, sizeof(ngx_goim_push_t));
+        part.op = GOIM_OP_PRESENCE;
+        part.body.data = (u_char *) pkt.body;
+        part.body.len = pkt.body_len;
+
+        rc2 = ngx_goim_dispatch_room(&part, room);
+        ngx_goim_push_release(&part);
+
+        if (rc == NGX_OK) {
+            rc = rc2;
+        }
+
+        start = off;
+    }
 
     return rc;
 }

@@ -221,7 +221,9 @@ ngx_goim_status_render(ngx_pool_t *pool, ngx_str_t *out)
         return NGX_ERROR;
     }
 
-    ngx_goim_registry_snapshot(snap);
+    if (ngx_goim_registry_snapshot(pool, snap) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     size = 8192 + snap->n * 5120;
 

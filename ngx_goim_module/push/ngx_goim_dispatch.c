@@ -25,9 +25,9 @@ static void ngx_goim_local_keys(ngx_goim_push_t *push, ngx_str_t *keys,
 static void ngx_goim_local_mids(ngx_goim_push_t *push, int64_t *mids,
     ngx_uint_t n);
 static void ngx_goim_local_kick(ngx_str_t *keys, ngx_uint_t n);
-static ngx_int_t ngx_goim_dispatch_send(uint64_t mask, ngx_uint_t type,
-    ngx_goim_push_t *push, ngx_uint_t speed, ngx_str_t *targets,
-    ngx_uint_t ntargets, int64_t *mids);
+static ngx_int_t ngx_goim_dispatch_send(ngx_goim_mask_t *mask,
+    ngx_uint_t type, ngx_goim_push_t *push, ngx_uint_t speed,
+    ngx_str_t *targets, ngx_uint_t ntargets, int64_t *mids);
 static int ngx_libc_cdecl ngx_goim_owned_key_cmp(const void *a,
     const void *b);
 
@@ -61,6 +61,7 @@ ngx_goim_dispatch_keys(ngx_goim_push_t *push, ngx_str_t *keys, ngx_uint_t n)
     ngx_int_t              rc, result;
     ngx_str_t             *run;
     ngx_uint_t             i, j, k;
+    ngx_goim_mask_t        mask;
     ngx_goim_owned_key_t  *owned;
 
     ngx_goim_worker.stats->push_keys++;
@@ -99,8 +100,11 @@ ngx_goim_dispatch_keys(ngx_goim_push_t *push, ngx_str_t *keys, ngx_uint_t n)
             continue;
         }
 
-        rc = ngx_goim_dispatch_send((uint64_t) 1 << owned[i].owner,
-                                    GOIM_IMSG_KEYS, push, 0, run, k, NULL);
+        ngx_goim_mask_zero(&mask);
+        ngx_goim_mask_set(&mask, owned[i].owner);
+
+        rc = ngx_goim_dispatch_send(&mask, GOIM_IMSG_KEYS, push, 0, run, k,
+                                    NULL);
         if (rc != NGX_OK) {
             result = rc;
         }
@@ -124,24 +128,23 @@ ngx_goim_owned_key_cmp(const void *a, const void *b)
 ngx_int_t
 ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
 {
-    uint64_t    mask, self;
-    ngx_uint_t  i;
+    ngx_uint_t       i;
+    ngx_goim_mask_t  mask;
 
     ngx_goim_worker.stats->push_mids++;
 
-    mask = 0;
+    ngx_goim_mask_zero(&mask);
 
     for (i = 0; i < n; i++) {
-        mask |= ngx_goim_registry_mid_mask(mids[i]);
+        ngx_goim_registry_mid_mask(mids[i], &mask);
     }
 
-    self = (uint64_t) 1 << ngx_goim_worker.widx;
-
-    if (mask & self) {
+    if (ngx_goim_mask_test(&mask, ngx_goim_worker.widx)) {
+        ngx_goim_mask_clear(&mask, ngx_goim_worker.widx);
         ngx_goim_local_mids(push, mids, n);
     }
 
-    return ngx_goim_dispatch_send(mask & ~self, GOIM_IMSG_MIDS, push, 0,
+    return ngx_goim_dispatch_send(&mask, GOIM_IMSG_MIDS, push, 0,
                                   NULL, n, mids);
 }
 
@@ -149,8 +152,8 @@ ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
 ngx_int_t
 ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
 {
-    uint64_t                mask, self;
     goim_imsg_head_t        head;
+    ngx_goim_mask_t         mask;
     ngx_goim_history_pos_t  pos;
 
     ngx_goim_worker.stats->push_room++;
@@ -171,14 +174,15 @@ ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
         return ngx_goim_ipc_send_room(&head, name, &push->body, &pos);
     }
 
-    mask = ngx_goim_registry_room_mask(name->data, name->len);
-    self = (uint64_t) 1 << ngx_goim_worker.widx;
+    ngx_goim_mask_zero(&mask);
+    ngx_goim_registry_room_mask(name->data, name->len, &mask);
 
-    if (mask & self) {
+    if (ngx_goim_mask_test(&mask, ngx_goim_worker.widx)) {
+        ngx_goim_mask_clear(&mask, ngx_goim_worker.widx);
         ngx_goim_room_push(push, name);
     }
 
-    return ngx_goim_dispatch_send(mask & ~self, GOIM_IMSG_ROOM, push, 0,
+    return ngx_goim_dispatch_send(&mask, GOIM_IMSG_ROOM, push, 0,
                                   name, 1, NULL);
 }
 
@@ -186,17 +190,19 @@ ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
 ngx_int_t
 ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed)
 {
-    uint64_t   mask, self;
-    ngx_int_t  rc;
+    ngx_int_t        rc;
+    ngx_uint_t       n;
+    ngx_goim_mask_t  mask;
 
     ngx_goim_worker.stats->push_all++;
 
-    mask = ngx_goim_registry_live_mask();
-    self = (uint64_t) 1 << ngx_goim_worker.widx;
+    ngx_goim_registry_live_mask(&mask);
 
     /* goim divides the speed among its comets; here among the workers */
-    if (speed && (ngx_uint_t) __builtin_popcountll(mask) > 1) {
-        speed = ngx_max(speed / (ngx_uint_t) __builtin_popcountll(mask), 1);
+    n = ngx_goim_mask_count(&mask);
+
+    if (speed && n > 1) {
+        speed = ngx_max(speed / n, 1);
     }
 
     rc = ngx_goim_broadcast(push, speed);
@@ -204,7 +210,9 @@ ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed)
         return rc;
     }
 
-    return ngx_goim_dispatch_send(mask & ~self, GOIM_IMSG_ALL, push, speed,
+    ngx_goim_mask_clear(&mask, ngx_goim_worker.widx);
+
+    return ngx_goim_dispatch_send(&mask, GOIM_IMSG_ALL, push, speed,
                                   NULL, 0, NULL);
 }
 
@@ -215,18 +223,22 @@ void
 ngx_goim_push_kick(ngx_int_t owner, ngx_str_t *key)
 {
     ngx_goim_push_t  push;
+    ngx_goim_mask_t  mask;
 
     ngx_memzero(&push, sizeof(ngx_goim_push_t));
 
-    (void) ngx_goim_dispatch_send((uint64_t) 1 << owner, GOIM_IMSG_KICK,
-                                  &push, 0, key, 1, NULL);
+    ngx_goim_mask_zero(&mask);
+    ngx_goim_mask_set(&mask, owner);
+
+    (void) ngx_goim_dispatch_send(&mask, GOIM_IMSG_KICK, &push, 0, key, 1,
+                                  NULL);
 }
 
 
 static ngx_int_t
-ngx_goim_dispatch_send(uint64_t mask, ngx_uint_t type, ngx_goim_push_t *push,
-    ngx_uint_t speed, ngx_str_t *targets, ngx_uint_t ntargets,
-    int64_t *mids)
+ngx_goim_dispatch_send(ngx_goim_mask_t *mask, ngx_uint_t type,
+    ngx_goim_push_t *push, ngx_uint_t speed, ngx_str_t *targets,
+    ngx_uint_t ntargets, int64_t *mids)
 {
     goim_imsg_head_t  head;
 

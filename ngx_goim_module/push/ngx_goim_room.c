@@ -22,6 +22,9 @@ static ngx_goim_room_t *ngx_goim_room_lookup(u_char *name, size_t len);
 static ngx_int_t ngx_goim_room_grow(ngx_goim_channel_t *ch);
 static void ngx_goim_room_move(ngx_goim_member_t *dst,
     ngx_goim_member_t *src);
+static void ngx_goim_room_joiner(ngx_goim_push_t *push, ngx_str_t *joiner);
+static ngx_uint_t ngx_goim_room_is_joiner(ngx_goim_channel_t *ch,
+    ngx_str_t *joiner);
 static void ngx_goim_room_flush_handler(ngx_event_t *ev);
 static void ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval);
 static void ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
@@ -109,7 +112,10 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
     m->presence = NULL;
     m->pos = 0;
 
-    if (ch->conf->presence && !ch->withdrawn) {
+    /* events need the record too: a dead worker's leaves come from it */
+    if ((ch->conf->presence || ch->conf->presence_events)
+        && !ch->withdrawn)
+    {
         m->presence = ngx_goim_registry_presence_add(&room->sn.str,
                                                      room->sn.node.key,
                                                      &ch->key_node.str,
@@ -296,9 +302,11 @@ void
 ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
 {
     size_t              len;
+    int32_t             ver;
     ngx_msec_t          interval;
     ngx_queue_t        *q;
     ngx_goim_conf_t    *gcf;
+    ngx_str_t           joiner;
     ngx_goim_room_t    *room;
     ngx_goim_member_t  *m;
 
@@ -313,11 +321,18 @@ ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
          * members that watch them, at once: a merged frame would reach
          * every member
          */
+        ngx_goim_room_joiner(push, &joiner);
+
         for (q = ngx_queue_head(&room->members);
              q != ngx_queue_sentinel(&room->members);
              q = ngx_queue_next(q))
         {
             m = ngx_queue_data(q, ngx_goim_member_t, link);
+
+            if (joiner.len && ngx_goim_room_is_joiner(m->ch, &joiner)) {
+                continue;
+            }
+
             (void) ngx_goim_push_one(push, m->ch, 1);
         }
 
@@ -359,10 +374,12 @@ ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
         ngx_goim_room_flush(room, interval);
     }
 
+    /* with a position, the inner ver is the room's stream id */
+    ver = push->pos ? (int32_t) push->stream : 1;
+
     if ((push->raw ? goim_raw_batch_add_raw(&room->batch, push->body.data,
                                             push->body.len)
-                   : goim_raw_batch_add_seq(&room->batch, push->op,
-                                            push->pos ? (int32_t) push->stream : 1,
+                   : goim_raw_batch_add_seq(&room->batch, push->op, ver,
                                             (int32_t) (uint32_t) push->pos,
                                             push->body.data, push->body.len))
         != 0)
@@ -382,6 +399,71 @@ ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
                       goim_room_schedule_wait(&room->schedule,
                                               ngx_current_msec, interval));
     }
+}
+
+
+/*
+ * The key of a join event, as escaped in its body's last member
+ * ({"event":"join",...,"key":"a"}); empty for another event.  With
+ * Kafka a join comes back through the job after the joiner joined: it
+ * is not told of its own join (docs/PROTOCOL.md 1.14).
+ */
+
+static void
+ngx_goim_room_joiner(ngx_goim_push_t *push, ngx_str_t *joiner)
+{
+    u_char  *p, *end;
+
+    joiner->len = 0;
+
+    p = push->body.data;
+    end = p + push->body.len;
+
+    if (push->body.len < sizeof("{\"event\":\"join\",\"key\":\"\"}") - 1
+        || ngx_strncmp(p, "{\"event\":\"join\"",
+                       sizeof("{\"event\":\"join\"") - 1) != 0
+        || end[-1] != '}' || end[-2] != '"')
+    {
+        return;
+    }
+
+    /* an escaped key holds no bare quote: its start is the last one's */
+    for (p = end - 3; p >= push->body.data + sizeof(",\"key\":") - 1; p--) {
+        if (*p == '"' && p[-1] != '\\') {
+            if (ngx_strncmp(p - (sizeof(",\"key\":") - 1), ",\"key\":",
+                            sizeof(",\"key\":") - 1)
+                == 0)
+            {
+                joiner->data = p + 1;
+                joiner->len = (end - 2) - (p + 1);
+            }
+
+            return;
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_goim_room_is_joiner(ngx_goim_channel_t *ch, ngx_str_t *joiner)
+{
+    u_char     buf[6 * GOIM_PRESENCE_KEY];
+    ngx_str_t  *key;
+
+    key = &ch->key_node.str;
+
+    if (key->len > GOIM_PRESENCE_KEY) {
+        return 0;
+    }
+
+    if (ngx_escape_json(NULL, key->data, key->len) == 0) {
+        return key->len == joiner->len
+               && ngx_memcmp(key->data, joiner->data, key->len) == 0;
+    }
+
+    return (size_t) ((u_char *) ngx_escape_json(buf, key->data, key->len)
+                     - buf) == joiner->len
+           && ngx_memcmp(buf, joiner->data, joiner->len) == 0;
 }
 
 

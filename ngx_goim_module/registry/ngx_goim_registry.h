@@ -20,6 +20,93 @@
 
 
 /*
+ * A set of registry slots, as a push routes by them.  The zone has
+ * ngx_goim_mask_words words of slots (goim_worker_slots / 64, known once
+ * this worker attached): up to 64 slots a mask is one word, as before
+ * the slots grew, and the operations touch only the zone's words.
+ */
+#define NGX_GOIM_MASK_WORDS    (NGX_GOIM_MAX_WORKERS / 64)
+
+typedef struct {
+    uint64_t               w[NGX_GOIM_MASK_WORDS];
+} ngx_goim_mask_t;
+
+
+extern ngx_uint_t          ngx_goim_mask_words;
+
+
+static ngx_inline void
+ngx_goim_mask_zero(ngx_goim_mask_t *m)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_goim_mask_words; i++) {
+        m->w[i] = 0;
+    }
+}
+
+
+static ngx_inline void
+ngx_goim_mask_set(ngx_goim_mask_t *m, ngx_uint_t slot)
+{
+    m->w[slot >> 6] |= (uint64_t) 1 << (slot & 63);
+}
+
+
+static ngx_inline void
+ngx_goim_mask_clear(ngx_goim_mask_t *m, ngx_uint_t slot)
+{
+    m->w[slot >> 6] &= ~((uint64_t) 1 << (slot & 63));
+}
+
+
+static ngx_inline ngx_uint_t
+ngx_goim_mask_test(ngx_goim_mask_t *m, ngx_uint_t slot)
+{
+    return (m->w[slot >> 6] >> (slot & 63)) & 1;
+}
+
+
+static ngx_inline ngx_uint_t
+ngx_goim_mask_count(ngx_goim_mask_t *m)
+{
+    ngx_uint_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < ngx_goim_mask_words; i++) {
+        n += __builtin_popcountll(m->w[i]);
+    }
+
+    return n;
+}
+
+
+/* the first slot at or after "from" in the mask, or -1 */
+
+static ngx_inline ngx_int_t
+ngx_goim_mask_next(ngx_goim_mask_t *m, ngx_uint_t from)
+{
+    uint64_t    w;
+    ngx_uint_t  i;
+
+    for (i = from >> 6; i < ngx_goim_mask_words; i++) {
+        w = m->w[i];
+
+        if (i == from >> 6) {
+            w &= ~(uint64_t) 0 << (from & 63);
+        }
+
+        if (w) {
+            return (ngx_int_t) (i * 64 + __builtin_ctzll(w));
+        }
+    }
+
+    return -1;
+}
+
+
+/*
  * The start of every message put in an inbox (the inter-worker layout
  * of ipc/ follows it): the registry frees a message by its references
  * when a dead worker's inbox is purged, and the status page reports the
@@ -33,6 +120,8 @@ typedef struct {
 
 /* presence (ngx_goim_registry_presence.c): a connection in a room */
 #define GOIM_PRESENCE_PLATFORM  32
+#define GOIM_PRESENCE_ROOM      NGX_GOIM_MAX_ROOM
+#define GOIM_PRESENCE_KEY       255     /* a record's key_len is a byte */
 
 typedef struct ngx_goim_shm_presence_s  ngx_goim_shm_presence_t;
 
@@ -50,6 +139,15 @@ typedef struct {
     ngx_uint_t             members;     /* distinct mids above 0 */
 } ngx_goim_presence_stats_t;
 
+/* a membership of a dead worker's connection, its leave to be told */
+typedef struct {
+    int64_t                mid;
+    size_t                 room_len;
+    size_t                 key_len;
+    u_char                 room[GOIM_PRESENCE_ROOM];
+    u_char                 key[GOIM_PRESENCE_KEY];
+} ngx_goim_presence_departed_t;
+
 
 /* one live worker, as the status page shows it */
 typedef struct {
@@ -64,7 +162,7 @@ typedef struct {
 
 typedef struct {
     ngx_uint_t                  n;
-    ngx_goim_registry_worker_t  workers[NGX_GOIM_MAX_WORKERS];
+    ngx_goim_registry_worker_t *workers;    /* one per slot in use */
     size_t                      used;   /* bytes of the zone */
     size_t                      total;
 } ngx_goim_registry_snapshot_t;
@@ -117,15 +215,18 @@ char *ngx_goim_registry_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_goim_registry_zone_default(ngx_cycle_t *cycle,
     ngx_goim_conf_t *gcf);
+ngx_int_t ngx_goim_registry_slots_conf(ngx_cycle_t *cycle,
+    ngx_goim_conf_t *gcf);
 
 /* this worker's slot, dead workers (ngx_goim_registry_slots.c) */
 ngx_int_t ngx_goim_registry_attach(ngx_cycle_t *cycle);
 void ngx_goim_registry_detach(ngx_cycle_t *cycle);
 void ngx_goim_registry_purge_dead(ngx_log_t *log);
-uint64_t ngx_goim_registry_live_mask(void);
+void ngx_goim_registry_live_mask(ngx_goim_mask_t *mask);
 void ngx_goim_registry_totals(ngx_uint_t *conns, ngx_uint_t *ips);
 void ngx_goim_registry_set_ips(ngx_uint_t ips);
-void ngx_goim_registry_snapshot(ngx_goim_registry_snapshot_t *s);
+ngx_int_t ngx_goim_registry_snapshot(ngx_pool_t *pool,
+    ngx_goim_registry_snapshot_t *s);
 
 /* keys, mids and rooms (ngx_goim_registry_index.c) */
 ngx_int_t ngx_goim_registry_key_add(ngx_str_t *key, uint32_t hash,
@@ -133,10 +234,12 @@ ngx_int_t ngx_goim_registry_key_add(ngx_str_t *key, uint32_t hash,
 void ngx_goim_registry_key_del(ngx_str_t *key, uint32_t hash);
 ngx_int_t ngx_goim_registry_key_owner(u_char *key, size_t len);
 void ngx_goim_registry_mid_set(int64_t mid, ngx_uint_t on);
-uint64_t ngx_goim_registry_mid_mask(int64_t mid);
+/* these two add the slots holding the mid or the room to *mask */
+void ngx_goim_registry_mid_mask(int64_t mid, ngx_goim_mask_t *mask);
 void ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash,
     ngx_int_t delta);
-uint64_t ngx_goim_registry_room_mask(u_char *name, size_t len);
+void ngx_goim_registry_room_mask(u_char *name, size_t len,
+    ngx_goim_mask_t *mask);
 ngx_uint_t ngx_goim_registry_room_total(u_char *name, size_t len);
 ngx_int_t ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
     ngx_uint_t **counts, ngx_uint_t *n);
@@ -145,6 +248,8 @@ ngx_int_t ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
 ngx_goim_shm_presence_t *ngx_goim_registry_presence_add(ngx_str_t *room,
     uint32_t hash, ngx_str_t *key, int64_t mid, ngx_str_t *platform);
 void ngx_goim_registry_presence_del(ngx_goim_shm_presence_t *p);
+void ngx_goim_registry_presence_get(ngx_goim_shm_presence_t *p,
+    ngx_str_t *room, time_t *since, ngx_uint_t *mids);
 ngx_int_t ngx_goim_registry_presence_list(ngx_pool_t *pool, ngx_str_t *room,
     uint64_t cursor, ngx_uint_t max, ngx_goim_presence_member_t **out,
     ngx_uint_t *n, uint64_t *next, ngx_goim_presence_stats_t *stats);
@@ -152,12 +257,14 @@ void ngx_goim_registry_presence_stats(ngx_str_t *room,
     ngx_goim_presence_stats_t *stats);
 ngx_int_t ngx_goim_registry_presence_rooms(ngx_pool_t *pool,
     ngx_str_t **names, ngx_uint_t *n);
+ngx_uint_t ngx_goim_registry_presence_departed(
+    ngx_goim_presence_departed_t *out, ngx_uint_t max);
 
 /* messages between workers (ngx_goim_registry_inbox.c) */
 ngx_goim_inbox_msg_t *ngx_goim_registry_msg_alloc(size_t size,
     const char *what);
 void ngx_goim_registry_msg_release(ngx_goim_inbox_msg_t *m);
-ngx_uint_t ngx_goim_registry_inbox_put(uint64_t mask,
+ngx_uint_t ngx_goim_registry_inbox_put(ngx_goim_mask_t *mask,
     ngx_goim_inbox_msg_t *m, ngx_pid_t *wake, ngx_uint_t *nwake);
 ngx_uint_t ngx_goim_registry_inbox_take(void **msgs, ngx_uint_t max);
 

@@ -4,12 +4,13 @@
  * 1.15).  Each room that had a message keeps its last goim_history
  * size messages, for goim_history ttl, in a ring; its offsets come from
  * one sequence for all workers, and it has a stream id, unique on the
- * node while it lives, that its messages carry in their inner ver.  Giving a message its offset, keeping
- * it and putting it in the inboxes of the workers with members of the
- * room is one hold of the lock: every inbox then gets a room's messages
- * in offset order, and a member joining after the hold sees the offset
- * in its position.  A full zone gives up the least recently written
- * histories before it refuses anything else.
+ * node while it lives, that its messages carry in their inner ver.
+ * Giving a message its offset, keeping it and putting it in the inboxes
+ * of the workers with members of the room is one hold of the lock:
+ * every inbox then gets a room's messages in offset order, and a member
+ * joining after the hold sees the offset in its position.  A full zone
+ * gives up the least recently written histories before it refuses
+ * anything else.
  */
 
 
@@ -116,8 +117,8 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
     ngx_goim_inbox_msg_t *m, u_char *pos_at, ngx_goim_history_pos_t *pos,
     ngx_pid_t *wake, ngx_uint_t *nwake, ngx_uint_t *self)
 {
-    uint64_t               mask;
     ngx_uint_t             full, nostream;
+    ngx_goim_mask_t        mask;
     ngx_goim_conf_t       *gcf;
     ngx_goim_shm_hmsg_t   *e;
     ngx_goim_shm_hroom_t  *h;
@@ -193,11 +194,12 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
 
 deliver:
 
-    mask = ngx_goim_registry_room_mask_locked(room->data, room->len);
+    ngx_goim_mask_zero(&mask);
+    ngx_goim_registry_room_mask_locked(room->data, room->len, &mask);
 
-    *self = (mask >> ngx_goim_worker.widx) & 1;
+    *self = ngx_goim_mask_test(&mask, ngx_goim_worker.widx);
 
-    full = ngx_goim_registry_inbox_put_locked(mask, m, 1, wake, nwake);
+    full = ngx_goim_registry_inbox_put_locked(&mask, m, 1, wake, nwake);
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
@@ -373,7 +375,7 @@ ngx_goim_registry_history_expire(void)
             break;
         }
 
-        if (ngx_goim_registry_room_mask_locked(h->sn.str.data,
+        if (ngx_goim_registry_room_held_locked(h->sn.str.data,
                                                h->sn.str.len))
         {
             n = h->n;
@@ -536,9 +538,8 @@ ngx_goim_registry_stream_alloc_locked(void)
         {
             h = ngx_queue_data(q, ngx_goim_shm_hroom_t, lru);
 
-            if (ngx_goim_registry_room_mask_locked(h->sn.str.data,
-                                                   h->sn.str.len)
-                == 0)
+            if (!ngx_goim_registry_room_held_locked(h->sn.str.data,
+                                                    h->sn.str.len))
             {
                 break;
             }

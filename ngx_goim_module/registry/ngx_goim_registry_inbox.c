@@ -54,7 +54,7 @@ ngx_goim_registry_msg_release(ngx_goim_inbox_msg_t *m)
  */
 
 ngx_uint_t
-ngx_goim_registry_inbox_put(uint64_t mask, ngx_goim_inbox_msg_t *m,
+ngx_goim_registry_inbox_put(ngx_goim_mask_t *mask, ngx_goim_inbox_msg_t *m,
     ngx_pid_t *wake, ngx_uint_t *nwake)
 {
     ngx_uint_t  full;
@@ -72,19 +72,22 @@ ngx_goim_registry_inbox_put(uint64_t mask, ngx_goim_inbox_msg_t *m,
 /* self: this worker's own inbox takes it too (room histories' order) */
 
 ngx_uint_t
-ngx_goim_registry_inbox_put_locked(uint64_t mask, ngx_goim_inbox_msg_t *m,
-    ngx_uint_t self, ngx_pid_t *wake, ngx_uint_t *nwake)
+ngx_goim_registry_inbox_put_locked(ngx_goim_mask_t *mask,
+    ngx_goim_inbox_msg_t *m, ngx_uint_t self, ngx_pid_t *wake,
+    ngx_uint_t *nwake)
 {
-    ngx_uint_t              i, full;
+    ngx_int_t               i;
+    ngx_uint_t              full;
     ngx_goim_shm_worker_t  *sw;
 
     full = 0;
     *nwake = 0;
 
-    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
-        if (!(mask & ((uint64_t) 1 << i))
-            || (!self && (ngx_int_t) i == ngx_goim_worker.widx))
-        {
+    for (i = ngx_goim_mask_next(mask, 0);
+         i >= 0;
+         i = ngx_goim_mask_next(mask, i + 1))
+    {
+        if (!self && i == ngx_goim_worker.widx) {
             continue;
         }
 
@@ -100,7 +103,7 @@ ngx_goim_registry_inbox_put_locked(uint64_t mask, ngx_goim_inbox_msg_t *m,
         }
 
         if (sw->inbox_tail == sw->inbox_head
-            && (ngx_int_t) i != ngx_goim_worker.widx)
+            && i != ngx_goim_worker.widx)
         {
             wake[(*nwake)++] = sw->pid;
         }

@@ -3,7 +3,8 @@
  * goim for nginx: who holds what, node-wide.  The registry maps each
  * connection key to the slot of the worker holding it, and each mid and
  * room to a mask of slots (rooms with a member count per slot), so that
- * a push reaches only the workers that hold its targets.
+ * a push reaches only the workers that hold its targets.  Masks and
+ * counts have the zone's number of slots (goim_worker_slots).
  */
 
 
@@ -20,15 +21,15 @@ typedef struct {
 
 typedef struct {
     ngx_rbtree_node_t      node;        /* key: the mid */
-    uint64_t               mask;
+    uint64_t               mask[1];     /* [nwords] */
 } ngx_goim_shm_mid_t;
 
 
+/* the mask's words, then the counts, then the name in one block */
 typedef struct {
     ngx_str_node_t         sn;
-    uint64_t               mask;
-    uint32_t               counts[NGX_GOIM_MAX_WORKERS];
-    u_char                 name[1];
+    uint32_t              *counts;      /* [nslots] */
+    uint64_t               mask[1];     /* [nwords] */
 } ngx_goim_shm_room_t;
 
 
@@ -45,6 +46,8 @@ static ngx_uint_t ngx_goim_registry_mid_gone(ngx_rbtree_node_t *node,
 static ngx_uint_t ngx_goim_registry_room_gone(ngx_rbtree_node_t *node,
     ngx_uint_t widx, ngx_uint_t gen);
 static ngx_goim_shm_mid_t *ngx_goim_registry_mid_lookup_locked(int64_t mid);
+static ngx_uint_t ngx_goim_registry_words_empty(uint64_t *w);
+static void ngx_goim_registry_words_or(ngx_goim_mask_t *mask, uint64_t *w);
 
 
 /*
@@ -184,10 +187,13 @@ ngx_goim_registry_mid_lookup_locked(int64_t mid)
 void
 ngx_goim_registry_mid_set(int64_t mid, ngx_uint_t on)
 {
+    size_t               size;
     uint64_t             bit;
+    ngx_uint_t           word;
     ngx_goim_shm_mid_t  *m;
 
-    bit = (uint64_t) 1 << ngx_goim_worker.widx;
+    word = ngx_goim_worker.widx >> 6;
+    bit = (uint64_t) 1 << (ngx_goim_worker.widx & 63);
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
@@ -195,24 +201,27 @@ ngx_goim_registry_mid_set(int64_t mid, ngx_uint_t on)
 
     if (on) {
         if (m == NULL) {
-            m = ngx_goim_registry_alloc_locked(sizeof(ngx_goim_shm_mid_t));
+            size = offsetof(ngx_goim_shm_mid_t, mask)
+                   + ngx_goim_shm->nwords * sizeof(uint64_t);
+
+            m = ngx_goim_registry_alloc_locked(size);
             if (m == NULL) {
                 ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
                 ngx_goim_registry_nomem("a member id");
                 return;
             }
 
+            ngx_memzero(m, size);
             m->node.key = (ngx_rbtree_key_t) mid;
-            m->mask = 0;
             ngx_rbtree_insert(&ngx_goim_shm->mids, &m->node);
         }
 
-        m->mask |= bit;
+        m->mask[word] |= bit;
 
     } else if (m) {
-        m->mask &= ~bit;
+        m->mask[word] &= ~bit;
 
-        if (m->mask == 0) {
+        if (ngx_goim_registry_words_empty(m->mask)) {
             ngx_rbtree_delete(&ngx_goim_shm->mids, &m->node);
             ngx_slab_free_locked(ngx_goim_shpool, m);
         }
@@ -222,20 +231,20 @@ ngx_goim_registry_mid_set(int64_t mid, ngx_uint_t on)
 }
 
 
-uint64_t
-ngx_goim_registry_mid_mask(int64_t mid)
+void
+ngx_goim_registry_mid_mask(int64_t mid, ngx_goim_mask_t *mask)
 {
-    uint64_t             mask;
     ngx_goim_shm_mid_t  *m;
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
     m = ngx_goim_registry_mid_lookup_locked(mid);
-    mask = m ? m->mask : 0;
+
+    if (m) {
+        ngx_goim_registry_words_or(mask, m->mask);
+    }
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
-
-    return mask;
 }
 
 
@@ -244,11 +253,15 @@ ngx_goim_registry_mid_mask(int64_t mid)
 void
 ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
 {
-    ngx_uint_t            widx;
+    size_t                size;
+    uint64_t              bit;
+    ngx_uint_t            widx, word;
     ngx_str_node_t       *sn;
     ngx_goim_shm_room_t  *r;
 
     widx = ngx_goim_worker.widx;
+    word = widx >> 6;
+    bit = (uint64_t) 1 << (widx & 63);
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
@@ -261,19 +274,22 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
             return;
         }
 
-        r = ngx_goim_registry_alloc_locked(offsetof(ngx_goim_shm_room_t,
-                                                    name)
-                                           + name->len);
+        size = offsetof(ngx_goim_shm_room_t, mask)
+               + ngx_goim_shm->nwords * sizeof(uint64_t)
+               + ngx_goim_shm->nslots * sizeof(uint32_t);
+
+        r = ngx_goim_registry_alloc_locked(size + name->len);
         if (r == NULL) {
             ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
             ngx_goim_registry_nomem("a room");
             return;
         }
 
-        ngx_memzero(r, offsetof(ngx_goim_shm_room_t, name));
+        ngx_memzero(r, size);
 
-        ngx_memcpy(r->name, name->data, name->len);
-        r->sn.str.data = r->name;
+        r->counts = (uint32_t *) &r->mask[ngx_goim_shm->nwords];
+        r->sn.str.data = (u_char *) r + size;
+        ngx_memcpy(r->sn.str.data, name->data, name->len);
         r->sn.str.len = name->len;
         r->sn.node.key = hash;
         ngx_rbtree_insert(&ngx_goim_shm->rooms, &r->sn.node);
@@ -287,13 +303,13 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
     }
 
     if (r->counts[widx]) {
-        r->mask |= (uint64_t) 1 << widx;
+        r->mask[word] |= bit;
 
     } else {
-        r->mask &= ~((uint64_t) 1 << widx);
+        r->mask[word] &= ~bit;
     }
 
-    if (r->mask == 0) {
+    if (ngx_goim_registry_words_empty(r->mask)) {
         ngx_rbtree_delete(&ngx_goim_shm->rooms, &r->sn.node);
         ngx_slab_free_locked(ngx_goim_shpool, r);
     }
@@ -302,33 +318,45 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
 }
 
 
-/* the room's workers, the lock held (room histories) */
+/* a worker of this node has members in the room, the lock held */
 
-uint64_t
-ngx_goim_registry_room_mask_locked(u_char *name, size_t len)
+ngx_uint_t
+ngx_goim_registry_room_held_locked(u_char *name, size_t len)
+{
+    return ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len) != NULL;
+}
+
+
+/* adds the room's workers to mask, the lock held (room histories) */
+
+void
+ngx_goim_registry_room_mask_locked(u_char *name, size_t len,
+    ngx_goim_mask_t *mask)
 {
     ngx_str_node_t  *sn;
 
     sn = ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len);
 
-    return sn ? ((ngx_goim_shm_room_t *) sn)->mask : 0;
+    if (sn) {
+        ngx_goim_registry_words_or(mask, ((ngx_goim_shm_room_t *) sn)->mask);
+    }
 }
 
 
-uint64_t
-ngx_goim_registry_room_mask(u_char *name, size_t len)
+void
+ngx_goim_registry_room_mask(u_char *name, size_t len, ngx_goim_mask_t *mask)
 {
-    uint64_t         mask;
     ngx_str_node_t  *sn;
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
     sn = ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len);
-    mask = sn ? ((ngx_goim_shm_room_t *) sn)->mask : 0;
+
+    if (sn) {
+        ngx_goim_registry_words_or(mask, ((ngx_goim_shm_room_t *) sn)->mask);
+    }
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
-
-    return mask;
 }
 
 
@@ -350,10 +378,9 @@ ngx_goim_registry_room_total(u_char *name, size_t len)
     if (sn) {
         r = (ngx_goim_shm_room_t *) sn;
 
-        for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
-            if (r->mask & ((uint64_t) 1 << i)) {
-                total += r->counts[i];
-            }
+        /* a slot out of the mask has a count of 0 */
+        for (i = 0; i < ngx_goim_shm->nslots; i++) {
+            total += r->counts[i];
         }
     }
 
@@ -410,15 +437,13 @@ ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
                 return NGX_ERROR;
             }
 
-            ngx_memcpy((*names)[*n].data, r->name, r->sn.str.len);
+            ngx_memcpy((*names)[*n].data, r->sn.str.data, r->sn.str.len);
             (*names)[*n].len = r->sn.str.len;
 
             (*counts)[*n] = 0;
 
-            for (k = 0; k < NGX_GOIM_MAX_WORKERS; k++) {
-                if (r->mask & ((uint64_t) 1 << k)) {
-                    (*counts)[*n] += r->counts[k];
-                }
+            for (k = 0; k < ngx_goim_shm->nslots; k++) {
+                (*counts)[*n] += r->counts[k];
             }
 
             (*n)++;
@@ -487,9 +512,9 @@ ngx_goim_registry_mid_gone(ngx_rbtree_node_t *node, ngx_uint_t widx,
 {
     ngx_goim_shm_mid_t  *m = (ngx_goim_shm_mid_t *) node;
 
-    m->mask &= ~((uint64_t) 1 << widx);
+    m->mask[widx >> 6] &= ~((uint64_t) 1 << (widx & 63));
 
-    return m->mask == 0;
+    return ngx_goim_registry_words_empty(m->mask);
 }
 
 
@@ -499,8 +524,36 @@ ngx_goim_registry_room_gone(ngx_rbtree_node_t *node, ngx_uint_t widx,
 {
     ngx_goim_shm_room_t  *r = (ngx_goim_shm_room_t *) node;
 
-    r->mask &= ~((uint64_t) 1 << widx);
+    r->mask[widx >> 6] &= ~((uint64_t) 1 << (widx & 63));
     r->counts[widx] = 0;
 
-    return r->mask == 0;
+    return ngx_goim_registry_words_empty(r->mask);
+}
+
+
+/* a mask of the zone: one word up to 64 slots */
+
+static ngx_uint_t
+ngx_goim_registry_words_empty(uint64_t *w)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_goim_shm->nwords; i++) {
+        if (w[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static void
+ngx_goim_registry_words_or(ngx_goim_mask_t *mask, uint64_t *w)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_goim_shm->nwords; i++) {
+        mask->w[i] |= w[i];
+    }
 }

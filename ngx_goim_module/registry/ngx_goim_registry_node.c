@@ -312,7 +312,7 @@ ngx_goim_registry_sessions_ready(void)
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+    for (i = 0; i < ngx_goim_shm->nslots; i++) {
         pid = ngx_goim_shm->workers[i].pid;
 
         if (pid && ngx_goim_shm->sessions_dirty[i]

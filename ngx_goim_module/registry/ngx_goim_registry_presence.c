@@ -6,6 +6,12 @@
  * worker and since when.  A room's records are ordered by a sequence
  * number, the cursor of a paged listing; the room also counts its
  * distinct mids, so its stats are two words read under the lock.
+ *
+ * The purge of a dead worker's slot takes its records out of their
+ * rooms and, when someone is to hear of it (join and leave events, or
+ * presence in Redis), keeps them in a list of departed records; a live
+ * worker takes them from there and tells their leaves (comet/), outside
+ * the lock.  Their room stays until the last of them is taken.
  */
 
 
@@ -20,6 +26,7 @@ typedef struct {
     ngx_rbtree_node_t      mids_sentinel;
     ngx_uint_t             nmembers;
     ngx_uint_t             nmids;       /* distinct mids above 0 */
+    ngx_uint_t             departing;   /* departed records of the room */
     u_char                 name[1];
 } ngx_goim_shm_presence_room_t;
 
@@ -30,6 +37,7 @@ typedef struct {
 } ngx_goim_shm_presence_mid_t;
 
 
+/* a departed record is linked into ngx_goim_shm->departed by node.parent */
 struct ngx_goim_shm_presence_s {
     ngx_rbtree_node_t               node;        /* key: seq */
     ngx_goim_shm_presence_room_t   *room;
@@ -46,6 +54,10 @@ struct ngx_goim_shm_presence_s {
 
 static void ngx_goim_registry_presence_del_locked(
     ngx_goim_shm_presence_t *p);
+static void ngx_goim_registry_presence_unlink_locked(
+    ngx_goim_shm_presence_t *p);
+static void ngx_goim_registry_presence_room_free_locked(
+    ngx_goim_shm_presence_room_t *r);
 
 
 /*
@@ -148,10 +160,7 @@ ngx_goim_registry_presence_add(ngx_str_t *room, uint32_t hash,
 
 nomem_room:
 
-    if (r->nmembers == 0) {
-        ngx_rbtree_delete(&ngx_goim_shm->presence, &r->sn.node);
-        ngx_slab_free_locked(ngx_goim_shpool, r);
-    }
+    ngx_goim_registry_presence_room_free_locked(r);
 
 nomem:
 
@@ -174,6 +183,21 @@ ngx_goim_registry_presence_del(ngx_goim_shm_presence_t *p)
 
 static void
 ngx_goim_registry_presence_del_locked(ngx_goim_shm_presence_t *p)
+{
+    ngx_goim_shm_presence_room_t  *r;
+
+    r = p->room;
+
+    ngx_goim_registry_presence_unlink_locked(p);
+    ngx_slab_free_locked(ngx_goim_shpool, p);
+    ngx_goim_registry_presence_room_free_locked(r);
+}
+
+
+/* the record leaves its room's members and mids; the room is kept */
+
+static void
+ngx_goim_registry_presence_unlink_locked(ngx_goim_shm_presence_t *p)
 {
     ngx_rbtree_node_t              *node;
     ngx_goim_shm_presence_mid_t    *m;
@@ -203,12 +227,58 @@ ngx_goim_registry_presence_del_locked(ngx_goim_shm_presence_t *p)
     }
 
     ngx_rbtree_delete(&r->members, &p->node);
-    ngx_slab_free_locked(ngx_goim_shpool, p);
+    r->nmembers--;
+}
 
-    if (--r->nmembers == 0) {
+
+/* a room without members and departed records goes */
+
+static void
+ngx_goim_registry_presence_room_free_locked(ngx_goim_shm_presence_room_t *r)
+{
+    if (r->nmembers == 0 && r->departing == 0) {
         ngx_rbtree_delete(&ngx_goim_shm->presence, &r->sn.node);
         ngx_slab_free_locked(ngx_goim_shpool, r);
     }
+}
+
+
+/*
+ * The record's room (its id in the zone: valid while the record is),
+ * when its connection joined it, and how many of the node's connections
+ * of its mid are in the room (0 for mid 0)
+ */
+
+void
+ngx_goim_registry_presence_get(ngx_goim_shm_presence_t *p, ngx_str_t *room,
+    time_t *since, ngx_uint_t *mids)
+{
+    ngx_rbtree_node_t              *node;
+    ngx_goim_shm_presence_room_t   *r;
+
+    *mids = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    *since = p->since;
+    r = p->room;
+    *room = r->sn.str;
+
+    if (p->mid > 0) {
+        node = r->mids.root;
+
+        while (node != r->mids.sentinel) {
+            if ((ngx_rbtree_key_t) p->mid == node->key) {
+                *mids = ((ngx_goim_shm_presence_mid_t *) node)->count;
+                break;
+            }
+
+            node = ((ngx_rbtree_key_t) p->mid < node->key) ? node->left
+                                                           : node->right;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 }
 
 
@@ -385,11 +455,18 @@ ngx_goim_registry_presence_rooms(ngx_pool_t *pool, ngx_str_t **names,
 }
 
 
-/* a dead slot's records go (every room is walked: a purge is rare) */
+/*
+ * A dead slot's records leave their rooms (every room is walked: a
+ * purge is rare); they are kept as departed when their leaves are to be
+ * told (goim_presence_events) or removed from Redis (goim_presence in
+ * a cluster), freed otherwise.
+ */
 
 void
 ngx_goim_registry_presence_purge_locked(ngx_uint_t widx, ngx_uint_t gen)
 {
+    ngx_uint_t                      keep, last;
+    ngx_goim_conf_t                *gcf;
     ngx_rbtree_node_t              *rn, *rnext, *node, *next;
     ngx_goim_shm_presence_t        *p;
     ngx_goim_shm_presence_room_t   *r;
@@ -397,6 +474,11 @@ ngx_goim_registry_presence_purge_locked(ngx_uint_t widx, ngx_uint_t gen)
     if (ngx_goim_shm->presence.root == ngx_goim_shm->presence.sentinel) {
         return;
     }
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    keep = gcf->presence_events
+           || (gcf->presence && ngx_goim_mode() != NGX_GOIM_EMBEDDED);
 
     for (rn = ngx_rbtree_min(ngx_goim_shm->presence.root,
                              ngx_goim_shm->presence.sentinel);
@@ -406,6 +488,11 @@ ngx_goim_registry_presence_purge_locked(ngx_uint_t widx, ngx_uint_t gen)
         rnext = ngx_rbtree_next(&ngx_goim_shm->presence, rn);
         r = (ngx_goim_shm_presence_room_t *) rn;
 
+        if (r->nmembers == 0) {
+            /* only departed records: nothing of this slot */
+            continue;
+        }
+
         node = ngx_rbtree_min(r->members.root, r->members.sentinel);
 
         while (node) {
@@ -413,16 +500,73 @@ ngx_goim_registry_presence_purge_locked(ngx_uint_t widx, ngx_uint_t gen)
             p = (ngx_goim_shm_presence_t *) node;
 
             if (p->widx == widx && p->wgen == gen) {
-                /* the last record frees the room: stop there */
-                if (r->nmembers == 1) {
+                /* the last record may free the room: stop there */
+                last = (r->nmembers == 1);
+
+                if (keep) {
+                    ngx_goim_registry_presence_unlink_locked(p);
+                    r->departing++;
+                    p->node.parent = (ngx_rbtree_node_t *)
+                                         ngx_goim_shm->departed;
+                    ngx_goim_shm->departed = p;
+
+                } else {
                     ngx_goim_registry_presence_del_locked(p);
-                    break;
                 }
 
-                ngx_goim_registry_presence_del_locked(p);
+                if (last) {
+                    break;
+                }
             }
 
             node = next;
         }
     }
+}
+
+
+/*
+ * Takes up to max departed records, copied into out, and frees them:
+ * the caller tells their leaves.  Each is taken by one worker.
+ */
+
+ngx_uint_t
+ngx_goim_registry_presence_departed(ngx_goim_presence_departed_t *out,
+    ngx_uint_t max)
+{
+    ngx_uint_t                      n;
+    ngx_goim_shm_presence_t        *p;
+    ngx_goim_shm_presence_room_t   *r;
+
+    if (ngx_goim_shm->departed == NULL) {
+        /* a word read without the lock: a miss waits for the next tick */
+        return 0;
+    }
+
+    n = 0;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    while (n < max && ngx_goim_shm->departed) {
+        p = ngx_goim_shm->departed;
+        ngx_goim_shm->departed = (ngx_goim_shm_presence_t *) p->node.parent;
+
+        r = p->room;
+
+        out[n].mid = p->mid;
+        out[n].room_len = ngx_min(r->sn.str.len, GOIM_PRESENCE_ROOM);
+        ngx_memcpy(out[n].room, r->name, out[n].room_len);
+        out[n].key_len = p->key_len;
+        ngx_memcpy(out[n].key, p->key, p->key_len);
+        n++;
+
+        ngx_slab_free_locked(ngx_goim_shpool, p);
+
+        r->departing--;
+        ngx_goim_registry_presence_room_free_locked(r);
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return n;
 }

@@ -14,7 +14,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  9
+#define NGX_GOIM_SHM_VERSION  11
 
 #define NGX_GOIM_SHM_COMETS   256
 #define NGX_GOIM_SHM_COMET_ID 128
@@ -77,7 +77,11 @@ typedef struct {
     ngx_rbtree_node_t      mids_sentinel;
     ngx_rbtree_t           rooms;
     ngx_rbtree_node_t      rooms_sentinel;
-    ngx_goim_shm_worker_t  workers[NGX_GOIM_MAX_WORKERS];
+
+    /* goim_worker_slots when the zone was made; a reload keeps them */
+    ngx_uint_t             nslots;
+    ngx_uint_t             nwords;      /* of a mask: nslots / 64 */
+    ngx_goim_shm_worker_t *workers;     /* [nslots] */
 
     /* the worker doing the node's periodic Redis work (store/) */
     ngx_pid_t              lease_pid;   /* 0: nobody */
@@ -87,7 +91,7 @@ typedef struct {
     struct ngx_goim_shm_online_s  *online;
 
     /* a slot's sessions are being written to Redis again (store/) */
-    ngx_uint_t             sessions_dirty[NGX_GOIM_MAX_WORKERS];
+    ngx_uint_t            *sessions_dirty;  /* [nslots] */
 
     /* the comets seen in the registry, until their record's expiry */
     ngx_uint_t             ncomets;
@@ -114,6 +118,9 @@ typedef struct {
     ngx_rbtree_t           presence;
     ngx_rbtree_node_t      presence_sentinel;
     uint64_t               presence_seq;
+
+    /* records of dead workers' connections, their leaves not yet sent */
+    ngx_goim_shm_presence_t  *departed;
 } ngx_goim_shm_t;
 
 
@@ -135,13 +142,15 @@ ngx_uint_t ngx_goim_registry_inbox_depth_locked(ngx_goim_shm_worker_t *sw,
 void ngx_goim_registry_node_purge_locked(ngx_uint_t widx);
 void ngx_goim_registry_history_init_locked(ngx_goim_shm_t *shm);
 void *ngx_goim_registry_alloc_locked(size_t size);
-uint64_t ngx_goim_registry_room_mask_locked(u_char *name, size_t len);
+ngx_uint_t ngx_goim_registry_room_held_locked(u_char *name, size_t len);
+void ngx_goim_registry_room_mask_locked(u_char *name, size_t len,
+    ngx_goim_mask_t *mask);
 ngx_goim_shm_hroom_t *ngx_goim_registry_hroom_locked(u_char *name,
     size_t len, uint32_t stream);
 void ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h,
     time_t now, time_t ttl, ngx_uint_t keep);
 void ngx_goim_registry_hroom_free_locked(ngx_goim_shm_hroom_t *h);
-ngx_uint_t ngx_goim_registry_inbox_put_locked(uint64_t mask,
+ngx_uint_t ngx_goim_registry_inbox_put_locked(ngx_goim_mask_t *mask,
     ngx_goim_inbox_msg_t *m, ngx_uint_t self, ngx_pid_t *wake,
     ngx_uint_t *nwake);
 void ngx_goim_registry_presence_purge_locked(ngx_uint_t widx,

@@ -13,6 +13,9 @@
 static void ngx_goim_registry_purge_locked(ngx_uint_t widx);
 
 
+ngx_uint_t  ngx_goim_mask_words;
+
+
 /* claims a registry slot for this worker process */
 
 ngx_int_t
@@ -28,13 +31,14 @@ ngx_goim_registry_attach(ngx_cycle_t *cycle)
 
     ngx_goim_shpool = (ngx_slab_pool_t *) gcf->zone->shm.addr;
     ngx_goim_shm = gcf->zone->data;
+    ngx_goim_mask_words = ngx_goim_shm->nwords;
 
     w->widx = -1;
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
     /* slots of workers that died (crash, SIGKILL) route nothing further */
-    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+    for (i = 0; i < ngx_goim_shm->nslots; i++) {
         sw = &ngx_goim_shm->workers[i];
         dead[i] = 0;
 
@@ -44,7 +48,7 @@ ngx_goim_registry_attach(ngx_cycle_t *cycle)
         }
     }
 
-    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+    for (i = 0; i < ngx_goim_shm->nslots; i++) {
         sw = &ngx_goim_shm->workers[i];
 
         if (sw->pid == 0) {
@@ -52,11 +56,11 @@ ngx_goim_registry_attach(ngx_cycle_t *cycle)
         }
     }
 
-    if (i == NGX_GOIM_MAX_WORKERS) {
+    if (i == ngx_goim_shm->nslots) {
         ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "goim: more than %d worker processes share the zone",
-                      NGX_GOIM_MAX_WORKERS);
+                      "goim: more than %ui worker processes share the zone "
+                      "(\"goim_worker_slots\")", ngx_goim_shm->nslots);
         return NGX_ERROR;
     }
 
@@ -86,7 +90,7 @@ ngx_goim_registry_attach(ngx_cycle_t *cycle)
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
-    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+    for (i = 0; i < ngx_goim_shm->nslots; i++) {
         if (dead[i]) {
             ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
                           "goim: purging registry slot %ui of dead worker %P",
@@ -126,7 +130,7 @@ ngx_goim_registry_purge_dead(ngx_log_t *log)
     ngx_uint_t              i;
     ngx_goim_shm_worker_t  *sw;
 
-    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+    for (i = 0; i < ngx_goim_shm->nslots; i++) {
         sw = &ngx_goim_shm->workers[i];
 
         if (sw->pid == 0 || ngx_goim_registry_pid_alive(sw->pid)) {
@@ -179,25 +183,22 @@ ngx_goim_registry_purge_locked(ngx_uint_t widx)
 }
 
 
-uint64_t
-ngx_goim_registry_live_mask(void)
+void
+ngx_goim_registry_live_mask(ngx_goim_mask_t *mask)
 {
-    uint64_t    mask;
     ngx_uint_t  i;
 
-    mask = 0;
+    ngx_goim_mask_zero(mask);
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+    for (i = 0; i < ngx_goim_shm->nslots; i++) {
         if (ngx_goim_shm->workers[i].pid) {
-            mask |= (uint64_t) 1 << i;
+            ngx_goim_mask_set(mask, i);
         }
     }
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
-
-    return mask;
 }
 
 
@@ -216,7 +217,7 @@ ngx_goim_registry_totals(ngx_uint_t *conns, ngx_uint_t *ips)
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+    for (i = 0; i < ngx_goim_shm->nslots; i++) {
         if (ngx_goim_shm->workers[i].pid) {
             *conns += ngx_goim_shm->workers[i].connections;
             *ips += ngx_goim_shm->workers[i].ips;
@@ -238,18 +239,23 @@ ngx_goim_registry_set_ips(ngx_uint_t ips)
 
 /* the live workers' counters and the zone's use, copied at one moment */
 
-void
-ngx_goim_registry_snapshot(ngx_goim_registry_snapshot_t *s)
+ngx_int_t
+ngx_goim_registry_snapshot(ngx_pool_t *pool, ngx_goim_registry_snapshot_t *s)
 {
     ngx_uint_t                   i;
     ngx_goim_shm_worker_t       *sw;
     ngx_goim_registry_worker_t  *rw;
 
     s->n = 0;
+    s->workers = ngx_palloc(pool, ngx_goim_shm->nslots
+                                  * sizeof(ngx_goim_registry_worker_t));
+    if (s->workers == NULL) {
+        return NGX_ERROR;
+    }
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    for (i = 0; i < NGX_GOIM_MAX_WORKERS; i++) {
+    for (i = 0; i < ngx_goim_shm->nslots; i++) {
         sw = &ngx_goim_shm->workers[i];
 
         if (sw->pid == 0) {
@@ -270,4 +276,6 @@ ngx_goim_registry_snapshot(ngx_goim_registry_snapshot_t *s)
     s->used = s->total - ngx_goim_shpool->pfree * ngx_pagesize;
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return NGX_OK;
 }

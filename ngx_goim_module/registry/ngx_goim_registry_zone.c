@@ -10,7 +10,7 @@
 
 
 static ngx_shm_zone_t *ngx_goim_registry_zone_add(ngx_conf_t *cf,
-    ngx_str_t *name, size_t size);
+    ngx_goim_conf_t *gcf, ngx_str_t *name, size_t size);
 static ngx_int_t ngx_goim_registry_zone_init(ngx_shm_zone_t *zone,
     void *data);
 
@@ -44,7 +44,7 @@ ngx_goim_registry_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    gcf->zone = ngx_goim_registry_zone_add(cf, &value[1], size);
+    gcf->zone = ngx_goim_registry_zone_add(cf, gcf, &value[1], size);
     if (gcf->zone == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -64,14 +64,59 @@ ngx_goim_registry_zone_default(ngx_cycle_t *cycle, ngx_goim_conf_t *gcf)
     cf.pool = cycle->pool;
     cf.log = cycle->log;
 
-    gcf->zone = ngx_goim_registry_zone_add(&cf, &name, 32 * 1024 * 1024);
+    gcf->zone = ngx_goim_registry_zone_add(&cf, gcf, &name,
+                                           32 * 1024 * 1024);
 
     return gcf->zone ? NGX_OK : NGX_ERROR;
 }
 
 
+/*
+ * goim_worker_slots: by default twice worker_processes (a reload's old
+ * generation drains while the new one works), at least 64, rounded up
+ * to whole words of a mask.  The core module's configuration is complete
+ * by now: it is the first core module.
+ */
+
+ngx_int_t
+ngx_goim_registry_slots_conf(ngx_cycle_t *cycle, ngx_goim_conf_t *gcf)
+{
+    ngx_uint_t        n;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    n = gcf->worker_slots;
+
+    if (n == NGX_CONF_UNSET_UINT) {
+        n = ngx_max(64, 2 * (ngx_uint_t) ccf->worker_processes);
+
+    } else if (n < (ngx_uint_t) ccf->worker_processes) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"goim_worker_slots\" %ui is less than "
+                      "\"worker_processes\" %i", n, ccf->worker_processes);
+        return NGX_ERROR;
+    }
+
+    n = ngx_align(n, 64);
+
+    if (n > NGX_GOIM_MAX_WORKERS) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim: %ui worker slots asked (\"goim_worker_slots\", "
+                      "by default twice \"worker_processes\"), at most %d",
+                      n, NGX_GOIM_MAX_WORKERS);
+        return NGX_ERROR;
+    }
+
+    gcf->worker_slots = n;
+
+    return NGX_OK;
+}
+
+
 static ngx_shm_zone_t *
-ngx_goim_registry_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+ngx_goim_registry_zone_add(ngx_conf_t *cf, ngx_goim_conf_t *gcf,
+    ngx_str_t *name, size_t size)
 {
     ngx_uint_t       i;
     ngx_shm_zone_t  *zone, *old;
@@ -122,6 +167,9 @@ ngx_goim_registry_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
     zone->init = ngx_goim_registry_zone_init;
     zone->noreuse = 0;
 
+    /* the slots wanted, until the zone's init replaces it */
+    zone->data = gcf;
+
     return zone;
 }
 
@@ -130,9 +178,11 @@ static ngx_int_t
 ngx_goim_registry_zone_init(ngx_shm_zone_t *zone, void *data)
 {
     ngx_goim_shm_t   *shm;
+    ngx_goim_conf_t  *gcf;
     ngx_slab_pool_t  *shpool;
 
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
+    gcf = zone->data;
 
     if (data) {
         /* reload: the same zone, kept with its live registry */
@@ -146,6 +196,17 @@ ngx_goim_registry_zone_init(ngx_shm_zone_t *zone, void *data)
                           "(version %uD, this module uses %d): restart nginx",
                           &zone->shm.name, shm->version,
                           NGX_GOIM_SHM_VERSION);
+            return NGX_ERROR;
+        }
+
+        /* the old workers route by the zone's slots until they exit */
+        if (gcf->worker_slots > shm->nslots) {
+            ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
+                          "goim zone \"%V\" has %ui worker slots, this "
+                          "configuration needs %ui (\"goim_worker_slots\", "
+                          "by default twice \"worker_processes\"): restart "
+                          "nginx", &zone->shm.name, shm->nslots,
+                          gcf->worker_slots);
             return NGX_ERROR;
         }
 
@@ -165,6 +226,21 @@ ngx_goim_registry_zone_init(ngx_shm_zone_t *zone, void *data)
 
     shm->magic = NGX_GOIM_SHM_MAGIC;
     shm->version = NGX_GOIM_SHM_VERSION;
+
+    shm->nslots = gcf->worker_slots;
+    shm->nwords = shm->nslots / 64;
+
+    shm->workers = ngx_slab_calloc(shpool, shm->nslots
+                                           * sizeof(ngx_goim_shm_worker_t));
+    shm->sessions_dirty = ngx_slab_calloc(shpool,
+                                          shm->nslots * sizeof(ngx_uint_t));
+
+    if (shm->workers == NULL || shm->sessions_dirty == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
+                      "goim zone \"%V\" too small for %ui worker slots",
+                      &zone->shm.name, shm->nslots);
+        return NGX_ERROR;
+    }
 
     ngx_rbtree_init(&shm->keys, &shm->keys_sentinel,
                     ngx_str_rbtree_insert_value);

@@ -20,8 +20,7 @@
 
 #include "ngx_goim_redis.h"
 
-#include <yajl/yajl_gen.h>
-#include <yajl/yajl_tree.h>
+#include <goim_registry.h>
 
 
 struct ngx_goim_comets_s {
@@ -87,80 +86,87 @@ ngx_goim_comets_connected(ngx_uint_t after_loss)
 void
 ngx_goim_comets_register(void)
 {
-    u_char                *p, *last;
-    size_t                 len;
-    yajl_gen               g;
-    ngx_str_t              addr;
-    ngx_uint_t             conns, ips, ready;
-    ngx_goim_conf_t       *gcf;
-    const unsigned char   *json;
+    long                     len;
+    char                    *json;
+    ngx_uint_t               i, ready;
+    ngx_pool_t              *pool;
+    ngx_goim_conf_t         *gcf;
+    ngx_goim_comet_t         self;
+    goim_registry_record_t   rec;
 
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
 
     ready = ngx_goim_registry_sessions_ready();
 
-    /* other workers refresh their address counts every 10 s only */
-    ngx_goim_registry_set_ips(ngx_goim_ip_count());
-    ngx_goim_registry_totals(&conns, &ips);
-
-    g = yajl_gen_alloc(NULL);
-    if (g == NULL) {
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
         return;
     }
 
-    yajl_gen_map_open(g);
-    yajl_gen_string(g, (u_char *) "server", 6);
-    yajl_gen_string(g, gcf->server_id.data, gcf->server_id.len);
-    yajl_gen_string(g, (u_char *) "addr", 4);
-    yajl_gen_string(g, gcf->internal_url.data, gcf->internal_url.len);
-    yajl_gen_string(g, (u_char *) "weight", 6);
-    yajl_gen_integer(g, gcf->weight);
-    yajl_gen_string(g, (u_char *) "conn_count", 10);
-    yajl_gen_integer(g, conns);
-    yajl_gen_string(g, (u_char *) "ip_count", 8);
-    yajl_gen_integer(g, ips);
-    yajl_gen_string(g, (u_char *) "addrs", 5);
-    yajl_gen_array_open(g);
-
-    p = gcf->public_addrs.data;
-    last = p + gcf->public_addrs.len;
-
-    while (ngx_goim_comets_addr(&p, last, &addr) == NGX_OK) {
-        yajl_gen_string(g, addr.data, addr.len);
+    /* other workers refresh their address counts every 10 s only */
+    if (ngx_goim_comets_self(pool, &self) != NGX_OK) {
+        goto done;
     }
 
-    yajl_gen_array_close(g);
-    yajl_gen_string(g, (u_char *) "updated", 7);
-    yajl_gen_integer(g, ngx_time());
-    yajl_gen_string(g, (u_char *) "ttl", 3);
-    yajl_gen_integer(g, gcf->registry_ttl);
-    yajl_gen_string(g, (u_char *) "sessions", 8);
+    ngx_memzero(&rec, sizeof(goim_registry_record_t));
 
-    if (ready) {
-        yajl_gen_string(g, (u_char *) "ready", 5);
+    rec.server.data = (const char *) self.server.data;
+    rec.server.len = self.server.len;
+    rec.addr.data = (const char *) self.addr.data;
+    rec.addr.len = self.addr.len;
+    rec.weight = self.weight;
+    rec.conn_count = self.conn_count;
+    rec.ip_count = self.ip_count;
+    rec.updated = self.updated;
+    rec.ttl = gcf->registry_ttl;
+    rec.sessions = ready ? GOIM_REGISTRY_SESSIONS_READY
+                         : GOIM_REGISTRY_SESSIONS_REBUILDING;
 
-    } else {
-        yajl_gen_string(g, (u_char *) "rebuilding", 10);
+    if (self.naddrs) {
+        rec.addrs = ngx_palloc(pool,
+                               self.naddrs * sizeof(goim_registry_str_t));
+        if (rec.addrs == NULL) {
+            goto done;
+        }
+
+        for (i = 0; i < self.naddrs; i++) {
+            rec.addrs[i].data = (const char *) self.addrs[i].data;
+            rec.addrs[i].len = self.addrs[i].len;
+        }
+
+        rec.naddrs = self.naddrs;
     }
 
-    yajl_gen_map_close(g);
-
-    if (yajl_gen_get_buf(g, &json, &len) == yajl_gen_status_ok) {
-        (void) ngx_goim_redis_command(ngx_goim_comets_write_reply,
-                                      (void *) (ready
-                                          ? ngx_goim_comets_set_ready
-                                          : ngx_goim_comets_set_rebuilding),
-                                      "SET comet_%b %b EX %lld",
-                                      gcf->server_id.data,
-                                      gcf->server_id.len, json, len,
-                                      (long long) gcf->registry_ttl);
-        (void) ngx_goim_redis_command(ngx_goim_comets_write_reply,
-                                      "SADD comets", "SADD comets %b",
-                                      gcf->server_id.data,
-                                      gcf->server_id.len);
+    len = goim_registry_encode(&rec, NULL, 0);
+    if (len < 0) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "goim: this node's comet record cannot be encoded "
+                      "(not UTF-8 or out of memory), not written");
+        goto done;
     }
 
-    yajl_gen_free(g);
+    json = ngx_pnalloc(pool, len + 1);
+    if (json == NULL
+        || goim_registry_encode(&rec, json, len + 1) != len)
+    {
+        goto done;
+    }
+
+    (void) ngx_goim_redis_command(ngx_goim_comets_write_reply,
+                                  (void *) (ready
+                                      ? ngx_goim_comets_set_ready
+                                      : ngx_goim_comets_set_rebuilding),
+                                  "SET comet_%b %b EX %lld",
+                                  gcf->server_id.data, gcf->server_id.len,
+                                  json, (size_t) len,
+                                  (long long) gcf->registry_ttl);
+    (void) ngx_goim_redis_command(ngx_goim_comets_write_reply,
+                                  "SADD comets", "SADD comets %b",
+                                  gcf->server_id.data, gcf->server_id.len);
+
+done:
+
+    ngx_destroy_pool(pool);
 }
 
 
@@ -432,106 +438,68 @@ ngx_goim_comets_records(redisReply *reply, void *data, const char *err)
 }
 
 
+/* the record is decoded by the codec the job shares (proto/) */
+
 static ngx_int_t
 ngx_goim_comets_parse(ngx_pool_t *pool, ngx_str_t *id, redisReply *rec,
     ngx_goim_comet_t *comet)
 {
-    size_t         len;
-    ngx_uint_t     i;
-    yajl_val       tree, v, a;
-    const char    *s;
-    char           errbuf[128];
+    ngx_uint_t              i;
+    goim_registry_record_t  r;
+    char                    err[128];
 
-    static const char  *p_addr[] = { "addr", NULL };
-    static const char  *p_weight[] = { "weight", NULL };
-    static const char  *p_conns[] = { "conn_count", NULL };
-    static const char  *p_ips[] = { "ip_count", NULL };
-    static const char  *p_addrs[] = { "addrs", NULL };
-    static const char  *p_updated[] = { "updated", NULL };
-    static const char  *p_ttl[] = { "ttl", NULL };
-
-    tree = yajl_tree_parse(rec->str, errbuf, sizeof(errbuf));
-
-    if (tree == NULL || !YAJL_IS_OBJECT(tree)) {
+    if (goim_registry_decode(&r, rec->str, rec->len, err, sizeof(err))
+        != 0)
+    {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "goim: comet \"%V\" has an invalid record, skipped",
-                      id);
-        if (tree) {
-            yajl_tree_free(tree);
-        }
-
+                      "goim: comet \"%V\" has an invalid record (%s), "
+                      "skipped", id, err);
         return NGX_DECLINED;
     }
 
     comet->server = *id;
+    comet->weight = (ngx_uint_t) r.weight;
+    comet->conn_count = (ngx_uint_t) r.conn_count;
+    comet->ip_count = (ngx_uint_t) r.ip_count;
+    comet->updated = (time_t) r.updated;
+    comet->ttl = (time_t) r.ttl;
 
-    v = yajl_tree_get(tree, p_addr, yajl_t_string);
-    s = v ? YAJL_GET_STRING(v) : "";
-    len = ngx_strlen(s);
-    comet->addr.data = ngx_pnalloc(pool, len + 1);
+    /* the record's strings live in r's allocation: copied to the pool */
+    comet->addr.len = r.addr.len;
+    comet->addr.data = ngx_pnalloc(pool, r.addr.len + 1);
     if (comet->addr.data == NULL) {
         goto failed;
     }
 
-    comet->addr.len = len;
-    ngx_memcpy(comet->addr.data, s, len);
+    ngx_memcpy(comet->addr.data, r.addr.data, r.addr.len + 1);
 
-    v = yajl_tree_get(tree, p_weight, yajl_t_number);
-    comet->weight = v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0
-                    ? (ngx_uint_t) YAJL_GET_INTEGER(v) : 0;
-
-    v = yajl_tree_get(tree, p_conns, yajl_t_number);
-    comet->conn_count = v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0
-                        ? (ngx_uint_t) YAJL_GET_INTEGER(v) : 0;
-
-    v = yajl_tree_get(tree, p_ips, yajl_t_number);
-    comet->ip_count = v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0
-                      ? (ngx_uint_t) YAJL_GET_INTEGER(v) : 0;
-
-    v = yajl_tree_get(tree, p_updated, yajl_t_number);
-    comet->updated = v && YAJL_IS_INTEGER(v)
-                     ? (time_t) YAJL_GET_INTEGER(v) : 0;
-
-    v = yajl_tree_get(tree, p_ttl, yajl_t_number);
-    comet->ttl = v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0
-                 ? (time_t) YAJL_GET_INTEGER(v) : 0;
-
-    a = yajl_tree_get(tree, p_addrs, yajl_t_array);
-
-    if (a && a->u.array.len) {
-        comet->addrs = ngx_palloc(pool, a->u.array.len * sizeof(ngx_str_t));
+    if (r.naddrs) {
+        comet->addrs = ngx_palloc(pool, r.naddrs * sizeof(ngx_str_t));
         if (comet->addrs == NULL) {
             goto failed;
         }
 
-        for (i = 0; i < a->u.array.len; i++) {
-            v = a->u.array.values[i];
-
-            if (!YAJL_IS_STRING(v)) {
-                continue;
-            }
-
-            s = YAJL_GET_STRING(v);
-            len = ngx_strlen(s);
-
-            comet->addrs[comet->naddrs].data = ngx_pnalloc(pool, len + 1);
-            if (comet->addrs[comet->naddrs].data == NULL) {
+        for (i = 0; i < r.naddrs; i++) {
+            comet->addrs[i].len = r.addrs[i].len;
+            comet->addrs[i].data = ngx_pnalloc(pool, r.addrs[i].len + 1);
+            if (comet->addrs[i].data == NULL) {
                 goto failed;
             }
 
-            ngx_memcpy(comet->addrs[comet->naddrs].data, s, len);
-            comet->addrs[comet->naddrs].len = len;
-            comet->naddrs++;
+            ngx_memcpy(comet->addrs[i].data, r.addrs[i].data,
+                       r.addrs[i].len + 1);
         }
+
+        comet->naddrs = r.naddrs;
     }
 
-    yajl_tree_free(tree);
+    goim_registry_free(&r);
 
     return NGX_OK;
 
 failed:
 
-    yajl_tree_free(tree);
+    goim_registry_free(&r);
 
     return NGX_ERROR;
 }

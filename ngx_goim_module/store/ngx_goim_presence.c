@@ -10,8 +10,11 @@
  * written as connections join and leave, with the registry's TTL
  * (goim_registry_ttl) renewed every goim_online_interval by the worker
  * that holds the node's lease: a node that dies leaves its members for
- * at most that TTL.  Commands are sent and not waited for; a failure is
- * logged, and the next renewal does not repair it.
+ * at most that TTL.  The members of a worker that died are removed by
+ * the worker that tells their leaves.  After a lost Redis connection
+ * every worker writes its members again with its sessions.  Commands
+ * are sent and not waited for; a failure is logged, and the next
+ * renewal does not repair it.
  */
 
 
@@ -27,6 +30,10 @@ static const char  ngx_goim_presence_decr_script[] =
     "redis.call('HDEL',KEYS[1],ARGV[1]) end return 0";
 
 
+static void ngx_goim_presence_write(ngx_goim_channel_t *ch, ngx_str_t *room,
+    time_t since, ngx_uint_t mids);
+static void ngx_goim_presence_remove(ngx_goim_conf_t *gcf, ngx_str_t *room,
+    ngx_str_t *key, int64_t mid, ngx_uint_t hdel);
 static void ngx_goim_presence_tick(ngx_event_t *ev);
 static void ngx_goim_presence_reply(redisReply *reply, void *data,
     const char *err);
@@ -68,6 +75,51 @@ ngx_goim_presence_exit(ngx_cycle_t *cycle)
 void
 ngx_goim_presence_add(ngx_goim_channel_t *ch, ngx_str_t *room)
 {
+    ngx_goim_presence_write(ch, room, ngx_time(), 0);
+}
+
+
+/*
+ * After a Redis connection was lost (Redis may have restarted empty),
+ * the session walk (ngx_goim_session.c) writes each connection's rooms
+ * again, its mid's count as the node's count, not added to: the hash
+ * may have kept it
+ */
+
+void
+ngx_goim_presence_resync(ngx_goim_channel_t *ch)
+{
+    time_t      since;
+    ngx_str_t   room;
+    ngx_uint_t  i, mids;
+
+    if (!ch->conf->presence
+        || ngx_goim_mode() == NGX_GOIM_EMBEDDED
+        || ch->withdrawn)
+    {
+        return;
+    }
+
+    for (i = 0; i < ch->nrooms; i++) {
+        if (ch->rooms[i].presence == NULL) {
+            /* not in the zone's listing either (it was full) */
+            continue;
+        }
+
+        ngx_goim_registry_presence_get(ch->rooms[i].presence, &room, &since,
+                                       &mids);
+
+        ngx_goim_presence_write(ch, &room, since, mids ? mids : 1);
+    }
+}
+
+
+/* mids: the mid's count to set, 0 to add one */
+
+static void
+ngx_goim_presence_write(ngx_goim_channel_t *ch, ngx_str_t *room,
+    time_t since, ngx_uint_t mids)
+{
     u_char           *p, json[sizeof("{\"mid\":,\"platform\":\"\","
                                      "\"since\":}")
                               + 2 * NGX_INT64_LEN
@@ -87,7 +139,7 @@ ngx_goim_presence_add(ngx_goim_channel_t *ch, ngx_str_t *room)
 
     p = ngx_sprintf(json, "{\"mid\":%L,\"platform\":\"", ch->mid);
     p = (u_char *) ngx_escape_json(p, ch->platform.data, len);
-    p = ngx_sprintf(p, "\",\"since\":%T}", ngx_time());
+    p = ngx_sprintf(p, "\",\"since\":%T}", since);
 
     (void) ngx_goim_redis_command(ngx_goim_presence_reply, "HSET presence_",
                                   "HSET presence_%b_%b %b %b",
@@ -108,12 +160,23 @@ ngx_goim_presence_add(ngx_goim_channel_t *ch, ngx_str_t *room)
         return;
     }
 
-    (void) ngx_goim_redis_command(ngx_goim_presence_reply,
-                                  "HINCRBY presence_mids_",
-                                  "HINCRBY presence_mids_%b_%b %lld 1",
-                                  server->data, server->len,
-                                  room->data, room->len,
-                                  (long long) ch->mid);
+    if (mids) {
+        (void) ngx_goim_redis_command(ngx_goim_presence_reply,
+                                      "HSET presence_mids_",
+                                      "HSET presence_mids_%b_%b %lld %llu",
+                                      server->data, server->len,
+                                      room->data, room->len,
+                                      (long long) ch->mid,
+                                      (unsigned long long) mids);
+
+    } else {
+        (void) ngx_goim_redis_command(ngx_goim_presence_reply,
+                                      "HINCRBY presence_mids_",
+                                      "HINCRBY presence_mids_%b_%b %lld 1",
+                                      server->data, server->len,
+                                      room->data, room->len,
+                                      (long long) ch->mid);
+    }
 
     (void) ngx_goim_redis_command(ngx_goim_presence_reply,
                                   "EXPIRE presence_mids_",
@@ -127,10 +190,30 @@ ngx_goim_presence_add(ngx_goim_channel_t *ch, ngx_str_t *room)
 void
 ngx_goim_presence_del(ngx_goim_channel_t *ch, ngx_str_t *room)
 {
-    ngx_str_t        *server;
-    ngx_goim_conf_t  *gcf;
+    ngx_goim_presence_remove(ch->conf, room, &ch->key_node.str, ch->mid, 1);
+}
 
-    gcf = ch->conf;
+
+/*
+ * A dead worker's connection left the room (comet/): its entry goes,
+ * unless the key is connected to the node again (its entry is the new
+ * connection's); its mid's count drops either way.
+ */
+
+void
+ngx_goim_presence_departed(ngx_str_t *room, ngx_str_t *key, int64_t mid,
+    ngx_uint_t again)
+{
+    ngx_goim_presence_remove(ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle),
+                             room, key, mid, !again);
+}
+
+
+static void
+ngx_goim_presence_remove(ngx_goim_conf_t *gcf, ngx_str_t *room,
+    ngx_str_t *key, int64_t mid, ngx_uint_t hdel)
+{
+    ngx_str_t  *server;
 
     if (!gcf->presence || ngx_goim_mode() == NGX_GOIM_EMBEDDED) {
         return;
@@ -138,14 +221,16 @@ ngx_goim_presence_del(ngx_goim_channel_t *ch, ngx_str_t *room)
 
     server = &gcf->server_id;
 
-    (void) ngx_goim_redis_command(ngx_goim_presence_reply, "HDEL presence_",
-                                  "HDEL presence_%b_%b %b",
-                                  server->data, server->len,
-                                  room->data, room->len,
-                                  ch->key_node.str.data,
-                                  ch->key_node.str.len);
+    if (hdel) {
+        (void) ngx_goim_redis_command(ngx_goim_presence_reply,
+                                      "HDEL presence_",
+                                      "HDEL presence_%b_%b %b",
+                                      server->data, server->len,
+                                      room->data, room->len,
+                                      key->data, key->len);
+    }
 
-    if (ch->mid <= 0) {
+    if (mid <= 0) {
         return;
     }
 
@@ -155,7 +240,7 @@ ngx_goim_presence_del(ngx_goim_channel_t *ch, ngx_str_t *room)
                                   ngx_goim_presence_decr_script,
                                   server->data, server->len,
                                   room->data, room->len,
-                                  (long long) ch->mid);
+                                  (long long) mid);
 }
 
 

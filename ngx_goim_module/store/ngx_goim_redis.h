@@ -158,6 +158,9 @@ ngx_int_t ngx_goim_presence_init(ngx_cycle_t *cycle);
 void ngx_goim_presence_exit(ngx_cycle_t *cycle);
 void ngx_goim_presence_add(ngx_goim_channel_t *ch, ngx_str_t *room);
 void ngx_goim_presence_del(ngx_goim_channel_t *ch, ngx_str_t *room);
+void ngx_goim_presence_resync(ngx_goim_channel_t *ch);
+void ngx_goim_presence_departed(ngx_str_t *room, ngx_str_t *key, int64_t mid,
+    ngx_uint_t again);
 
 /* the floor's init and exit, in order (ngx_goim_store.c) */
 ngx_int_t ngx_goim_store_init(ngx_cycle_t *cycle);

@@ -500,6 +500,9 @@ ngx_goim_session_resync_handler(ngx_event_t *ev)
             return;
         }
 
+        /* its rooms' presence, whatever its session's state */
+        ngx_goim_presence_resync(ch);
+
         if (ch->session_renew == 0) {
             /* no session yet: an auth in flight writes its own */
             continue;

@@ -11,6 +11,8 @@ package GoimCluster;
 #   $cl->{nodes}[0]{ws}, {tcp}, {api}, {internal}, {id}
 #   node_stop($i, 'QUIT'|'TERM'|'KILL'); node_start($i);
 #   job_stop('TERM'|'KILL'); job_start();
+#   job_start('job2'); job_stop('KILL', undef, 'job2'): more goim-jobs in
+#   the same consumer group
 #   node_api($i, POST => '/goim/push/room?...', $body) -> ($status, $json)
 #   redis_restart($down_secs [, $wait]) -> redis-server stopped and
 #   started again empty on its port, after $down_secs
@@ -327,8 +329,19 @@ sub redis_restart {
 
 # --- the job -------------------------------------------------------------
 
+# The job $name: 'job' (the default, cluster_up's) or another goim-job in
+# the same consumer group (scale-out), each with its own directory, log
+# and status port.
+sub _job {
+    my ($name) = @_;
+    return $Cluster->{job} if !defined $name || $name eq 'job';
+    return $Cluster->{jobs}{$name} //= {
+        dir => "$Cluster->{dir}/$name", status => free_port(),
+    };
+}
+
 sub _job_conf {
-    my $j = $Cluster->{job};
+    my ($j) = @_;
     my @lines = (
         "kafka_brokers $Cluster->{kafka}",
         'kafka_option session.timeout.ms 6000',
@@ -345,11 +358,13 @@ sub _job_conf {
     return join '', map { "$_;\n" } @lines;
 }
 
-# Starts the job; waits until it says it consumes (its "ready" log line).
+# Starts the job $name (default 'job'); waits until it says it consumes
+# (its "ready" log line).
 sub job_start {
-    my $j = $Cluster->{job};
+    my ($name) = @_;
+    my $j = _job($name);
     make_path($j->{dir});
-    _spit("$j->{dir}/goim-job.conf", _job_conf());
+    _spit("$j->{dir}/goim-job.conf", _job_conf($j));
     my $log = "$j->{dir}/job.log";
     my $from = -s $log // 0;
     my $pid = fork // die "fork: $!\n";
@@ -372,12 +387,12 @@ sub job_start {
     return $pid;
 }
 
-sub job_alive { my $j = $Cluster->{job}; return $j->{pid} && kill 0, $j->{pid} }
+sub job_alive { my $j = _job($_[0]); return $j->{pid} && kill 0, $j->{pid} }
 
-# Stops the job with $sig; returns its wait status.
+# Stops the job $name (default 'job') with $sig; returns its wait status.
 sub job_stop {
-    my ($sig, $timeout) = @_;
-    my $j = $Cluster->{job};
+    my ($sig, $timeout, $name) = @_;
+    my $j = _job($name);
     my $pid = delete $j->{pid} or return undef;
     kill $sig // 'TERM', $pid;
     my $deadline = time + ($timeout // 20);
@@ -392,11 +407,11 @@ sub job_stop {
     return $?;
 }
 
-sub job_log { return _slurp("$Cluster->{job}{dir}/job.log") }
+sub job_log { return _slurp(_job($_[0])->{dir} . '/job.log') }
 
 sub job_metrics {
     my (undef, undef, $raw) = http_json(GET => '127.0.0.1',
-        $Cluster->{job}{status}, '/metrics');
+        _job($_[0])->{status}, '/metrics');
     return $raw // '';
 }
 
@@ -417,6 +432,7 @@ sub cluster_down {
     return () unless $Cluster;
     my @bad;
     job_stop('TERM') if $Cluster->{job};
+    job_stop('TERM', undef, $_) for sort keys %{ $Cluster->{jobs} // {} };
     for my $i (0 .. $#{ $Cluster->{nodes} }) {
         node_unplug($i);
         node_stop($i, 'QUIT');
@@ -425,6 +441,10 @@ sub cluster_down {
     }
     push @bad, map { "job: $_" } grep { /$Bad/ } split /\n/, job_log()
         if $Cluster->{job};
+    for my $name (sort keys %{ $Cluster->{jobs} // {} }) {
+        push @bad, map { "$name: $_" } grep { /$Bad/ } split /\n/,
+                                          job_log($name);
+    }
     kafka_stop();
     redis_stop();
     undef $Cluster;
@@ -444,7 +464,9 @@ END {
             next unless $n->{up} && $n->{pid};
             kill 'KILL', $n->{pid}, _children($n->{pid});
         }
-        kill 'KILL', $Cluster->{job}{pid} if $Cluster->{job}{pid};
+        kill 'KILL', $_->{pid}
+            for grep { $_ && $_->{pid} }
+                $Cluster->{job}, values %{ $Cluster->{jobs} // {} };
     }
 }
 

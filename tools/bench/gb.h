@@ -14,6 +14,11 @@
  * report.  --idle: connect -> settle -> report memory only.  A progress
  * line per second goes to stderr, a one-line JSON summary to stdout.
  *
+ * --chat G: the chat shape (bench/README.md "Chat"): each client in its
+ * personal room and one G-member group room, pushes to random groups,
+ * a steady rate of reconnects, and every (push, member) pair accounted
+ * for: delivered once, missing, excused by a reconnect, or duplicated.
+ *
  * Every run stops by itself (hard deadline) and only talks to 127.0.0.0/8.
  */
 
@@ -95,6 +100,15 @@
 /* child -> parent records */
 #define GB_REC_STATS         1
 #define GB_REC_FINAL         2
+#define GB_REC_MASKS         3              /* chat: uint16_t per seq */
+#define GB_REC_DOWN          4              /* chat: gb_down_t array */
+#define GB_REC_LAST          5              /* chat: uint32_t us per seq */
+
+/* child control bytes on the ctl pipe (EOF asks for the final report) */
+#define GB_CTL_CHURN_ON      'C'
+#define GB_CTL_CHURN_OFF     'c'
+
+#define GB_CHAT_MAX_GROUP    16             /* members: bits of a mask */
 
 /* epoll tags in the parent */
 #define GB_EV_PROC           1
@@ -146,7 +160,20 @@ typedef struct {
     uint64_t           heartbeats;      /* op 3 replies */
     uint64_t           errors;          /* failed or lost clients */
     uint64_t           bytes_in;
+    uint64_t           reconnects;      /* chat: planned close + connect */
+    uint64_t           duplicates;      /* chat: a (seq, member) again */
+    uint64_t           misrouted;       /* chat: not our group, bad seq */
+    uint64_t           join_refused;    /* chat: auth reply "joined":false */
 } gb_stats_t;
+
+
+/* chat: a client was not ready from down to up (monotonic us) */
+typedef struct {
+    int64_t            down;
+    int64_t            up;              /* INT64_MAX: still down */
+    uint32_t           idx;             /* client number, without id base */
+    uint32_t           pad;
+} gb_down_t;
 
 
 typedef struct {
@@ -184,10 +211,16 @@ typedef struct {
     long               duration;
     long               drain;
     long               msg_size;
+    long               push_batch;       /* key pushes per request */
     long               id_base;          /* client i is mid/key base + i */
     long               seq_base;         /* the first message's seq */
     long               sockbuf;          /* SO_RCVBUF and SO_SNDBUF, or 0 */
     long               max_pending;      /* per process: connect to ready */
+    long               chat;             /* group size, 0: not chat */
+    long               groups;           /* chat: ceil(clients / chat) */
+    long               reconnect_rate;   /* chat: per s, all processes */
+    long               excuse_ms;        /* chat: see gb_chat_reconcile */
+    long               seq_max;          /* chat: seqs tracked */
     int                idle;
     pid_t              pids[GB_MAX_PIDS];
     int                npids;
@@ -237,6 +270,7 @@ typedef struct {
     gb_stats_t         stats;           /* latest */
     uint8_t           *buf;
     size_t             buf_len;
+    size_t             buf_cap;
 } gb_proc_t;
 
 
@@ -244,6 +278,8 @@ typedef struct {
     int                fd;
     int                state;
     uint64_t           expect;          /* deliveries if accepted */
+    uint64_t           count;           /* messages in the request */
+    uint64_t           seq;             /* the message in flight */
     int64_t            retry_at;
     int64_t            since;           /* connect or request started */
     char              *out;
@@ -266,6 +302,8 @@ extern uint8_t      gc_mask[4];
 extern char         gc_accept[GOIM_WS_ACCEPT_LEN + 1];
 extern long         gc_id;
 extern gb_conn_t   *gc_conns;
+extern long         gc_n;
+extern int          gc_churn;
 
 /* parent state shared by gb_parent.c and gb_publish.c */
 extern gb_http_t   *gp_http;
@@ -287,6 +325,24 @@ double gb_hist_ms(const gb_hist_t *h, double q);
 
 /* gb_server.c */
 int gb_server_sample(double *cpu, long *rss_kb, long *pss_kb);
+double gb_pid_cpu(pid_t pid);
+
+/* gb_chat.c */
+uint32_t gb_chat_group(uint64_t seq);
+int gb_chat_init(void);
+void gb_chat_sent(uint64_t seq, int64_t at);
+void gb_chat_answered(uint64_t seq, int ok, int64_t at);
+void gb_chat_masks(const uint16_t *m, size_t n);
+int gb_chat_down(const gb_down_t *d, size_t n);
+void gb_chat_report(void);
+int gb_child_chat_init(void);
+void gb_child_chat_delivery(gb_conn_t *c, int64_t seq, uint64_t lat,
+    const uint8_t *p, const uint8_t *end);
+void gb_chat_last(const uint32_t *m, size_t n);
+void gb_child_chat_down(gb_conn_t *c);
+void gb_child_chat_up(gb_conn_t *c);
+void gb_child_chat_churn(int64_t now);
+void gb_child_chat_report(void);
 
 /* gb_publish.c */
 const uint8_t *gb_find_header(const uint8_t *p, size_t len,
@@ -294,13 +350,14 @@ const uint8_t *gb_find_header(const uint8_t *p, size_t len,
 void gb_http_connect(gb_http_t *h);
 void gb_http_event(gb_http_t *h, uint32_t events);
 void gb_http_close(gb_http_t *h, int error, const char *reason);
-int gb_http_publish(gb_http_t *h, uint64_t seq);
+int gb_http_publish(gb_http_t *h, uint64_t seq, uint64_t n);
 
 /* gb_client.c */
 void gb_child(long lo, long hi, int ctl, int out) __attribute__((
     noreturn));
 int gb_child_auth(gb_conn_t *c);
 void gb_child_fail(gb_conn_t *c, const char *reason);
+void gb_child_drop(gb_conn_t *c, int error, int64_t retry_us);
 int gb_child_send(gb_conn_t *c, const uint8_t *p, size_t len);
 void gb_child_ready(gb_conn_t *c);
 gb_conn_ext_t *gb_child_ext(gb_conn_t *c);

@@ -14,7 +14,8 @@ static void gb_child_flush(gb_conn_t *c);
 
 
 gb_conn_t          *gc_conns;
-static long         gc_n;
+long                gc_n;
+int                 gc_churn;          /* chat: reconnects on */
 static int          gc_ep = -1;
 int                 gc_out = -1;
 gb_stats_t          gc_stats;
@@ -40,6 +41,7 @@ gb_child(long lo, long hi, int ctl, int out)
 {
     int                 i, nev, stop;
     long                k, rate_n;
+    ssize_t             n;
     double              tokens, rate;
     int64_t             now, last, next_stats, next_sweep, hb_done;
     int64_t             hb_target, hb_us;
@@ -88,6 +90,11 @@ gb_child(long lo, long hi, int ctl, int out)
 
     gc_qhead = 0;
     gc_qlen = gc_n;
+
+    if (gb.chat && gb_child_chat_init() != 0) {
+        fprintf(stderr, "goim-bench: child: no memory for the chat\n");
+        _exit(1);
+    }
 
     ev.events = EPOLLIN;
     ev.data.u64 = GB_EV_CTL;
@@ -156,6 +163,10 @@ gb_child(long lo, long hi, int ctl, int out)
             }
         }
 
+        if (gb.chat && gc_churn) {
+            gb_child_chat_churn(now);
+        }
+
         if (now >= next_stats) {
             gb_child_report(GB_REC_STATS);
             next_stats = now + GB_STATS_US;
@@ -197,8 +208,19 @@ gb_child(long lo, long hi, int ctl, int out)
         for (i = 0; i < nev; i++) {
             if (events[i].data.u64 == GB_EV_CTL) {
                 /* EOF: the parent wants the final report */
-                if (read(ctl, dummy, sizeof(dummy)) <= 0) {
+                n = read(ctl, dummy, sizeof(dummy));
+
+                if (n <= 0) {
                     stop = 1;
+                }
+
+                for (k = 0; k < n; k++) {
+                    if (dummy[k] == GB_CTL_CHURN_ON) {
+                        gc_churn = 1;
+
+                    } else if (dummy[k] == GB_CTL_CHURN_OFF) {
+                        gc_churn = 0;
+                    }
                 }
 
                 continue;
@@ -225,6 +247,10 @@ gb_child(long lo, long hi, int ctl, int out)
                 gb_child_read(c);
             }
         }
+    }
+
+    if (gb.chat) {
+        gb_child_chat_report();
     }
 
     gb_child_report(GB_REC_FINAL);
@@ -361,6 +387,20 @@ gb_child_auth(gb_conn_t *c)
     c->state = GB_AUTH;
     idx = (uint32_t) (gc_id + (c - gc_conns));
 
+    /* chat: a personal room first, then the group (docs/PROTOCOL.md 1.14) */
+    if (gb.chat) {
+        n = snprintf((char *) body, sizeof(body),
+                     "{\"mid\":%u,\"key\":\"bench-%u\",\"room_id\":"
+                     "\"u://%u\",\"room_ids\":[\"g://%u\"],"
+                     "\"platform\":\"bench\",\"accepts\":[%d]}",
+                     (unsigned) (gb.id_base + idx),
+                     (unsigned) (gb.id_base + idx),
+                     (unsigned) (gb.id_base + idx),
+                     (unsigned) (idx / gb.chat), GB_OP);
+
+        return gb_child_send_packet(c, GOIM_OP_AUTH, ++gc_seq, body, n);
+    }
+
     n = snprintf((char *) body, sizeof(body),
                  "{\"mid\":%u,\"key\":\"bench-%u\",\"room_id\":"
                  "\"bench://%ld\",\"platform\":\"bench\",\"accepts\":[%d]}",
@@ -376,8 +416,6 @@ gb_child_auth(gb_conn_t *c)
 void
 gb_child_fail(gb_conn_t *c, const char *reason)
 {
-    long  tail;
-
     if (gc_errlog < GB_ERRLOG_MAX) {
         fprintf(stderr, "goim-bench: client %ld (state %d): %s\n",
                 gc_id + (long) (c - gc_conns), c->state, reason);
@@ -388,7 +426,27 @@ gb_child_fail(gb_conn_t *c, const char *reason)
         }
     }
 
-    gc_stats.errors++;
+    gb_child_drop(c, 1, GB_RETRY_US);
+}
+
+
+/*
+ * Closes the connection and queues its reconnect retry_us from now; an
+ * error counts in the stats, a planned close (chat's churn) does not.
+ */
+
+void
+gb_child_drop(gb_conn_t *c, int error, int64_t retry_us)
+{
+    long  tail;
+
+    if (error) {
+        gc_stats.errors++;
+    }
+
+    if (gb.chat) {
+        gb_child_chat_down(c);
+    }
 
     if (c->state != GB_IDLE && c->state != GB_READY) {
         gc_pending--;
@@ -419,7 +477,7 @@ gb_child_fail(gb_conn_t *c, const char *reason)
 
     tail = (gc_qhead + gc_qlen) % gc_n;
     gc_queue[tail] = (uint32_t) (c - gc_conns);
-    gc_queue_at[tail] = (uint32_t) ((gb_mono_us() - gb.t0 + GB_RETRY_US)
+    gc_queue_at[tail] = (uint32_t) ((gb_mono_us() - gb.t0 + retry_us)
                                     / 1000);
     gc_qlen++;
 }
@@ -438,6 +496,10 @@ gb_child_ready(gb_conn_t *c)
     c->state = GB_READY;
     gc_stats.authed++;
     gc_pending--;
+
+    if (gb.chat) {
+        gb_child_chat_up(c);
+    }
 }
 
 

@@ -12,7 +12,7 @@ static long gb_child_handshake(gb_conn_t *c, const uint8_t *p, size_t len);
 static int gb_child_frame(gb_conn_t *c, goim_ws_frame_t *f, uint8_t *p);
 static int gb_child_message(gb_conn_t *c, const uint8_t *p, size_t len);
 static int gb_child_packet(gb_conn_t *c, goim_packet_t *pkt);
-static void gb_child_delivery(const uint8_t *p, size_t len);
+static void gb_child_delivery(gb_conn_t *c, const uint8_t *p, size_t len);
 
 
 static gb_hist_t    gc_hist;
@@ -343,7 +343,7 @@ gb_child_message(gb_conn_t *c, const uint8_t *p, size_t len)
     goim_packet_t  pkt;
 
     if (gb.mode == GB_MODE_NCHAN) {
-        gb_child_delivery(p, len);
+        gb_child_delivery(c, p, len);
         return 0;
     }
 
@@ -368,6 +368,13 @@ gb_child_packet(gb_conn_t *c, goim_packet_t *pkt)
     switch (pkt->op) {
 
     case GOIM_OP_AUTH_REPLY:
+        /* chat: a room of the token refused (limit, bad id) */
+        if (gb.chat
+            && memmem(pkt->body, pkt->body_len, "\"joined\":false", 15))
+        {
+            gc_stats.join_refused++;
+        }
+
         if (c->state == GB_AUTH) {
             gb_child_ready(c);
         }
@@ -386,7 +393,7 @@ gb_child_packet(gb_conn_t *c, goim_packet_t *pkt)
                == 1)
         {
             if (in.op == GB_OP) {
-                gb_child_delivery(in.body, in.body_len);
+                gb_child_delivery(c, in.body, in.body_len);
             }
         }
 
@@ -399,7 +406,7 @@ gb_child_packet(gb_conn_t *c, goim_packet_t *pkt)
     }
 
     if (pkt->op == GB_OP) {
-        gb_child_delivery(pkt->body, pkt->body_len);
+        gb_child_delivery(c, pkt->body, pkt->body_len);
     }
 
     return 0;
@@ -409,7 +416,7 @@ gb_child_packet(gb_conn_t *c, goim_packet_t *pkt)
 /* counts a message; its latency from the publisher's "ts" (realtime us) */
 
 static void
-gb_child_delivery(const uint8_t *p, size_t len)
+gb_child_delivery(gb_conn_t *c, const uint8_t *p, size_t len)
 {
     int64_t         ts, seq;
     uint64_t        lat;
@@ -455,6 +462,10 @@ gb_child_delivery(const uint8_t *p, size_t len)
         for (t += 6; t < end && *t >= '0' && *t <= '9'; t++) {
             seq = seq * 10 + (*t - '0');
         }
+    }
+
+    if (gb.chat) {
+        gb_child_chat_delivery(c, seq, lat, t ? t : p, end);
     }
 
     if (seq >= 0 && seq < GB_SEQS) {

@@ -40,6 +40,8 @@ gb_usage(void)
 "  --push-mode room|key|all\n"
 "                        /goim/push/room, /goim/push/keys or /goim/push/all\n"
 "                        (room)\n"
+"  --push-batch N        key mode: N pushes per request, as JSON lines to\n"
+"                        /goim/push/batch (1: the single route)\n"
 "  --inflight K          keep-alive API connections = requests in flight "
 "(16)\n"
 "  --msg-size B          pad message bodies to B bytes (unpadded)\n"
@@ -55,6 +57,14 @@ gb_usage(void)
 "  --sockbuf B           SO_RCVBUF and SO_SNDBUF of each client socket\n"
 "                        (the kernel's defaults)\n"
 "  --idle                connect, settle, report memory only\n"
+"  --chat G              chat shape: client i in rooms u://<id> and\n"
+"                        g://<i / G> (G members, 2..16), pushes to random\n"
+"                        groups, each (push, member) accounted for\n"
+"  --reconnect-rate R    chat: clients closed and reconnected per second\n"
+"                        while publishing, all processes (0)\n"
+"  --excuse-ms W         chat: a member not ready between a push's request\n"
+"                        and W ms after the later of its answer and its\n"
+"                        last receipt by any member is excused (500)\n"
 "All addresses must be in 127.0.0.0/8.\n");
 }
 
@@ -294,6 +304,7 @@ main(int argc, char **argv)
         { "push-mode",    required_argument, NULL, 'p' },
         { "inflight",     required_argument, NULL, 'i' },
         { "msg-size",     required_argument, NULL, 'b' },
+        { "push-batch",   required_argument, NULL, 'N' },
         { "settle",       required_argument, NULL, 'S' },
         { "duration",     required_argument, NULL, 'd' },
         { "drain",        required_argument, NULL, 'D' },
@@ -303,6 +314,9 @@ main(int argc, char **argv)
         { "sockbuf",      required_argument, NULL, 'u' },
         { "max-pending",  required_argument, NULL, 'W' },
         { "idle",         no_argument,       NULL, 'I' },
+        { "chat",         required_argument, NULL, 'C' },
+        { "reconnect-rate", required_argument, NULL, 'Z' },
+        { "excuse-ms",    required_argument, NULL, 'E' },
         { "help",         no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -315,10 +329,12 @@ main(int argc, char **argv)
     gb.heartbeat = 30;
     gb.push_rate = 40;
     gb.inflight = 16;
+    gb.push_batch = 1;
     gb.settle = 2;
     gb.duration = 10;
     gb.drain = 1;
     gb.max_pending = GB_MAX_PENDING;
+    gb.excuse_ms = 500;
     gb.ws_path = "/sub";
     have_server = 0;
 
@@ -345,6 +361,7 @@ main(int argc, char **argv)
         case 'M': GB_NUM("push-rate", 1, 10000000, push_rate);
         case 'i': GB_NUM("inflight", 1, 4096, inflight);
         case 'b': GB_NUM("msg-size", 0, GB_MAX_MSG_SIZE, msg_size);
+        case 'N': GB_NUM("push-batch", 1, 1000, push_batch);
         case 'S': GB_NUM("settle", 0, 3600, settle);
         case 'd': GB_NUM("duration", 1, 86400, duration);
         case 'D': GB_NUM("drain", 0, 600, drain);
@@ -352,6 +369,9 @@ main(int argc, char **argv)
         case 'q': GB_NUM("seq-base", 0, 1000000000, seq_base);
         case 'u': GB_NUM("sockbuf", 1024, 64 * 1024 * 1024, sockbuf);
         case 'W': GB_NUM("max-pending", 1, 65536, max_pending);
+        case 'C': GB_NUM("chat", 2, GB_CHAT_MAX_GROUP, chat);
+        case 'Z': GB_NUM("reconnect-rate", 0, 1000000, reconnect_rate);
+        case 'E': GB_NUM("excuse-ms", 0, 60000, excuse_ms);
 
         case 't':
             if (strcmp(optarg, "tcp") == 0) {
@@ -455,6 +475,13 @@ main(int argc, char **argv)
                              sizeof(gb.server_str));
     }
 
+    if (gb.push_batch > 1
+        && (gb.push_mode != GB_PUSH_KEY || gb.mode != GB_MODE_GOIM))
+    {
+        fprintf(stderr, "goim-bench: --push-batch needs --push-mode key\n");
+        return 2;
+    }
+
     if (gb.mode == GB_MODE_NCHAN) {
         if (gb.transport != GB_WS) {
             fprintf(stderr, "goim-bench: --mode nchan needs "
@@ -478,6 +505,24 @@ main(int argc, char **argv)
         }
 
         strcpy(gb.channel, slash + 1);
+    }
+
+    if (gb.chat) {
+        if (gb.mode != GB_MODE_GOIM || gb.push_mode != GB_PUSH_ROOM) {
+            fprintf(stderr, "goim-bench: --chat is goim room pushes\n");
+            return 2;
+        }
+
+        gb.groups = (gb.clients + gb.chat - 1) / gb.chat;
+
+        /* every seq of the run, with some headroom */
+        gb.seq_max = gb.idle ? 1 : gb.push_rate * gb.duration + 64;
+
+        if (gb.seq_max > 100000000) {
+            fprintf(stderr, "goim-bench: --chat tracks at most 100,000,000 "
+                    "pushes (--push-rate x --duration)\n");
+            return 2;
+        }
     }
 
     /* defaults that keep under the fd and port limits */

@@ -29,6 +29,47 @@ static uint64_t     gp_authed_at_rss;
 static int          gp_have_server;
 static double       gp_measure_s;
 static double       gp_client_cpu;      /* ours: is the client the limit? */
+static double       gp_ccpu0, gp_ccpu1; /* ours over measure + drain */
+
+
+/* CPU seconds of the client processes and of this one */
+
+static double
+gb_client_cpu_now(void)
+{
+    long           k;
+    double         cpu;
+    struct rusage  ru;
+
+    cpu = 0;
+
+    for (k = 0; k < gb.procs; k++) {
+        cpu += gb_pid_cpu(gp_procs[k].pid);
+    }
+
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        cpu += ru.ru_utime.tv_sec + ru.ru_stime.tv_sec
+               + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    }
+
+    return cpu;
+}
+
+
+/* a control byte to every client process */
+
+static void
+gb_procs_ctl(uint8_t byte)
+{
+    long  k;
+
+    for (k = 0; k < gb.procs; k++) {
+        if (write(gp_procs[k].ctl, &byte, 1) != 1) {
+            fprintf(stderr, "goim-bench: control pipe of process %d: %s\n",
+                    (int) gp_procs[k].pid, strerror(errno));
+        }
+    }
+}
 
 
 /* --- parent: aggregation, publishing, report ------------------------------ */
@@ -50,7 +91,7 @@ gb_parent(void)
     long                k, lo, hi, rss_now, pss_now;
     int64_t             now, phase_end, measure_start, next_progress, due;
     int64_t             wait_until, drain_end;
-    uint64_t            seq, last_recv, last_sent;
+    uint64_t            seq, last_recv, last_sent, n, last;
     gb_http_t          *h;
     gb_proc_t          *pr;
     struct rusage       ru;
@@ -117,13 +158,19 @@ gb_parent(void)
         pr->in = fds[0];
         pr->ctl = ctl[1];
         pr->open = 1;
-        pr->buf = malloc(sizeof(gb_rec_t) + sizeof(gb_final_t));
+        pr->buf_cap = sizeof(gb_rec_t) + sizeof(gb_final_t);
+        pr->buf = malloc(pr->buf_cap);
 
         if (pr->buf == NULL) {
             return 1;
         }
 
         (void) fcntl(pr->in, F_SETFL, O_NONBLOCK);
+    }
+
+    if (gb.chat && gb_chat_init() != 0) {
+        fprintf(stderr, "goim-bench: no memory for the chat account\n");
+        return 1;
     }
 
     signal(SIGINT, gb_on_signal);
@@ -210,6 +257,7 @@ gb_parent(void)
             gp_total.heartbeats += pr->stats.heartbeats;
             gp_total.errors += pr->stats.errors;
             gp_total.bytes_in += pr->stats.bytes_in;
+            gp_total.reconnects += pr->stats.reconnects;
         }
 
         now = gb_mono_us();
@@ -232,6 +280,7 @@ gb_parent(void)
                 }
 
                 (void) gb_server_sample(&gp_cpu1, &rss_now, &pss_now);
+                gp_ccpu1 = gb_client_cpu_now();
             }
 
             break;
@@ -294,6 +343,11 @@ gb_parent(void)
             }
 
             (void) gb_server_sample(&gp_cpu0, &gp_rss1, &gp_pss1);
+            gp_ccpu0 = gb_client_cpu_now();
+
+            if (gb.chat && gb.reconnect_rate) {
+                gb_procs_ctl(GB_CTL_CHURN_ON);
+            }
 
             phase = GB_PH_MEASURE;
             measure_start = now;
@@ -326,8 +380,16 @@ gb_parent(void)
                     break;
                 }
 
-                if (gb_http_publish(h, seq) == 0) {
-                    seq++;
+                /* a batch takes the messages due from now on */
+                n = (uint64_t) gb.push_batch;
+                last = (uint64_t) gb.duration * (uint64_t) gb.push_rate;
+
+                if (seq + n > last) {
+                    n = last > seq ? last - seq : 1;
+                }
+
+                if (gb_http_publish(h, seq, n) == 0) {
+                    seq += n;
                 }
             }
 
@@ -346,6 +408,11 @@ gb_parent(void)
 
                 gp_measure_s = (double) (now - measure_start) / GB_SEC;
                 phase = GB_PH_DRAIN;
+
+                if (gb.chat && gb.reconnect_rate) {
+                    gb_procs_ctl(GB_CTL_CHURN_OFF);
+                }
+
                 drain_end = now + gb.drain * GB_SEC;
             }
 
@@ -363,6 +430,7 @@ gb_parent(void)
 
             if (now >= wait_until) {
                 (void) gb_server_sample(&gp_cpu1, &rss_now, &pss_now);
+                gp_ccpu1 = gb_client_cpu_now();
                 phase = GB_PH_DONE;
             }
 
@@ -379,6 +447,12 @@ gb_parent(void)
                     gp_total.received - last_recv, gp_sent - last_sent,
                     gp_total.errors, gp_api_errors, gp_total.heartbeats,
                     gp_total.received);
+
+            if (gb.chat) {
+                fprintf(stderr, "goim-bench: %6.1fs chat reconnects %"
+                        PRIu64 "\n", (double) (now - gb.t0) / GB_SEC,
+                        gp_total.reconnects);
+            }
 
             last_recv = gp_total.received;
             last_sent = gp_sent;
@@ -452,6 +526,10 @@ gb_parent(void)
         gp_total.connects += pr->stats.connects;
         gp_total.heartbeats += pr->stats.heartbeats;
         gp_total.bytes_in += pr->stats.bytes_in;
+        gp_total.reconnects += pr->stats.reconnects;
+        gp_total.duplicates += pr->stats.duplicates;
+        gp_total.misrouted += pr->stats.misrouted;
+        gp_total.join_refused += pr->stats.join_refused;
     }
 
     if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
@@ -476,16 +554,15 @@ static void
 gb_proc_read(gb_proc_t *pr)
 {
     int          i;
-    size_t       cap, len;
+    size_t       len;
     ssize_t      n;
+    uint8_t     *buf;
     gb_rec_t     rec;
     gb_seq_t    *sq, *from;
     gb_final_t  *fin;
 
-    cap = sizeof(gb_rec_t) + sizeof(gb_final_t);
-
     for ( ;; ) {
-        n = read(pr->in, pr->buf + pr->buf_len, cap - pr->buf_len);
+        n = read(pr->in, pr->buf + pr->buf_len, pr->buf_cap - pr->buf_len);
 
         if (n == 0) {
             if (pr->open) {
@@ -513,11 +590,48 @@ gb_proc_read(gb_proc_t *pr)
             len = sizeof(gb_rec_t) + rec.len;
 
             if (pr->buf_len < len) {
+                /* the chat's records are larger than the buffer */
+                if (len > pr->buf_cap) {
+                    buf = realloc(pr->buf, len);
+                    if (buf == NULL) {
+                        fprintf(stderr, "goim-bench: no memory for a "
+                                "record of %zu bytes\n", len);
+                        exit(1);
+                    }
+
+                    pr->buf = buf;
+                    pr->buf_cap = len;
+                }
+
                 break;
             }
 
-            memcpy(&pr->stats, pr->buf + sizeof(gb_rec_t),
-                   sizeof(gb_stats_t));
+            switch (rec.type) {
+
+            case GB_REC_MASKS:
+                gb_chat_masks((uint16_t *) (pr->buf + sizeof(gb_rec_t)),
+                              rec.len / sizeof(uint16_t));
+                break;
+
+            case GB_REC_LAST:
+                gb_chat_last((uint32_t *) (pr->buf + sizeof(gb_rec_t)),
+                             rec.len / sizeof(uint32_t));
+                break;
+
+            case GB_REC_DOWN:
+                if (gb_chat_down((gb_down_t *) (pr->buf + sizeof(gb_rec_t)),
+                                 rec.len / sizeof(gb_down_t)) != 0)
+                {
+                    fprintf(stderr, "goim-bench: no memory for the "
+                            "intervals\n");
+                }
+
+                break;
+
+            default:
+                memcpy(&pr->stats, pr->buf + sizeof(gb_rec_t),
+                       sizeof(gb_stats_t));
+            }
 
             if (rec.type == GB_REC_FINAL) {
                 fin = (gb_final_t *) (pr->buf + sizeof(gb_rec_t));
@@ -601,7 +715,7 @@ gb_report(void)
            "\"cpu_us_per_delivery\":%s,\"rss_before_kb\":%ld,"
            "\"rss_after_kb\":%ld,\"rss_per_conn_bytes\":%s,"
            "\"pss_per_conn_bytes\":%s,"
-           "\"client_cpu_s\":%.2f,"
+           "\"client_cpu_s\":%.2f,\"client_cpu_measure_s\":%.2f,"
            "\"connects\":%" PRIu64 ",\"heartbeat_replies\":%" PRIu64 ","
            "\"stale\":%" PRIu64 ",\"client_errors\":%" PRIu64 ","
            "\"api_errors\":%" PRIu64 ",\"errors\":%" PRIu64 ","
@@ -618,6 +732,7 @@ gb_report(void)
            gb_hist_ms(&gp_hist, 0.50), gb_hist_ms(&gp_hist, 0.90),
            gb_hist_ms(&gp_hist, 0.99), (double) gp_hist.max / 1000.0,
            cpu, cpu_per, gp_rss0, gp_rss1, rss, pss, gp_client_cpu,
+           gp_ccpu1 > gp_ccpu0 ? gp_ccpu1 - gp_ccpu0 : 0.0,
            gp_total.connects, gp_total.heartbeats, gp_total.stale,
            gp_total.errors, gp_api_errors,
            gp_total.errors + gp_api_errors);
@@ -638,7 +753,17 @@ gb_report(void)
         }
     }
 
-    printf("],\"idle\":%s,\"completed\":%s}\n", gb.idle ? "true" : "false",
+    printf("]");
+
+    if (gb.chat && !gb.idle) {
+        printf(",\"reconnects\":%" PRIu64 ",\"duplicates\":%" PRIu64
+               ",\"misrouted\":%" PRIu64 ",\"join_refused\":%" PRIu64,
+               gp_total.reconnects, gp_total.duplicates,
+               gp_total.misrouted, gp_total.join_refused);
+        gb_chat_report();
+    }
+
+    printf(",\"idle\":%s,\"completed\":%s}\n", gb.idle ? "true" : "false",
            gp_stop || gp_deadline_hit ? "false" : "true");
 
     fflush(stdout);

@@ -221,8 +221,12 @@ gb_http_event(gb_http_t *h, uint32_t events)
         return;
     }
 
+    if (gb.chat) {
+        gb_chat_answered(h->seq, ok, gb_mono_us());
+    }
+
     if (ok) {
-        gp_sent++;
+        gp_sent += h->count;
         gp_expected += h->expect;
 
     } else {
@@ -244,28 +248,102 @@ gb_http_event(gb_http_t *h, uint32_t events)
 }
 
 
-/* sends message seq; returns 0, or -1 when the connection failed */
+/* a line of the batch body for message seq: its length */
+
+static int
+gb_batch_line(char *p, uint64_t seq)
+{
+    int  n, pad;
+
+    n = sprintf(p, "{\"type\":\"keys\",\"keys\":[\"bench-%ld\"],"
+                "\"operation\":%d,\"msg\":\"{\\\"ts\\\":%" PRId64
+                ",\\\"seq\\\":%" PRIu64,
+                gb.id_base + (long) (seq % gb.clients), GB_OP, gb_real_us(),
+                seq + (uint64_t) gb.seq_base);
+
+    pad = (int) gb.msg_size - 40;
+
+    if (pad > 10) {
+        n += sprintf(p + n, ",\\\"pad\\\":\\\"");
+        memset(p + n, 'x', pad);
+        n += pad;
+        n += sprintf(p + n, "\\\"");
+    }
+
+    n += sprintf(p + n, "}\"}\n");
+
+    return n;
+}
+
+
+/*
+ * sends messages seq .. seq + n - 1 (n > 1 only with --push-batch: one
+ * /goim/push/batch request); returns 0, or -1 when the connection failed
+ */
 
 int
-gb_http_publish(gb_http_t *h, uint64_t seq)
+gb_http_publish(gb_http_t *h, uint64_t seq, uint64_t n_msgs)
 {
     int                 blen, n;
-    long                r;
+    long                r, g;
     char                path[256], *body;
+    size_t              cap;
     ssize_t             w;
+    uint64_t            i;
     struct epoll_event  ev;
 
+    cap = 1024 + GB_MAX_MSG_SIZE;
+
+    if (gb.push_batch > 1
+        && (size_t) gb.push_batch * (gb.msg_size + 200) > GB_MAX_MSG_SIZE)
+    {
+        cap = 1024 + (size_t) gb.push_batch * (gb.msg_size + 200);
+    }
+
     if (h->out == NULL) {
-        h->out = malloc(1024 + GB_MAX_MSG_SIZE);
+        h->out = malloc(cap);
         if (h->out == NULL) {
             gb_http_close(h, 1, "no memory");
             return -1;
         }
     }
 
-    r = (long) (seq % (uint64_t) gb.rooms);
+    h->count = 1;
 
-    if (gb.mode == GB_MODE_NCHAN) {
+    if (n_msgs > 1) {
+        body = h->out + 1024;
+        blen = 0;
+
+        for (i = 0; i < n_msgs; i++) {
+            blen += gb_batch_line(body + blen, seq + i);
+        }
+
+        h->expect = n_msgs;
+        h->count = n_msgs;
+
+        n = snprintf(h->out, 1024,
+                     "POST /goim/push/batch HTTP/1.1\r\nHost: %s\r\n"
+                     "Content-Type: application/x-ndjson\r\n"
+                     "Content-Length: %d\r\n\r\n", gb.api_str, blen);
+
+        memmove(h->out + n, body, blen);
+        goto send;
+    }
+
+    r = (long) (seq % (uint64_t) gb.rooms);
+    g = -1;
+
+    if (gb.chat) {
+        /* a random group; its last one may have fewer members */
+        g = (long) gb_chat_group(seq);
+
+        snprintf(path, sizeof(path), "/goim/push/room?operation=%d"
+                 "&type=g&room=%ld", GB_OP, g);
+
+        h->expect = (uint64_t) (gb.clients - g * gb.chat < gb.chat
+                                ? gb.clients - g * gb.chat : gb.chat);
+
+    } else if (gb.mode == GB_MODE_NCHAN) {
         if (gb.rooms > 1) {
             snprintf(path, sizeof(path), "/pub/%s%ld", gb.channel, r);
         } else {
@@ -301,6 +379,10 @@ gb_http_publish(gb_http_t *h, uint64_t seq)
     blen = snprintf(body, 64, "{\"ts\":%" PRId64 ",\"seq\":%" PRIu64,
                     gb_real_us(), seq + (uint64_t) gb.seq_base);
 
+    if (g >= 0) {
+        blen += snprintf(body + blen, 64 - blen, ",\"g\":%ld", g);
+    }
+
     if (gb.msg_size > blen + 10) {
         memcpy(body + blen, ",\"pad\":\"", 8);
         blen += 8;
@@ -317,10 +399,18 @@ gb_http_publish(gb_http_t *h, uint64_t seq)
                  "Content-Length: %d\r\n\r\n", path, gb.api_str, blen);
 
     memmove(h->out + n, body, blen);
+
+send:
+
     h->out_len = n + blen;
     h->out_sent = 0;
     h->state = GB_HTTP_BUSY;
     h->since = gb_mono_us();
+    h->seq = seq;
+
+    if (gb.chat) {
+        gb_chat_sent(seq, h->since);
+    }
 
     w = write(h->fd, h->out, h->out_len);
 

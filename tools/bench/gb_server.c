@@ -89,3 +89,37 @@ gb_server_sample(double *cpu, long *rss_kb, long *pss_kb)
 
     return ok;
 }
+
+
+/* CPU seconds (utime + stime) of one process so far, 0 when gone */
+
+double
+gb_pid_cpu(pid_t pid)
+{
+    char           path[64], buf[1024], *p;
+    size_t         n;
+    FILE          *f;
+    unsigned long  ut, st;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+
+    p = strrchr(buf, ')');
+
+    if (p == NULL
+        || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                  "%lu %lu", &ut, &st) != 2)
+    {
+        return 0;
+    }
+
+    return (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
+}
