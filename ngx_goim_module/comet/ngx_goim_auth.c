@@ -195,14 +195,20 @@ static ngx_int_t
 ngx_goim_auth_rooms(ngx_goim_channel_t *ch, goim_token_t *tok)
 {
     u_char                  *id;
+    u_char                   buf[NGX_GOIM_MEMBER_ROOM_LEN];
     size_t                   pos;
     ngx_int_t                rc;
+    ngx_str_t                name;
     ngx_uint_t               n, i;
     const char              *tid;
     ngx_goim_room_t         *room;
     ngx_goim_room_result_t  *r;
 
-    if (tok->room_id && tok->room_len) {
+    if (tok->room_id
+        && tok->room_len
+        && !ngx_goim_registry_is_member_room((u_char *) tok->room_id,
+                                             tok->room_len))
+    {
         if (ngx_goim_rooms_enter(ch, (u_char *) tok->room_id,
                                  tok->room_len, &room)
             == NGX_ERROR)
@@ -218,7 +224,7 @@ ngx_goim_auth_rooms(ngx_goim_channel_t *ch, goim_token_t *tok)
     }
 
     r = ngx_pcalloc(ch->connection->pool,
-                    (tok->room_ids.n + 1) * sizeof(ngx_goim_room_result_t));
+                    (tok->room_ids.n + 2) * sizeof(ngx_goim_room_result_t));
     if (r == NULL) {
         return NGX_ERROR;
     }
@@ -245,7 +251,27 @@ ngx_goim_auth_rooms(ngx_goim_channel_t *ch, goim_token_t *tok)
         n++;
     }
 
-    /* the ids are the token's: copied */
+    if (ch->mid > 0 && ngx_goim_registry_member_history_on()) {
+        /*
+         * the member's own room: its messages by mid, with positions,
+         * recovered as a room's (docs/PROTOCOL.md 1.16)
+         */
+        ngx_goim_registry_member_room(ch->mid, buf, &name);
+
+        r[n].id = name.data;
+        r[n].len = name.len;
+
+        rc = ngx_goim_room_join(ch, name.data, name.len, &room);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        r[n].fresh = (rc == NGX_OK);
+        ch->member_room = 1;
+        n++;
+    }
+
+    /* the ids are the token's (and buf): copied */
 
     for (i = 0; i < n; i++) {
         id = ngx_pnalloc(ch->connection->pool, r[i].len);

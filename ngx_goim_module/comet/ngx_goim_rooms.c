@@ -91,6 +91,10 @@ ngx_goim_rooms_join(ngx_goim_channel_t *ch, ngx_goim_room_result_t *r,
 
     why = goim_room_id_invalid(r->id, r->len);
 
+    if (why == NULL && ngx_goim_registry_is_member_room(r->id, r->len)) {
+        why = "mid:// is the rooms of members' messages";
+    }
+
     if (why) {
         r->error = "bad id";
         r->reason = why;
@@ -112,7 +116,7 @@ ngx_goim_rooms_join(ngx_goim_channel_t *ch, ngx_goim_room_result_t *r,
         return NGX_DECLINED;
     }
 
-    if (ch->nrooms >= ch->conf->max_rooms) {
+    if (ch->nrooms - ch->member_room >= ch->conf->max_rooms) {
         r->error = "limit";
         return NGX_DECLINED;
     }
@@ -168,7 +172,9 @@ ngx_goim_rooms_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room)
 
     /* the room may go with its last member here: its id is kept */
 
-    tell = ngx_goim_rooms_event_allowed(ch->conf, room->sn.node.key);
+    tell = ngx_goim_rooms_event_allowed(ch->conf, room->sn.node.key)
+           && !ngx_goim_registry_is_member_room(room->sn.str.data,
+                                                room->sn.str.len);
 
     name.len = ngx_min(room->sn.str.len, NGX_GOIM_MAX_ROOM);
     name.data = buf;
@@ -435,9 +441,10 @@ ngx_goim_rooms_change(ngx_goim_channel_t *ch, u_char *id, size_t len,
     /* the old first room leaves first when the limit needs its place */
 
     if (old
-        && ch->nrooms >= ch->conf->max_rooms
+        && ch->nrooms - ch->member_room >= ch->conf->max_rooms
         && ngx_goim_room_member(ch, id, len) == NULL
         && goim_room_id_invalid(id, len) == NULL
+        && !ngx_goim_registry_is_member_room(id, len)
         && (ch->room_rights == NULL
             || goim_room_allowed((char *) ch->room_rights,
                                  ch->room_rights_len, id, len)))
@@ -515,7 +522,12 @@ ngx_goim_rooms_op(ngx_goim_channel_t *ch, goim_packet_t *pkt,
         } else {
             room = ngx_goim_room_member(ch, r[n].id, r[n].len);
 
-            if (room) {
+            if (room && ngx_goim_registry_is_member_room(r[n].id, r[n].len))
+            {
+                r[n].error = "bad id";
+                r[n].reason = "mid:// is the rooms of members' messages";
+
+            } else if (room) {
                 ngx_goim_rooms_leave(ch, room);
 
             } else {

@@ -121,6 +121,7 @@ struct ngx_goim_channel_s {
     ngx_goim_member_t     *rooms;       /* every room (push/) */
     ngx_uint_t             nrooms;
     ngx_uint_t             rooms_size;
+    ngx_uint_t             member_room; /* one is its mid's (comet/) */
     ngx_goim_member_t      room1;       /* rooms' first array */
 
     ngx_str_t              platform;    /* the token's, for presence */

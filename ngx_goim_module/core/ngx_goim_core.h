@@ -68,6 +68,7 @@ typedef struct {
     /* goim_history (registry/ngx_goim_registry_history.c); 0: off */
     ngx_uint_t             history_size;    /* messages per room */
     time_t                 history_ttl;     /* seconds */
+    ngx_flag_t             history_members; /* members' streams */
 
     /* goim_redis and friends (store/ngx_goim_redis.c); NULL: not used */
     ngx_goim_redis_conf_t *redis;

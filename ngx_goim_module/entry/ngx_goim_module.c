@@ -98,7 +98,7 @@ static ngx_command_t  ngx_goim_commands[] = {
       NULL },
 
     { ngx_string("goim_history"),
-      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE12,
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE123,
       ngx_goim_registry_history_directive,
       0,
       0,
@@ -292,6 +292,7 @@ ngx_goim_create_conf(ngx_cycle_t *cycle)
     gcf->room_flush = NGX_CONF_UNSET_MSEC;
     gcf->history_size = NGX_CONF_UNSET_UINT;
     gcf->history_ttl = NGX_CONF_UNSET;
+    gcf->history_members = NGX_CONF_UNSET;
     gcf->max_rooms = NGX_CONF_UNSET_UINT;
     gcf->presence = NGX_CONF_UNSET;
     gcf->presence_events = NGX_CONF_UNSET_UINT;
@@ -321,6 +322,7 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_msec_value(gcf->room_flush, 100);
     ngx_conf_init_uint_value(gcf->history_size, 0);
     ngx_conf_init_value(gcf->history_ttl, 600);
+    ngx_conf_init_value(gcf->history_members, 0);
     ngx_conf_init_uint_value(gcf->max_rooms, 16);
     ngx_conf_init_value(gcf->presence, 0);
     ngx_conf_init_uint_value(gcf->presence_events, 0);

@@ -128,10 +128,49 @@ ngx_goim_owned_key_cmp(const void *a, const void *b)
 ngx_int_t
 ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
 {
-    ngx_uint_t       i;
-    ngx_goim_mask_t  mask;
+    u_char                  buf[NGX_GOIM_MEMBER_ROOM_LEN];
+    ngx_int_t               rc, result;
+    ngx_str_t               name;
+    ngx_uint_t              i;
+    ngx_goim_mask_t         mask;
+    goim_imsg_head_t        head;
+    ngx_goim_history_pos_t  pos;
 
     ngx_goim_worker.stats->push_mids++;
+
+    if (ngx_goim_registry_member_history_on() && !push->raw) {
+        /*
+         * each member's message is kept in its room, with its offset,
+         * connected or not (docs/PROTOCOL.md 1.16); the API's targets
+         * are distinct
+         */
+        result = NGX_OK;
+
+        for (i = 0; i < n; i++) {
+            if (mids[i] == 0) {
+                continue;
+            }
+
+            ngx_goim_registry_member_room(mids[i], buf, &name);
+
+            head.type = GOIM_IMSG_ROOM;
+            head.op = push->op;
+            head.speed = 0;
+            head.raw = 0;
+
+            rc = ngx_goim_ipc_send_room(&head, &name, &push->body, &pos);
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc != NGX_OK) {
+                result = rc;
+            }
+        }
+
+        return result;
+    }
 
     ngx_goim_mask_zero(&mask);
 

@@ -112,9 +112,13 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
     m->presence = NULL;
     m->pos = 0;
 
-    /* events need the record too: a dead worker's leaves come from it */
+    /*
+     * events need the record too: a dead worker's leaves come from it;
+     * a member's own room is neither listed nor told of
+     */
     if ((ch->conf->presence || ch->conf->presence_events)
-        && !ch->withdrawn)
+        && !ch->withdrawn
+        && !ngx_goim_registry_is_member_room(name, len))
     {
         m->presence = ngx_goim_registry_presence_add(&room->sn.str,
                                                      room->sn.node.key,

@@ -269,9 +269,18 @@ ngx_uint_t ngx_goim_registry_inbox_put(ngx_goim_mask_t *mask,
 ngx_uint_t ngx_goim_registry_inbox_take(void **msgs, ngx_uint_t max);
 
 /* room histories (ngx_goim_registry_history.c) */
+#define NGX_GOIM_MEMBER_ROOM      "mid://"
+#define NGX_GOIM_MEMBER_ROOM_LEN  (sizeof(NGX_GOIM_MEMBER_ROOM) - 1       \
+                                   + NGX_INT64_LEN)
 char *ngx_goim_registry_history_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_uint_t ngx_goim_registry_history_on(void);
+ngx_uint_t ngx_goim_registry_member_history_on(void);
+/* "mid://<mid>", in buf of NGX_GOIM_MEMBER_ROOM_LEN bytes */
+void ngx_goim_registry_member_room(int64_t mid, u_char *buf,
+    ngx_str_t *name);
+/* a member's room (with members=on): no client joins or leaves it */
+ngx_uint_t ngx_goim_registry_is_member_room(u_char *id, size_t len);
 ngx_int_t ngx_goim_registry_history_put(ngx_str_t *room, int32_t op,
     ngx_str_t *body, ngx_goim_inbox_msg_t *m, u_char *pos_at,
     ngx_goim_history_pos_t *pos, ngx_pid_t *wake, ngx_uint_t *nwake,

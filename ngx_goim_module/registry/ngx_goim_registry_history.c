@@ -78,6 +78,16 @@ ngx_goim_registry_history_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strcmp(value[i].data, "members=on") == 0) {
+            gcf->history_members = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "members=off") == 0) {
+            gcf->history_members = 0;
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"", &value[i]);
         return NGX_CONF_ERROR;
@@ -99,6 +109,45 @@ ngx_goim_registry_history_on(void)
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
 
     return gcf->history_size != 0;
+}
+
+
+/*
+ * goim_history members=on on the embedded node: a member's messages (the
+ * pushes by mid) are kept as those of a room that only the member's own
+ * connections are in, "mid://<mid>" (docs/PROTOCOL.md 1.16).  With
+ * goim_redis a push by mid reaches other nodes' connections, which a
+ * history of this node cannot follow: not there.
+ */
+
+ngx_uint_t
+ngx_goim_registry_member_history_on(void)
+{
+    ngx_goim_conf_t  *gcf;
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    return gcf->history_size != 0
+           && gcf->history_members == 1
+           && ngx_goim_mode() == NGX_GOIM_EMBEDDED;
+}
+
+
+void
+ngx_goim_registry_member_room(int64_t mid, u_char *buf, ngx_str_t *name)
+{
+    name->data = buf;
+    name->len = ngx_sprintf(buf, "%s%L", NGX_GOIM_MEMBER_ROOM, mid) - buf;
+}
+
+
+ngx_uint_t
+ngx_goim_registry_is_member_room(u_char *id, size_t len)
+{
+    return len > sizeof(NGX_GOIM_MEMBER_ROOM) - 1
+           && ngx_strncmp(id, NGX_GOIM_MEMBER_ROOM,
+                          sizeof(NGX_GOIM_MEMBER_ROOM) - 1) == 0
+           && ngx_goim_registry_member_history_on();
 }
 
 
