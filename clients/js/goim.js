@@ -573,9 +573,12 @@ export class GoimClient {
 
         ws.onopen = () => {
             if (this._conn === conn) {
-                // op 35 goes right before op 7 (docs/PROTOCOL.md 1.15)
+                // op 35 goes right before op 7 (docs/PROTOCOL.md 1.15),
+                // with the member's own room (members=on, 1.16)
+                const members = [...this._positions.keys()]
+                    .filter((r) => r.startsWith('mid://'));
                 this._askRecover(conn, [this._room, this._wantRoom,
-                                        ...tokenRooms]);
+                                        ...tokenRooms, ...members]);
                 this._send(conn, OP.AUTH, token);
             }
         };

@@ -640,6 +640,47 @@ describe('history and recovery', () => {
         c.close();
     });
 
+    test("a member's messages while away (members=on)", async () => {
+        const m = await startNode('client-member', {
+            main: 'goim_shutdown_drain 1s;\n'
+                  + 'goim_history size=64 members=on;',
+            workers: 2,
+        });
+        let calls = 0;
+        let open;
+        const gate = new Promise((r) => { open = r; });
+        const tok = token('');
+        const c = client(m, { minReconnectDelay: 100, token: async () => {
+            if (++calls > 1) {
+                await gate;
+            }
+            return tok;
+        } });
+        c.connect();
+        await c.waitEvent('connect');
+        const mid = `mids=${tok.mid}`;
+        await push(m, `mids?operation=1000&${mid}`, 'p1');
+        await c.waitText('p1');
+        assert.equal(c.messages[0].room, `mid://${tok.mid}`);
+        assert.equal(c.messages[0].offset, 1);
+        await m.reload(T(10000));
+        await c.waitCount('disconnect', 1);
+        await push(m, `mids?operation=1000&${mid}`, 'p2');
+        await push(m, `mids?operation=1000&${mid}`, 'p3');
+        open();
+        await c.waitCount('connect', 2);
+        await c.waitEvent('recover');
+        assert.deepEqual(c.seen('recover')[0][1],
+                         { room: `mid://${tok.mid}`, recovered: true,
+                           reason: null, messages: 2 });
+        await push(m, `mids?operation=1000&${mid}`, 'p4');
+        await c.waitText('p4');
+        assert.deepEqual(c.texts(), ['p1', 'p2', 'p3', 'p4']);
+        assert.deepEqual(c.messages.map((x) => x.offset), [1, 2, 3, 4]);
+        c.close();
+        assert.deepEqual(await m.stop(), []);
+    });
+
     test('three rooms (token, room_ids, joinRooms): each recovered',
          async () => {
         let calls = 0;
