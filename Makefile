@@ -30,7 +30,8 @@ ALL_CFLAGS  := $(CFLAGS) $(WARN) -Iproto -I$(GEN) -D_GNU_SOURCE
 
 PROTO_SRCS  := proto/goim_packet.c proto/goim_ws.c proto/goim_token.c \
                proto/goim_query.c proto/goim_cityhash.c proto/goim_jwt.c \
-               proto/goim_registry.c proto/goim_rooms.c
+               proto/goim_registry.c proto/goim_recover.c \
+               proto/goim_rooms.c
 PROTO_OBJS  := $(PROTO_SRCS:proto/%.c=$(BUILD)/obj/%.o) \
                $(BUILD)/obj/goim.pb-c.o
 

@@ -195,13 +195,22 @@ int
 goim_raw_batch_add(goim_raw_batch_t *b, int32_t op, const uint8_t *body,
     size_t body_len)
 {
+    return goim_raw_batch_add_seq(b, op, 1, 0, body, body_len);
+}
+
+
+int
+goim_raw_batch_add_seq(goim_raw_batch_t *b, int32_t op, int32_t ver,
+    int32_t seq, const uint8_t *body, size_t body_len)
+{
     if (body_len > GOIM_RAW_BATCH_MAX_LEN
         || goim_raw_batch_room(b, GOIM_HEADER_LEN + body_len) != 0)
     {
         return -1;
     }
 
-    b->len += goim_packet_encode(b->data + b->len, 1, op, 0, body, body_len);
+    b->len += goim_packet_encode(b->data + b->len, ver, op, seq, body,
+                                 body_len);
     b->count++;
 
     return 0;

@@ -43,6 +43,8 @@
 #define GOIM_OP_LEAVE            32
 #define GOIM_OP_LEAVE_REPLY      33
 #define GOIM_OP_PRESENCE         34     /* join and leave events */
+#define GOIM_OP_RECOVER          35     /* positions to recover from */
+#define GOIM_OP_RECOVER_REPLY    36     /* what was recovered */
 
 
 /* results of goim_packet_parse() and goim_raw_next() */
@@ -129,6 +131,14 @@ void goim_raw_batch_init(goim_raw_batch_t *b);
 /* Appends one inner packet (ver 1, seq 0); returns 0 or -1 (no memory). */
 int goim_raw_batch_add(goim_raw_batch_t *b, int32_t op, const uint8_t *body,
     size_t body_len);
+
+/*
+ * The same with a ver and a seq: a room message's stream id and offset
+ * (docs/PROTOCOL.md 1.15)
+ */
+int goim_raw_batch_add_seq(goim_raw_batch_t *b, int32_t op, int32_t ver,
+    int32_t seq,
+    const uint8_t *body, size_t body_len);
 
 /* Appends already encoded packet bytes; returns 0 or -1. */
 int goim_raw_batch_add_raw(goim_raw_batch_t *b, const uint8_t *pkt,

@@ -17,6 +17,8 @@ export declare const OP: Readonly<{
     JOIN_REPLY: 31;
     LEAVE: 32;
     LEAVE_REPLY: 33;
+    RECOVER: 35;
+    RECOVER_REPLY: 36;
 }>;
 
 export declare const HEADER_LEN: 16;
@@ -83,6 +85,10 @@ export declare class Message {
     readonly body: Uint8Array;
     readonly ver: number;
     readonly seq: number;
+    /** A room message from a server with goim_history: its room and
+     *  offset (the full one; seq holds its low 32 bits). */
+    readonly room?: string;
+    readonly offset?: number;
     /** The body decoded as UTF-8. */
     readonly text: string;
     /** The body parsed as JSON. */
@@ -134,6 +140,24 @@ export interface GoimClientOptions {
     maxReconnectDelay?: number;
     /** A connection that lived this long resets the backoff (10000 ms). */
     stableAfter?: number;
+    /** With a server's goim_history: on reconnect, get the room messages
+     *  missed since the last one read (op 35; default true). */
+    recover?: boolean;
+}
+
+export interface RecoverInfo {
+    room: string;
+    /** false: messages were missed; reload the room's state. */
+    recovered: boolean;
+    /** Why not: "epoch changed", "offset older than the history", ... */
+    reason: string | null;
+    /** How many missed messages came before this event. */
+    messages: number;
+}
+
+export interface Position {
+    epoch: string;
+    offset: number;
 }
 
 export type State = 'disconnected' | 'connecting' | 'connected';
@@ -168,6 +192,7 @@ export interface EventMap {
     online: (count: number) => void;
     room: (room: string | null) => void;
     message: (message: Message) => void;
+    recover: (info: RecoverInfo) => void;
 }
 
 export declare class GoimClient {
@@ -185,6 +210,8 @@ export declare class GoimClient {
     /** The room's online count from the last heartbeat reply. */
     readonly online: number | null;
     readonly url: string;
+    /** Each room's position: its epoch and the last offset read. */
+    readonly positions: Record<string, Position>;
     /** The rooms joined with joinRooms() and not left since. */
     readonly rooms: string[];
 

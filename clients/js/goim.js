@@ -21,6 +21,8 @@ export const OP = Object.freeze({
     JOIN_REPLY: 31,
     LEAVE: 32,
     LEAVE_REPLY: 33,
+    RECOVER: 35,            // with goim_history (docs/PROTOCOL.md 1.15)
+    RECOVER_REPLY: 36,
 });
 
 export const HEADER_LEN = 16;
@@ -150,6 +152,7 @@ const DEFAULTS = {
     minReconnectDelay: 500,
     maxReconnectDelay: 20000,
     stableAfter: 10000,
+    recover: true,
 };
 
 function checkRoom(room) {
@@ -246,6 +249,60 @@ export class GoimClient {
         this._seq = 0;
         this._everConnected = false;
         this._onOnline = () => this._reconnectNow();
+        // room -> {epoch, offset}: the last room message read (goim_history)
+        this._positions = new Map();
+        // stream id (a room message's ver) -> room
+        this._streams = new Map();
+    }
+
+    // {room: {epoch, offset}}: where each room's stream is, to recover
+    // from after a reconnect (servers with goim_history only)
+    get positions() {
+        return Object.fromEntries(this._positions);
+    }
+
+    // op 35 for the rooms given that have a position: the server sends
+    // what was missed when the next op 7, op 12 or op 30 joins them
+    _askRecover(conn, rooms) {
+        if (!this.options.recover) {
+            return;
+        }
+        const list = [];
+        for (const room of new Set(rooms)) {
+            const p = room ? this._positions.get(room) : undefined;
+            if (p) {
+                list.push({ room_id: room, epoch: p.epoch, offset: p.offset });
+                conn.asked.add(room);
+            }
+        }
+        if (list.length) {
+            this._send(conn, OP.RECOVER, JSON.stringify({ rooms: list }));
+        }
+    }
+
+    // positions from op 8, op 31 or op 36:
+    // [{room_id, stream, epoch, offset}, ...]
+    _setPositions(conn, rooms, fromJoin) {
+        if (!Array.isArray(rooms)) {
+            return;
+        }
+        for (const r of rooms) {
+            if (!r || typeof r.room_id !== 'string'
+                || typeof r.epoch !== 'string'
+                || typeof r.offset !== 'number'
+                || typeof r.stream !== 'number')
+            {
+                continue;
+            }
+            this._streams.set(r.stream, r.room_id);
+            // recovered messages follow op 8 or op 31: they move the
+            // position, and op 36 gives it when they did not come
+            if (fromJoin && conn.asked.has(r.room_id)) {
+                continue;
+            }
+            this._positions.set(r.room_id, { epoch: r.epoch,
+                                             offset: r.offset });
+        }
     }
 
     get state() {
@@ -423,6 +480,9 @@ export class GoimClient {
         if (!conn || !conn.authed) {
             return Promise.resolve(null);
         }
+        if (op === OP.JOIN) {
+            this._askRecover(conn, list);
+        }
         return this._request(conn, op, JSON.stringify(list));
     }
 
@@ -453,6 +513,7 @@ export class GoimClient {
             authed: false,
             since: 0,
             pending: new Map(),
+            asked: new Set(),   // rooms named in op 35
             timer: null,        // connect / auth deadline
             hbTimer: null,      // next heartbeat
             dead: false,
@@ -460,6 +521,7 @@ export class GoimClient {
         this._conn = conn;
 
         let token;
+        let tokenRooms = [];
         try {
             const t = this.options.token;
             token = typeof t === 'function'
@@ -468,6 +530,9 @@ export class GoimClient {
             if (token !== null && typeof token === 'object'
                 && !(token instanceof Uint8Array))
             {
+                tokenRooms = [token.room_id].concat(
+                    Array.isArray(token.room_ids) ? token.room_ids : [])
+                    .filter((r) => typeof r === 'string');
                 token = JSON.stringify(token);
             }
             if (typeof token !== 'string' && !(token instanceof Uint8Array)) {
@@ -508,6 +573,12 @@ export class GoimClient {
 
         ws.onopen = () => {
             if (this._conn === conn) {
+                // op 35 goes right before op 7 (docs/PROTOCOL.md 1.15),
+                // with the member's own room (members=on, 1.16)
+                const members = [...this._positions.keys()]
+                    .filter((r) => r.startsWith('mid://'));
+                this._askRecover(conn, [this._room, this._wantRoom,
+                                        ...tokenRooms, ...members]);
                 this._send(conn, OP.AUTH, token);
             }
         };
@@ -757,6 +828,9 @@ export class GoimClient {
             }
             return;
         }
+        case OP.RECOVER_REPLY:
+            this._onRecoverReply(conn, p);
+            return;
         case OP.HEARTBEAT_REPLY:
             if (p.body.length >= 4) {
                 const v = new DataView(p.body.buffer, p.body.byteOffset, 4);
@@ -798,6 +872,9 @@ export class GoimClient {
                 pending.reject(new GoimError('refused', r.error));
                 return;
             }
+            if (r && p.op === OP.JOIN_REPLY) {
+                this._setPositions(conn, r.rooms, true);
+            }
             this._answer(conn, p, r && Array.isArray(r.rooms) ? r.rooms : []);
             return;
         }
@@ -818,8 +895,52 @@ export class GoimClient {
 
     _deliver(p) {
         const m = new Message(p.op, p.body, p.ver, p.seq);
+        // a room message: ver is its room's stream id, seq its offset's
+        // low 32 bits (docs/PROTOCOL.md 1.15)
+        const room = (p.ver & 0xffff) >= 2
+                     ? this._streams.get(p.ver & 0xffff) : undefined;
+        const pos = room !== undefined ? this._positions.get(room)
+                                       : undefined;
+        if (pos) {
+            const low = pos.offset % 0x100000000;
+            pos.offset += ((p.seq >>> 0) - low + 0x100000000) % 0x100000000;
+            m.room = room;
+            m.offset = pos.offset;
+        }
         this._emit(p.op, m);
         this._emit('message', m);
+    }
+
+    // op 36: the rooms' positions, and what was recovered
+    _onRecoverReply(conn, p) {
+        let r;
+        try {
+            r = JSON.parse(utf8Decoder.decode(p.body));
+        } catch (e) {
+            return;
+        }
+        if (!r || !Array.isArray(r.rooms)) {
+            return;
+        }
+        this._setPositions(conn, r.rooms, false);
+        for (const x of r.rooms) {
+            // the rooms of the request this answers (a later one may be
+            // on its way): each has a result
+            if (x && x.recovered !== undefined) {
+                conn.asked.delete(x.room_id);
+            }
+            // a room asked for but not joined yet is asked again later
+            if (x && x.recovered !== undefined && x.reason !== 'not joined') {
+                this._emit('recover', { room: x.room_id,
+                    recovered: x.recovered === true,
+                    reason: x.reason || null,
+                    messages: x.messages || 0 });
+            }
+        }
+        if (r.error) {
+            this._emit('error', new GoimError('recover',
+                `recovery request refused: ${r.error}`));
+        }
     }
 
     _onAuthReply(conn, p) {
@@ -847,6 +968,7 @@ export class GoimClient {
         if (Array.isArray(info.rooms)) {
             this._info.rooms = info.rooms;
         }
+        this._setPositions(conn, info.rooms, true);
         const prevRoom = this._room;
         this._room = this._info.room;
         this._setState('connected');
@@ -864,6 +986,7 @@ export class GoimClient {
                 .catch(() => {});
         }
         if (this._rooms.size) {
+            this._askRecover(conn, this.rooms);
             this._request(conn, OP.JOIN, JSON.stringify(this.rooms))
                 .catch(() => {});
         }
@@ -879,6 +1002,7 @@ export class GoimClient {
             this._roomChanged(this._room);
             return;
         }
+        this._askRecover(conn, [this._wantRoom]);
         this._request(conn, OP.CHANGE_ROOM, this._wantRoom).catch(() => {});
     }
 

@@ -185,22 +185,30 @@ ngx_goim_auth_register(ngx_goim_channel_t *ch, goim_token_t *tok)
 
 /*
  * The token's room_id is the first room, as in goim; its room_ids join
- * too, up to goim_max_rooms.  With room_ids, the result for each room
- * goes into the auth reply (docs/PROTOCOL.md 1.14).
+ * too, up to goim_max_rooms.  With room_ids, or with goim_history (for
+ * the positions), the result for each room goes into the auth reply
+ * (docs/PROTOCOL.md 1.14, 1.15); the results are kept for it, as the
+ * token goes before the reply is sent (Redis may come in between).
  */
 
 static ngx_int_t
 ngx_goim_auth_rooms(ngx_goim_channel_t *ch, goim_token_t *tok)
 {
-    u_char                  *p;
+    u_char                  *id;
+    u_char                   buf[NGX_GOIM_MEMBER_ROOM_LEN];
     size_t                   pos;
     ngx_int_t                rc;
-    ngx_uint_t               n;
-    const char              *id;
+    ngx_str_t                name;
+    ngx_uint_t               n, i;
+    const char              *tid;
     ngx_goim_room_t         *room;
     ngx_goim_room_result_t  *r;
 
-    if (tok->room_id && tok->room_len) {
+    if (tok->room_id
+        && tok->room_len
+        && !ngx_goim_registry_is_member_room((u_char *) tok->room_id,
+                                             tok->room_len))
+    {
         if (ngx_goim_rooms_enter(ch, (u_char *) tok->room_id,
                                  tok->room_len, &room)
             == NGX_ERROR)
@@ -211,12 +219,12 @@ ngx_goim_auth_rooms(ngx_goim_channel_t *ch, goim_token_t *tok)
         ch->room = room;
     }
 
-    if (tok->room_ids.n == 0) {
+    if (tok->room_ids.n == 0 && !ngx_goim_registry_history_on()) {
         return NGX_OK;
     }
 
-    r = ngx_palloc(ch->connection->pool,
-                   (tok->room_ids.n + 1) * sizeof(ngx_goim_room_result_t));
+    r = ngx_pcalloc(ch->connection->pool,
+                    (tok->room_ids.n + 2) * sizeof(ngx_goim_room_result_t));
     if (r == NULL) {
         return NGX_ERROR;
     }
@@ -226,17 +234,14 @@ ngx_goim_auth_rooms(ngx_goim_channel_t *ch, goim_token_t *tok)
     if (ch->room) {
         r[n].id = ch->room->sn.str.data;
         r[n].len = ch->room->sn.str.len;
-        r[n].error = NULL;
-        r[n].reason = NULL;
+        r[n].fresh = 1;
         n++;
     }
 
     pos = 0;
 
-    while (goim_token_rooms_next(&tok->room_ids, &pos, &id, &r[n].len)) {
-        r[n].id = (u_char *) id;
-        r[n].error = NULL;
-        r[n].reason = NULL;
+    while (goim_token_rooms_next(&tok->room_ids, &pos, &tid, &r[n].len)) {
+        r[n].id = (u_char *) tid;
 
         rc = ngx_goim_rooms_join(ch, &r[n], 1, &room);
         if (rc == NGX_ERROR) {
@@ -246,15 +251,40 @@ ngx_goim_auth_rooms(ngx_goim_channel_t *ch, goim_token_t *tok)
         n++;
     }
 
-    /* the token goes before the reply is sent: the answer is kept */
+    if (ch->mid > 0 && ngx_goim_registry_member_history_on()) {
+        /*
+         * the member's own room: its messages by mid, with positions,
+         * recovered as a room's (docs/PROTOCOL.md 1.16)
+         */
+        ngx_goim_registry_member_room(ch->mid, buf, &name);
 
-    p = ngx_pnalloc(ch->connection->pool, ngx_goim_rooms_json_len(r, n, 1));
-    if (p == NULL) {
-        return NGX_ERROR;
+        r[n].id = name.data;
+        r[n].len = name.len;
+
+        rc = ngx_goim_room_join(ch, name.data, name.len, &room);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        r[n].fresh = (rc == NGX_OK);
+        ch->member_room = 1;
+        n++;
     }
 
-    ch->auth_rooms.data = p;
-    ch->auth_rooms.len = ngx_goim_rooms_json(p, r, n, 1) - p;
+    /* the ids are the token's (and buf): copied */
+
+    for (i = 0; i < n; i++) {
+        id = ngx_pnalloc(ch->connection->pool, r[i].len);
+        if (id == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(id, r[i].id, r[i].len);
+        r[i].id = id;
+    }
+
+    ch->auth_rooms = r;
+    ch->nauth_rooms = n;
 
     return NGX_OK;
 }
@@ -262,17 +292,31 @@ ngx_goim_auth_rooms(ngx_goim_channel_t *ch, goim_token_t *tok)
 
 /*
  * op 8, with the heartbeat timer armed; its body tells the client its
- * key (goim clients ignore it)
+ * key (goim clients ignore it), and with room_ids or goim_history its
+ * rooms; a recovery asked with op 35 follows it
  */
 
 static void
 ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
 {
-    size_t      len;
-    u_char     *body, *p;
-    ngx_str_t  *key, room;
+    size_t                    len;
+    u_char                   *body, *p;
+    ngx_str_t                *key, room;
+    ngx_uint_t                n;
+    ngx_goim_room_result_t   *r;
+    ngx_goim_history_read_t  *hrs;
 
     ngx_goim_worker.stats->auth_ok++;
+
+    r = ch->auth_rooms;
+    n = ch->nauth_rooms;
+
+    /* with goim_history: the rooms' positions, the seams of the streams */
+    if (ngx_goim_recover_seams(ch, r, n, &hrs) == NGX_ERROR) {
+        ngx_goim_channel_fail(ch, NGX_LOG_INFO, GOIM_WS_CLOSE_INTERNAL,
+                              "auth refused: shared zone exhausted");
+        return;
+    }
 
     ngx_add_timer(ch->connection->read,
                   ch->conf->heartbeat * ch->conf->heartbeat_max);
@@ -289,10 +333,11 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
     len = sizeof("{\"mid\":,\"key\":\"\",\"room_id\":\"\"}") - 1 + NGX_INT64_LEN
           + key->len + ngx_escape_json(NULL, key->data, key->len)
           + room.len + ngx_escape_json(NULL, room.data, room.len)
-          + sizeof(",\"rooms\":") - 1 + ch->auth_rooms.len;
+          + sizeof(",\"rooms\":") - 1 + ngx_goim_rooms_json_len(r, n, 1);
 
     body = ngx_alloc(len, ch->connection->log);
     if (body == NULL) {
+        ngx_goim_recover_release(r, n, hrs);
         return;
     }
 
@@ -302,9 +347,9 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
     p = (u_char *) ngx_escape_json(p, room.data, room.len);
     *p++ = '"';
 
-    if (ch->auth_rooms.len) {
+    if (r) {
         p = ngx_cpymem(p, ",\"rooms\":", sizeof(",\"rooms\":") - 1);
-        p = ngx_cpymem(p, ch->auth_rooms.data, ch->auth_rooms.len);
+        p = ngx_goim_rooms_json(p, r, n, 1);
     }
 
     *p++ = '}';
@@ -313,6 +358,8 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
                                   p - body);
 
     ngx_free(body);
+
+    (void) ngx_goim_recover_finish(ch, r, n, hrs, NGX_GOIM_RECOVER_AUTH);
 }
 
 

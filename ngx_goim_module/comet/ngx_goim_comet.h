@@ -28,7 +28,18 @@ typedef struct {
     size_t                 len;
     const char            *error;       /* NULL: done */
     const char            *reason;      /* details of "bad id" */
+    ngx_uint_t             fresh;       /* joined by this operation */
+    ngx_goim_history_read_t  *hr;       /* its position (goim_history) */
 } ngx_goim_room_result_t;
+
+
+/* ,"stream":65535,"epoch":"..","offset":N at most */
+#define NGX_GOIM_RECOVER_POSITION_LEN                                         \
+    (sizeof(",\"stream\":65535,\"epoch\":\"\",\"offset\":") - 1             \
+     + NGX_GOIM_EPOCH_LEN + NGX_INT64_LEN)
+
+#define NGX_GOIM_RECOVER_AUTH    1
+#define NGX_GOIM_RECOVER_ALWAYS  2
 
 
 /* the floor's start in a worker: handlers wired, housekeeping armed */
@@ -43,7 +54,8 @@ ngx_int_t ngx_goim_rooms_enter(ngx_goim_channel_t *ch, u_char *id,
     size_t len, ngx_goim_room_t **joined);
 void ngx_goim_rooms_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room);
 void ngx_goim_rooms_leave_all(ngx_goim_channel_t *ch);
-ngx_int_t ngx_goim_rooms_change(ngx_goim_channel_t *ch, u_char *id, size_t len);
+ngx_int_t ngx_goim_rooms_change(ngx_goim_channel_t *ch, u_char *id,
+    size_t len, ngx_goim_room_result_t *r);
 ngx_int_t ngx_goim_rooms_op(ngx_goim_channel_t *ch, goim_packet_t *pkt,
     ngx_uint_t join);
 size_t ngx_goim_rooms_json_len(ngx_goim_room_result_t *r, ngx_uint_t n,
@@ -61,6 +73,19 @@ void ngx_goim_auth_kick(ngx_goim_channel_t *ch);
 
 /* a client's packets (ngx_goim_packet.c) */
 ngx_int_t ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt);
+
+/* positions and recovery (ngx_goim_recover.c) */
+ngx_uint_t ngx_goim_recover_op(int32_t op);
+ngx_int_t ngx_goim_recover_request(ngx_goim_channel_t *ch,
+    goim_packet_t *pkt);
+ngx_int_t ngx_goim_recover_seams(ngx_goim_channel_t *ch,
+    ngx_goim_room_result_t *r, ngx_uint_t n, ngx_goim_history_read_t **hrs);
+u_char *ngx_goim_recover_position(u_char *p, ngx_goim_history_read_t *hr);
+ngx_int_t ngx_goim_recover_finish(ngx_goim_channel_t *ch,
+    ngx_goim_room_result_t *r, ngx_uint_t n, ngx_goim_history_read_t *hrs,
+    ngx_uint_t flags);
+void ngx_goim_recover_release(ngx_goim_room_result_t *r, ngx_uint_t n,
+    ngx_goim_history_read_t *hrs);
 
 /* housekeeping and the drain (ngx_goim_drain.c) */
 void ngx_goim_housekeeping_init(ngx_cycle_t *cycle);

@@ -51,6 +51,10 @@ ngx_goim_housekeeping(ngx_event_t *ev)
     /* the leaves of their connections, whichever worker purged them */
     ngx_goim_rooms_departed();
 
+    if (ngx_goim_registry_history_on()) {
+        ngx_goim_registry_history_expire();
+    }
+
     if (d->ticks++ % 10 == 0) {
         ngx_goim_registry_set_ips(ngx_goim_ip_count());
     }

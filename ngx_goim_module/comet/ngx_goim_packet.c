@@ -11,6 +11,8 @@
 
 static ngx_int_t ngx_goim_packet_change_room(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
+static ngx_int_t ngx_goim_packet_join(ngx_goim_channel_t *ch,
+    goim_packet_t *pkt, ngx_goim_room_result_t *r);
 static ngx_int_t ngx_goim_packet_sub(ngx_goim_channel_t *ch,
     goim_packet_t *pkt, ngx_uint_t add);
 
@@ -28,6 +30,11 @@ ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     ngx_connection_t  *c;
 
     c = ch->connection;
+
+    if (ngx_goim_recover_op(pkt->op)) {
+        /* op 35 (goim_history): no reply, answered at the next join */
+        return ngx_goim_recover_request(ch, pkt);
+    }
 
     if (!ch->authed) {
         if (pkt->op != GOIM_OP_AUTH) {
@@ -62,13 +69,7 @@ ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
                                       pkt->seq, body, 4);
 
     case GOIM_OP_CHANGE_ROOM:
-        if (ngx_goim_packet_change_room(ch, pkt) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        return ngx_goim_channel_reply(ch, pkt->ver, GOIM_OP_CHANGE_ROOM_REPLY,
-                                      pkt->seq, (u_char *) pkt->body,
-                                      pkt->body_len);
+        return ngx_goim_packet_change_room(ch, pkt);
 
     case GOIM_OP_JOIN:
     case GOIM_OP_LEAVE:
@@ -104,8 +105,48 @@ ngx_goim_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 }
 
 
+/*
+ * op 12, answered with op 13 in every case; with goim_history, a room
+ * joined also gets its seam, the recovery asked for (op 35) and op 36
+ */
+
 static ngx_int_t
 ngx_goim_packet_change_room(ngx_goim_channel_t *ch, goim_packet_t *pkt)
+{
+    ngx_goim_room_result_t    r;
+    ngx_goim_history_read_t  *hrs;
+
+    ngx_memzero(&r, sizeof(ngx_goim_room_result_t));
+
+    if (ngx_goim_packet_join(ch, pkt, &r) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    hrs = NULL;
+
+    if (ngx_goim_recover_seams(ch, &r, 1, &hrs) == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ch->connection->log, 0,
+                      "goim: no position for the room joined: shared zone "
+                      "exhausted");
+    }
+
+    if (ngx_goim_channel_reply(ch, pkt->ver, GOIM_OP_CHANGE_ROOM_REPLY,
+                               pkt->seq, (u_char *) pkt->body, pkt->body_len)
+        != NGX_OK)
+    {
+        ngx_goim_recover_release(&r, 1, hrs);
+        return NGX_ERROR;
+    }
+
+    return ngx_goim_recover_finish(ch, &r, 1, hrs, NGX_GOIM_RECOVER_ALWAYS);
+}
+
+
+/* r->fresh: a room was joined */
+
+static ngx_int_t
+ngx_goim_packet_join(ngx_goim_channel_t *ch, goim_packet_t *pkt,
+    ngx_goim_room_result_t *r)
 {
     size_t   i;
 
@@ -113,7 +154,7 @@ ngx_goim_packet_change_room(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                       "goim: change room refused: room id longer than %d",
                       NGX_GOIM_MAX_ROOM);
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     for (i = 0; i < pkt->body_len; i++) {
@@ -121,11 +162,11 @@ ngx_goim_packet_change_room(ngx_goim_channel_t *ch, goim_packet_t *pkt)
             ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                           "goim: change room refused: control character "
                           "in room id");
-            return NGX_OK;
+            return NGX_DECLINED;
         }
     }
 
-    return ngx_goim_rooms_change(ch, (u_char *) pkt->body, pkt->body_len);
+    return ngx_goim_rooms_change(ch, (u_char *) pkt->body, pkt->body_len, r);
 }
 
 

@@ -5,7 +5,9 @@
  * (the token's room_id, changed with op 12), and others from the
  * token's room_ids and the join and leave operations (op 30, op 32),
  * each answered with a result per room.  A token's allowed_rooms bounds
- * what the operations may join.
+ * what the operations may join.  With goim_history, each room joined is
+ * answered with its position, and a recovery asked with op 35 follows
+ * the reply (ngx_goim_recover.c).
  */
 
 
@@ -84,7 +86,14 @@ ngx_goim_rooms_join(ngx_goim_channel_t *ch, ngx_goim_room_result_t *r,
 {
     const char  *why;
 
+    r->fresh = 0;
+    r->hr = NULL;
+
     why = goim_room_id_invalid(r->id, r->len);
+
+    if (why == NULL && ngx_goim_registry_is_member_room(r->id, r->len)) {
+        why = "mid:// is the rooms of members' messages";
+    }
 
     if (why) {
         r->error = "bad id";
@@ -107,7 +116,7 @@ ngx_goim_rooms_join(ngx_goim_channel_t *ch, ngx_goim_room_result_t *r,
         return NGX_DECLINED;
     }
 
-    if (ch->nrooms >= ch->conf->max_rooms) {
+    if (ch->nrooms - ch->member_room >= ch->conf->max_rooms) {
         r->error = "limit";
         return NGX_DECLINED;
     }
@@ -116,6 +125,8 @@ ngx_goim_rooms_join(ngx_goim_channel_t *ch, ngx_goim_room_result_t *r,
         r->error = "out of memory";
         return NGX_ERROR;
     }
+
+    r->fresh = 1;
 
     return NGX_OK;
 }
@@ -161,7 +172,9 @@ ngx_goim_rooms_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room)
 
     /* the room may go with its last member here: its id is kept */
 
-    tell = ngx_goim_rooms_event_allowed(ch->conf, room->sn.node.key);
+    tell = ngx_goim_rooms_event_allowed(ch->conf, room->sn.node.key)
+           && !ngx_goim_registry_is_member_room(room->sn.str.data,
+                                                room->sn.str.len);
 
     name.len = ngx_min(room->sn.str.len, NGX_GOIM_MAX_ROOM);
     name.data = buf;
@@ -393,15 +406,20 @@ ngx_goim_rooms_departed_handler(ngx_event_t *ev)
  * op 12 (goim's change room) on the first room: the connection leaves
  * its first room and the new one becomes it.  A room it is in already
  * becomes the first without a second membership.  As goim, a refused
- * change leaves things as they were and is only logged.
+ * change leaves things as they were and is only logged.  r says what
+ * was joined (r->fresh).
  */
 
 ngx_int_t
-ngx_goim_rooms_change(ngx_goim_channel_t *ch, u_char *id, size_t len)
+ngx_goim_rooms_change(ngx_goim_channel_t *ch, u_char *id, size_t len,
+    ngx_goim_room_result_t *r)
 {
-    ngx_int_t                rc;
-    ngx_goim_room_t         *old, *room;
-    ngx_goim_room_result_t   r;
+    ngx_int_t          rc;
+    ngx_goim_room_t   *old, *room;
+
+    ngx_memzero(r, sizeof(ngx_goim_room_result_t));
+    r->id = id;
+    r->len = len;
 
     old = ch->room;
 
@@ -420,16 +438,13 @@ ngx_goim_rooms_change(ngx_goim_channel_t *ch, u_char *id, size_t len)
         return NGX_OK;
     }
 
-    ngx_memzero(&r, sizeof(ngx_goim_room_result_t));
-    r.id = id;
-    r.len = len;
-
     /* the old first room leaves first when the limit needs its place */
 
     if (old
-        && ch->nrooms >= ch->conf->max_rooms
+        && ch->nrooms - ch->member_room >= ch->conf->max_rooms
         && ngx_goim_room_member(ch, id, len) == NULL
         && goim_room_id_invalid(id, len) == NULL
+        && !ngx_goim_registry_is_member_room(id, len)
         && (ch->room_rights == NULL
             || goim_room_allowed((char *) ch->room_rights,
                                  ch->room_rights_len, id, len)))
@@ -438,7 +453,7 @@ ngx_goim_rooms_change(ngx_goim_channel_t *ch, u_char *id, size_t len)
         old = NULL;
     }
 
-    rc = ngx_goim_rooms_join(ch, &r, 0, &room);
+    rc = ngx_goim_rooms_join(ch, r, 0, &room);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -446,8 +461,8 @@ ngx_goim_rooms_change(ngx_goim_channel_t *ch, u_char *id, size_t len)
 
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
-                      "goim: change room refused: %s%s%s", r.error,
-                      r.reason ? ": " : "", r.reason ? r.reason : "");
+                      "goim: change room refused: %s%s%s", r->error,
+                      r->reason ? ": " : "", r->reason ? r->reason : "");
         return NGX_OK;
     }
 
@@ -470,14 +485,15 @@ ngx_int_t
 ngx_goim_rooms_op(ngx_goim_channel_t *ch, goim_packet_t *pkt,
     ngx_uint_t join)
 {
-    char                     err[96];
-    size_t                   pos;
-    ngx_int_t                rc;
-    ngx_uint_t               n;
-    goim_room_list_t         list;
-    ngx_goim_room_t         *room;
-    ngx_goim_room_result_t   r[GOIM_ROOM_MAX_LIST];
-    const unsigned char     *id;
+    char                      err[96];
+    size_t                    pos;
+    ngx_int_t                 rc;
+    ngx_uint_t                n;
+    goim_room_list_t          list;
+    ngx_goim_room_t          *room;
+    ngx_goim_room_result_t    r[GOIM_ROOM_MAX_LIST];
+    ngx_goim_history_read_t  *hrs;
+    const unsigned char      *id;
 
     ngx_memzero(&list, sizeof(goim_room_list_t));
 
@@ -497,6 +513,8 @@ ngx_goim_rooms_op(ngx_goim_channel_t *ch, goim_packet_t *pkt,
         r[n].id = (u_char *) id;
         r[n].error = NULL;
         r[n].reason = NULL;
+        r[n].fresh = 0;
+        r[n].hr = NULL;
 
         if (join) {
             rc = ngx_goim_rooms_join(ch, &r[n], 0, &room);
@@ -504,7 +522,12 @@ ngx_goim_rooms_op(ngx_goim_channel_t *ch, goim_packet_t *pkt,
         } else {
             room = ngx_goim_room_member(ch, r[n].id, r[n].len);
 
-            if (room) {
+            if (room && ngx_goim_registry_is_member_room(r[n].id, r[n].len))
+            {
+                r[n].error = "bad id";
+                r[n].reason = "mid:// is the rooms of members' messages";
+
+            } else if (room) {
                 ngx_goim_rooms_leave(ch, room);
 
             } else {
@@ -519,8 +542,27 @@ ngx_goim_rooms_op(ngx_goim_channel_t *ch, goim_packet_t *pkt,
         }
     }
 
-    rc = (rc == NGX_ERROR) ? NGX_ERROR
-                           : ngx_goim_rooms_reply(ch, pkt, r, n, join, NULL);
+    if (rc == NGX_ERROR) {
+        goim_room_list_free(&list);
+        return NGX_ERROR;
+    }
+
+    /* with goim_history: the positions of the rooms joined, their seams */
+
+    hrs = NULL;
+
+    if (join && ngx_goim_recover_seams(ch, r, n, &hrs) == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ch->connection->log, 0,
+                      "goim: no positions for the rooms joined: shared "
+                      "zone exhausted");
+    }
+
+    rc = ngx_goim_rooms_reply(ch, pkt, r, n, join, NULL);
+
+    /* the recovered messages and op 36 after the reply; frees hrs */
+    if (ngx_goim_recover_finish(ch, r, n, hrs, 0) != NGX_OK) {
+        rc = NGX_ERROR;
+    }
 
     goim_room_list_free(&list);
 
@@ -570,7 +612,8 @@ ngx_goim_rooms_reply(ngx_goim_channel_t *ch, goim_packet_t *pkt,
 
 /*
  * [{"room_id":"a","joined":true},{"room_id":"b","joined":false,
- * "error":"bad id","reason":"..."}], "left" for a leave
+ * "error":"bad id","reason":"..."}], "left" for a leave; a room joined
+ * with a position (goim_history) has it after "joined"
  */
 
 size_t
@@ -593,6 +636,10 @@ ngx_goim_rooms_json_len(ngx_goim_room_result_t *r, ngx_uint_t n,
 
         if (r[i].reason) {
             len += ngx_strlen(r[i].reason);
+        }
+
+        if (r[i].hr) {
+            len += NGX_GOIM_RECOVER_POSITION_LEN;
         }
     }
 
@@ -626,6 +673,10 @@ ngx_goim_rooms_json(u_char *p, ngx_goim_room_result_t *r, ngx_uint_t n,
 
         if (r[i].reason) {
             p = ngx_sprintf(p, ",\"reason\":\"%s\"", r[i].reason);
+        }
+
+        if (r[i].hr) {
+            p = ngx_goim_recover_position(p, r[i].hr);
         }
 
         *p++ = '}';

@@ -67,6 +67,7 @@ typedef struct {
     ngx_goim_room_t       *room;
     ngx_goim_channel_t    *ch;
     ngx_goim_shm_presence_t  *presence;  /* goim_presence's record */
+    uint64_t               pos;         /* had up to here from history */
 } ngx_goim_member_t;
 
 
@@ -120,6 +121,7 @@ struct ngx_goim_channel_s {
     ngx_goim_member_t     *rooms;       /* every room (push/) */
     ngx_uint_t             nrooms;
     ngx_uint_t             rooms_size;
+    ngx_uint_t             member_room; /* one is its mid's (comet/) */
     ngx_goim_member_t      room1;       /* rooms' first array */
 
     ngx_str_t              platform;    /* the token's, for presence */
@@ -127,6 +129,8 @@ struct ngx_goim_channel_s {
     /* the token's allowed_rooms (comet/), NUL after each; NULL: any */
     u_char                *room_rights;
     size_t                 room_rights_len;
+
+    void                  *recover;     /* op 35 request (comet/) */
 
     int32_t               *watch;       /* watched ops (comet/) */
     ngx_uint_t             nwatch;
@@ -167,7 +171,8 @@ struct ngx_goim_channel_s {
     /* the auth packet's ver and seq, echoed when Redis has answered */
     int32_t                auth_ver;
     int32_t                auth_seq;
-    ngx_str_t              auth_rooms;  /* the reply's "rooms" (comet/) */
+    void                  *auth_rooms;  /* the reply's "rooms" (comet/) */
+    ngx_uint_t             nauth_rooms;
 };
 
 

@@ -65,6 +65,11 @@ typedef struct {
     ngx_uint_t             max_clients;     /* per worker */
     ngx_str_t              auth_secret;     /* HS256 key, empty: plain */
 
+    /* goim_history (registry/ngx_goim_registry_history.c); 0: off */
+    ngx_uint_t             history_size;    /* messages per room */
+    time_t                 history_ttl;     /* seconds */
+    ngx_flag_t             history_members; /* members' streams */
+
     /* goim_redis and friends (store/ngx_goim_redis.c); NULL: not used */
     ngx_goim_redis_conf_t *redis;
 
@@ -122,6 +127,9 @@ typedef struct {
     ngx_atomic_uint_t      internal_pushes;     /* requests' items */
     ngx_atomic_uint_t      internal_forbidden;  /* wrong secret: 403 */
     ngx_atomic_uint_t      internal_invalid;    /* bad body: 400 */
+    ngx_atomic_uint_t      recover_ok;          /* rooms recovered */
+    ngx_atomic_uint_t      recover_failed;      /* epoch, too old, bad */
+    ngx_atomic_uint_t      recover_messages;    /* messages sent again */
 } ngx_goim_stats_t;
 
 

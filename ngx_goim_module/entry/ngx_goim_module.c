@@ -97,6 +97,13 @@ static ngx_command_t  ngx_goim_commands[] = {
       offsetof(ngx_goim_conf_t, inbox_size),
       NULL },
 
+    { ngx_string("goim_history"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE123,
+      ngx_goim_registry_history_directive,
+      0,
+      0,
+      NULL },
+
     { ngx_string("goim_room_flush"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -283,6 +290,9 @@ ngx_goim_create_conf(ngx_cycle_t *cycle)
     gcf->worker_slots = NGX_CONF_UNSET_UINT;
     gcf->inbox_size = NGX_CONF_UNSET_UINT;
     gcf->room_flush = NGX_CONF_UNSET_MSEC;
+    gcf->history_size = NGX_CONF_UNSET_UINT;
+    gcf->history_ttl = NGX_CONF_UNSET;
+    gcf->history_members = NGX_CONF_UNSET;
     gcf->max_rooms = NGX_CONF_UNSET_UINT;
     gcf->presence = NGX_CONF_UNSET;
     gcf->presence_events = NGX_CONF_UNSET_UINT;
@@ -310,6 +320,9 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_size_value(gcf->queue_bytes, 256 * 1024);
     ngx_conf_init_uint_value(gcf->inbox_size, 4096);
     ngx_conf_init_msec_value(gcf->room_flush, 100);
+    ngx_conf_init_uint_value(gcf->history_size, 0);
+    ngx_conf_init_value(gcf->history_ttl, 600);
+    ngx_conf_init_value(gcf->history_members, 0);
     ngx_conf_init_uint_value(gcf->max_rooms, 16);
     ngx_conf_init_value(gcf->presence, 0);
     ngx_conf_init_uint_value(gcf->presence_events, 0);
@@ -386,6 +399,14 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
     gcf->mode = gcf->kafka ? NGX_GOIM_KAFKA
                 : (gcf->redis && gcf->redis->name.len) ? NGX_GOIM_REDIS
                 : NGX_GOIM_EMBEDDED;
+
+    if (gcf->history_members == 1 && gcf->mode != NGX_GOIM_EMBEDDED) {
+        /* a push by mid reaches other nodes: the zone cannot keep it */
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"goim_history members=on\" is for the embedded "
+                      "node, not with \"goim_redis\" yet");
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -29,7 +29,9 @@ goim_imsg_put_head(unsigned char *p, const goim_imsg_head_t *head)
     w[5] = head->targets_len;
     w[6] = head->body_len;
 
-    memcpy(p, w, GOIM_IMSG_HEAD_LEN);
+    memcpy(p, w, sizeof(w));
+    memcpy(p + GOIM_IMSG_POS_OFF, &head->pos, 8);
+    memcpy(p + GOIM_IMSG_STREAM_OFF, &head->stream, 4);
 
     return p + GOIM_IMSG_HEAD_LEN;
 }
@@ -76,7 +78,9 @@ goim_imsg_parse(const unsigned char *p, goim_imsg_t *m)
     size_t    off;
     uint32_t  i, len, w[7];
 
-    memcpy(w, p, GOIM_IMSG_HEAD_LEN);
+    memcpy(w, p, sizeof(w));
+    memcpy(&m->head.pos, p + GOIM_IMSG_POS_OFF, 8);
+    memcpy(&m->head.stream, p + GOIM_IMSG_STREAM_OFF, 4);
 
     m->head.type = w[0];
     memcpy(&m->head.op, &w[1], 4);

@@ -5,7 +5,8 @@
  * the shared zone after the registry's part of an inbox message:
  *
  *     uint32 type, int32 op, uint32 speed, uint32 raw,
- *     uint32 ntargets, uint32 targets_len, uint32 body_len,
+ *     uint32 ntargets, uint32 targets_len, uint32 body_len, uint64 pos,
+ *     uint32 stream,
  *     targets (targets_len bytes), body (body_len bytes)
  *
  * Targets are keys or a room, each as a uint32 length then its bytes,
@@ -28,7 +29,14 @@
 #define GOIM_IMSG_ALL       3
 #define GOIM_IMSG_KICK      4
 
-#define GOIM_IMSG_HEAD_LEN  28
+#define GOIM_IMSG_HEAD_LEN  40
+
+/*
+ * where pos and stream are: a room message gets its offset and its
+ * room's stream id there, in the zone
+ */
+#define GOIM_IMSG_POS_OFF     28
+#define GOIM_IMSG_STREAM_OFF  36
 
 
 typedef struct {
@@ -39,6 +47,8 @@ typedef struct {
     uint32_t        ntargets;
     uint32_t        targets_len;
     uint32_t        body_len;
+    uint64_t        pos;            /* a room message's offset, or 0 */
+    uint32_t        stream;         /* and its room's stream id */
 } goim_imsg_head_t;
 
 

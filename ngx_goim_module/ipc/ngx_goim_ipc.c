@@ -24,6 +24,9 @@ typedef struct {
 } ngx_goim_ipc_msg_t;
 
 
+static ngx_goim_ipc_msg_t *ngx_goim_ipc_build(goim_imsg_head_t *head,
+    ngx_str_t *targets, ngx_uint_t ntargets, int64_t *mids, ngx_str_t *body);
+static ngx_int_t ngx_goim_ipc_refused(ngx_uint_t full);
 static void ngx_goim_ipc_read_handler(ngx_event_t *rev);
 static void ngx_goim_ipc_process(ngx_goim_ipc_msg_t *m);
 static void ngx_goim_ipc_wake(ngx_pid_t pid);
@@ -132,22 +135,14 @@ ngx_goim_ipc_addr(ngx_pid_t pid, struct sockaddr_un *sa, socklen_t *len)
 }
 
 
-ngx_int_t
-ngx_goim_ipc_send(ngx_goim_mask_t *mask, goim_imsg_head_t *head,
-    ngx_str_t *targets, ngx_uint_t ntargets, int64_t *mids, ngx_str_t *body)
+static ngx_goim_ipc_msg_t *
+ngx_goim_ipc_build(goim_imsg_head_t *head, ngx_str_t *targets,
+    ngx_uint_t ntargets, int64_t *mids, ngx_str_t *body)
 {
     u_char              *p;
     size_t               tlen;
-    ngx_pid_t            pids[NGX_GOIM_MAX_WORKERS];
-    ngx_uint_t           i, n, nwake, full;
+    ngx_uint_t           i;
     ngx_goim_ipc_msg_t  *m;
-
-    static time_t        logged;
-    static ngx_uint_t    refused;
-
-    if (ngx_goim_mask_next(mask, 0) < 0) {
-        return NGX_OK;
-    }
 
     tlen = 0;
 
@@ -169,7 +164,7 @@ ngx_goim_ipc_send(ngx_goim_mask_t *mask, goim_imsg_head_t *head,
               + goim_imsg_size(head->targets_len, head->body_len),
               "a push for another worker");
     if (m == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     p = goim_imsg_put_head(m->data, head);
@@ -185,11 +180,90 @@ ngx_goim_ipc_send(ngx_goim_mask_t *mask, goim_imsg_head_t *head,
 
     (void) goim_imsg_put_body(p, body->data, body->len);
 
+    return m;
+}
+
+
+ngx_int_t
+ngx_goim_ipc_send(ngx_goim_mask_t *mask, goim_imsg_head_t *head,
+    ngx_str_t *targets, ngx_uint_t ntargets, int64_t *mids, ngx_str_t *body)
+{
+    ngx_pid_t            pids[NGX_GOIM_MAX_WORKERS];
+    ngx_uint_t           n, nwake, full;
+    ngx_goim_ipc_msg_t  *m;
+
+    if (ngx_goim_mask_next(mask, 0) < 0) {
+        return NGX_OK;
+    }
+
+    m = ngx_goim_ipc_build(head, targets, ntargets, mids, body);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
     full = ngx_goim_registry_inbox_put(mask, &m->hdr, pids, &nwake);
 
     for (n = 0; n < nwake; n++) {
         ngx_goim_ipc_wake(pids[n]);
     }
+
+    return ngx_goim_ipc_refused(full);
+}
+
+
+/*
+ * A room message with a history: the registry gives it its offset (in
+ * the message and in *pos) and puts it in the inbox of every worker with
+ * members, this one's too, in one hold of its lock, so that every
+ * worker delivers the room's messages in offset order.  This worker's
+ * share is read from its inbox at once.
+ */
+
+ngx_int_t
+ngx_goim_ipc_send_room(goim_imsg_head_t *head, ngx_str_t *room,
+    ngx_str_t *body, ngx_goim_history_pos_t *pos)
+{
+    ngx_int_t            full;
+    ngx_pid_t            pids[NGX_GOIM_MAX_WORKERS];
+    ngx_str_t            msg;
+    ngx_uint_t           n, nwake, self;
+    ngx_goim_ipc_msg_t  *m;
+
+    head->pos = 0;
+    head->stream = 0;
+
+    m = ngx_goim_ipc_build(head, room, 1, NULL, body);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a raw body (the internal push) is kept as it came */
+    msg = *body;
+
+    full = ngx_goim_registry_history_put(room, head->op, &msg, &m->hdr,
+                                         m->data + GOIM_IMSG_POS_OFF, pos,
+                                         pids, &nwake, &self);
+    if (full == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    for (n = 0; n < nwake; n++) {
+        ngx_goim_ipc_wake(pids[n]);
+    }
+
+    if (self) {
+        ngx_goim_ipc_receive();
+    }
+
+    return ngx_goim_ipc_refused(full);
+}
+
+
+static ngx_int_t
+ngx_goim_ipc_refused(ngx_uint_t full)
+{
+    static time_t        logged;
+    static ngx_uint_t    refused;
 
     if (full == 0) {
         return NGX_OK;

@@ -38,6 +38,13 @@ void ngx_goim_ipc_set_shutdown_handler(ngx_goim_ipc_shutdown_pt handler);
 ngx_int_t ngx_goim_ipc_send(ngx_goim_mask_t *mask, goim_imsg_head_t *head,
     ngx_str_t *targets, ngx_uint_t ntargets, int64_t *mids, ngx_str_t *body);
 
+/*
+ * A room message kept in the room's history (goim_history): its
+ * position in *pos; this worker's members get it too, in offset order.
+ */
+ngx_int_t ngx_goim_ipc_send_room(goim_imsg_head_t *head, ngx_str_t *room,
+    ngx_str_t *body, ngx_goim_history_pos_t *pos);
+
 /* hands every message waiting in this worker's inbox to the handler */
 void ngx_goim_ipc_receive(void);
 

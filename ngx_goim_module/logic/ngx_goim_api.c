@@ -38,6 +38,8 @@ static ngx_goim_api_route_t  ngx_goim_api_routes[] = {
       NGX_GOIM_API_NODES_WEIGHTED },
     { ngx_string("/goim/nodes/instances"), NGX_HTTP_GET|NGX_HTTP_HEAD,
       NGX_GOIM_API_NODES_INSTANCES },
+    { ngx_string("/goim/history/room"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_GOIM_API_HISTORY_ROOM },
     { ngx_string("/goim/presence/room"), NGX_HTTP_GET|NGX_HTTP_HEAD,
       NGX_GOIM_API_PRESENCE_ROOM },
     { ngx_string("/goim/presence/stats"), NGX_HTTP_GET|NGX_HTTP_HEAD,
@@ -118,6 +120,10 @@ ngx_goim_api_handler(ngx_http_request_t *r)
             || rt->route == NGX_GOIM_API_NODES_INSTANCES)
         {
             return ngx_goim_api_nodes(r, rt->route);
+        }
+
+        if (rt->route == NGX_GOIM_API_HISTORY_ROOM) {
+            return ngx_goim_api_history(r, ctx);
         }
 
         if (rt->route == NGX_GOIM_API_PRESENCE_ROOM

@@ -42,6 +42,7 @@ typedef enum {
     NGX_GOIM_API_ONLINE_TOTAL,
     NGX_GOIM_API_NODES_WEIGHTED,
     NGX_GOIM_API_NODES_INSTANCES,
+    NGX_GOIM_API_HISTORY_ROOM,
     NGX_GOIM_API_PRESENCE_ROOM,
     NGX_GOIM_API_PRESENCE_STATS
 } ngx_goim_api_route_e;
@@ -111,6 +112,8 @@ ngx_int_t ngx_goim_api_online(ngx_http_request_t *r,
     ngx_goim_api_ctx_t *ctx);
 ngx_int_t ngx_goim_api_nodes(ngx_http_request_t *r,
     ngx_goim_api_route_e route);
+ngx_int_t ngx_goim_api_history(ngx_http_request_t *r,
+    ngx_goim_api_ctx_t *ctx);
 ngx_int_t ngx_goim_api_presence(ngx_http_request_t *r,
     ngx_goim_api_ctx_t *ctx);
 ngx_int_t ngx_goim_api_push_redis(ngx_http_request_t *r,

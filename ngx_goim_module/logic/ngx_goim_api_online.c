@@ -92,6 +92,11 @@ ngx_goim_api_online(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
                 continue;
             }
 
+            /* members' own rooms (goim_history members=on) are not rooms */
+            if (ngx_goim_registry_is_member_room(name, len)) {
+                continue;
+            }
+
             host = ngx_strlcasestrn(name, name + len, (u_char *) "://",
                                     3 - 1);
             if (host == NULL) {

@@ -151,6 +151,16 @@ static ngx_goim_status_series_t  ngx_goim_status_series[] = {
     { "internal_pushes_total", "counter",
       "Pushes accepted from goim_internal_push bodies.",
       "", ngx_goim_stat(internal_pushes), 0 },
+
+    { "recover_total", "counter",
+      "Rooms a client asked to recover (op 35), by result.",
+      ",result=\"ok\"", ngx_goim_stat(recover_ok), 0 },
+    { "recover_total", NULL, NULL,
+      ",result=\"failed\"", ngx_goim_stat(recover_failed), 0 },
+
+    { "recover_messages_total", "counter",
+      "Messages sent again from room histories.",
+      "", ngx_goim_stat(recover_messages), 0 },
 };
 
 
@@ -204,6 +214,7 @@ ngx_goim_status_render(ngx_pool_t *pool, ngx_str_t *out)
     ngx_goim_status_series_t      *s;
     ngx_goim_registry_worker_t    *w;
     ngx_goim_registry_snapshot_t  *snap;
+    ngx_goim_history_stats_t       hs;
 
     snap = ngx_palloc(pool, sizeof(ngx_goim_registry_snapshot_t));
     if (snap == NULL) {
@@ -258,6 +269,30 @@ ngx_goim_status_render(ngx_pool_t *pool, ngx_str_t *out)
                      "goim_shm_bytes{state=\"used\"} %uz\n"
                      "goim_shm_bytes{state=\"free\"} %uz\n",
                      snap->used, snap->total - snap->used);
+
+    ngx_goim_registry_history_stats(&hs);
+
+    p = ngx_slprintf(p, last, "# HELP goim_history_rooms Room histories in "
+                     "the shared zone.\n# TYPE goim_history_rooms gauge\n"
+                     "goim_history_rooms %ui\n"
+                     "# HELP goim_history_messages Messages kept in room "
+                     "histories.\n# TYPE goim_history_messages gauge\n"
+                     "goim_history_messages %ui\n"
+                     "# HELP goim_history_bytes Bytes of the zone the "
+                     "histories asked for.\n"
+                     "# TYPE goim_history_bytes gauge\n"
+                     "goim_history_bytes %uz\n"
+                     "# HELP goim_history_dropped_total History messages "
+                     "given up before their time, by reason.\n"
+                     "# TYPE goim_history_dropped_total counter\n"
+                     "goim_history_dropped_total{reason=\"zone_full\"} %ui\n"
+                     "goim_history_dropped_total{reason=\"ttl\"} %ui\n"
+                     "# HELP goim_history_unpositioned_total Room messages "
+                     "sent without a position: no stream id was free.\n"
+                     "# TYPE goim_history_unpositioned_total counter\n"
+                     "goim_history_unpositioned_total %ui\n",
+                     hs.rooms, hs.messages, hs.bytes, hs.evicted,
+                     hs.expired, hs.nostream);
 
     out->len = p - out->data;
 

@@ -128,10 +128,49 @@ ngx_goim_owned_key_cmp(const void *a, const void *b)
 ngx_int_t
 ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
 {
-    ngx_uint_t       i;
-    ngx_goim_mask_t  mask;
+    u_char                  buf[NGX_GOIM_MEMBER_ROOM_LEN];
+    ngx_int_t               rc, result;
+    ngx_str_t               name;
+    ngx_uint_t              i;
+    ngx_goim_mask_t         mask;
+    goim_imsg_head_t        head;
+    ngx_goim_history_pos_t  pos;
 
     ngx_goim_worker.stats->push_mids++;
+
+    if (ngx_goim_registry_member_history_on() && !push->raw) {
+        /*
+         * each member's message is kept in its room, with its offset,
+         * connected or not (docs/PROTOCOL.md 1.16); the API's targets
+         * are distinct
+         */
+        result = NGX_OK;
+
+        for (i = 0; i < n; i++) {
+            if (mids[i] == 0) {
+                continue;
+            }
+
+            ngx_goim_registry_member_room(mids[i], buf, &name);
+
+            head.type = GOIM_IMSG_ROOM;
+            head.op = push->op;
+            head.speed = 0;
+            head.raw = 0;
+
+            rc = ngx_goim_ipc_send_room(&head, &name, &push->body, &pos);
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc != NGX_OK) {
+                result = rc;
+            }
+        }
+
+        return result;
+    }
 
     ngx_goim_mask_zero(&mask);
 
@@ -152,9 +191,27 @@ ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids, ngx_uint_t n)
 ngx_int_t
 ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
 {
-    ngx_goim_mask_t  mask;
+    goim_imsg_head_t        head;
+    ngx_goim_mask_t         mask;
+    ngx_goim_history_pos_t  pos;
 
     ngx_goim_worker.stats->push_room++;
+
+    if (ngx_goim_registry_history_on()
+        && !push->raw
+        && push->op != GOIM_OP_PRESENCE)
+    {
+        /*
+         * kept, given its offset, delivered in offset order (ipc/); join
+         * and leave events reach only their watchers: not kept
+         */
+        head.type = GOIM_IMSG_ROOM;
+        head.op = push->op;
+        head.speed = 0;
+        head.raw = 0;
+
+        return ngx_goim_ipc_send_room(&head, name, &push->body, &pos);
+    }
 
     ngx_goim_mask_zero(&mask);
     ngx_goim_registry_room_mask(name->data, name->len, &mask);
@@ -228,6 +285,8 @@ ngx_goim_dispatch_send(ngx_goim_mask_t *mask, ngx_uint_t type,
     head.op = push->op;
     head.speed = speed;
     head.raw = push->raw;
+    head.pos = 0;
+    head.stream = 0;
 
     return ngx_goim_ipc_send(mask, &head, targets, ntargets, mids,
                              &push->body);
@@ -317,6 +376,8 @@ ngx_goim_dispatch_imsg(goim_imsg_t *m)
     ngx_memzero(&push, sizeof(ngx_goim_push_t));
     push.op = m->head.op;
     push.raw = m->head.raw;
+    push.pos = m->head.pos;
+    push.stream = m->head.stream;
     push.body.data = (u_char *) m->body;
     push.body.len = m->head.body_len;
 

@@ -51,8 +51,13 @@ ngx_goim_push_msg(ngx_goim_push_t *push, ngx_uint_t transport)
         ngx_memcpy(p, push->body.data, push->body.len);
 
     } else {
-        goim_packet_encode(p, 1, push->op, 0, push->body.data,
-                           push->body.len);
+        /*
+         * a room message's stream id in ver, its offset in seq
+         * (docs/PROTOCOL.md 1.15)
+         */
+        goim_packet_encode(p, push->pos ? (int32_t) push->stream : 1,
+                           push->op, (int32_t) (uint32_t) push->pos,
+                           push->body.data, push->body.len);
     }
 
     push->msg[transport] = msg;

@@ -26,6 +26,8 @@ typedef struct {
     int32_t                op;
     ngx_str_t              body;
     ngx_uint_t             raw;         /* body is already OP_RAW packets */
+    uint64_t               pos;         /* a room message's offset, or 0 */
+    uint32_t               stream;      /* and its room's stream id */
     ngx_goim_msg_t        *msg[2];      /* by transport */
 } ngx_goim_push_t;
 
@@ -39,6 +41,7 @@ struct ngx_goim_room_s {
     goim_room_schedule_t   schedule;
     ngx_goim_msg_t        *sending[2];  /* by transport */
     goim_raw_batch_t       batch;
+    uint64_t               seam;        /* the highest member's room_pos */
     ngx_event_t            flush;
     u_char                 name[1];
 };
@@ -84,6 +87,8 @@ ngx_uint_t ngx_goim_room_online(ngx_goim_room_t *room);
 void ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name);
 void ngx_goim_room_flush_pending(ngx_goim_room_t *room);
 void ngx_goim_room_held(ngx_goim_msg_t *msg);
+void ngx_goim_room_seam(ngx_goim_channel_t *ch, ngx_goim_room_t *room,
+    uint64_t pos);
 
 /* broadcasts (ngx_goim_broadcast.c) */
 ngx_int_t ngx_goim_broadcast(ngx_goim_push_t *push, ngx_uint_t speed);

@@ -28,7 +28,7 @@ static ngx_uint_t ngx_goim_room_is_joiner(ngx_goim_channel_t *ch,
 static void ngx_goim_room_flush_handler(ngx_event_t *ev);
 static void ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval);
 static void ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
-    ngx_msec_t interval);
+    ngx_msec_t interval, ngx_uint_t seam);
 static void ngx_goim_room_forget(ngx_goim_room_t *room, ngx_goim_msg_t *msg);
 static void ngx_goim_room_free(ngx_goim_room_t *room);
 
@@ -96,6 +96,7 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
         room->sending[0] = NULL;
         room->sending[1] = NULL;
         goim_raw_batch_init(&room->batch);
+        room->seam = 0;
         ngx_memzero(&room->flush, sizeof(ngx_event_t));
         ngx_goim_event_init(&room->flush, ngx_goim_room_flush_handler,
                             ngx_cycle->log, 1);
@@ -109,10 +110,15 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
     m->room = room;
     m->ch = ch;
     m->presence = NULL;
+    m->pos = 0;
 
-    /* events need the record too: a dead worker's leaves come from it */
+    /*
+     * events need the record too: a dead worker's leaves come from it;
+     * a member's own room is neither listed nor told of
+     */
     if ((ch->conf->presence || ch->conf->presence_events)
-        && !ch->withdrawn)
+        && !ch->withdrawn
+        && !ngx_goim_registry_is_member_room(name, len))
     {
         m->presence = ngx_goim_registry_presence_add(&room->sn.str,
                                                      room->sn.node.key,
@@ -300,6 +306,7 @@ void
 ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
 {
     size_t              len;
+    int32_t             ver;
     ngx_msec_t          interval;
     ngx_queue_t        *q;
     ngx_goim_conf_t    *gcf;
@@ -339,11 +346,25 @@ ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
     interval = gcf->room_flush;
 
+    if (push->pos && push->pos <= room->seam) {
+        /*
+         * A member joined after this message had its offset and got it
+         * from the history: it goes alone, to the others only, after
+         * what waits (docs/PROTOCOL.md 1.15).
+         */
+        if (room->batch.count) {
+            ngx_goim_room_flush(room, interval);
+        }
+
+        ngx_goim_room_send(room, push, interval, 1);
+        return;
+    }
+
     if (goim_room_schedule_may_send(&room->schedule, ngx_current_msec,
                                     interval, room->batch.count,
                                     room->sending[0] || room->sending[1]))
     {
-        ngx_goim_room_send(room, push, interval);
+        ngx_goim_room_send(room, push, interval, 0);
         return;
     }
 
@@ -357,10 +378,14 @@ ngx_goim_room_push(ngx_goim_push_t *push, ngx_str_t *name)
         ngx_goim_room_flush(room, interval);
     }
 
+    /* with a position, the inner ver is the room's stream id */
+    ver = push->pos ? (int32_t) push->stream : 1;
+
     if ((push->raw ? goim_raw_batch_add_raw(&room->batch, push->body.data,
                                             push->body.len)
-                   : goim_raw_batch_add(&room->batch, push->op,
-                                        push->body.data, push->body.len))
+                   : goim_raw_batch_add_seq(&room->batch, push->op, ver,
+                                            (int32_t) (uint32_t) push->pos,
+                                            push->body.data, push->body.len))
         != 0)
     {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
@@ -489,7 +514,7 @@ ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval)
     push.body.data = room->batch.data;
     push.body.len = room->batch.len;
 
-    ngx_goim_room_send(room, &push, interval);
+    ngx_goim_room_send(room, &push, interval, 0);
 
     ngx_goim_push_release(&push);
     goim_raw_batch_reset(&room->batch);
@@ -500,7 +525,7 @@ ngx_goim_room_flush(ngx_goim_room_t *room, ngx_msec_t interval)
 
 static void
 ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
-    ngx_msec_t interval)
+    ngx_msec_t interval, ngx_uint_t seam)
 {
     ngx_uint_t           t;
     ngx_queue_t         *q;
@@ -512,6 +537,11 @@ ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
          q = ngx_queue_next(q))
     {
         m = ngx_queue_data(q, ngx_goim_member_t, link);
+
+        if (seam && push->pos <= m->pos) {
+            continue;
+        }
+
         (void) ngx_goim_push_one(push, m->ch, 0);
     }
 
@@ -537,6 +567,48 @@ ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
     }
 
     goim_room_schedule_sent(&room->schedule, ngx_current_msec, interval);
+}
+
+
+/*
+ * The channel has had the room's messages up to pos (from the history):
+ * the live stream brings it those after.  What the room merged so far
+ * came before pos and goes to the other members first; from now on a
+ * message up to pos goes alone, without this channel.  Each of a
+ * channel's rooms has its own seam.
+ */
+
+void
+ngx_goim_room_seam(ngx_goim_channel_t *ch, ngx_goim_room_t *room,
+    uint64_t pos)
+{
+    ngx_uint_t          i;
+    ngx_goim_member_t  *m;
+
+    m = NULL;
+
+    for (i = 0; i < ch->nrooms; i++) {
+        if (ch->rooms[i].room == room) {
+            m = &ch->rooms[i];
+            break;
+        }
+    }
+
+    if (m == NULL) {
+        return;
+    }
+
+    if (room->batch.count) {
+        ngx_queue_remove(&m->link);
+        ngx_goim_room_flush_pending(room);
+        ngx_queue_insert_tail(&room->members, &m->link);
+    }
+
+    m->pos = pos;
+
+    if (pos > room->seam) {
+        room->seam = pos;
+    }
 }
 
 

@@ -168,6 +168,48 @@ typedef struct {
 } ngx_goim_registry_snapshot_t;
 
 
+/* a room message's position (docs/PROTOCOL.md 1.15) */
+typedef struct {
+    uint64_t               epoch;       /* the zone's */
+    uint64_t               gen;         /* the room history's */
+    uint64_t               offset;
+    uint32_t               stream;      /* the room's stream id, 2-65535 */
+} ngx_goim_history_pos_t;
+
+/* a room history's stream id, in its messages' inner ver: 0, 1 are goim's */
+#define NGX_GOIM_HISTORY_STREAM_MIN  2
+#define NGX_GOIM_HISTORY_STREAM_MAX  65535
+
+/* "<16 hex digits>-<decimal>" */
+#define NGX_GOIM_EPOCH_LEN  (16 + 1 + NGX_INT64_LEN)
+
+#define NGX_GOIM_RECOVER_NONE    0    /* a position only */
+#define NGX_GOIM_RECOVER_OK      1
+#define NGX_GOIM_RECOVER_EPOCH   2    /* another history */
+#define NGX_GOIM_RECOVER_GONE    3    /* older than the history */
+#define NGX_GOIM_RECOVER_FUTURE  4    /* past the last message */
+#define NGX_GOIM_RECOVER_NOSTREAM 5   /* no stream id free: no history */
+
+typedef struct {
+    ngx_uint_t             status;
+    ngx_goim_history_pos_t pos;         /* the room's now: the seam */
+    uint64_t               first;       /* the oldest message kept */
+    uint64_t               last;        /* the last one in buf */
+    u_char                *buf;         /* inner packets, ngx_alloc'ed */
+    size_t                 len;
+    ngx_uint_t             n;
+} ngx_goim_history_read_t;
+
+typedef struct {
+    ngx_uint_t             rooms;
+    ngx_uint_t             messages;
+    size_t                 bytes;
+    ngx_uint_t             evicted;
+    ngx_uint_t             expired;
+    ngx_uint_t             nostream;
+} ngx_goim_history_stats_t;
+
+
 /* the zone (ngx_goim_registry_zone.c) */
 char *ngx_goim_registry_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -225,6 +267,32 @@ void ngx_goim_registry_msg_release(ngx_goim_inbox_msg_t *m);
 ngx_uint_t ngx_goim_registry_inbox_put(ngx_goim_mask_t *mask,
     ngx_goim_inbox_msg_t *m, ngx_pid_t *wake, ngx_uint_t *nwake);
 ngx_uint_t ngx_goim_registry_inbox_take(void **msgs, ngx_uint_t max);
+
+/* room histories (ngx_goim_registry_history.c) */
+#define NGX_GOIM_MEMBER_ROOM      "mid://"
+#define NGX_GOIM_MEMBER_ROOM_LEN  (sizeof(NGX_GOIM_MEMBER_ROOM) - 1       \
+                                   + NGX_INT64_LEN)
+char *ngx_goim_registry_history_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_uint_t ngx_goim_registry_history_on(void);
+ngx_uint_t ngx_goim_registry_member_history_on(void);
+/* "mid://<mid>", in buf of NGX_GOIM_MEMBER_ROOM_LEN bytes */
+void ngx_goim_registry_member_room(int64_t mid, u_char *buf,
+    ngx_str_t *name);
+/* a member's room (with members=on): no client joins or leaves it */
+ngx_uint_t ngx_goim_registry_is_member_room(u_char *id, size_t len);
+ngx_int_t ngx_goim_registry_history_put(ngx_str_t *room, int32_t op,
+    ngx_str_t *body, ngx_goim_inbox_msg_t *m, u_char *pos_at,
+    ngx_goim_history_pos_t *pos, ngx_pid_t *wake, ngx_uint_t *nwake,
+    ngx_uint_t *self);
+ngx_int_t ngx_goim_registry_history_recover(u_char *name, size_t len,
+    ngx_goim_history_pos_t *since, ngx_uint_t limit, ngx_uint_t create,
+    ngx_goim_history_read_t *r);
+void ngx_goim_registry_history_expire(void);
+void ngx_goim_registry_history_stats(ngx_goim_history_stats_t *s);
+u_char *ngx_goim_registry_epoch_print(u_char *p, ngx_goim_history_pos_t *pos);
+ngx_int_t ngx_goim_registry_epoch_parse(u_char *s, size_t len,
+    ngx_goim_history_pos_t *pos);
 
 /* the node's shared state (ngx_goim_registry_node.c) */
 ngx_uint_t ngx_goim_registry_lease(ngx_msec_t ttl);

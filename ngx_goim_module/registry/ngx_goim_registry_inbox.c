@@ -18,7 +18,7 @@ ngx_goim_registry_msg_alloc(size_t size, const char *what)
     ngx_goim_inbox_msg_t  *m;
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
-    m = ngx_slab_alloc_locked(ngx_goim_shpool, size);
+    m = ngx_goim_registry_alloc_locked(size);
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
     if (m == NULL) {
@@ -57,6 +57,25 @@ ngx_uint_t
 ngx_goim_registry_inbox_put(ngx_goim_mask_t *mask, ngx_goim_inbox_msg_t *m,
     ngx_pid_t *wake, ngx_uint_t *nwake)
 {
+    ngx_uint_t  full;
+
+    /* no reader takes the message before the lock is released */
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+    full = ngx_goim_registry_inbox_put_locked(mask, m, 0, wake, nwake);
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return full;
+}
+
+
+/* self: this worker's own inbox takes it too (room histories' order) */
+
+ngx_uint_t
+ngx_goim_registry_inbox_put_locked(ngx_goim_mask_t *mask,
+    ngx_goim_inbox_msg_t *m, ngx_uint_t self, ngx_pid_t *wake,
+    ngx_uint_t *nwake)
+{
     ngx_int_t               i;
     ngx_uint_t              full;
     ngx_goim_shm_worker_t  *sw;
@@ -64,15 +83,11 @@ ngx_goim_registry_inbox_put(ngx_goim_mask_t *mask, ngx_goim_inbox_msg_t *m,
     full = 0;
     *nwake = 0;
 
-    /* no reader takes the message before the lock is released */
-
-    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
-
     for (i = ngx_goim_mask_next(mask, 0);
          i >= 0;
          i = ngx_goim_mask_next(mask, i + 1))
     {
-        if (i == ngx_goim_worker.widx) {
+        if (!self && i == ngx_goim_worker.widx) {
             continue;
         }
 
@@ -87,7 +102,9 @@ ngx_goim_registry_inbox_put(ngx_goim_mask_t *mask, ngx_goim_inbox_msg_t *m,
             continue;
         }
 
-        if (sw->inbox_tail == sw->inbox_head) {
+        if (sw->inbox_tail == sw->inbox_head
+            && i != ngx_goim_worker.widx)
+        {
             wake[(*nwake)++] = sw->pid;
         }
 
@@ -100,8 +117,6 @@ ngx_goim_registry_inbox_put(ngx_goim_mask_t *mask, ngx_goim_inbox_msg_t *m,
     if (--m->refs == 0) {
         ngx_slab_free_locked(ngx_goim_shpool, m);
     }
-
-    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
     return full;
 }

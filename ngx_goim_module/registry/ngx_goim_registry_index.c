@@ -85,8 +85,8 @@ ngx_goim_registry_key_add(ngx_str_t *key, uint32_t hash, ngx_int_t *owner)
         return NGX_OK;
     }
 
-    k = ngx_slab_alloc_locked(ngx_goim_shpool,
-                              offsetof(ngx_goim_shm_key_t, key) + key->len);
+    k = ngx_goim_registry_alloc_locked(offsetof(ngx_goim_shm_key_t, key)
+                                       + key->len);
     if (k == NULL) {
         ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
         ngx_goim_registry_nomem("a connection key");
@@ -187,6 +187,7 @@ ngx_goim_registry_mid_lookup_locked(int64_t mid)
 void
 ngx_goim_registry_mid_set(int64_t mid, ngx_uint_t on)
 {
+    size_t               size;
     uint64_t             bit;
     ngx_uint_t           word;
     ngx_goim_shm_mid_t  *m;
@@ -200,16 +201,17 @@ ngx_goim_registry_mid_set(int64_t mid, ngx_uint_t on)
 
     if (on) {
         if (m == NULL) {
-            m = ngx_slab_calloc_locked(ngx_goim_shpool,
-                                       offsetof(ngx_goim_shm_mid_t, mask)
-                                       + ngx_goim_shm->nwords
-                                         * sizeof(uint64_t));
+            size = offsetof(ngx_goim_shm_mid_t, mask)
+                   + ngx_goim_shm->nwords * sizeof(uint64_t);
+
+            m = ngx_goim_registry_alloc_locked(size);
             if (m == NULL) {
                 ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
                 ngx_goim_registry_nomem("a member id");
                 return;
             }
 
+            ngx_memzero(m, size);
             m->node.key = (ngx_rbtree_key_t) mid;
             ngx_rbtree_insert(&ngx_goim_shm->mids, &m->node);
         }
@@ -276,12 +278,14 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
                + ngx_goim_shm->nwords * sizeof(uint64_t)
                + ngx_goim_shm->nslots * sizeof(uint32_t);
 
-        r = ngx_slab_calloc_locked(ngx_goim_shpool, size + name->len);
+        r = ngx_goim_registry_alloc_locked(size + name->len);
         if (r == NULL) {
             ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
             ngx_goim_registry_nomem("a room");
             return;
         }
+
+        ngx_memzero(r, size);
 
         r->counts = (uint32_t *) &r->mask[ngx_goim_shm->nwords];
         r->sn.str.data = (u_char *) r + size;
@@ -311,6 +315,31 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
     }
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+}
+
+
+/* a worker of this node has members in the room, the lock held */
+
+ngx_uint_t
+ngx_goim_registry_room_held_locked(u_char *name, size_t len)
+{
+    return ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len) != NULL;
+}
+
+
+/* adds the room's workers to mask, the lock held (room histories) */
+
+void
+ngx_goim_registry_room_mask_locked(u_char *name, size_t len,
+    ngx_goim_mask_t *mask)
+{
+    ngx_str_node_t  *sn;
+
+    sn = ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len);
+
+    if (sn) {
+        ngx_goim_registry_words_or(mask, ((ngx_goim_shm_room_t *) sn)->mask);
+    }
 }
 
 

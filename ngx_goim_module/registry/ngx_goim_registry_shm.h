@@ -14,7 +14,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  10
+#define NGX_GOIM_SHM_VERSION  11
 
 #define NGX_GOIM_SHM_COMETS   256
 #define NGX_GOIM_SHM_COMET_ID 128
@@ -39,6 +39,32 @@ typedef struct {
     size_t                 len;
     u_char                 id[NGX_GOIM_SHM_COMET_ID];
 } ngx_goim_shm_comet_t;
+
+
+/* a room message kept for recovery (ngx_goim_registry_history.c) */
+typedef struct {
+    uint64_t               offset;
+    time_t                 time;
+    int32_t                op;
+    uint32_t               len;
+    u_char                 data[1];
+} ngx_goim_shm_hmsg_t;
+
+
+/* a room's history: a ring of its last messages, oldest at head */
+typedef struct {
+    ngx_str_node_t         sn;
+    ngx_queue_t            lru;         /* shm->history_lru, by last write */
+    uint64_t               gen;         /* the room's part of the epoch */
+    uint64_t               last;        /* the last offset given */
+    uint32_t               stream;      /* its id in the inner ver */
+    time_t                 updated;
+    ngx_uint_t             cap;
+    ngx_uint_t             n;
+    ngx_uint_t             head;
+    ngx_goim_shm_hmsg_t  **ring;
+    u_char                 name[1];
+} ngx_goim_shm_hroom_t;
 
 
 typedef struct {
@@ -71,6 +97,23 @@ typedef struct {
     ngx_uint_t             ncomets;
     ngx_goim_shm_comet_t   comets[NGX_GOIM_SHM_COMETS];
 
+    /* room histories: epoch drawn when the zone is made, not on reload */
+    uint64_t               epoch;
+    uint64_t               history_gen;
+    ngx_rbtree_t           history;
+    ngx_rbtree_node_t      history_sentinel;
+    ngx_queue_t            history_lru;
+    ngx_uint_t             history_rooms;
+    ngx_uint_t             history_messages;
+    size_t                 history_bytes;
+    ngx_uint_t             history_evicted;     /* for zone space */
+    ngx_uint_t             history_expired;     /* by ttl */
+    ngx_uint_t             history_nostream;    /* pushes without one */
+
+    /* the histories' stream ids in use (2 to 65535), and the next try */
+    uint8_t                history_streams[65536 / 8];
+    ngx_uint_t             history_stream_next;
+
     /* who is in which room (goim_presence, _presence.c) */
     ngx_rbtree_t           presence;
     ngx_rbtree_node_t      presence_sentinel;
@@ -97,6 +140,19 @@ ngx_int_t ngx_goim_registry_inbox_prepare_locked(ngx_goim_shm_worker_t *sw,
 ngx_uint_t ngx_goim_registry_inbox_depth_locked(ngx_goim_shm_worker_t *sw,
     ngx_msec_t *age);
 void ngx_goim_registry_node_purge_locked(ngx_uint_t widx);
+void ngx_goim_registry_history_init_locked(ngx_goim_shm_t *shm);
+void *ngx_goim_registry_alloc_locked(size_t size);
+ngx_uint_t ngx_goim_registry_room_held_locked(u_char *name, size_t len);
+void ngx_goim_registry_room_mask_locked(u_char *name, size_t len,
+    ngx_goim_mask_t *mask);
+ngx_goim_shm_hroom_t *ngx_goim_registry_hroom_locked(u_char *name,
+    size_t len, uint32_t stream);
+void ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h,
+    time_t now, time_t ttl, ngx_uint_t keep);
+void ngx_goim_registry_hroom_free_locked(ngx_goim_shm_hroom_t *h);
+ngx_uint_t ngx_goim_registry_inbox_put_locked(ngx_goim_mask_t *mask,
+    ngx_goim_inbox_msg_t *m, ngx_uint_t self, ngx_pid_t *wake,
+    ngx_uint_t *nwake);
 void ngx_goim_registry_presence_purge_locked(ngx_uint_t widx,
     ngx_uint_t gen);
 

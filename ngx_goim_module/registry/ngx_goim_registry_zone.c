@@ -250,6 +250,7 @@ ngx_goim_registry_zone_init(ngx_shm_zone_t *zone, void *data)
                     ngx_str_rbtree_insert_value);
     ngx_rbtree_init(&shm->rooms, &shm->rooms_sentinel,
                     ngx_str_rbtree_insert_value);
+    ngx_goim_registry_history_init_locked(shm);
 
     shpool->data = shm;
     zone->data = shm;

@@ -32,6 +32,8 @@ keys_message(unsigned char *buf, uint32_t type, const char **keys, int n,
     head.type = type;
     head.op = 1000;
     head.speed = 0;
+    head.pos = 0x0000000100000002ULL;
+    head.stream = 65535;
     head.raw = 0;
     head.ntargets = n;
     head.targets_len = tlen;
@@ -61,6 +63,7 @@ main(void)
     uint32_t              w;
     goim_imsg_t           m;
     unsigned char        *end, *buf, *p;
+    uint64_t              pos;
     goim_imsg_head_t      head;
     const unsigned char  *s;
 
@@ -100,8 +103,8 @@ main(void)
 
     /*
      * The layout is shared memory between generations of workers: seven
-     * native 32-bit words, then the targets from byte 28 (the offsets of
-     * the fields of the message the module used before this file).
+     * native 32-bit words, a room message's 64-bit offset at 28 (the
+     * registry writes it there), then the targets from byte 36.
      */
 
     memcpy(&w, buf + 0, 4);
@@ -114,9 +117,16 @@ main(void)
     is_int(w, m.head.targets_len, "layout: targets_len at 20");
     memcpy(&w, buf + 24, 4);
     is_int(w, 5, "layout: body_len at 24");
-    memcpy(&w, buf + 28, 4);
-    is_int(w, 2, "layout: the first key's length at 28");
-    is_mem(buf + 32, "k1", 2, "layout: then its bytes");
+    memcpy(&pos, buf + GOIM_IMSG_POS_OFF, 8);
+    ok(pos == 0x0000000100000002ULL && GOIM_IMSG_POS_OFF == 28,
+       "layout: pos at 28");
+    ok(m.head.pos == 0x0000000100000002ULL, "pos: read back");
+    memcpy(&w, buf + GOIM_IMSG_STREAM_OFF, 4);
+    ok(w == 65535 && GOIM_IMSG_STREAM_OFF == 36, "layout: stream at 36");
+    is_int(m.head.stream, 65535, "stream: read back");
+    memcpy(&w, buf + 40, 4);
+    is_int(w, 2, "layout: the first key's length at 40");
+    is_mem(buf + 44, "k1", 2, "layout: then its bytes");
 
     /* a kick carries keys the same way */
 
@@ -135,6 +145,8 @@ main(void)
     head.type = GOIM_IMSG_MIDS;
     head.op = -7;
     head.speed = 0;
+    head.pos = 0;
+    head.stream = 0;
     head.raw = 1;
     head.ntargets = 70;
     head.targets_len = 70 * sizeof(int64_t);
@@ -227,7 +239,7 @@ main(void)
 
     keys_message(buf, GOIM_IMSG_KEYS, keys, 2, "x", &size);
     w = 0xffffff00;
-    memcpy(buf + 28, &w, 4);
+    memcpy(buf + GOIM_IMSG_HEAD_LEN, &w, 4);
     is_int(goim_imsg_parse(buf, &m), -1,
            "a key length past the targets: refused");
 

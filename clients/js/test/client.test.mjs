@@ -64,7 +64,7 @@ function client(n, opts = {}, url) {
     c.events = [];
     c.messages = [];
     for (const ev of ['state', 'connect', 'disconnect', 'error', 'online',
-                      'room'])
+                      'room', 'recover'])
     {
         c.on(ev, (...a) => c.events.push([ev, ...a]));
     }
@@ -588,6 +588,164 @@ describe('reload and crash', () => {
         assert.equal(c.seen('disconnect')[0][1].code, 1006);
         await push(n, 'room?operation=1000&type=live&room=kill', 'back');
         await c.waitText('back');
+        c.close();
+    });
+});
+
+// goim_history: after a reconnect the client gets what it missed, once
+describe('history and recovery', () => {
+    let n;
+    before(async () => {
+        n = await startNode('client-history', {
+            main: 'goim_shutdown_drain 1s;\ngoim_history size=64;',
+            workers: 2,
+        });
+    });
+    after(async () => {
+        assert.deepEqual(await n.stop(), []);
+    });
+
+    test('a reload: the messages pushed while away, then live', async () => {
+        // the second connection waits until the pushes were made
+        let calls = 0;
+        let open;
+        const gate = new Promise((r) => { open = r; });
+        const c = client(n, { minReconnectDelay: 100, token: async () => {
+            if (++calls > 1) {
+                await gate;
+            }
+            return token('live://hist');
+        } });
+        c.connect();
+        await c.waitEvent('connect');
+        await push(n, 'room?operation=1000&type=live&room=hist', 'h1');
+        await c.waitText('h1');
+        assert.equal(c.messages[0].offset, 1);
+        assert.equal(c.messages[0].room, 'live://hist');
+        assert.equal(c.positions['live://hist'].offset, 1);
+        await n.reload(T(10000));
+        await c.waitCount('disconnect', 1);
+        await push(n, 'room?operation=1000&type=live&room=hist', 'h2');
+        await push(n, 'room?operation=1000&type=live&room=hist', 'h3');
+        open();
+        await c.waitCount('connect', 2);
+        await c.waitEvent('recover');
+        const [, r] = c.seen('recover')[0];
+        assert.deepEqual(r, { room: 'live://hist', recovered: true,
+                              reason: null, messages: 2 });
+        await push(n, 'room?operation=1000&type=live&room=hist', 'h4');
+        await c.waitText('h4');
+        assert.deepEqual(c.texts(), ['h1', 'h2', 'h3', 'h4']);
+        assert.deepEqual(c.messages.map((m) => m.offset), [1, 2, 3, 4]);
+        c.close();
+    });
+
+    test("a member's messages while away (members=on)", async () => {
+        const m = await startNode('client-member', {
+            main: 'goim_shutdown_drain 1s;\n'
+                  + 'goim_history size=64 members=on;',
+            workers: 2,
+        });
+        let calls = 0;
+        let open;
+        const gate = new Promise((r) => { open = r; });
+        const tok = token('');
+        const c = client(m, { minReconnectDelay: 100, token: async () => {
+            if (++calls > 1) {
+                await gate;
+            }
+            return tok;
+        } });
+        c.connect();
+        await c.waitEvent('connect');
+        const mid = `mids=${tok.mid}`;
+        await push(m, `mids?operation=1000&${mid}`, 'p1');
+        await c.waitText('p1');
+        assert.equal(c.messages[0].room, `mid://${tok.mid}`);
+        assert.equal(c.messages[0].offset, 1);
+        await m.reload(T(10000));
+        await c.waitCount('disconnect', 1);
+        await push(m, `mids?operation=1000&${mid}`, 'p2');
+        await push(m, `mids?operation=1000&${mid}`, 'p3');
+        open();
+        await c.waitCount('connect', 2);
+        await c.waitEvent('recover');
+        assert.deepEqual(c.seen('recover')[0][1],
+                         { room: `mid://${tok.mid}`, recovered: true,
+                           reason: null, messages: 2 });
+        await push(m, `mids?operation=1000&${mid}`, 'p4');
+        await c.waitText('p4');
+        assert.deepEqual(c.texts(), ['p1', 'p2', 'p3', 'p4']);
+        assert.deepEqual(c.messages.map((x) => x.offset), [1, 2, 3, 4]);
+        c.close();
+        assert.deepEqual(await m.stop(), []);
+    });
+
+    test('three rooms (token, room_ids, joinRooms): each recovered',
+         async () => {
+        let calls = 0;
+        let open;
+        const gate = new Promise((r) => { open = r; });
+        const c = client(n, { minReconnectDelay: 100, token: async () => {
+            if (++calls > 1) {
+                await gate;
+            }
+            return token('live://r1', { room_ids: ['group://r2'] });
+        } });
+        c.joinRooms('group://r3');
+        c.connect();
+        await c.waitEvent('connect');
+        await waitFor(() => c.positions['group://r3'] !== undefined, T(5000),
+                      'the joined room\'s position');
+        const rooms = ['live://r1', 'group://r2', 'group://r3'];
+        const path = (r) => r.replace('://', '&room=');
+        for (const r of rooms) {
+            await push(n, `room?operation=1000&type=${path(r)}`, `${r} 1`);
+        }
+        await waitFor(() => c.messages.length >= 3, T(5000), '3 messages');
+        assert.deepEqual(c.messages.map((m) => [m.room, m.offset]).sort(),
+                         rooms.map((r) => [r, 1]).sort());
+        await n.reload(T(10000));
+        await c.waitCount('disconnect', 1);
+        for (const r of rooms) {
+            await push(n, `room?operation=1000&type=${path(r)}`, `${r} 2`);
+            await push(n, `room?operation=1000&type=${path(r)}`, `${r} 3`);
+        }
+        open();
+        await c.waitCount('connect', 2);
+        await waitFor(() => c.seen('recover').length === 3, T(5000),
+                      'three recover events');
+        assert.deepEqual(c.seen('recover').map((e) => e[1]).sort(
+            (a, b) => a.room < b.room ? -1 : 1),
+            ['group://r2', 'group://r3', 'live://r1'].map((room) => ({
+                room, recovered: true, reason: null, messages: 2 })));
+        for (const r of rooms) {
+            await push(n, `room?operation=1000&type=${path(r)}`, `${r} 4`);
+        }
+        await waitFor(() => c.messages.length >= 12, T(5000), '12 messages');
+        await sleep(T(300));
+        for (const r of rooms) {
+            assert.deepEqual(
+                c.messages.filter((m) => m.room === r).map(
+                    (m) => [m.offset, m.text]),
+                [1, 2, 3, 4].map((i) => [i, `${r} ${i}`]), r);
+        }
+        assert.equal(c.messages.length, 12);
+        c.close();
+    });
+
+    test('another epoch: recovered false with the reason', async () => {
+        const c = client(n, { token: token('live://hist2') });
+        c._positions.set('live://hist2',
+                         { epoch: '0000000000000000-1', offset: 5 });
+        c.connect();
+        await c.waitEvent('recover');
+        assert.deepEqual(c.seen('recover')[0][1],
+                         { room: 'live://hist2', recovered: false,
+                           reason: 'epoch changed', messages: 0 });
+        assert.equal(c.positions['live://hist2'].offset, 0);
+        await push(n, 'room?operation=1000&type=live&room=hist2', 'x');
+        await c.waitText('x');
         c.close();
     });
 });
