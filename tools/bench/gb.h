@@ -41,6 +41,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -164,6 +165,7 @@ typedef struct {
     uint64_t           duplicates;      /* chat: a (seq, member) again */
     uint64_t           misrouted;       /* chat: not our group, bad seq */
     uint64_t           join_refused;    /* chat: auth reply "joined":false */
+    uint64_t           drained;         /* chat: deliveries read at a close */
 } gb_stats_t;
 
 
