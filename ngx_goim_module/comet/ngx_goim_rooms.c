@@ -144,7 +144,7 @@ ngx_goim_rooms_enter(ngx_goim_channel_t *ch, u_char *id, size_t len,
         return NGX_ERROR;
     }
 
-    ngx_goim_presence_add(ch, &(*joined)->sn.str);
+    ngx_goim_presence_add(ch, &(*joined)->hn.str);
 
     return NGX_OK;
 }
@@ -161,11 +161,11 @@ ngx_goim_rooms_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room)
 
     /* the room may go with its last member here: its id is kept */
 
-    tell = ngx_goim_rooms_event_allowed(ch->conf, room->sn.node.key);
+    tell = ngx_goim_rooms_event_allowed(ch->conf, room->hn.hash);
 
-    name.len = ngx_min(room->sn.str.len, NGX_GOIM_MAX_ROOM);
+    name.len = ngx_min(room->hn.str.len, NGX_GOIM_MAX_ROOM);
     name.data = buf;
-    ngx_memcpy(buf, room->sn.str.data, name.len);
+    ngx_memcpy(buf, room->hn.str.data, name.len);
 
     ngx_goim_room_leave(ch, room);
 
@@ -406,8 +406,8 @@ ngx_goim_rooms_change(ngx_goim_channel_t *ch, u_char *id, size_t len)
     old = ch->room;
 
     if (old
-        && old->sn.str.len == len
-        && ngx_memcmp(old->sn.str.data, id, len) == 0)
+        && old->hn.str.len == len
+        && ngx_memcmp(old->hn.str.data, id, len) == 0)
     {
         return NGX_OK;
     }
