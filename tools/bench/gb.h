@@ -68,6 +68,7 @@
 #define GB_STATS_US          200000         /* child -> parent period */
 #define GB_RETRY_US          1000000        /* reconnect a failed client */
 #define GB_READY_TIMEOUT     10             /* s: connect + handshake + auth */
+#define GB_CHAT_LEFT_US      1000000        /* chat: a missing member "left" */
 #define GB_HTTP_TIMEOUT_US   5000000        /* API connect or answer */
 #define GB_ERRLOG_MAX        5
 #define GB_SEC               1000000LL

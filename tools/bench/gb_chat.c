@@ -434,8 +434,12 @@ gb_down_cmp(const void *a, const void *b)
  * the last receipt of that push by any member (closed for a reconnect,
  * or still authenticating: goim's contract covers the connections
  * online when the push is accepted, and a member's worker may write it
- * later than the others'), which excuses it, or is missing.  Pushes the API refused or never answered are counted
- * apart with whatever reached their members.
+ * later than the others'), which excuses it, or is missing.  A missing
+ * pair is "left" when the member closed within GB_CHAT_LEFT_US after
+ * that window (the push may still have been on its way to it), else
+ * "stayed": a member online throughout that never got the push.  Pushes
+ * the API refused or never answered are counted apart with whatever
+ * reached their members.
  */
 
 void
@@ -447,6 +451,7 @@ gb_chat_report(void)
     int64_t    a, b;
     uint16_t   bit;
     uint64_t   s, ok, failed, unanswered, expected, delivered, missing;
+    uint64_t   missing_left;
     uint64_t   excused, excused_got, stray;
     gb_hist_t  api, down;
 
@@ -479,6 +484,7 @@ gb_chat_report(void)
     }
 
     ok = failed = unanswered = expected = delivered = missing = 0;
+    missing_left = 0;
     excused = excused_got = stray = 0;
     first_log = 0;
 
@@ -536,6 +542,15 @@ gb_chat_report(void)
 
             missing++;
 
+            for (j = start[idx]; j < start[idx + 1]; j++) {
+                if (gp_downs[j].down > b
+                    && gp_downs[j].down <= b + GB_CHAT_LEFT_US)
+                {
+                    missing_left++;
+                    break;
+                }
+            }
+
             if (first_log++ < 2 * GB_ERRLOG_MAX) {
                 fprintf(stderr, "goim-bench: chat: seq %" PRIu64 " (group "
                         "%ld, sent at %.3f s, answered after %.1f ms, last "
@@ -564,7 +579,8 @@ gb_chat_report(void)
            "\"reconnect_rate\":%ld,\"excuse_ms\":%ld,\"pushes_ok\":%" PRIu64
            ",\"pushes_failed\":%" PRIu64 ",\"pushes_unanswered\":%" PRIu64
            ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64
-           ",\"missing\":%" PRIu64 ",\"excused\":%" PRIu64
+           ",\"missing\":%" PRIu64 ",\"missing_left\":%" PRIu64
+           ",\"missing_stayed\":%" PRIu64 ",\"excused\":%" PRIu64
            ",\"excused_but_delivered\":%" PRIu64
            ",\"delivered_of_failed_or_unanswered\":%" PRIu64
            ",\"down_intervals\":%zu,\"delivered_share\":%.6f,"
@@ -574,7 +590,8 @@ gb_chat_report(void)
            "\"reconnect_max_ms\":%.3f}",
            gb.chat, gb.groups, gb.clients + gb.groups, gb.reconnect_rate,
            gb.excuse_ms, ok, failed, unanswered, expected, delivered,
-           missing, excused, excused_got, stray, gp_ndowns,
+           missing, missing_left, missing - missing_left, excused,
+           excused_got, stray, gp_ndowns,
            expected ? (double) delivered / (double) expected : 0.0,
            expected > excused
            ? (double) (delivered - excused_got)
