@@ -268,6 +268,9 @@ fi
 tw_wait
 
 
+# a profile only from this run
+rm -f "$out/perf.txt" "$out/perf.data"
+
 # --- 2. the chat ------------------------------------------------------------------
 
 conf chat
