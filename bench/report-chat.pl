@@ -143,9 +143,10 @@ $s .= "| reconnect time p50 / p99 / max (close to the new auth reply) | " . join
 $s .= "| (push, member) pairs expected | " . int_sep($c->{expected}) . " |\n";
 $s .= "| delivered exactly once | **" . int_sep($deliv) . " = " . num(100 * ($c->{delivered_share} // 0), 3) . " %** |\n";
 $s .= "| missing (member ready throughout) | **" . int_sep($c->{missing}) . "** = "
-    . num(100 * (1 - ($c->{delivered_share_not_excused} // 0)), 4) . " % of the pairs not excused: **"
-    . int_sep($stayed) . "** for members that stayed online, "
-    . int_sep($c->{missing_left}) . " for members that closed within 1 s after their excuse window |\n";
+    . num(100 * (1 - ($c->{delivered_share_not_excused} // 0)), 4)
+    . " % of the pairs not excused: **" . int_sep($stayed)
+    . "** for members that stayed online, " . int_sep($c->{missing_left})
+    . " for members that closed within 1 s after their excuse window |\n";
 $s .= "| excused: member reconnecting, not delivered | " . int_sep($c->{excused})
     . " (and " . int_sep($c->{excused_but_delivered}) . " delivered although the member was reconnecting nearby) |\n";
 $s .= "| duplicates / misrouted | " . int_sep($j->{duplicates}) . " / " . int_sep($j->{misrouted}) . " |\n";
@@ -209,24 +210,28 @@ if ($e{LATEST}) {
     my $ng = $cpu_ng / $hz / $wall;
     my $bg = $cpu_bg / $hz / $wall;
     my $us_ng = $j->{cpu_us_per_delivery};
-    my $us_bg = $deliv ? ($j->{client_cpu_measure_s} // 0) * 1e6 / $deliv : undef;
+    my $us_bg = $deliv ? ($j->{client_cpu_measure_s} // 0) * 1e6 / $deliv
+                       : undef;
     my $v = "Latest `make bench-chat` ($date, " . int_sep($e{CONNS})
         . " $e{TRANSPORT} connections each in a personal room and one "
-        . "$e{GROUP}-member group, " . int_sep($e{DELIV}) . " deliveries/s asked, "
+        . "$e{GROUP}-member group, " . int_sep($e{DELIV})
+        . " deliveries/s asked, "
         . "$e{PCT} % of the connections reconnecting a second; the whole "
         . "history is in bench/RESULTS-100k.md).\n\n";
     $v .= "- **Memory, ≤ 4 KB per connection with its two rooms:** "
         . $target->($pss_conn, 4096, 'B') . " (nginx ΔPss).\n";
     $v .= "- **" . int_sep($e{DELIV}) . " deliveries/s with p99 ≤ 200 ms:** ";
     if (defined $p99 && $p99 <= 200 && $dps >= 0.98 * $e{DELIV}) {
-        $v .= "**met** (" . int_sep($dps) . "/s, p99 " . num($p99, 0) . " ms).\n";
+        $v .= "**met** (" . int_sep($dps) . "/s, p99 " . num($p99, 0)
+            . " ms).\n";
     } else {
         $v .= "**missed**: " . int_sep($dps) . "/s delivered, p99 "
             . num($p99, 0) . " ms. The $e{NPROC} cores were "
             . sprintf('%.2f', $busy) . " busy: nginx " . sprintf('%.2f', $ng)
             . " cores (" . num($us_ng, 1) . " µs per delivery, the "
             . "reconnects, heartbeats and API requests included), goim-bench "
-            . sprintf('%.2f', $bg) . " (" . num($us_bg, 1) . " µs per delivery), "
+            . sprintf('%.2f', $bg) . " (" . num($us_bg, 1)
+            . " µs per delivery), "
             . "other processes " . sprintf('%.2f', $oth / $hz / $wall) . ". ";
         if ($us_ng && $us_bg) {
             $v .= "At these costs the machine delivers at most "
