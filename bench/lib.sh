@@ -91,7 +91,7 @@ stop_pid() {
 # listeners on 127.0.0.1: $tcp_port (goim_tcp), $ws_port (goim_websocket
 # at /sub) and $api_port (goim_logic_api under /goim/, goim_status at
 # /goim/status); MAIN lines go after events {}, API lines into the API
-# server
+# server; $events_extra (if set) lines into events {}
 goim_conf() {
     cat <<EOF
 load_module $stream_module;
@@ -107,7 +107,7 @@ worker_rlimit_nofile 20000;
 
 events {
     worker_connections 19000;
-}
+${events_extra:-}}
 $2
 stream {
     server {

@@ -92,7 +92,11 @@ my $per_room = defined $pss_conn && $e{PSS_ONE} ne '' && $rooms_on
 my $slab = $e{SLAB1} - $e{SLAB0};
 my $tcpmem = ($e{TCPMEM1} - $e{TCPMEM0}) * 4;
 
-my $ok = ($j->{ready} // 0) >= $e{CONNS} && ($c->{missing} // 1) == 0
+# a member missing a push it stayed online for is a loss; one that
+# closed within 1 s after its excuse window may have left while the
+# push was still on its way (late, shown apart: goim-bench --chat)
+my $stayed = $c->{missing_stayed} // $c->{missing};
+my $ok = ($j->{ready} // 0) >= $e{CONNS} && ($stayed // 1) == 0
          && ($j->{duplicates} // 1) == 0 && ($j->{misrouted} // 1) == 0
          && ($j->{join_refused} // 1) == 0
          && $e{ALIVE} eq 'true' && $e{LOST} == 0 && $e{SIGNALS} == 0
@@ -116,7 +120,8 @@ my $s = "\n## chat $date: " . int_sep($e{CONNS}) . " $e{TRANSPORT} connections, 
     . ($ok ? '' : ' (NOT CLEAN, see below)') . "\n\n";
 my $tree = $e{TREE} ? " + $e{TREE} uncommitted changes in ngx_goim_module/, proto/, config or tools/bench/" : '';
 $s .= "rev $e{REV}$tree, module sha256 $e{SO}…, $e{ELAPSED} s in all, "
-    . "$e{WORKERS} workers, $e{NPROC} cores shared with other work.\n\n";
+    . "$e{WORKERS} workers (multi_accept " . ($e{MULTI_ACCEPT} // "off")
+    . "), $e{NPROC} cores shared with other work.\n\n";
 $s .= "    $e{CMD_ONE}\n" if $e{CMD_ONE};
 $s .= "    $e{CMD}\n\n";
 
@@ -138,7 +143,10 @@ $s .= "| reconnect time p50 / p99 / max (close to the new auth reply) | " . join
 $s .= "| (push, member) pairs expected | " . int_sep($c->{expected}) . " |\n";
 $s .= "| delivered exactly once | **" . int_sep($deliv) . " = " . num(100 * ($c->{delivered_share} // 0), 3) . " %** |\n";
 $s .= "| missing (member ready throughout) | **" . int_sep($c->{missing}) . "** = "
-    . num(100 * (1 - ($c->{delivered_share_not_excused} // 0)), 4) . " % of the pairs not excused |\n";
+    . num(100 * (1 - ($c->{delivered_share_not_excused} // 0)), 4)
+    . " % of the pairs not excused: **" . int_sep($stayed)
+    . "** for members that stayed online, " . int_sep($c->{missing_left})
+    . " for members that closed within 1 s after their excuse window |\n";
 $s .= "| excused: member reconnecting, not delivered | " . int_sep($c->{excused})
     . " (and " . int_sep($c->{excused_but_delivered}) . " delivered although the member was reconnecting nearby) |\n";
 $s .= "| duplicates / misrouted | " . int_sep($j->{duplicates}) . " / " . int_sep($j->{misrouted}) . " |\n";
@@ -195,4 +203,56 @@ if ($e{ALERTS} || $e{SIGNALS} || $e{ERRORS}) {
 
 print $s;
 print STDERR $s;
+
+# the latest run's verdict and table for bench/RESULTS.md (bench/report.pl
+# includes the file): each target met or its measured distance and cause
+if ($e{LATEST}) {
+    my $ng = $cpu_ng / $hz / $wall;
+    my $bg = $cpu_bg / $hz / $wall;
+    my $us_ng = $j->{cpu_us_per_delivery};
+    my $us_bg = $deliv ? ($j->{client_cpu_measure_s} // 0) * 1e6 / $deliv
+                       : undef;
+    my $v = "Latest `make bench-chat` ($date, " . int_sep($e{CONNS})
+        . " $e{TRANSPORT} connections each in a personal room and one "
+        . "$e{GROUP}-member group, " . int_sep($e{DELIV})
+        . " deliveries/s asked, "
+        . "$e{PCT} % of the connections reconnecting a second; the whole "
+        . "history is in bench/RESULTS-100k.md).\n\n";
+    $v .= "- **Memory, ≤ 4 KB per connection with its two rooms:** "
+        . $target->($pss_conn, 4096, 'B') . " (nginx ΔPss).\n";
+    $v .= "- **" . int_sep($e{DELIV}) . " deliveries/s with p99 ≤ 200 ms:** ";
+    if (defined $p99 && $p99 <= 200 && $dps >= 0.98 * $e{DELIV}) {
+        $v .= "**met** (" . int_sep($dps) . "/s, p99 " . num($p99, 0)
+            . " ms).\n";
+    } else {
+        $v .= "**missed**: " . int_sep($dps) . "/s delivered, p99 "
+            . num($p99, 0) . " ms. The $e{NPROC} cores were "
+            . sprintf('%.2f', $busy) . " busy: nginx " . sprintf('%.2f', $ng)
+            . " cores (" . num($us_ng, 1) . " µs per delivery, the "
+            . "reconnects, heartbeats and API requests included), goim-bench "
+            . sprintf('%.2f', $bg) . " (" . num($us_bg, 1)
+            . " µs per delivery), "
+            . "other processes " . sprintf('%.2f', $oth / $hz / $wall) . ". ";
+        if ($us_ng && $us_bg) {
+            $v .= "At these costs the machine delivers at most "
+                . int_sep($e{NPROC} * 1e6 / ($us_ng + $us_bg))
+                . "/s with clients and server on it, and nginx alone "
+                . "would need " . sprintf('%.2f', $e{DELIV} * $us_ng / 1e6)
+                . " cores for " . int_sep($e{DELIV}) . "/s";
+        }
+        $v .= "; the latency is the wait of $e{WORKERS} workers and the client "
+            . "processes for the 2 cores (p50 " . num($j->{lat_p50_ms}, 0)
+            . " ms).\n";
+    }
+    $v .= "- **Exactness:** " . int_sep($c->{missing}) . " missing of "
+        . int_sep($c->{expected}) . " pairs (" . int_sep($stayed)
+        . " for a member that stayed online), "
+        . int_sep($j->{duplicates}) . " duplicates, "
+        . int_sep($j->{misrouted}) . " misrouted.\n";
+    (my $t = $s) =~ s/^## /### /mg;
+    if (open(my $l, '>', $e{LATEST})) {
+        print $l $v, $t;
+        close $l;
+    }
+}
 exit($ok ? 0 : 1);

@@ -548,6 +548,17 @@ sub per {
     return $v * $scale / $n;
 }
 
+# The chat shape (make bench-chat, issue 15) runs apart from make bench
+# (100,000 connections need the whole machine): its latest verdict and
+# table, which bench/run-chat.sh writes to bench/RESULTS-chat.md.
+if (open my $cf, '<', 'bench/RESULTS-chat.md') {
+    local $/;
+    my $text = <$cf>;
+    close $cf;
+    $out .= "## 5. Chat shape: 100,000 connections in personal and group"
+          . " rooms\n\n$text\n";
+}
+
 if (grep { $run{ $_->[0] } } @cluster) {
     my $redis_v = sh(q{redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/'});
     my $rdk_v = sh(q{dpkg-query -W -f='${Version}' librdkafka1 2>/dev/null}) || 'unknown';

@@ -11,8 +11,10 @@
 # token.  goim-bench --chat accounts for every (push, member) pair:
 # delivered once, missing, duplicated, or excused because the member was
 # reconnecting (bench/README.md "Chat").  The report is appended to
-# bench/RESULTS-100k.md.  Loopback only; stops by itself (BENCH_CHAT_LIMIT
-# watchdog) and stops everything it started.
+# bench/RESULTS-100k.md, the latest run's verdict goes to
+# bench/RESULTS-chat.md (bench/RESULTS.md includes it).  Loopback only;
+# stops by itself (BENCH_CHAT_LIMIT watchdog) and stops everything it
+# started.
 #
 # Steps:
 #   1. (BENCH_CHAT_CALIBRATE=1) a fresh nginx, the same connections all in
@@ -42,9 +44,15 @@
 #   BENCH_CHAT_EXCUSE_MS      goim-bench --excuse-ms (500)
 #   BENCH_CHAT_CALIBRATE      1: step 1 (per-room memory), 0: skip (1)
 #   BENCH_CHAT_PERF           1: perf record of the workers for 10 s (0)
+#   BENCH_CHAT_MULTI_ACCEPT   on: nginx's multi_accept (on); off: one
+#                             accept per event loop turn, nginx's default
 #   BENCH_CHAT_PORT_BASE      ports base+1 (TCP), +2 (WS), +11 (API) (31500)
 #   BENCH_CHAT_LIMIT          watchdog seconds (auto from the above)
 #   BENCH_CHAT_RESULTS        report file (bench/RESULTS-100k.md)
+#   BENCH_CHAT_LATEST         the latest run's verdict and table, which
+#                             bench/report.pl puts into bench/RESULTS.md
+#                             (bench/RESULTS-chat.md with the default
+#                             BENCH_CHAT_RESULTS, else none)
 #   NGINX                     nginx binary (nginx)
 #
 # Exit status: 0 when every client was ready, nothing was missing,
@@ -77,8 +85,13 @@ msg_size=${BENCH_CHAT_MSG_SIZE:-100}
 excuse=${BENCH_CHAT_EXCUSE_MS:-500}
 calibrate=${BENCH_CHAT_CALIBRATE:-1}
 perf=${BENCH_CHAT_PERF:-0}
+multi_accept=${BENCH_CHAT_MULTI_ACCEPT:-on}
 base=${BENCH_CHAT_PORT_BASE:-31500}
 results=${BENCH_CHAT_RESULTS:-bench/RESULTS-100k.md}
+# the latest run's verdict, included in bench/RESULTS.md by report.pl
+latest=${BENCH_CHAT_LATEST:-}
+[ -n "$latest" ] || [ "$results" != bench/RESULTS-100k.md ] \
+    || latest=bench/RESULTS-chat.md
 
 push_rate=$(( (deliveries + group - 1) / group ))
 reconnects=$(( conns * pct / 100 ))
@@ -156,7 +169,8 @@ conf() {
     {
         echo "# make bench-chat (bench/run-chat.sh): $conns connections, $workers workers"
         # 100k keys and 210k memberships in 110k rooms: ~512 B a room entry
-        goim_conf "$workers" "
+        events_extra="    multi_accept $multi_accept;
+" goim_conf "$workers" "
 goim_zone goim 256m;
 " "        client_body_buffer_size 64k;
         client_max_body_size 64k;
@@ -253,6 +267,9 @@ if [ "$calibrate" = 1 ]; then
 fi
 tw_wait
 
+
+# a profile only from this run
+rm -f "$out/perf.txt" "$out/perf.data"
 
 # --- 2. the chat ------------------------------------------------------------------
 
@@ -363,7 +380,8 @@ EOF
 
 export C_STARTED=$started C_CONNS=$conns C_GROUP=$group C_DELIV=$deliveries \
     C_PCT=$pct C_RECONN=$reconnects C_DURATION=$duration C_TRANSPORT=$transport \
-    C_WORKERS=$workers C_PUSH_RATE=$push_rate C_INFLIGHT=$inflight \
+    C_WORKERS=$workers C_MULTI_ACCEPT=$multi_accept \
+    C_PUSH_RATE=$push_rate C_INFLIGHT=$inflight \
     C_MSG=$msg_size C_PSS_ONE=${pss_one:-} C_RSS0=$rss0 C_RSS1=$rss1 \
     C_PSS0=$pss0 C_PSS1=$pss1 C_SLAB0=$slab0 C_SLAB1=$slab1 \
     C_TCPMEM0=${tcpmem0:-0} C_TCPMEM1=${tcpmem1:-0} C_SHM0=$shm0 C_SHM1=$shm1 \
@@ -376,7 +394,7 @@ export C_STARTED=$started C_CONNS=$conns C_GROUP=$group C_DELIV=$deliveries \
     C_TREE="$(git status --porcelain -- ngx_goim_module proto config tools/bench 2>/dev/null | wc -l)" \
     C_SO=$(sha256sum "$goim_module" | cut -c1-16) \
     C_ELAPSED=$(( $(date +%s) - started )) C_HZ=$(getconf CLK_TCK) \
-    C_NPROC=$(nproc) C_TW=$tw_left
+    C_NPROC=$(nproc) C_TW=$tw_left C_LATEST=$latest
 
 perl "$root/bench/report-chat.pl" >>"$results"
 rc=$?

@@ -246,3 +246,46 @@ is_deeply $c->join_rooms('secret://1'), { rooms => [ joined('secret://1') ] },
 $_->close for $a, $b, $c;
 --- error_log
 change room refused: not allowed
+
+
+
+=== TEST 6: 1,600 rooms: past a worker's first table and the zone's buckets
+--- main_config
+goim_max_rooms 64;
+goim_zone goim 1m;
+--- perl
+# 1m: 512 buckets per zone table, so chains of ~3; 1,600 rooms in one
+# worker double its table from 1,024 buckets (core/ngx_goim_hash.c)
+my @c;
+for my $i (0 .. 24) {
+    push @c, client($i % 2 ? 'ws' : 'tcp',
+                    tok(mid => $i + 1, key => "h$i",
+                        room_ids => [ map { "r://$i-$_" } 0 .. 63 ]));
+}
+is scalar(grep { my $c = $_;
+                 64 == grep { $_->{joined} } @{ $c->{auth}{rooms} } } @c),
+   25, "$name - every client joined its 64 rooms";
+my @probe = ([0, 0], [7, 63], [12, 33], [24, 1], [24, 63]);
+push_ok("/goim/push/room?operation=1000&type=r&room=$_->[0]-$_->[1]",
+        "R$_->[0]-$_->[1]") for @probe;
+sentinel_ok();
+is_deeply [ map { my $i = $_; collect($c[$i]) } 0 .. 24 ],
+    [ map { my $i = $_;
+            [ map { "1000:R$_->[0]-$_->[1]" } grep { $_->[0] == $i } @probe ]
+          } 0 .. 24 ],
+    "$name - each client got its rooms' pushes once, the others none";
+is_deeply online('r', '0-0', '24-63', '25-0'),
+    { '0-0' => 1, '24-63' => 1, '25-0' => 0 }, "$name - zone counts";
+$c[$_]->close for 0 .. 12;
+is_deeply wait_online({ '0-0' => 0, '12-63' => 0, '13-0' => 1 },
+                      'r', '0-0', '12-63', '13-0'),
+    { '0-0' => 0, '12-63' => 0, '13-0' => 1 },
+    "$name - 832 rooms left with their members";
+push_ok('/goim/push/room?operation=1000&type=r&room=0-0', 'GONE');
+push_ok('/goim/push/room?operation=1000&type=r&room=20-40', 'R20');
+sentinel_ok();
+is_deeply collect($c[20]), ['1000:R20'], "$name - the rooms left work";
+is_deeply collect($c[19]), [], "$name - and a push reaches only its room";
+$c[$_]->close for 13 .. 24;
+is_deeply wait_online({ '13-0' => 0, '24-63' => 0 }, 'r', '13-0', '24-63'),
+    { '13-0' => 0, '24-63' => 0 }, "$name - every room left";

@@ -232,8 +232,8 @@ ngx_goim_auth_rooms(ngx_goim_channel_t *ch, goim_token_t *tok)
     n = 0;
 
     if (ch->room) {
-        r[n].id = ch->room->sn.str.data;
-        r[n].len = ch->room->sn.str.len;
+        r[n].id = ch->room->hn.str.data;
+        r[n].len = ch->room->hn.str.len;
         r[n].fresh = 1;
         n++;
     }
@@ -324,7 +324,7 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
     key = &ch->key_node.str;
 
     if (ch->room) {
-        room = ch->room->sn.str;
+        room = ch->room->hn.str;
 
     } else {
         ngx_str_null(&room);
@@ -415,12 +415,12 @@ ngx_goim_auth_closing(ngx_goim_channel_t *ch)
 
     if (ch->room) {
         /* $goim_room in the access log, written after this */
-        ch->last_room.data = ngx_pnalloc(c->pool, ch->room->sn.str.len);
+        ch->last_room.data = ngx_pnalloc(c->pool, ch->room->hn.str.len);
 
         if (ch->last_room.data) {
-            ngx_memcpy(ch->last_room.data, ch->room->sn.str.data,
-                       ch->room->sn.str.len);
-            ch->last_room.len = ch->room->sn.str.len;
+            ngx_memcpy(ch->last_room.data, ch->room->hn.str.data,
+                       ch->room->hn.str.len);
+            ch->last_room.len = ch->room->hn.str.len;
         }
     }
 

@@ -155,7 +155,7 @@ ngx_goim_rooms_enter(ngx_goim_channel_t *ch, u_char *id, size_t len,
         return NGX_ERROR;
     }
 
-    ngx_goim_presence_add(ch, &(*joined)->sn.str);
+    ngx_goim_presence_add(ch, &(*joined)->hn.str);
 
     return NGX_OK;
 }
@@ -172,13 +172,13 @@ ngx_goim_rooms_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room)
 
     /* the room may go with its last member here: its id is kept */
 
-    tell = ngx_goim_rooms_event_allowed(ch->conf, room->sn.node.key)
-           && !ngx_goim_registry_is_member_room(room->sn.str.data,
-                                                room->sn.str.len);
+    tell = ngx_goim_rooms_event_allowed(ch->conf, room->hn.hash)
+           && !ngx_goim_registry_is_member_room(room->hn.str.data,
+                                                room->hn.str.len);
 
-    name.len = ngx_min(room->sn.str.len, NGX_GOIM_MAX_ROOM);
+    name.len = ngx_min(room->hn.str.len, NGX_GOIM_MAX_ROOM);
     name.data = buf;
-    ngx_memcpy(buf, room->sn.str.data, name.len);
+    ngx_memcpy(buf, room->hn.str.data, name.len);
 
     ngx_goim_room_leave(ch, room);
 
@@ -424,8 +424,8 @@ ngx_goim_rooms_change(ngx_goim_channel_t *ch, u_char *id, size_t len,
     old = ch->room;
 
     if (old
-        && old->sn.str.len == len
-        && ngx_memcmp(old->sn.str.data, id, len) == 0)
+        && old->hn.str.len == len
+        && ngx_memcmp(old->hn.str.data, id, len) == 0)
     {
         return NGX_OK;
     }

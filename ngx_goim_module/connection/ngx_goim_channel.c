@@ -490,7 +490,12 @@ ngx_goim_channel_flush(ngx_goim_channel_t *ch)
             }
 
         } else {
-            n = writev(c->fd, iov, niov);
+            /*
+             * one frame, the usual case of a push: send() skips writev's
+             * file and iovec layers (a few % of a worker under fan-out)
+             */
+            n = (niov == 1) ? send(c->fd, iov[0].iov_base, iov[0].iov_len, 0)
+                            : writev(c->fd, iov, niov);
 
             if (n == -1) {
                 err = ngx_socket_errno;
@@ -504,7 +509,9 @@ ngx_goim_channel_flush(ngx_goim_channel_t *ch)
                     continue;
                 }
 
-                ngx_connection_error(c, err, "goim: writev() failed");
+                ngx_connection_error(c, err, niov == 1
+                                             ? "goim: send() failed"
+                                             : "goim: writev() failed");
                 return NGX_ERROR;
             }
 

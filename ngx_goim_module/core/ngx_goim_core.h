@@ -190,6 +190,33 @@ void ngx_goim_uuid4(u_char *dst);
 ngx_int_t ngx_goim_parse_ops(u_char *p, size_t len, int32_t *ops,
     ngx_uint_t max, ngx_uint_t *n);
 
+/* chained hash tables of strings by CRC32 (ngx_goim_hash.c) */
+typedef struct ngx_goim_hnode_s  ngx_goim_hnode_t;
+
+struct ngx_goim_hnode_s {
+    ngx_goim_hnode_t      *next;
+    ngx_str_t              str;
+    uint32_t               hash;        /* ngx_crc32_long() of str */
+};
+
+typedef struct {
+    ngx_goim_hnode_t     **buckets;
+    ngx_uint_t             mask;        /* buckets - 1, a power of two */
+    ngx_uint_t             n;
+} ngx_goim_hash_t;
+
+void ngx_goim_hash_init(ngx_goim_hash_t *h, ngx_goim_hnode_t **buckets,
+    ngx_uint_t size);
+ngx_goim_hnode_t *ngx_goim_hash_find(ngx_goim_hash_t *h, u_char *s,
+    size_t len, uint32_t hash);
+void ngx_goim_hash_insert(ngx_goim_hash_t *h, ngx_goim_hnode_t *node);
+void ngx_goim_hash_delete(ngx_goim_hash_t *h, ngx_goim_hnode_t *node);
+void ngx_goim_hash_move(ngx_goim_hash_t *h, ngx_goim_hnode_t **buckets,
+    ngx_uint_t size);
+ngx_goim_hnode_t *ngx_goim_hash_next(ngx_goim_hash_t *h,
+    ngx_goim_hnode_t *node);
+ngx_uint_t ngx_goim_hash_size(size_t n, ngx_uint_t min);
+
 /* messages (ngx_goim_msg.c) */
 ngx_goim_msg_t *ngx_goim_msg_alloc(size_t len);
 void ngx_goim_msg_release(ngx_goim_msg_t *msg);

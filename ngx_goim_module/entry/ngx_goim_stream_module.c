@@ -205,7 +205,7 @@ ngx_stream_goim_variable(ngx_stream_session_t *s,
         break;
 
     default: /* NGX_GOIM_VAR_ROOM */
-        value = ch->room ? ch->room->sn.str : ch->last_room;
+        value = ch->room ? ch->room->hn.str : ch->last_room;
         break;
     }
 

@@ -33,7 +33,7 @@ typedef struct {
 
 
 struct ngx_goim_room_s {
-    ngx_str_node_t         sn;          /* sn.str: the room id */
+    ngx_goim_hnode_t       hn;          /* hn.str: the room id */
     ngx_queue_t            members;
     ngx_uint_t             online;      /* members in this worker */
 

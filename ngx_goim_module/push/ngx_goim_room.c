@@ -11,14 +11,12 @@
 #include "ngx_goim_push.h"
 
 
-typedef struct {
-    ngx_rbtree_t           tree;
-    ngx_rbtree_node_t      sentinel;
-    ngx_uint_t             n;
-} ngx_goim_rooms_t;
+/* the worker's rooms by name: a table that doubles as it fills */
+#define NGX_GOIM_ROOMS_HASH_MIN  1024
 
 
 static ngx_goim_room_t *ngx_goim_room_lookup(u_char *name, size_t len);
+static void ngx_goim_rooms_grow(ngx_log_t *log);
 static ngx_int_t ngx_goim_room_grow(ngx_goim_channel_t *ch);
 static void ngx_goim_room_move(ngx_goim_member_t *dst,
     ngx_goim_member_t *src);
@@ -33,23 +31,61 @@ static void ngx_goim_room_forget(ngx_goim_room_t *room, ngx_goim_msg_t *msg);
 static void ngx_goim_room_free(ngx_goim_room_t *room);
 
 
-static ngx_goim_rooms_t  ngx_goim_rooms;
+static ngx_goim_hash_t    ngx_goim_rooms;
+static ngx_goim_hnode_t  *ngx_goim_rooms_buckets[NGX_GOIM_ROOMS_HASH_MIN];
 
 
 void
 ngx_goim_rooms_init(void)
 {
-    ngx_rbtree_init(&ngx_goim_rooms.tree, &ngx_goim_rooms.sentinel,
-                    ngx_str_rbtree_insert_value);
-    ngx_goim_rooms.n = 0;
+    if (ngx_goim_rooms.buckets
+        && ngx_goim_rooms.buckets != ngx_goim_rooms_buckets)
+    {
+        ngx_free(ngx_goim_rooms.buckets);
+    }
+
+    ngx_goim_hash_init(&ngx_goim_rooms, ngx_goim_rooms_buckets,
+                       NGX_GOIM_ROOMS_HASH_MIN);
 }
 
 
 static ngx_goim_room_t *
 ngx_goim_room_lookup(u_char *name, size_t len)
 {
-    return (ngx_goim_room_t *) ngx_goim_str_lookup(&ngx_goim_rooms.tree,
-                                                   name, len);
+    return (ngx_goim_room_t *) ngx_goim_hash_find(&ngx_goim_rooms, name, len,
+                                                  ngx_crc32_long(name, len));
+}
+
+
+/*
+ * More rooms than buckets: the table doubles (at a join, not on the
+ * push path).  Without memory it stays as it is, with longer chains.
+ */
+
+static void
+ngx_goim_rooms_grow(ngx_log_t *log)
+{
+    ngx_uint_t          size;
+    ngx_goim_hnode_t  **buckets, **old;
+
+    if (ngx_goim_rooms.n <= ngx_goim_rooms.mask) {
+        return;
+    }
+
+    size = 2 * (ngx_goim_rooms.mask + 1);
+
+    buckets = ngx_alloc(size * sizeof(ngx_goim_hnode_t *), log);
+    if (buckets == NULL) {
+        return;
+    }
+
+    old = ngx_goim_rooms.buckets;
+
+    ngx_goim_hash_move(&ngx_goim_rooms, buckets, size);
+
+    if (old != ngx_goim_rooms_buckets) {
+        ngx_free(old);
+    }
 }
 
 
@@ -86,9 +122,9 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
         }
 
         ngx_memcpy(room->name, name, len);
-        room->sn.str.data = room->name;
-        room->sn.str.len = len;
-        room->sn.node.key = ngx_crc32_long(name, len);
+        room->hn.str.data = room->name;
+        room->hn.str.len = len;
+        room->hn.hash = ngx_crc32_long(name, len);
         room->online = 0;
         ngx_queue_init(&room->members);
 
@@ -101,8 +137,8 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
         ngx_goim_event_init(&room->flush, ngx_goim_room_flush_handler,
                             ngx_cycle->log, 1);
 
-        ngx_rbtree_insert(&ngx_goim_rooms.tree, &room->sn.node);
-        ngx_goim_rooms.n++;
+        ngx_goim_hash_insert(&ngx_goim_rooms, &room->hn);
+        ngx_goim_rooms_grow(ch->connection->log);
         ngx_goim_worker.stats->rooms++;
     }
 
@@ -120,8 +156,8 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
         && !ch->withdrawn
         && !ngx_goim_registry_is_member_room(name, len))
     {
-        m->presence = ngx_goim_registry_presence_add(&room->sn.str,
-                                                     room->sn.node.key,
+        m->presence = ngx_goim_registry_presence_add(&room->hn.str,
+                                                     room->hn.hash,
                                                      &ch->key_node.str,
                                                      ch->mid, &ch->platform);
     }
@@ -130,7 +166,7 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
     room->online++;
 
     if (!ch->withdrawn) {
-        ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, 1);
+        ngx_goim_registry_room_count(&room->hn.str, room->hn.hash, 1);
     }
 
     *joined = room;
@@ -150,8 +186,8 @@ ngx_goim_room_member(ngx_goim_channel_t *ch, u_char *name, size_t len)
     for (i = 0; i < ch->nrooms; i++) {
         room = ch->rooms[i].room;
 
-        if (room->sn.str.len == len
-            && ngx_memcmp(room->sn.str.data, name, len) == 0)
+        if (room->hn.str.len == len
+            && ngx_memcmp(room->hn.str.data, name, len) == 0)
         {
             return room;
         }
@@ -240,12 +276,11 @@ ngx_goim_room_leave(ngx_goim_channel_t *ch, ngx_goim_room_t *room)
     }
 
     if (!ch->withdrawn) {
-        ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, -1);
+        ngx_goim_registry_room_count(&room->hn.str, room->hn.hash, -1);
     }
 
     if (--room->online == 0) {
-        ngx_rbtree_delete(&ngx_goim_rooms.tree, &room->sn.node);
-        ngx_goim_rooms.n--;
+        ngx_goim_hash_delete(&ngx_goim_rooms, &room->hn);
         ngx_goim_worker.stats->rooms--;
         ngx_goim_room_free(room);
     }
@@ -277,7 +312,7 @@ ngx_goim_room_withdraw(ngx_goim_channel_t *ch)
 
     for (i = 0; i < ch->nrooms; i++) {
         room = ch->rooms[i].room;
-        ngx_goim_registry_room_count(&room->sn.str, room->sn.node.key, -1);
+        ngx_goim_registry_room_count(&room->hn.str, room->hn.hash, -1);
 
         if (ch->rooms[i].presence) {
             ngx_goim_registry_presence_del(ch->rooms[i].presence);
@@ -292,8 +327,8 @@ ngx_goim_room_withdraw(ngx_goim_channel_t *ch)
 ngx_uint_t
 ngx_goim_room_online(ngx_goim_room_t *room)
 {
-    return ngx_goim_registry_online_count(room->sn.str.data,
-                                          room->sn.str.len);
+    return ngx_goim_registry_online_count(room->hn.str.data,
+                                          room->hn.str.len);
 }
 
 

@@ -12,7 +12,7 @@
 
 
 typedef struct {
-    ngx_str_node_t         sn;
+    ngx_goim_hnode_t       hn;
     ngx_uint_t             widx;
     ngx_uint_t             wgen;
     u_char                 key[1];
@@ -27,7 +27,7 @@ typedef struct {
 
 /* the mask's words, then the counts, then the name in one block */
 typedef struct {
-    ngx_str_node_t         sn;
+    ngx_goim_hnode_t       hn;
     uint32_t              *counts;      /* [nslots] */
     uint64_t               mask[1];     /* [nwords] */
 } ngx_goim_shm_room_t;
@@ -39,11 +39,14 @@ typedef ngx_uint_t (*ngx_goim_shm_gone_pt)(ngx_rbtree_node_t *node,
 
 static void ngx_goim_registry_sweep_locked(ngx_rbtree_t *tree,
     ngx_goim_shm_gone_pt gone, ngx_uint_t widx, ngx_uint_t gen);
-static ngx_uint_t ngx_goim_registry_key_gone(ngx_rbtree_node_t *node,
+static void ngx_goim_registry_hash_sweep_locked(ngx_goim_hash_t *h,
+    ngx_uint_t (*gone)(ngx_goim_hnode_t *node, ngx_uint_t widx,
+    ngx_uint_t gen), ngx_uint_t widx, ngx_uint_t gen);
+static ngx_uint_t ngx_goim_registry_key_gone(ngx_goim_hnode_t *node,
     ngx_uint_t widx, ngx_uint_t gen);
 static ngx_uint_t ngx_goim_registry_mid_gone(ngx_rbtree_node_t *node,
     ngx_uint_t widx, ngx_uint_t gen);
-static ngx_uint_t ngx_goim_registry_room_gone(ngx_rbtree_node_t *node,
+static ngx_uint_t ngx_goim_registry_room_gone(ngx_goim_hnode_t *node,
     ngx_uint_t widx, ngx_uint_t gen);
 static ngx_goim_shm_mid_t *ngx_goim_registry_mid_lookup_locked(int64_t mid);
 static ngx_uint_t ngx_goim_registry_words_empty(uint64_t *w);
@@ -59,7 +62,6 @@ static void ngx_goim_registry_words_or(ngx_goim_mask_t *mask, uint64_t *w);
 ngx_int_t
 ngx_goim_registry_key_add(ngx_str_t *key, uint32_t hash, ngx_int_t *owner)
 {
-    ngx_str_node_t      *sn;
     ngx_goim_shm_key_t  *k;
     ngx_goim_worker_t   *w = &ngx_goim_worker;
 
@@ -67,11 +69,10 @@ ngx_goim_registry_key_add(ngx_str_t *key, uint32_t hash, ngx_int_t *owner)
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->keys, key, hash);
+    k = (ngx_goim_shm_key_t *) ngx_goim_hash_find(&ngx_goim_shm->keys,
+                                                  key->data, key->len, hash);
 
-    if (sn) {
-        k = (ngx_goim_shm_key_t *) sn;
-
+    if (k) {
         if (k->widx != (ngx_uint_t) w->widx) {
             *owner = k->widx;
         }
@@ -94,13 +95,13 @@ ngx_goim_registry_key_add(ngx_str_t *key, uint32_t hash, ngx_int_t *owner)
     }
 
     ngx_memcpy(k->key, key->data, key->len);
-    k->sn.str.data = k->key;
-    k->sn.str.len = key->len;
-    k->sn.node.key = hash;
+    k->hn.str.data = k->key;
+    k->hn.str.len = key->len;
+    k->hn.hash = hash;
     k->widx = w->widx;
     k->wgen = w->wgen;
 
-    ngx_rbtree_insert(&ngx_goim_shm->keys, &k->sn.node);
+    ngx_goim_hash_insert(&ngx_goim_shm->keys, &k->hn);
 
     ngx_goim_shm->workers[w->widx].connections++;
 
@@ -115,21 +116,17 @@ ngx_goim_registry_key_add(ngx_str_t *key, uint32_t hash, ngx_int_t *owner)
 void
 ngx_goim_registry_key_del(ngx_str_t *key, uint32_t hash)
 {
-    ngx_str_node_t      *sn;
     ngx_goim_shm_key_t  *k;
     ngx_goim_worker_t   *w = &ngx_goim_worker;
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->keys, key, hash);
+    k = (ngx_goim_shm_key_t *) ngx_goim_hash_find(&ngx_goim_shm->keys,
+                                                  key->data, key->len, hash);
 
-    if (sn) {
-        k = (ngx_goim_shm_key_t *) sn;
-
-        if (k->widx == (ngx_uint_t) w->widx && k->wgen == w->wgen) {
-            ngx_rbtree_delete(&ngx_goim_shm->keys, &k->sn.node);
-            ngx_slab_free_locked(ngx_goim_shpool, k);
-        }
+    if (k && k->widx == (ngx_uint_t) w->widx && k->wgen == w->wgen) {
+        ngx_goim_hash_delete(&ngx_goim_shm->keys, &k->hn);
+        ngx_slab_free_locked(ngx_goim_shpool, k);
     }
 
     if (ngx_goim_shm->workers[w->widx].connections) {
@@ -145,14 +142,18 @@ ngx_goim_registry_key_del(ngx_str_t *key, uint32_t hash)
 ngx_int_t
 ngx_goim_registry_key_owner(u_char *key, size_t len)
 {
-    ngx_int_t        widx;
-    ngx_str_node_t  *sn;
+    uint32_t             hash;
+    ngx_int_t            widx;
+    ngx_goim_shm_key_t  *k;
+
+    hash = ngx_crc32_long(key, len);
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    sn = ngx_goim_str_lookup(&ngx_goim_shm->keys, key, len);
+    k = (ngx_goim_shm_key_t *) ngx_goim_hash_find(&ngx_goim_shm->keys, key,
+                                                  len, hash);
 
-    widx = sn ? (ngx_int_t) ((ngx_goim_shm_key_t *) sn)->widx : -1;
+    widx = k ? (ngx_int_t) k->widx : -1;
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
@@ -256,7 +257,6 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
     size_t                size;
     uint64_t              bit;
     ngx_uint_t            widx, word;
-    ngx_str_node_t       *sn;
     ngx_goim_shm_room_t  *r;
 
     widx = ngx_goim_worker.widx;
@@ -265,8 +265,9 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    sn = ngx_str_rbtree_lookup(&ngx_goim_shm->rooms, name, hash);
-    r = (ngx_goim_shm_room_t *) sn;
+    r = (ngx_goim_shm_room_t *) ngx_goim_hash_find(&ngx_goim_shm->rooms,
+                                                   name->data, name->len,
+                                                   hash);
 
     if (r == NULL) {
         if (delta <= 0) {
@@ -288,11 +289,11 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
         ngx_memzero(r, size);
 
         r->counts = (uint32_t *) &r->mask[ngx_goim_shm->nwords];
-        r->sn.str.data = (u_char *) r + size;
-        ngx_memcpy(r->sn.str.data, name->data, name->len);
-        r->sn.str.len = name->len;
-        r->sn.node.key = hash;
-        ngx_rbtree_insert(&ngx_goim_shm->rooms, &r->sn.node);
+        r->hn.str.data = (u_char *) r + size;
+        ngx_memcpy(r->hn.str.data, name->data, name->len);
+        r->hn.str.len = name->len;
+        r->hn.hash = hash;
+        ngx_goim_hash_insert(&ngx_goim_shm->rooms, &r->hn);
     }
 
     if (delta < 0 && r->counts[widx] < (uint32_t) -delta) {
@@ -310,7 +311,7 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
     }
 
     if (ngx_goim_registry_words_empty(r->mask)) {
-        ngx_rbtree_delete(&ngx_goim_shm->rooms, &r->sn.node);
+        ngx_goim_hash_delete(&ngx_goim_shm->rooms, &r->hn);
         ngx_slab_free_locked(ngx_goim_shpool, r);
     }
 
@@ -323,7 +324,9 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
 ngx_uint_t
 ngx_goim_registry_room_held_locked(u_char *name, size_t len)
 {
-    return ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len) != NULL;
+    return ngx_goim_hash_find(&ngx_goim_shm->rooms, name, len,
+                              ngx_crc32_long(name, len))
+           != NULL;
 }
 
 
@@ -333,12 +336,14 @@ void
 ngx_goim_registry_room_mask_locked(u_char *name, size_t len,
     ngx_goim_mask_t *mask)
 {
-    ngx_str_node_t  *sn;
+    ngx_goim_shm_room_t  *r;
 
-    sn = ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len);
+    r = (ngx_goim_shm_room_t *) ngx_goim_hash_find(&ngx_goim_shm->rooms, name,
+                                                   len,
+                                                   ngx_crc32_long(name, len));
 
-    if (sn) {
-        ngx_goim_registry_words_or(mask, ((ngx_goim_shm_room_t *) sn)->mask);
+    if (r) {
+        ngx_goim_registry_words_or(mask, r->mask);
     }
 }
 
@@ -346,14 +351,19 @@ ngx_goim_registry_room_mask_locked(u_char *name, size_t len,
 void
 ngx_goim_registry_room_mask(u_char *name, size_t len, ngx_goim_mask_t *mask)
 {
-    ngx_str_node_t  *sn;
+    uint32_t              hash;
+    ngx_goim_shm_room_t  *r;
+
+    /* the hash before the lock: the lock is the node's */
+    hash = ngx_crc32_long(name, len);
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    sn = ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len);
+    r = (ngx_goim_shm_room_t *) ngx_goim_hash_find(&ngx_goim_shm->rooms, name,
+                                                   len, hash);
 
-    if (sn) {
-        ngx_goim_registry_words_or(mask, ((ngx_goim_shm_room_t *) sn)->mask);
+    if (r) {
+        ngx_goim_registry_words_or(mask, r->mask);
     }
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
@@ -365,19 +375,19 @@ ngx_goim_registry_room_mask(u_char *name, size_t len, ngx_goim_mask_t *mask)
 ngx_uint_t
 ngx_goim_registry_room_total(u_char *name, size_t len)
 {
+    uint32_t              hash;
     ngx_uint_t            i, total;
-    ngx_str_node_t       *sn;
     ngx_goim_shm_room_t  *r;
 
     total = 0;
+    hash = ngx_crc32_long(name, len);
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    sn = ngx_goim_str_lookup(&ngx_goim_shm->rooms, name, len);
+    r = (ngx_goim_shm_room_t *) ngx_goim_hash_find(&ngx_goim_shm->rooms, name,
+                                                   len, hash);
 
-    if (sn) {
-        r = (ngx_goim_shm_room_t *) sn;
-
+    if (r) {
         /* a slot out of the mask has a count of 0 */
         for (i = 0; i < ngx_goim_shm->nslots; i++) {
             total += r->counts[i];
@@ -397,24 +407,14 @@ ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
     ngx_uint_t **counts, ngx_uint_t *n)
 {
     ngx_uint_t            k, cap;
-    ngx_rbtree_node_t    *node, *sentinel;
+    ngx_goim_hnode_t     *node;
     ngx_goim_shm_room_t  *r;
 
     *n = 0;
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
-    cap = 0;
-    sentinel = ngx_goim_shm->rooms.sentinel;
-
-    if (ngx_goim_shm->rooms.root != sentinel) {
-        for (node = ngx_rbtree_min(ngx_goim_shm->rooms.root, sentinel);
-             node;
-             node = ngx_rbtree_next(&ngx_goim_shm->rooms, node))
-        {
-            cap++;
-        }
-    }
+    cap = ngx_goim_shm->rooms.n;
 
     *names = ngx_palloc(pool, (cap + 1) * sizeof(ngx_str_t));
     *counts = ngx_palloc(pool, (cap + 1) * sizeof(ngx_uint_t));
@@ -425,20 +425,20 @@ ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
     }
 
     if (cap) {
-        for (node = ngx_rbtree_min(ngx_goim_shm->rooms.root, sentinel);
+        for (node = ngx_goim_hash_next(&ngx_goim_shm->rooms, NULL);
              node;
-             node = ngx_rbtree_next(&ngx_goim_shm->rooms, node))
+             node = ngx_goim_hash_next(&ngx_goim_shm->rooms, node))
         {
             r = (ngx_goim_shm_room_t *) node;
 
-            (*names)[*n].data = ngx_pnalloc(pool, r->sn.str.len + 1);
+            (*names)[*n].data = ngx_pnalloc(pool, r->hn.str.len + 1);
             if ((*names)[*n].data == NULL) {
                 ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
                 return NGX_ERROR;
             }
 
-            ngx_memcpy((*names)[*n].data, r->sn.str.data, r->sn.str.len);
-            (*names)[*n].len = r->sn.str.len;
+            ngx_memcpy((*names)[*n].data, r->hn.str.data, r->hn.str.len);
+            (*names)[*n].len = r->hn.str.len;
 
             (*counts)[*n] = 0;
 
@@ -461,12 +461,14 @@ ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
 void
 ngx_goim_registry_index_purge_locked(ngx_uint_t widx, ngx_uint_t gen)
 {
-    ngx_goim_registry_sweep_locked(&ngx_goim_shm->keys,
-                                   ngx_goim_registry_key_gone, widx, gen);
+    ngx_goim_registry_hash_sweep_locked(&ngx_goim_shm->keys,
+                                        ngx_goim_registry_key_gone, widx,
+                                        gen);
     ngx_goim_registry_sweep_locked(&ngx_goim_shm->mids,
                                    ngx_goim_registry_mid_gone, widx, gen);
-    ngx_goim_registry_sweep_locked(&ngx_goim_shm->rooms,
-                                   ngx_goim_registry_room_gone, widx, gen);
+    ngx_goim_registry_hash_sweep_locked(&ngx_goim_shm->rooms,
+                                        ngx_goim_registry_room_gone, widx,
+                                        gen);
 }
 
 
@@ -496,8 +498,28 @@ ngx_goim_registry_sweep_locked(ngx_rbtree_t *tree, ngx_goim_shm_gone_pt gone,
 }
 
 
+/* the same for a hash table: the next node is taken before a delete */
+
+static void
+ngx_goim_registry_hash_sweep_locked(ngx_goim_hash_t *h,
+    ngx_uint_t (*gone)(ngx_goim_hnode_t *node, ngx_uint_t widx,
+    ngx_uint_t gen), ngx_uint_t widx, ngx_uint_t gen)
+{
+    ngx_goim_hnode_t  *node, *next;
+
+    for (node = ngx_goim_hash_next(h, NULL); node; node = next) {
+        next = ngx_goim_hash_next(h, node);
+
+        if (gone(node, widx, gen)) {
+            ngx_goim_hash_delete(h, node);
+            ngx_slab_free_locked(ngx_goim_shpool, node);
+        }
+    }
+}
+
+
 static ngx_uint_t
-ngx_goim_registry_key_gone(ngx_rbtree_node_t *node, ngx_uint_t widx,
+ngx_goim_registry_key_gone(ngx_goim_hnode_t *node, ngx_uint_t widx,
     ngx_uint_t gen)
 {
     ngx_goim_shm_key_t  *k = (ngx_goim_shm_key_t *) node;
@@ -519,7 +541,7 @@ ngx_goim_registry_mid_gone(ngx_rbtree_node_t *node, ngx_uint_t widx,
 
 
 static ngx_uint_t
-ngx_goim_registry_room_gone(ngx_rbtree_node_t *node, ngx_uint_t widx,
+ngx_goim_registry_room_gone(ngx_goim_hnode_t *node, ngx_uint_t widx,
     ngx_uint_t gen)
 {
     ngx_goim_shm_room_t  *r = (ngx_goim_shm_room_t *) node;

@@ -14,7 +14,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  11
+#define NGX_GOIM_SHM_VERSION  12
 
 #define NGX_GOIM_SHM_COMETS   256
 #define NGX_GOIM_SHM_COMET_ID 128
@@ -71,12 +71,11 @@ typedef struct {
     uint32_t               magic;
     uint32_t               version;
     ngx_uint_t             gen;
-    ngx_rbtree_t           keys;
-    ngx_rbtree_node_t      keys_sentinel;
+    /* keys and rooms: hashed, looked up on every push and connect */
+    ngx_goim_hash_t        keys;
     ngx_rbtree_t           mids;
     ngx_rbtree_node_t      mids_sentinel;
-    ngx_rbtree_t           rooms;
-    ngx_rbtree_node_t      rooms_sentinel;
+    ngx_goim_hash_t        rooms;
 
     /* goim_worker_slots when the zone was made; a reload keeps them */
     ngx_uint_t             nslots;

@@ -177,9 +177,11 @@ ngx_goim_registry_zone_add(ngx_conf_t *cf, ngx_goim_conf_t *gcf,
 static ngx_int_t
 ngx_goim_registry_zone_init(ngx_shm_zone_t *zone, void *data)
 {
-    ngx_goim_shm_t   *shm;
-    ngx_goim_conf_t  *gcf;
-    ngx_slab_pool_t  *shpool;
+    ngx_uint_t         nb;
+    ngx_goim_shm_t    *shm;
+    ngx_goim_conf_t   *gcf;
+    ngx_slab_pool_t   *shpool;
+    ngx_goim_hnode_t **keys, **rooms;
 
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
     gcf = zone->data;
@@ -235,20 +237,26 @@ ngx_goim_registry_zone_init(ngx_shm_zone_t *zone, void *data)
     shm->sessions_dirty = ngx_slab_calloc(shpool,
                                           shm->nslots * sizeof(ngx_uint_t));
 
-    if (shm->workers == NULL || shm->sessions_dirty == NULL) {
+    /* a bucket per 2 KB of zone, about one per key or room it holds */
+    nb = ngx_goim_hash_size(zone->shm.size / 2048, 64);
+
+    keys = ngx_slab_alloc(shpool, nb * sizeof(ngx_goim_hnode_t *));
+    rooms = ngx_slab_alloc(shpool, nb * sizeof(ngx_goim_hnode_t *));
+
+    if (shm->workers == NULL || shm->sessions_dirty == NULL
+        || keys == NULL || rooms == NULL)
+    {
         ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
                       "goim zone \"%V\" too small for %ui worker slots",
                       &zone->shm.name, shm->nslots);
         return NGX_ERROR;
     }
 
-    ngx_rbtree_init(&shm->keys, &shm->keys_sentinel,
-                    ngx_str_rbtree_insert_value);
+    ngx_goim_hash_init(&shm->keys, keys, nb);
+    ngx_goim_hash_init(&shm->rooms, rooms, nb);
     ngx_rbtree_init(&shm->mids, &shm->mids_sentinel,
                     ngx_rbtree_insert_value);
     ngx_rbtree_init(&shm->presence, &shm->presence_sentinel,
-                    ngx_str_rbtree_insert_value);
-    ngx_rbtree_init(&shm->rooms, &shm->rooms_sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_goim_registry_history_init_locked(shm);
 

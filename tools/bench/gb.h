@@ -41,6 +41,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -67,6 +68,7 @@
 #define GB_STATS_US          200000         /* child -> parent period */
 #define GB_RETRY_US          1000000        /* reconnect a failed client */
 #define GB_READY_TIMEOUT     10             /* s: connect + handshake + auth */
+#define GB_CHAT_LEFT_US      1000000        /* chat: a missing member "left" */
 #define GB_HTTP_TIMEOUT_US   5000000        /* API connect or answer */
 #define GB_ERRLOG_MAX        5
 #define GB_SEC               1000000LL
@@ -164,6 +166,7 @@ typedef struct {
     uint64_t           duplicates;      /* chat: a (seq, member) again */
     uint64_t           misrouted;       /* chat: not our group, bad seq */
     uint64_t           join_refused;    /* chat: auth reply "joined":false */
+    uint64_t           drained;         /* chat: deliveries read at a close */
 } gb_stats_t;
 
 

@@ -24,6 +24,7 @@ static size_t       gc_downs_cap;
 static double       gc_churn_tokens;
 static int64_t      gc_churn_last;
 static uint64_t     gc_rand;
+static int          gc_draining;
 
 /* parent */
 static int64_t     *gp_t_sent;          /* per seq, monotonic us; 0: not */
@@ -123,6 +124,10 @@ gb_child_chat_delivery(gb_conn_t *c, int64_t seq, uint64_t lat,
     }
 
     gc_masks[s] |= bit;
+
+    if (gc_draining) {
+        gc_stats.drained++;
+    }
 }
 
 
@@ -181,6 +186,32 @@ gb_child_chat_up(gb_conn_t *c)
 
 
 /*
+ * Before a planned close, what the server already wrote is read: it
+ * was delivered (on loopback a write lands in our receive queue at
+ * once), and a client behind on its reading would otherwise throw it
+ * away with the socket and count it missing.
+ */
+
+static void
+gb_child_chat_drain(gb_conn_t *c)
+{
+    int  avail, rounds;
+
+    gc_draining = 1;
+
+    for (rounds = 0; rounds < 256 && c->state == GB_READY; rounds++) {
+        if (ioctl(c->fd, FIONREAD, &avail) == -1 || avail <= 0) {
+            break;
+        }
+
+        gb_child_read(c);
+    }
+
+    gc_draining = 0;
+}
+
+
+/*
  * Reconnects: this process's share of --reconnect-rate a second, each a
  * ready client picked at random, closed and queued to connect at once
  * with the same token (same key, same rooms).
@@ -215,6 +246,13 @@ gb_child_chat_churn(int64_t now)
             c = &gc_conns[k];
 
             if (c->state == GB_READY) {
+                gb_child_chat_drain(c);
+
+                if (c->state != GB_READY) {
+                    /* the drain found an error: dropped already */
+                    break;
+                }
+
                 gc_stats.reconnects++;
                 gb_child_drop(c, 0, 0);
                 break;
@@ -396,8 +434,12 @@ gb_down_cmp(const void *a, const void *b)
  * the last receipt of that push by any member (closed for a reconnect,
  * or still authenticating: goim's contract covers the connections
  * online when the push is accepted, and a member's worker may write it
- * later than the others'), which excuses it, or is missing.  Pushes the API refused or never answered are counted
- * apart with whatever reached their members.
+ * later than the others'), which excuses it, or is missing.  A missing
+ * pair is "left" when the member closed within GB_CHAT_LEFT_US after
+ * that window (the push may still have been on its way to it), else
+ * "stayed": a member online throughout that never got the push.  Pushes
+ * the API refused or never answered are counted apart with whatever
+ * reached their members.
  */
 
 void
@@ -409,6 +451,7 @@ gb_chat_report(void)
     int64_t    a, b;
     uint16_t   bit;
     uint64_t   s, ok, failed, unanswered, expected, delivered, missing;
+    uint64_t   missing_left;
     uint64_t   excused, excused_got, stray;
     gb_hist_t  api, down;
 
@@ -441,6 +484,7 @@ gb_chat_report(void)
     }
 
     ok = failed = unanswered = expected = delivered = missing = 0;
+    missing_left = 0;
     excused = excused_got = stray = 0;
     first_log = 0;
 
@@ -498,6 +542,15 @@ gb_chat_report(void)
 
             missing++;
 
+            for (j = start[idx]; j < start[idx + 1]; j++) {
+                if (gp_downs[j].down > b
+                    && gp_downs[j].down <= b + GB_CHAT_LEFT_US)
+                {
+                    missing_left++;
+                    break;
+                }
+            }
+
             if (first_log++ < 2 * GB_ERRLOG_MAX) {
                 fprintf(stderr, "goim-bench: chat: seq %" PRIu64 " (group "
                         "%ld, sent at %.3f s, answered after %.1f ms, last "
@@ -526,7 +579,8 @@ gb_chat_report(void)
            "\"reconnect_rate\":%ld,\"excuse_ms\":%ld,\"pushes_ok\":%" PRIu64
            ",\"pushes_failed\":%" PRIu64 ",\"pushes_unanswered\":%" PRIu64
            ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64
-           ",\"missing\":%" PRIu64 ",\"excused\":%" PRIu64
+           ",\"missing\":%" PRIu64 ",\"missing_left\":%" PRIu64
+           ",\"missing_stayed\":%" PRIu64 ",\"excused\":%" PRIu64
            ",\"excused_but_delivered\":%" PRIu64
            ",\"delivered_of_failed_or_unanswered\":%" PRIu64
            ",\"down_intervals\":%zu,\"delivered_share\":%.6f,"
@@ -536,7 +590,8 @@ gb_chat_report(void)
            "\"reconnect_max_ms\":%.3f}",
            gb.chat, gb.groups, gb.clients + gb.groups, gb.reconnect_rate,
            gb.excuse_ms, ok, failed, unanswered, expected, delivered,
-           missing, excused, excused_got, stray, gp_ndowns,
+           missing, missing_left, missing - missing_left, excused,
+           excused_got, stray, gp_ndowns,
            expected ? (double) delivered / (double) expected : 0.0,
            expected > excused
            ? (double) (delivered - excused_got)

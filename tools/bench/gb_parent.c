@@ -530,6 +530,7 @@ gb_parent(void)
         gp_total.duplicates += pr->stats.duplicates;
         gp_total.misrouted += pr->stats.misrouted;
         gp_total.join_refused += pr->stats.join_refused;
+        gp_total.drained += pr->stats.drained;
     }
 
     if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
@@ -757,9 +758,11 @@ gb_report(void)
 
     if (gb.chat && !gb.idle) {
         printf(",\"reconnects\":%" PRIu64 ",\"duplicates\":%" PRIu64
-               ",\"misrouted\":%" PRIu64 ",\"join_refused\":%" PRIu64,
+               ",\"misrouted\":%" PRIu64 ",\"join_refused\":%" PRIu64
+               ",\"drained_at_close\":%" PRIu64,
                gp_total.reconnects, gp_total.duplicates,
-               gp_total.misrouted, gp_total.join_refused);
+               gp_total.misrouted, gp_total.join_refused,
+               gp_total.drained);
         gb_chat_report();
     }
 
