@@ -249,17 +249,7 @@ $_->close for $a, $b;
 
 
 
-=== TEST 5: members=on is for the embedded node
---- main_config
-goim_history size=16 members=on;
-goim_redis 127.0.0.1:1;
---- must_die
---- error_log
-"goim_history members=on" is for the embedded node, not with "goim_redis" yet
-
-
-
-=== TEST 6: members=off: pushes by mid as before, no member room
+=== TEST 5: members=off: pushes by mid as before, no member room
 --- main_config
 goim_shutdown_drain 1s;
 goim_history size=16 ttl=60s;

@@ -400,14 +400,6 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
                 : (gcf->redis && gcf->redis->name.len) ? NGX_GOIM_REDIS
                 : NGX_GOIM_EMBEDDED;
 
-    if (gcf->history_members == 1 && gcf->mode != NGX_GOIM_EMBEDDED) {
-        /* a push by mid reaches other nodes: the zone cannot keep it */
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "\"goim_history members=on\" is for the embedded "
-                      "node, not with \"goim_redis\" yet");
-        return NGX_CONF_ERROR;
-    }
-
     return NGX_CONF_OK;
 }
 

@@ -144,10 +144,11 @@ ngx_uint_t ngx_goim_api_target_here(ngx_goim_api_target_t *t,
 void ngx_goim_api_other_servers(yajl_gen g, ngx_goim_api_target_t *t,
     ngx_uint_t n, ngx_goim_conf_t *gcf);
 
+/* mid_ops, mid_bodies: each mid's message, kept with members=on */
 ngx_int_t ngx_goim_api_lookup(ngx_http_request_t *r, ngx_str_t *keys,
     ngx_uint_t *key_items, ngx_uint_t nkeys, int64_t *mids,
-    ngx_uint_t *mid_items, ngx_uint_t nmids, ngx_goim_api_lookup_pt done,
-    void *data);
+    ngx_uint_t *mid_items, ngx_uint_t nmids, int32_t *mid_ops,
+    ngx_str_t *mid_bodies, ngx_goim_api_lookup_pt done, void *data);
 
 /*
  * Pushes through Kafka (ngx_goim_api_kafka.c): a batch of n messages

@@ -149,9 +149,10 @@ ngx_goim_api_batch_embedded(ngx_goim_api_batch_t *b)
 static ngx_int_t
 ngx_goim_api_batch_lookup(ngx_goim_api_batch_t *b)
 {
+    int32_t              *ops;
     int64_t              *mids;
     ngx_int_t             rc;
-    ngx_str_t            *keys;
+    ngx_str_t            *keys, *bodies;
     ngx_uint_t            i, k, nkeys, nmids, *key_items, *mid_items;
     ngx_http_request_t   *r;
     ngx_goim_api_item_t  *item;
@@ -166,9 +167,11 @@ ngx_goim_api_batch_lookup(ngx_goim_api_batch_t *b)
     mids = ngx_palloc(r->pool, b->ntargets * sizeof(int64_t));
     key_items = ngx_palloc(r->pool, b->ntargets * sizeof(ngx_uint_t));
     mid_items = ngx_palloc(r->pool, b->ntargets * sizeof(ngx_uint_t));
+    ops = ngx_palloc(r->pool, b->ntargets * sizeof(int32_t));
+    bodies = ngx_palloc(r->pool, b->ntargets * sizeof(ngx_str_t));
 
     if (keys == NULL || mids == NULL || key_items == NULL
-        || mid_items == NULL)
+        || mid_items == NULL || ops == NULL || bodies == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -194,12 +197,15 @@ ngx_goim_api_batch_lookup(ngx_goim_api_batch_t *b)
              k++)
         {
             mids[nmids] = item->mids[k];
+            ops[nmids] = item->op;
+            bodies[nmids] = item->body;
             mid_items[nmids++] = i;
         }
     }
 
     rc = ngx_goim_api_lookup(r, keys, key_items, nkeys, mids, mid_items,
-                             nmids, ngx_goim_api_batch_found, b);
+                             nmids, ops, bodies, ngx_goim_api_batch_found,
+                             b);
 
     if (rc == NGX_DONE) {
         return NGX_DONE;

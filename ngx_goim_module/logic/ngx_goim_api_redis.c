@@ -14,6 +14,11 @@
  * nobody.  Commands on one connection run in order: a "ready" read first was
  * written after every session of that node.
  *
+ * With goim_history members=on, every push by mid is also kept in the
+ * member's stream offline_<mid> (docs/PROTOCOL.md 1.16, 3.7), by a script
+ * pipelined behind the lookups: the answer waits for it, so that a code 0
+ * means kept, and a failed write answers an error.
+ *
  * With goim_kafka, one goim.PushMsg goes to Kafka per server that holds
  * targets (this node included), and the answer waits until Kafka
  * acknowledged them all (ngx_goim_api_kafka.c).  Without it, the keys of
@@ -31,6 +36,7 @@ typedef struct {
     ngx_goim_api_redis_t      *owner;
     ngx_goim_redis_req_t      *req;         /* NULL: answered */
     ngx_uint_t                 item;        /* of the mid looked up */
+    int64_t                    mid;         /* whose message is kept */
 } ngx_goim_api_cmd_t;
 
 
@@ -65,7 +71,11 @@ static void ngx_goim_api_mid_reply(redisReply *reply, void *data,
     const char *err);
 static ngx_int_t ngx_goim_api_redis_send(ngx_goim_api_redis_t *a,
     ngx_str_t *keys, ngx_uint_t nkeys, int64_t *mids, ngx_uint_t *mid_items,
-    ngx_uint_t nmids);
+    ngx_uint_t nmids, int32_t *ops, ngx_str_t *bodies);
+static ngx_int_t ngx_goim_api_keep(ngx_goim_api_redis_t *a, int64_t mid,
+    ngx_uint_t item, int32_t op, ngx_str_t *body);
+static void ngx_goim_api_kept_reply(redisReply *reply, void *data,
+    const char *err);
 static ngx_int_t ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key,
     size_t key_len, redisReply *server, ngx_uint_t item);
 static void ngx_goim_api_lookup_done(ngx_goim_api_redis_t *a);
@@ -130,7 +140,10 @@ ngx_int_t
 ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
     ngx_str_t *keys, int64_t *mids, ngx_uint_t n)
 {
+    int32_t               *ops;
     ngx_int_t              rc;
+    ngx_str_t             *bodies;
+    ngx_uint_t             i;
     ngx_goim_api_redis_t  *a;
 
     a = ngx_goim_api_redis_push(r);
@@ -138,8 +151,25 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ops = NULL;
+    bodies = NULL;
+
+    if (keys == NULL && ngx_goim_registry_member_stream_on()) {
+        /* every member keeps the same message */
+        ops = ngx_palloc(r->pool, (n + 1) * sizeof(int32_t));
+        bodies = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
+        if (ops == NULL || bodies == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        for (i = 0; i < n; i++) {
+            ops[i] = push->op;
+            bodies[i] = push->body;
+        }
+    }
+
     rc = ngx_goim_api_redis_send(a, keys, keys ? n : 0, mids, NULL,
-                                 keys ? 0 : n);
+                                 keys ? 0 : n, ops, bodies);
 
     if (rc == NGX_DECLINED) {
         /* the cleanup cancels those already sent */
@@ -168,8 +198,8 @@ ngx_goim_api_push_redis(ngx_http_request_t *r, ngx_goim_push_t *push,
 ngx_int_t
 ngx_goim_api_lookup(ngx_http_request_t *r, ngx_str_t *keys,
     ngx_uint_t *key_items, ngx_uint_t nkeys, int64_t *mids,
-    ngx_uint_t *mid_items, ngx_uint_t nmids, ngx_goim_api_lookup_pt done,
-    void *data)
+    ngx_uint_t *mid_items, ngx_uint_t nmids, int32_t *mid_ops,
+    ngx_str_t *mid_bodies, ngx_goim_api_lookup_pt done, void *data)
 {
     ngx_int_t              rc;
     ngx_goim_api_redis_t  *a;
@@ -183,7 +213,13 @@ ngx_goim_api_lookup(ngx_http_request_t *r, ngx_str_t *keys,
     a->done = done;
     a->data = data;
 
-    rc = ngx_goim_api_redis_send(a, keys, nkeys, mids, mid_items, nmids);
+    if (!ngx_goim_registry_member_stream_on()) {
+        mid_ops = NULL;
+        mid_bodies = NULL;
+    }
+
+    rc = ngx_goim_api_redis_send(a, keys, nkeys, mids, mid_items, nmids,
+                                 mid_ops, mid_bodies);
 
     if (rc != NGX_OK) {
         /* the commands already sent must not call back */
@@ -197,13 +233,15 @@ ngx_goim_api_lookup(ngx_http_request_t *r, ngx_str_t *keys,
 
 /*
  * The records' MGET, then one MGET key_<k>... for all keys and one
- * HGETALL mid_<mid> per mid: NGX_OK when all were queued, NGX_DECLINED
- * when Redis is not connected, NGX_ERROR.
+ * HGETALL mid_<mid> per mid, then, with ops, each mid's message kept
+ * (ops[i], bodies[i]): NGX_OK when all were queued, NGX_DECLINED when
+ * Redis is not connected, NGX_ERROR.
  */
 
 static ngx_int_t
 ngx_goim_api_redis_send(ngx_goim_api_redis_t *a, ngx_str_t *keys,
-    ngx_uint_t nkeys, int64_t *mids, ngx_uint_t *mid_items, ngx_uint_t nmids)
+    ngx_uint_t nkeys, int64_t *mids, ngx_uint_t *mid_items, ngx_uint_t nmids,
+    int32_t *ops, ngx_str_t *bodies)
 {
     ngx_int_t              rc;
     size_t                *argvlen;
@@ -215,7 +253,8 @@ ngx_goim_api_redis_send(ngx_goim_api_redis_t *a, ngx_str_t *keys,
     r = a->request;
 
     /* the records' MGET first, then the sessions' */
-    a->cmds = ngx_pcalloc(r->pool, (nmids + 2) * sizeof(ngx_goim_api_cmd_t));
+    a->cmds = ngx_pcalloc(r->pool, (2 * nmids + 2)
+                                   * sizeof(ngx_goim_api_cmd_t));
 
     if (a->cmds == NULL
         || ngx_array_init(&a->targets, r->pool, nkeys + nmids + 1,
@@ -280,7 +319,108 @@ ngx_goim_api_redis_send(ngx_goim_api_redis_t *a, ngx_str_t *keys,
         a->pending++;
     }
 
+    for (i = 0; ops && i < nmids; i++) {
+        if (mids[i] <= 0) {
+            /* no member: goim's mid 0 is an anonymous connection */
+            continue;
+        }
+
+        rc = ngx_goim_api_keep(a, mids[i], mid_items ? mid_items[i] : 0,
+                               ops[i], &bodies[i]);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * A member's message kept in its stream offline_<mid> (docs/PROTOCOL.md
+ * 1.16): the stream id's milliseconds are the stream's epoch, taken from
+ * TIME when the stream is new (its first offset 1) and from its last
+ * entry after, and its sequence is the offset, one more per message.
+ * MAXLEN ~ keeps at least goim_history's size; the TTL is its ttl from
+ * the last message.  One script: nothing can come between the read of
+ * the last id and the XADD.
+ */
+
+static ngx_int_t
+ngx_goim_api_keep(ngx_goim_api_redis_t *a, int64_t mid, ngx_uint_t item,
+    int32_t op, ngx_str_t *body)
+{
+    ngx_goim_conf_t     *gcf;
+    ngx_goim_api_cmd_t  *cmd;
+
+    static const char  script[] =
+        "local l = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1) "
+        "local id "
+        "if l[1] then "
+            "id = string.match(l[1][1], '^%d+') .. '-*' "
+        "else "
+            "local t = redis.call('TIME') "
+            "id = t[1] .. string.format('%03d', math.floor(t[2] / 1000)) "
+                ".. '-1' "
+        "end "
+        "id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, "
+                        "'op', ARGV[3], 'body', ARGV[4]) "
+        "redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+        "return id";
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    cmd = &a->cmds[a->ncmds];
+    cmd->owner = a;
+    cmd->item = item;
+    cmd->mid = mid;
+    cmd->req = ngx_goim_redis_command(ngx_goim_api_kept_reply, cmd,
+                                      "EVAL %s 1 offline_%lld %lld %lld "
+                                      "%d %b", script, (long long) mid,
+                                      (long long) gcf->history_size,
+                                      (long long) gcf->history_ttl * 1000,
+                                      (int) op, body->data,
+                                      (size_t) body->len);
+    if (cmd->req == NULL) {
+        return NGX_DECLINED;
+    }
+
+    a->ncmds++;
+    a->pending++;
+
+    return NGX_OK;
+}
+
+
+/* "<epoch>-<offset>": the member's message is kept */
+
+static void
+ngx_goim_api_kept_reply(redisReply *reply, void *data, const char *err)
+{
+    ngx_goim_api_cmd_t    *cmd = data;
+    ngx_goim_api_redis_t  *a;
+
+    a = cmd->owner;
+    cmd->req = NULL;
+    a->pending--;
+
+    if (err == NULL && reply->type != REDIS_REPLY_STRING) {
+        err = "unexpected reply";
+    }
+
+    if (err && a->err == NULL) {
+        ngx_snprintf(a->errbuf, sizeof(a->errbuf) - 1,
+                     "member %L: the message was not kept (offline_%L): "
+                     "%s%Z", cmd->mid, cmd->mid, err);
+        a->err = (const char *) a->errbuf;
+
+        ngx_log_error(NGX_LOG_ERR, a->request->connection->log, 0,
+                      "goim: push refused: %s", a->err);
+    }
+
+    if (a->pending == 0) {
+        ngx_goim_api_push_done(a);
+    }
 }
 
 

@@ -276,6 +276,7 @@ char *ngx_goim_registry_history_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_uint_t ngx_goim_registry_history_on(void);
 ngx_uint_t ngx_goim_registry_member_history_on(void);
+ngx_uint_t ngx_goim_registry_member_stream_on(void);
 /* "mid://<mid>", in buf of NGX_GOIM_MEMBER_ROOM_LEN bytes */
 void ngx_goim_registry_member_room(int64_t mid, u_char *buf,
     ngx_str_t *name);

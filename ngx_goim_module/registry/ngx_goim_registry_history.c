@@ -117,7 +117,8 @@ ngx_goim_registry_history_on(void)
  * pushes by mid) are kept as those of a room that only the member's own
  * connections are in, "mid://<mid>" (docs/PROTOCOL.md 1.16).  With
  * goim_redis a push by mid reaches other nodes' connections, which a
- * history of this node cannot follow: not there.
+ * history of this node cannot follow: a stream per member in Redis keeps
+ * them instead (ngx_goim_registry_member_stream_on()).
  */
 
 ngx_uint_t
@@ -130,6 +131,21 @@ ngx_goim_registry_member_history_on(void)
     return gcf->history_size != 0
            && gcf->history_members == 1
            && ngx_goim_mode() == NGX_GOIM_EMBEDDED;
+}
+
+
+/* members=on with goim_redis: the logic keeps them in offline_<mid> */
+
+ngx_uint_t
+ngx_goim_registry_member_stream_on(void)
+{
+    ngx_goim_conf_t  *gcf;
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    return gcf->history_size != 0
+           && gcf->history_members == 1
+           && ngx_goim_mode() != NGX_GOIM_EMBEDDED;
 }
 
 
