@@ -369,6 +369,7 @@ void gb_child_ext_done(gb_conn_t *c);
 /* gb_client_input.c */
 void gb_child_read(gb_conn_t *c);
 void gb_child_report(uint32_t type);
+void gb_child_write_all(const void *data, size_t len);
 
 /* gb_parent.c */
 int gb_parent(void);

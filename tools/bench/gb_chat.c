@@ -263,30 +263,6 @@ gb_child_chat_churn(int64_t now)
 
 
 static void
-gb_child_write_all(const void *data, size_t len)
-{
-    ssize_t         n;
-    const uint8_t  *p;
-
-    for (p = data; len; ) {
-        n = write(gc_out, p, len);
-
-        if (n == -1) {
-            if (errno == EINTR) {
-                continue;
-            }
-
-            /* the parent is gone */
-            _exit(1);
-        }
-
-        p += n;
-        len -= n;
-    }
-}
-
-
-static void
 gb_child_write(uint32_t type, const void *data, size_t len)
 {
     gb_rec_t  rec;

@@ -487,9 +487,6 @@ gb_child_delivery(gb_conn_t *c, const uint8_t *p, size_t len)
 void
 gb_child_report(uint32_t type)
 {
-    size_t      len;
-    uint8_t    *p;
-    ssize_t     n;
     gb_rec_t    rec;
     static struct {
         gb_rec_t    rec;
@@ -507,10 +504,19 @@ gb_child_report(uint32_t type)
         memcpy(buf.final.seqs, gc_seqs, sizeof(gc_seqs));
     }
 
-    p = (uint8_t *) &buf;
-    len = sizeof(gb_rec_t) + rec.len;
+    gb_child_write_all(&buf, sizeof(gb_rec_t) + rec.len);
+}
 
-    while (len) {
+
+/* a record to the parent, whole; a child whose parent is gone exits */
+
+void
+gb_child_write_all(const void *data, size_t len)
+{
+    ssize_t         n;
+    const uint8_t  *p;
+
+    for (p = data; len; ) {
         n = write(gc_out, p, len);
 
         if (n == -1) {
