@@ -21,6 +21,7 @@ static ngx_int_t ngx_goim_auth_register(ngx_goim_channel_t *ch,
 static ngx_int_t ngx_goim_auth_rooms(ngx_goim_channel_t *ch,
     goim_token_t *tok);
 static void ngx_goim_auth_done(ngx_goim_channel_t *ch, ngx_int_t rc);
+static void ngx_goim_auth_member_done(ngx_goim_channel_t *ch);
 static void ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver,
     int32_t seq);
 
@@ -84,6 +85,11 @@ ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         ch->auth_seq = pkt->seq;
         ch->auth_pending = 1;
 
+        /* its member's live messages are held from here on */
+        if (ngx_goim_member_init(ch) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         if (ngx_goim_session_add(ch, ngx_goim_auth_done) != NGX_OK) {
             ngx_goim_auth_done(ch, NGX_ERROR);
         }
@@ -102,6 +108,22 @@ ngx_goim_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 static void
 ngx_goim_auth_done(ngx_goim_channel_t *ch, ngx_int_t rc)
 {
+    u_char  *id;
+    size_t   len;
+
+    id = ngx_goim_member_room(ch, &len);
+
+    if (id) {
+        ngx_goim_member_want(ch, ngx_goim_recover_want(ch, id, len));
+    }
+
+    if (rc == NGX_OK
+        && ngx_goim_member_read(ch, ngx_goim_auth_member_done) == NGX_AGAIN)
+    {
+        /* its member stream's seam first (docs/PROTOCOL.md 1.16) */
+        return;
+    }
+
     ch->auth_pending = 0;
 
     if (rc == NGX_OK) {
@@ -113,6 +135,19 @@ ngx_goim_auth_done(ngx_goim_channel_t *ch, ngx_int_t rc)
         ngx_goim_channel_fail(ch, NGX_LOG_WARN, GOIM_WS_CLOSE_INTERNAL,
                               "auth failed: Redis unavailable");
     }
+
+    ngx_goim_channel_resume(ch);
+}
+
+
+/* the member's stream was read, or failed (op 36 says so) */
+
+static void
+ngx_goim_auth_member_done(ngx_goim_channel_t *ch)
+{
+    ch->auth_pending = 0;
+
+    ngx_goim_auth_accepted(ch, ch->auth_ver, ch->auth_seq);
 
     ngx_goim_channel_resume(ch);
 }
@@ -333,7 +368,8 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
     len = sizeof("{\"mid\":,\"key\":\"\",\"room_id\":\"\"}") - 1 + NGX_INT64_LEN
           + key->len + ngx_escape_json(NULL, key->data, key->len)
           + room.len + ngx_escape_json(NULL, room.data, room.len)
-          + sizeof(",\"rooms\":") - 1 + ngx_goim_rooms_json_len(r, n, 1);
+          + sizeof(",\"rooms\":") - 1 + ngx_goim_rooms_json_len(r, n, 1)
+          + ngx_goim_member_json_len(ch);
 
     body = ngx_alloc(len, ch->connection->log);
     if (body == NULL) {
@@ -350,6 +386,7 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
     if (r) {
         p = ngx_cpymem(p, ",\"rooms\":", sizeof(",\"rooms\":") - 1);
         p = ngx_goim_rooms_json(p, r, n, 1);
+        p = ngx_goim_member_json(ch, p);
     }
 
     *p++ = '}';
@@ -360,6 +397,9 @@ ngx_goim_auth_accepted(ngx_goim_channel_t *ch, int32_t ver, int32_t seq)
     ngx_free(body);
 
     (void) ngx_goim_recover_finish(ch, r, n, hrs, NGX_GOIM_RECOVER_AUTH);
+
+    /* the member's live messages from its seam on */
+    ngx_goim_member_live(ch);
 }
 
 
@@ -378,6 +418,7 @@ ngx_goim_auth_unregister(ngx_goim_channel_t *ch)
     if (ngx_goim_mode() != NGX_GOIM_EMBEDDED) {
         /* an auth still waiting for Redis is abandoned */
         ch->auth_pending = 0;
+        ngx_goim_member_cancel(ch);
         ngx_goim_session_cancel(ch);
         ngx_goim_session_del(ch);
     }

@@ -21,6 +21,7 @@ ngx_goim_comet_init(ngx_cycle_t *cycle)
 {
     ngx_goim_channel_set_handlers(&ngx_goim_comet_handlers);
     ngx_goim_push_set_kick_handler(ngx_goim_auth_kick);
+    ngx_goim_push_set_member_handler(ngx_goim_member_push);
     ngx_goim_ipc_set_shutdown_handler(ngx_goim_drain);
 
     ngx_goim_housekeeping_init(cycle);

@@ -20,6 +20,7 @@
 #include "ngx_goim_kafka.h"
 
 #include <goim_token.h>
+#include <goim_recover.h>
 
 
 /* the answer for one room of a join or leave */
@@ -86,6 +87,41 @@ ngx_int_t ngx_goim_recover_finish(ngx_goim_channel_t *ch,
     ngx_uint_t flags);
 void ngx_goim_recover_release(ngx_goim_room_result_t *r, ngx_uint_t n,
     ngx_goim_history_read_t *hrs);
+/* the room's position asked for by op 35, NULL when none is pending */
+goim_recover_room_t *ngx_goim_recover_want(ngx_goim_channel_t *ch,
+    u_char *id, size_t len);
+
+/*
+ * A member's stream in Redis (ngx_goim_member.c): init at auth, read
+ * once the session is written (done(ch) when it is back), then op 8's
+ * entry, op 36's, and the live stream.
+ */
+typedef void (*ngx_goim_member_done_pt)(ngx_goim_channel_t *ch);
+
+#define NGX_GOIM_MEMBER_ENTRY_LEN                                             \
+    (sizeof(",{\"room_id\":\"\",\"joined\":true,\"stream\":0,"              \
+            "\"epoch\":\"\",\"offset\":}") + NGX_GOIM_MEMBER_ROOM_LEN           \
+     + 2 * NGX_INT64_LEN)
+
+#define NGX_GOIM_MEMBER_RESULT_LEN                                            \
+    (NGX_GOIM_MEMBER_ENTRY_LEN                                               \
+     + sizeof(",\"recovered\":false,\"reason\":\"\"") + 128 * 6)
+
+ngx_int_t ngx_goim_member_init(ngx_goim_channel_t *ch);
+ngx_int_t ngx_goim_member_read(ngx_goim_channel_t *ch,
+    ngx_goim_member_done_pt done);
+/* "mid://<mid>" of a connection with a member stream, else NULL */
+u_char *ngx_goim_member_room(ngx_goim_channel_t *ch, size_t *len);
+void ngx_goim_member_want(ngx_goim_channel_t *ch,
+    goim_recover_room_t *want);
+void ngx_goim_member_cancel(ngx_goim_channel_t *ch);
+size_t ngx_goim_member_json_len(ngx_goim_channel_t *ch);
+u_char *ngx_goim_member_json(ngx_goim_channel_t *ch, u_char *p);
+ngx_uint_t ngx_goim_member_named(ngx_goim_channel_t *ch, u_char *id,
+    size_t len);
+u_char *ngx_goim_member_result(ngx_goim_channel_t *ch, u_char *p);
+void ngx_goim_member_live(ngx_goim_channel_t *ch);
+void ngx_goim_member_push(ngx_goim_push_t *push, ngx_goim_channel_t *ch);
 
 /* housekeeping and the drain (ngx_goim_drain.c) */
 void ngx_goim_housekeeping_init(ngx_cycle_t *cycle);

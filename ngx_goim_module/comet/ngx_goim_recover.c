@@ -101,6 +101,19 @@ ngx_goim_recover_cleanup(void *data)
 }
 
 
+goim_recover_room_t *
+ngx_goim_recover_want(ngx_goim_channel_t *ch, u_char *id, size_t len)
+{
+    ngx_goim_recover_req_t  *rr = ch->recover;
+
+    if (rr && rr->bad) {
+        return NULL;
+    }
+
+    return ngx_goim_recover_find(rr, id, len);
+}
+
+
 static goim_recover_room_t *
 ngx_goim_recover_find(ngx_goim_recover_req_t *rr, u_char *id, size_t len)
 {
@@ -354,6 +367,10 @@ ngx_goim_recover_finish(ngx_goim_channel_t *ch, ngx_goim_room_result_t *r,
         }
     }
 
+    if (ch->member_stream && (flags & NGX_GOIM_RECOVER_AUTH)) {
+        len += NGX_GOIM_MEMBER_RESULT_LEN;
+    }
+
     body = ngx_alloc(len, ch->connection->log);
     if (body == NULL) {
         ngx_free(why);
@@ -387,10 +404,23 @@ ngx_goim_recover_finish(ngx_goim_channel_t *ch, ngx_goim_room_result_t *r,
                                    want != NULL, why[i]);
     }
 
+    /* the member's stream in Redis, joined at auth (docs/PROTOCOL.md 1.16) */
+
+    if (flags & NGX_GOIM_RECOVER_AUTH) {
+        p = ngx_goim_member_result(ch, p);
+    }
+
     /* the rooms asked for that this operation did not join */
 
     if (pending) {
         for (i = 0; i < rr->req.n; i++) {
+            if ((flags & NGX_GOIM_RECOVER_AUTH)
+                && ngx_goim_member_named(ch, (u_char *) rr->req.rooms[i].room,
+                                         rr->req.rooms[i].room_len))
+            {
+                continue;
+            }
+
             for (k = 0; k < n; k++) {
                 if (r[k].hr
                     && r[k].len == rr->req.rooms[i].room_len
@@ -460,43 +490,10 @@ ngx_goim_recover_release(ngx_goim_room_result_t *r, ngx_uint_t n,
 static ngx_int_t
 ngx_goim_recover_deliver(ngx_goim_channel_t *ch, ngx_goim_history_read_t *hr)
 {
-    size_t           hlen;
-    u_char           ws[GOIM_WS_MAX_HEADER], *p;
-    ngx_int_t        rc;
-    ngx_goim_msg_t  *msg;
-
     if (hr->n == 0) {
         return NGX_OK;
     }
 
-    hlen = 0;
-
-    if (ch->transport == NGX_GOIM_WS) {
-        hlen = goim_ws_write_header(ws, GOIM_WS_OP_BINARY,
-                                    GOIM_HEADER_LEN + hr->len);
-    }
-
-    msg = ngx_goim_msg_alloc(hlen + GOIM_HEADER_LEN + hr->len);
-    if (msg == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = msg->data;
-
-    if (ch->transport == NGX_GOIM_WS) {
-        p = ngx_cpymem(p, ws, hlen);
-        p += goim_packet_write_header(p, hr->len, 1, GOIM_OP_RAW, 0);
-        ngx_memcpy(p, hr->buf, hr->len);
-
-    } else {
-        /* TCP: the inner packets as they are */
-        ngx_memcpy(p, hr->buf, hr->len);
-        msg->len = hr->len;
-    }
-
-    rc = ngx_goim_channel_push(ch, msg);
-
-    ngx_goim_msg_release(msg);
-
-    return rc == NGX_OK ? NGX_OK : NGX_DECLINED;
+    return ngx_goim_push_packets(ch, hr->buf, hr->len) == NGX_OK
+           ? NGX_OK : NGX_DECLINED;
 }

@@ -131,6 +131,7 @@ struct ngx_goim_channel_s {
     size_t                 room_rights_len;
 
     void                  *recover;     /* op 35 request (comet/) */
+    void                  *member_stream;   /* its mid's, Redis (comet/) */
 
     int32_t               *watch;       /* watched ops (comet/) */
     ngx_uint_t             nwatch;

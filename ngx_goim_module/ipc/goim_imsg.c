@@ -32,6 +32,9 @@ goim_imsg_put_head(unsigned char *p, const goim_imsg_head_t *head)
     memcpy(p, w, sizeof(w));
     memcpy(p + GOIM_IMSG_POS_OFF, &head->pos, 8);
     memcpy(p + GOIM_IMSG_STREAM_OFF, &head->stream, 4);
+    memset(p + GOIM_IMSG_STREAM_OFF + 4, 0, 4);
+    memcpy(p + GOIM_IMSG_EPOCH_OFF, &head->epoch, 8);
+    memcpy(p + GOIM_IMSG_MID_OFF, &head->mid, 8);
 
     return p + GOIM_IMSG_HEAD_LEN;
 }
@@ -81,6 +84,8 @@ goim_imsg_parse(const unsigned char *p, goim_imsg_t *m)
     memcpy(w, p, sizeof(w));
     memcpy(&m->head.pos, p + GOIM_IMSG_POS_OFF, 8);
     memcpy(&m->head.stream, p + GOIM_IMSG_STREAM_OFF, 4);
+    memcpy(&m->head.epoch, p + GOIM_IMSG_EPOCH_OFF, 8);
+    memcpy(&m->head.mid, p + GOIM_IMSG_MID_OFF, 8);
 
     m->head.type = w[0];
     memcpy(&m->head.op, &w[1], 4);

@@ -6,7 +6,7 @@
  *
  *     uint32 type, int32 op, uint32 speed, uint32 raw,
  *     uint32 ntargets, uint32 targets_len, uint32 body_len, uint64 pos,
- *     uint32 stream,
+ *     uint32 stream, uint32 (unused), uint64 epoch, int64 mid,
  *     targets (targets_len bytes), body (body_len bytes)
  *
  * Targets are keys or a room, each as a uint32 length then its bytes,
@@ -29,7 +29,7 @@
 #define GOIM_IMSG_ALL       3
 #define GOIM_IMSG_KICK      4
 
-#define GOIM_IMSG_HEAD_LEN  40
+#define GOIM_IMSG_HEAD_LEN  56
 
 /*
  * where pos and stream are: a room message gets its offset and its
@@ -37,6 +37,10 @@
  */
 #define GOIM_IMSG_POS_OFF     28
 #define GOIM_IMSG_STREAM_OFF  36
+
+/* a member's message (docs/PROTOCOL.md 1.16): its stream's epoch, its mid */
+#define GOIM_IMSG_EPOCH_OFF   40
+#define GOIM_IMSG_MID_OFF     48
 
 
 typedef struct {
@@ -49,6 +53,8 @@ typedef struct {
     uint32_t        body_len;
     uint64_t        pos;            /* a room message's offset, or 0 */
     uint32_t        stream;         /* and its room's stream id */
+    uint64_t        epoch;          /* a member's message: its epoch */
+    int64_t         mid;            /* and its member, else 0 */
 } goim_imsg_head_t;
 
 

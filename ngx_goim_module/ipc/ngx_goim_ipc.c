@@ -231,6 +231,8 @@ ngx_goim_ipc_send_room(goim_imsg_head_t *head, ngx_str_t *room,
 
     head->pos = 0;
     head->stream = 0;
+    head->epoch = 0;
+    head->mid = 0;
 
     m = ngx_goim_ipc_build(head, room, 1, NULL, body);
     if (m == NULL) {

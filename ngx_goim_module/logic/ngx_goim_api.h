@@ -130,6 +130,13 @@ typedef struct {
     ngx_str_t                  key;
     ngx_str_t                  server;
     ngx_uint_t                 item;
+    /*
+     * found by mid with goim_history members=on: the member, and its
+     * message's position in offline_<mid> (offset 0: not kept)
+     */
+    int64_t                    mid;
+    uint64_t                   epoch;
+    uint64_t                   offset;
 } ngx_goim_api_target_t;
 
 /* err: the lookup failed (the targets are then incomplete) */
@@ -137,6 +144,8 @@ typedef void (*ngx_goim_api_lookup_pt)(ngx_http_request_t *r,
     ngx_goim_api_target_t *t, ngx_uint_t n, const char *err, void *data);
 
 int ngx_libc_cdecl ngx_goim_api_target_cmp(const void *x, const void *y);
+ngx_int_t ngx_goim_api_stream_id(u_char *s, size_t len, uint64_t *epoch,
+    uint64_t *offset);
 ngx_uint_t ngx_goim_api_unique_targets(ngx_goim_api_target_t *t,
     ngx_uint_t n);
 ngx_uint_t ngx_goim_api_target_here(ngx_goim_api_target_t *t,

@@ -36,7 +36,10 @@ typedef struct {
     ngx_goim_api_redis_t      *owner;
     ngx_goim_redis_req_t      *req;         /* NULL: answered */
     ngx_uint_t                 item;        /* of the mid looked up */
-    int64_t                    mid;         /* whose message is kept */
+    int64_t                    mid;         /* looked up, or kept */
+    ngx_uint_t                 mix;         /* its index in the mids */
+    uint64_t                   epoch;       /* kept: its position */
+    uint64_t                   offset;
 } ngx_goim_api_cmd_t;
 
 
@@ -51,6 +54,7 @@ struct ngx_goim_api_redis_s {
     ngx_uint_t                 ncmds;
     ngx_uint_t                 pending;
     ngx_array_t                targets;     /* of ngx_goim_api_target_t */
+    ngx_goim_api_cmd_t       **kept;        /* by mid index, or NULL */
     ngx_str_t                 *comets;      /* whose records are checked */
     ngx_uint_t                 ncomets;
     const char                *err;
@@ -77,7 +81,11 @@ static ngx_int_t ngx_goim_api_keep(ngx_goim_api_redis_t *a, int64_t mid,
 static void ngx_goim_api_kept_reply(redisReply *reply, void *data,
     const char *err);
 static ngx_int_t ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key,
-    size_t key_len, redisReply *server, ngx_uint_t item);
+    size_t key_len, redisReply *server, ngx_goim_api_cmd_t *cmd);
+static int ngx_libc_cdecl ngx_goim_api_member_cmp(const void *x,
+    const void *y);
+static ngx_int_t ngx_goim_api_dispatch_here(ngx_goim_api_redis_t *a,
+    ngx_goim_api_target_t *t, ngx_uint_t n);
 static void ngx_goim_api_lookup_done(ngx_goim_api_redis_t *a);
 static void ngx_goim_api_push_done(ngx_goim_api_redis_t *a);
 static ngx_int_t ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a);
@@ -304,10 +312,43 @@ ngx_goim_api_redis_send(ngx_goim_api_redis_t *a, ngx_str_t *keys,
         a->pending++;
     }
 
+    /*
+     * Each member's message is kept before its mid_<mid> is read, on the
+     * same connection (so in this order in Redis): a connection of the
+     * member that authenticates meanwhile writes mid_<mid> and then reads
+     * offline_<mid>, also in this order, so either its session is found
+     * below (the message goes live) or its read finds the message kept
+     * (docs/PROTOCOL.md 3.7).
+     */
+
+    if (ops && nmids) {
+        a->kept = ngx_pcalloc(r->pool, nmids * sizeof(ngx_goim_api_cmd_t *));
+        if (a->kept == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; ops && i < nmids; i++) {
+        if (mids[i] <= 0) {
+            /* no member: goim's mid 0 is an anonymous connection */
+            continue;
+        }
+
+        a->kept[i] = &a->cmds[a->ncmds];
+
+        rc = ngx_goim_api_keep(a, mids[i], mid_items ? mid_items[i] : 0,
+                               ops[i], &bodies[i]);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     for (i = 0; i < nmids; i++) {
         cmd = &a->cmds[a->ncmds];
         cmd->owner = a;
         cmd->item = mid_items ? mid_items[i] : 0;
+        cmd->mid = mids[i];
+        cmd->mix = i;
         cmd->req = ngx_goim_redis_command(ngx_goim_api_mid_reply, cmd,
                                           "HGETALL mid_%lld",
                                           (long long) mids[i]);
@@ -317,19 +358,6 @@ ngx_goim_api_redis_send(ngx_goim_api_redis_t *a, ngx_str_t *keys,
 
         a->ncmds++;
         a->pending++;
-    }
-
-    for (i = 0; ops && i < nmids; i++) {
-        if (mids[i] <= 0) {
-            /* no member: goim's mid 0 is an anonymous connection */
-            continue;
-        }
-
-        rc = ngx_goim_api_keep(a, mids[i], mid_items ? mid_items[i] : 0,
-                               ops[i], &bodies[i]);
-        if (rc != NGX_OK) {
-            return rc;
-        }
     }
 
     return NGX_OK;
@@ -404,7 +432,12 @@ ngx_goim_api_kept_reply(redisReply *reply, void *data, const char *err)
     cmd->req = NULL;
     a->pending--;
 
-    if (err == NULL && reply->type != REDIS_REPLY_STRING) {
+    if (err == NULL
+        && (reply->type != REDIS_REPLY_STRING
+            || ngx_goim_api_stream_id((u_char *) reply->str, reply->len,
+                                      &cmd->epoch, &cmd->offset)
+               != NGX_OK))
+    {
         err = "unexpected reply";
     }
 
@@ -575,9 +608,10 @@ ngx_goim_api_keys_reply(redisReply *reply, void *data, const char *err)
     } else if (reply->type == REDIS_REPLY_ARRAY && a->err == NULL) {
         for (i = 0; i < reply->elements; i++) {
             /* goim skips keys with no server */
+            cmd->item = a->key_items ? a->key_items[i] : 0;
+
             if (ngx_goim_api_target(a, (char *) a->keys[i].data,
-                                    a->keys[i].len, reply->element[i],
-                                    a->key_items ? a->key_items[i] : 0)
+                                    a->keys[i].len, reply->element[i], cmd)
                 != NGX_OK)
             {
                 a->err = "out of memory";
@@ -614,7 +648,7 @@ ngx_goim_api_mid_reply(redisReply *reply, void *data, const char *err)
 
             if (ngx_goim_api_target(a, reply->element[i]->str,
                                     reply->element[i]->len,
-                                    reply->element[i + 1], cmd->item)
+                                    reply->element[i + 1], cmd)
                 != NGX_OK)
             {
                 a->err = "out of memory";
@@ -641,11 +675,17 @@ ngx_goim_api_redis_first_error(ngx_goim_api_redis_t *a, const char *err)
 }
 
 
+/*
+ * cmd: the MGET of the keys (cmd->item set for this key) or a mid's
+ * HGETALL, whose message, kept, was answered before it
+ */
+
 static ngx_int_t
 ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key, size_t key_len,
-    redisReply *server, ngx_uint_t item)
+    redisReply *server, ngx_goim_api_cmd_t *cmd)
 {
     ngx_pool_t             *pool;
+    ngx_goim_api_cmd_t     *kept;
     ngx_goim_api_target_t  *t;
 
     if (server->type != REDIS_REPLY_STRING || server->len == 0
@@ -671,7 +711,18 @@ ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key, size_t key_len,
     t->key.len = key_len;
     ngx_memcpy(t->server.data, server->str, server->len);
     t->server.len = server->len;
-    t->item = item;
+    t->item = cmd->item;
+    t->mid = 0;
+    t->epoch = 0;
+    t->offset = 0;
+
+    kept = (cmd->mid && a->kept) ? a->kept[cmd->mix] : NULL;
+
+    if (kept && kept->offset) {
+        t->mid = cmd->mid;
+        t->epoch = kept->epoch;
+        t->offset = kept->offset;
+    }
 
     return NGX_OK;
 }
@@ -742,7 +793,13 @@ ngx_goim_api_push_done(ngx_goim_api_redis_t *a)
     yajl_gen_integer(g, nlocal);
     yajl_gen_map_close(g);
 
-    rc = nlocal ? ngx_goim_dispatch_keys(&a->push, local, nlocal) : NGX_OK;
+    if (a->kept) {
+        rc = ngx_goim_api_dispatch_here(a, t, n);
+
+    } else {
+        rc = nlocal ? ngx_goim_dispatch_keys(&a->push, local, nlocal)
+                    : NGX_OK;
+    }
 
     rc = rc == NGX_OK ? ngx_goim_api_reply(r, NGX_HTTP_OK, 0, "", g)
                       : ngx_goim_api_pushed(r, rc);
@@ -759,6 +816,116 @@ done:
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * With members' streams, this node's targets by member: each member's
+ * connections get the message with its position in the member's stream
+ * (docs/PROTOCOL.md 1.16), so each member's is its own message; the
+ * targets' order (by server, then key) is lost.
+ */
+
+static ngx_int_t
+ngx_goim_api_dispatch_here(ngx_goim_api_redis_t *a, ngx_goim_api_target_t *t,
+    ngx_uint_t n)
+{
+    ngx_int_t         rc, result;
+    ngx_str_t        *keys;
+    ngx_uint_t        i, j, k;
+    ngx_goim_conf_t  *gcf;
+
+    gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
+
+    for (i = 0, k = 0; i < n; i++) {
+        if (ngx_goim_api_target_here(&t[i], gcf)) {
+            t[k++] = t[i];
+        }
+    }
+
+    n = k;
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    keys = ngx_palloc(a->request->pool, n * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_qsort(t, n, sizeof(ngx_goim_api_target_t), ngx_goim_api_member_cmp);
+
+    result = NGX_OK;
+
+    for (i = 0; i < n; i = j) {
+        for (j = i, k = 0; j < n && ngx_goim_api_member_cmp(&t[i], &t[j]) == 0;
+             j++)
+        {
+            keys[k++] = t[j].key;
+        }
+
+        /* encoded again for each member: its own offset */
+        ngx_goim_push_release(&a->push);
+
+        a->push.mid = t[i].mid;
+        a->push.epoch = t[i].epoch;
+        a->push.pos = t[i].offset;
+        a->push.stream = NGX_GOIM_MEMBER_STREAM;
+
+        rc = ngx_goim_dispatch_keys(&a->push, keys, k);
+        if (rc != NGX_OK) {
+            result = rc;
+        }
+    }
+
+    return result;
+}
+
+
+static int ngx_libc_cdecl
+ngx_goim_api_member_cmp(const void *x, const void *y)
+{
+    const ngx_goim_api_target_t  *a = x, *b = y;
+
+    if (a->mid != b->mid) {
+        return a->mid < b->mid ? -1 : 1;
+    }
+
+    if (a->offset != b->offset) {
+        return a->offset < b->offset ? -1 : 1;
+    }
+
+    return (a->epoch > b->epoch) - (a->epoch < b->epoch);
+}
+
+
+/* "<ms>-<seq>", a stream id: NGX_OK, or NGX_ERROR */
+
+ngx_int_t
+ngx_goim_api_stream_id(u_char *s, size_t len, uint64_t *epoch,
+    uint64_t *offset)
+{
+    u_char  *dash;
+    off_t    e, o;
+
+    dash = ngx_strlchr(s, s + len, '-');
+
+    if (dash == NULL) {
+        return NGX_ERROR;
+    }
+
+    e = ngx_atoof(s, dash - s);
+    o = ngx_atoof(dash + 1, s + len - dash - 1);
+
+    if (e == NGX_ERROR || o == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    *epoch = (uint64_t) e;
+    *offset = (uint64_t) o;
+
+    return NGX_OK;
 }
 
 

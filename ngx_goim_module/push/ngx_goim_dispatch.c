@@ -35,6 +35,9 @@ static int ngx_libc_cdecl ngx_goim_owned_key_cmp(const void *a,
 /* set by the comet: closes a channel replaced by a newer one */
 static ngx_goim_kick_pt  ngx_goim_kick_handler;
 
+/* set by the comet: a member's message with its position */
+static ngx_goim_member_pt  ngx_goim_member_handler;
+
 
 ngx_int_t
 ngx_goim_push_init(ngx_cycle_t *cycle)
@@ -52,6 +55,13 @@ void
 ngx_goim_push_set_kick_handler(ngx_goim_kick_pt handler)
 {
     ngx_goim_kick_handler = handler;
+}
+
+
+void
+ngx_goim_push_set_member_handler(ngx_goim_member_pt handler)
+{
+    ngx_goim_member_handler = handler;
 }
 
 
@@ -285,8 +295,10 @@ ngx_goim_dispatch_send(ngx_goim_mask_t *mask, ngx_uint_t type,
     head.op = push->op;
     head.speed = speed;
     head.raw = push->raw;
-    head.pos = 0;
-    head.stream = 0;
+    head.pos = push->pos;
+    head.stream = push->stream;
+    head.epoch = push->epoch;
+    head.mid = push->mid;
 
     return ngx_goim_ipc_send(mask, &head, targets, ntargets, mids,
                              &push->body);
@@ -304,9 +316,17 @@ ngx_goim_local_keys(ngx_goim_push_t *push, ngx_str_t *keys, ngx_uint_t n)
     for (i = 0; i < n; i++) {
         ch = ngx_goim_key_lookup(keys[i].data, keys[i].len);
 
-        if (ch) {
-            (void) ngx_goim_push_one(push, ch, 1);
+        if (ch == NULL) {
+            continue;
         }
+
+        if (push->mid && ch->mid == push->mid && ngx_goim_member_handler) {
+            /* its position: held, dropped at the seam, or sent */
+            ngx_goim_member_handler(push, ch);
+            continue;
+        }
+
+        (void) ngx_goim_push_one(push, ch, 1);
     }
 }
 
@@ -378,6 +398,8 @@ ngx_goim_dispatch_imsg(goim_imsg_t *m)
     push.raw = m->head.raw;
     push.pos = m->head.pos;
     push.stream = m->head.stream;
+    push.epoch = m->head.epoch;
+    push.mid = m->head.mid;
     push.body.data = (u_char *) m->body;
     push.body.len = m->head.body_len;
 

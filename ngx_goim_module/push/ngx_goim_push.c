@@ -78,3 +78,50 @@ ngx_goim_push_release(ngx_goim_push_t *push)
         }
     }
 }
+
+
+/*
+ * Whole inner packets for one channel (a recovery's messages): TCP gets
+ * them as they are, WebSocket one binary frame with an outer op 9
+ * header.  NGX_DECLINED: the send queue had no room for them.
+ */
+
+ngx_int_t
+ngx_goim_push_packets(ngx_goim_channel_t *ch, u_char *buf, size_t len)
+{
+    size_t           hlen;
+    u_char           ws[GOIM_WS_MAX_HEADER], *p;
+    ngx_int_t        rc;
+    ngx_goim_msg_t  *msg;
+
+    hlen = 0;
+
+    if (ch->transport == NGX_GOIM_WS) {
+        hlen = goim_ws_write_header(ws, GOIM_WS_OP_BINARY,
+                                    GOIM_HEADER_LEN + len);
+    }
+
+    msg = ngx_goim_msg_alloc(hlen + GOIM_HEADER_LEN + len);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = msg->data;
+
+    if (ch->transport == NGX_GOIM_WS) {
+        p = ngx_cpymem(p, ws, hlen);
+        p += goim_packet_write_header(p, len, 1, GOIM_OP_RAW, 0);
+        ngx_memcpy(p, buf, len);
+
+    } else {
+        /* TCP: the inner packets as they are */
+        ngx_memcpy(p, buf, len);
+        msg->len = len;
+    }
+
+    rc = ngx_goim_channel_push(ch, msg);
+
+    ngx_goim_msg_release(msg);
+
+    return rc == NGX_OK ? NGX_OK : NGX_DECLINED;
+}

@@ -28,6 +28,12 @@ typedef struct {
     ngx_uint_t             raw;         /* body is already OP_RAW packets */
     uint64_t               pos;         /* a room message's offset, or 0 */
     uint32_t               stream;      /* and its room's stream id */
+    /*
+     * a member's message kept in Redis (docs/PROTOCOL.md 1.16): its
+     * member, its stream's epoch, pos its offset; mid 0: none
+     */
+    int64_t                mid;
+    uint64_t               epoch;
     ngx_goim_msg_t        *msg[2];      /* by transport */
 } ngx_goim_push_t;
 
@@ -50,10 +56,18 @@ struct ngx_goim_room_s {
 /* a channel of this worker replaced by a newer one with its key */
 typedef void (*ngx_goim_kick_pt)(ngx_goim_channel_t *ch);
 
+/*
+ * a member's message with its position (push->mid) for one of the
+ * member's channels: the comet holds it, drops it or sends it
+ */
+typedef void (*ngx_goim_member_pt)(ngx_goim_push_t *push,
+    ngx_goim_channel_t *ch);
+
 
 /* the floor (ngx_goim_dispatch.c) */
 ngx_int_t ngx_goim_push_init(ngx_cycle_t *cycle);
 void ngx_goim_push_set_kick_handler(ngx_goim_kick_pt handler);
+void ngx_goim_push_set_member_handler(ngx_goim_member_pt handler);
 
 /*
  * Routing, from the API and the internal push.  NGX_BUSY: an inbox was
@@ -73,6 +87,8 @@ void ngx_goim_push_kick(ngx_int_t owner, ngx_str_t *key);
 ngx_goim_msg_t *ngx_goim_push_msg(ngx_goim_push_t *push,
     ngx_uint_t transport);
 void ngx_goim_push_release(ngx_goim_push_t *push);
+ngx_int_t ngx_goim_push_packets(ngx_goim_channel_t *ch, u_char *buf,
+    size_t len);
 
 /* rooms (ngx_goim_room.c) */
 void ngx_goim_rooms_init(void);

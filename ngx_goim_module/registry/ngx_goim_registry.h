@@ -272,6 +272,12 @@ ngx_uint_t ngx_goim_registry_inbox_take(void **msgs, ngx_uint_t max);
 #define NGX_GOIM_MEMBER_ROOM      "mid://"
 #define NGX_GOIM_MEMBER_ROOM_LEN  (sizeof(NGX_GOIM_MEMBER_ROOM) - 1       \
                                    + NGX_INT64_LEN)
+/*
+ * with goim_redis, the stream id of every member's stream in Redis, in
+ * its messages' inner ver (docs/PROTOCOL.md 1.16): a room history's are
+ * 2-65535, goim's ver is 1
+ */
+#define NGX_GOIM_MEMBER_STREAM    0
 char *ngx_goim_registry_history_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_uint_t ngx_goim_registry_history_on(void);

@@ -140,6 +140,32 @@ void ngx_goim_session_cancel(ngx_goim_channel_t *ch);
 
 
 /*
+ * A member's stream offline_<mid> read at auth (ngx_goim_offline.c,
+ * docs/PROTOCOL.md 1.16): done(data, err, epoch, offset, msgs, n) with
+ * the stream's last id (epoch 0: no stream) and the messages after the
+ * position asked for, oldest first, valid during the call only; err set
+ * when Redis failed or answered an error.
+ */
+typedef struct ngx_goim_offline_s  ngx_goim_offline_t;
+
+typedef struct {
+    uint64_t               epoch;
+    uint64_t               offset;
+    int32_t                op;
+    ngx_str_t              body;
+} ngx_goim_offline_msg_t;
+
+typedef void (*ngx_goim_offline_pt)(void *data, const char *err,
+    uint64_t epoch, uint64_t offset, ngx_goim_offline_msg_t *msgs,
+    ngx_uint_t n);
+
+ngx_goim_offline_t *ngx_goim_offline_read(ngx_pool_t *pool, int64_t mid,
+    uint64_t epoch, uint64_t offset, ngx_uint_t count,
+    ngx_goim_offline_pt done, void *data, const char **err);
+void ngx_goim_offline_cancel(ngx_goim_offline_t *o);
+
+
+/*
  * The node's periodic Redis work (ngx_goim_online.c): one worker, the
  * lease holder, writes this node's room counts (ol_<server>) and comet
  * record (comet_<server>) and publishes the cluster's room counts into

@@ -34,6 +34,8 @@ keys_message(unsigned char *buf, uint32_t type, const char **keys, int n,
     head.speed = 0;
     head.pos = 0x0000000100000002ULL;
     head.stream = 65535;
+    head.epoch = 1765000000123ULL;
+    head.mid = -7;
     head.raw = 0;
     head.ntargets = n;
     head.targets_len = tlen;
@@ -124,9 +126,14 @@ main(void)
     memcpy(&w, buf + GOIM_IMSG_STREAM_OFF, 4);
     ok(w == 65535 && GOIM_IMSG_STREAM_OFF == 36, "layout: stream at 36");
     is_int(m.head.stream, 65535, "stream: read back");
-    memcpy(&w, buf + 40, 4);
-    is_int(w, 2, "layout: the first key's length at 40");
-    is_mem(buf + 44, "k1", 2, "layout: then its bytes");
+    memcpy(&pos, buf + GOIM_IMSG_EPOCH_OFF, 8);
+    ok(pos == 1765000000123ULL && GOIM_IMSG_EPOCH_OFF == 40,
+       "layout: epoch at 40");
+    ok(m.head.epoch == 1765000000123ULL, "epoch: read back");
+    ok(m.head.mid == -7 && GOIM_IMSG_MID_OFF == 48, "mid: read back, at 48");
+    memcpy(&w, buf + 56, 4);
+    is_int(w, 2, "layout: the first key's length at 56");
+    is_mem(buf + 60, "k1", 2, "layout: then its bytes");
 
     /* a kick carries keys the same way */
 
@@ -147,6 +154,8 @@ main(void)
     head.speed = 0;
     head.pos = 0;
     head.stream = 0;
+    head.epoch = 0;
+    head.mid = 0;
     head.raw = 1;
     head.ntargets = 70;
     head.targets_len = 70 * sizeof(int64_t);
