@@ -520,3 +520,33 @@ is_deeply \@cmds, ['EVAL 15', 'EVAL 16', 'HGETALL 15', 'HGETALL 16'],
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 13: the batch's mid items reach the member with their positions
+--- main_config
+goim_server_id comet-a;
+goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
+goim_history size=16 ttl=60s members=on;
+--- perl
+my ($c, $r) = member(23);
+my $body = join "\n",
+    '{"type":"mids","mids":[23,24],"operation":1000,"msg":"one"}',
+    '{"type":"keys","keys":["k23"],"operation":1000,"msg":"by key"}',
+    '{"type":"mids","mids":[23],"operation":1000,"msg":"two"}';
+my ($st, $j, $raw) = api(POST => '/goim/push/batch', $body);
+is_deeply [$st, $j && $j->{code}, $j && $j->{data}{accepted}], [200, 0, 3],
+    "$name - the batch accepted" or diag $raw;
+my $ep = epoch_of(23);
+my @got = drain($c);
+is_deeply [sort @got],
+    [sort("36:{\"rooms\":[{\"room_id\":\"mid://23\",\"stream\":0,"
+          . "\"epoch\":\"$ep\",\"offset\":0}]}",
+          '1000/0/1/one', '1000/1/0/by key', '1000/0/2/two')],
+    "$name - each mid item with its offset, the key push without"
+    or diag explain \@got;
+my @mine = grep { m{^1000/0/} } @got;
+is_deeply \@mine, ['1000/0/1/one', '1000/0/2/two'], "$name - in order";
+--- no_error_log
+[error]
+[warn]

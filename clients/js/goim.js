@@ -896,16 +896,26 @@ export class GoimClient {
     _deliver(p) {
         const m = new Message(p.op, p.body, p.ver, p.seq);
         // a room message: ver is its room's stream id, seq its offset's
-        // low 32 bits (docs/PROTOCOL.md 1.15)
-        const room = (p.ver & 0xffff) >= 2
-                     ? this._streams.get(p.ver & 0xffff) : undefined;
+        // low 32 bits (docs/PROTOCOL.md 1.15); ver 0 is the member's
+        // stream in Redis (1.16), whose messages may come out of order
+        // when pushed at once through several servers: the position is
+        // the highest offset read
+        const stream = p.ver & 0xffff;
+        const room = stream >= 2 || stream === 0
+                     ? this._streams.get(stream) : undefined;
         const pos = room !== undefined ? this._positions.get(room)
                                        : undefined;
         if (pos) {
             const low = pos.offset % 0x100000000;
-            pos.offset += ((p.seq >>> 0) - low + 0x100000000) % 0x100000000;
+            if (stream === 0) {
+                m.offset = pos.offset + (((p.seq >>> 0) - low) | 0);
+                pos.offset = Math.max(pos.offset, m.offset);
+            } else {
+                pos.offset += ((p.seq >>> 0) - low + 0x100000000)
+                              % 0x100000000;
+                m.offset = pos.offset;
+            }
             m.room = room;
-            m.offset = pos.offset;
         }
         this._emit(p.op, m);
         this._emit('message', m);

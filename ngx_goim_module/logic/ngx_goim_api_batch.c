@@ -470,6 +470,14 @@ ngx_goim_api_batch_local(ngx_goim_api_batch_t *b, ngx_goim_api_item_t *item)
     } else if (item->type == NGX_GOIM_API_PUSH_ALL) {
         rc = ngx_goim_dispatch_all(&push, item->speed);
 
+    } else if (item->type == NGX_GOIM_API_PUSH_MIDS
+               && ngx_goim_registry_member_stream_on())
+    {
+        /* each member's message with its position (docs/PROTOCOL.md 1.16) */
+        rc = ngx_goim_api_dispatch_members(b->request->pool, &push,
+                                           item->targets, item->ntargets,
+                                           &item->here);
+
     } else {
         gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
 

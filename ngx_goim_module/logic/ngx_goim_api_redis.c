@@ -84,8 +84,6 @@ static ngx_int_t ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key,
     size_t key_len, redisReply *server, ngx_goim_api_cmd_t *cmd);
 static int ngx_libc_cdecl ngx_goim_api_member_cmp(const void *x,
     const void *y);
-static ngx_int_t ngx_goim_api_dispatch_here(ngx_goim_api_redis_t *a,
-    ngx_goim_api_target_t *t, ngx_uint_t n);
 static void ngx_goim_api_lookup_done(ngx_goim_api_redis_t *a);
 static void ngx_goim_api_push_done(ngx_goim_api_redis_t *a);
 static ngx_int_t ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a);
@@ -794,7 +792,7 @@ ngx_goim_api_push_done(ngx_goim_api_redis_t *a)
     yajl_gen_map_close(g);
 
     if (a->kept) {
-        rc = ngx_goim_api_dispatch_here(a, t, n);
+        rc = ngx_goim_api_dispatch_members(r->pool, &a->push, t, n, NULL);
 
     } else {
         rc = nlocal ? ngx_goim_dispatch_keys(&a->push, local, nlocal)
@@ -820,15 +818,16 @@ done:
 
 
 /*
- * With members' streams, this node's targets by member: each member's
+ * With members' streams, this node's targets (t is reordered) by
+ * member, their number in *here: each member's
  * connections get the message with its position in the member's stream
  * (docs/PROTOCOL.md 1.16), so each member's is its own message; the
  * targets' order (by server, then key) is lost.
  */
 
-static ngx_int_t
-ngx_goim_api_dispatch_here(ngx_goim_api_redis_t *a, ngx_goim_api_target_t *t,
-    ngx_uint_t n)
+ngx_int_t
+ngx_goim_api_dispatch_members(ngx_pool_t *pool, ngx_goim_push_t *push,
+    ngx_goim_api_target_t *t, ngx_uint_t n, ngx_uint_t *here)
 {
     ngx_int_t         rc, result;
     ngx_str_t        *keys;
@@ -845,11 +844,15 @@ ngx_goim_api_dispatch_here(ngx_goim_api_redis_t *a, ngx_goim_api_target_t *t,
 
     n = k;
 
+    if (here) {
+        *here = n;
+    }
+
     if (n == 0) {
         return NGX_OK;
     }
 
-    keys = ngx_palloc(a->request->pool, n * sizeof(ngx_str_t));
+    keys = ngx_palloc(pool, n * sizeof(ngx_str_t));
     if (keys == NULL) {
         return NGX_ERROR;
     }
@@ -866,14 +869,14 @@ ngx_goim_api_dispatch_here(ngx_goim_api_redis_t *a, ngx_goim_api_target_t *t,
         }
 
         /* encoded again for each member: its own offset */
-        ngx_goim_push_release(&a->push);
+        ngx_goim_push_release(push);
 
-        a->push.mid = t[i].mid;
-        a->push.epoch = t[i].epoch;
-        a->push.pos = t[i].offset;
-        a->push.stream = NGX_GOIM_MEMBER_STREAM;
+        push->mid = t[i].mid;
+        push->epoch = t[i].epoch;
+        push->pos = t[i].offset;
+        push->stream = NGX_GOIM_MEMBER_STREAM;
 
-        rc = ngx_goim_dispatch_keys(&a->push, keys, k);
+        rc = ngx_goim_dispatch_keys(push, keys, k);
         if (rc != NGX_OK) {
             result = rc;
         }

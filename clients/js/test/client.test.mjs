@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
 import { WebSocket } from 'ws';
 
 import { GoimClient, GoimError, Message, OP, backoffDelay, decodePackets,
@@ -12,8 +13,8 @@ import { GoimClient, GoimError, Message, OP, backoffDelay, decodePackets,
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { Nginx, http, loadModules, procState, renderEmbedded, sleep,
-         startProxy, waitFor } from './nginx.mjs';
+import { Nginx, freePort, http, loadModules, procState, renderEmbedded,
+         sleep, startProxy, waitFor } from './nginx.mjs';
 
 // ASan builds are slower: scale the waits, not the protocol timings
 const T = (ms) => ms * (process.env.TEST_NGINX_ASAN ? 3 : 1);
@@ -679,6 +680,63 @@ describe('history and recovery', () => {
         assert.deepEqual(c.messages.map((x) => x.offset), [1, 2, 3, 4]);
         c.close();
         assert.deepEqual(await m.stop(), []);
+    });
+
+    test("a member's messages while away, kept in Redis (goim_redis)",
+         { skip: spawnSync('redis-server', ['--version']).status !== 0
+                 && 'redis-server is needed' }, async () => {
+        const port = await freePort();
+        const redis = spawn('redis-server', ['--port', String(port),
+            '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+            { stdio: 'ignore' });
+        try {
+            await waitFor(() => spawnSync('redis-cli', ['-p', String(port),
+                'PING']).stdout.toString().trim() === 'PONG', T(5000),
+                'redis-server');
+            const m = await startNode('client-member-redis', {
+                main: 'goim_shutdown_drain 1s;\n'
+                      + `goim_redis 127.0.0.1:${port};\n`
+                      + 'goim_history size=64 members=on;',
+                workers: 2,
+            });
+            let calls = 0;
+            let open;
+            const gate = new Promise((r) => { open = r; });
+            const tok = token('');
+            const c = client(m, { minReconnectDelay: 100,
+                                  token: async () => {
+                                      if (++calls > 1) {
+                                          await gate;
+                                      }
+                                      return tok;
+                                  } });
+            c.connect();
+            await c.waitEvent('connect');
+            const mid = `mids=${tok.mid}`;
+            await push(m, `mids?operation=1000&${mid}`, 'p1');
+            await c.waitText('p1');
+            assert.equal(c.messages[0].room, `mid://${tok.mid}`);
+            assert.equal(c.messages[0].offset, 1);
+            assert.equal(c.messages[0].ver, 0);
+            await m.reload(T(10000));
+            await c.waitCount('disconnect', 1);
+            await push(m, `mids?operation=1000&${mid}`, 'p2');
+            await push(m, `mids?operation=1000&${mid}`, 'p3');
+            open();
+            await c.waitCount('connect', 2);
+            await c.waitEvent('recover');
+            assert.deepEqual(c.seen('recover')[0][1],
+                             { room: `mid://${tok.mid}`, recovered: true,
+                               reason: null, messages: 2 });
+            await push(m, `mids?operation=1000&${mid}`, 'p4');
+            await c.waitText('p4');
+            assert.deepEqual(c.texts(), ['p1', 'p2', 'p3', 'p4']);
+            assert.deepEqual(c.messages.map((x) => x.offset), [1, 2, 3, 4]);
+            c.close();
+            assert.deepEqual(await m.stop(), []);
+        } finally {
+            redis.kill('SIGKILL');
+        }
     });
 
     test('three rooms (token, room_ids, joinRooms): each recovered',
