@@ -419,6 +419,9 @@ job_comet_pack_item(job_item_t *it, Goim__CometPush *cp,
         push->keys = it->keys;
         push->proto = proto;
         push->protoop = it->op;
+        push->mid = it->mid;
+        push->epoch = it->epoch;
+        push->offset = it->offset;
         cp->req_case = GOIM__COMET_PUSH__REQ_PUSH;
         cp->push = push;
         break;

@@ -115,6 +115,30 @@ job_queue_push_keys(job_queue_t *q, job_msg_t *m, int32_t op, char **keys,
 }
 
 
+/*
+ * A member's message kept in offline_<mid> (docs/PROTOCOL.md 5.6): an
+ * item of its own with its position, its packet naming the member's
+ * stream (ver 0) and the offset (seq)
+ */
+void
+job_queue_push_member(job_queue_t *q, job_msg_t *m, int32_t op,
+    char **keys, size_t nkeys, const uint8_t *body, size_t len, int64_t mid,
+    uint64_t epoch, uint64_t offset)
+{
+    job_item_t  *it;
+
+    job_queue_push_keys(q, m, op, keys, nkeys, body, len);
+
+    it = q->tail;
+    it->mid = mid;
+    it->epoch = epoch;
+    it->offset = offset;
+
+    (void) goim_packet_write_header(it->body, len, 0, op,
+                                    (int32_t) (uint32_t) offset);
+}
+
+
 void
 job_queue_push_broadcast(job_queue_t *q, job_msg_t *m, int32_t op,
     int32_t speed, const uint8_t *body, size_t len)

@@ -65,6 +65,10 @@ struct job_item_s {
     size_t        nmsgs;
     size_t        msgs_cap;
     size_t        size;         /* what it counts in the queue's bytes */
+    /* a PUSH of a member's message: its position, never merged */
+    int64_t       mid;
+    uint64_t      epoch;
+    uint64_t      offset;
     unsigned      sealed:1;
 };
 
@@ -81,6 +85,9 @@ typedef struct {
 void job_queue_init(job_queue_t *q, int batch_count, size_t batch_bytes);
 void job_queue_push_keys(job_queue_t *q, job_msg_t *m, int32_t op,
     char **keys, size_t nkeys, const uint8_t *body, size_t len);
+void job_queue_push_member(job_queue_t *q, job_msg_t *m, int32_t op,
+    char **keys, size_t nkeys, const uint8_t *body, size_t len,
+    int64_t mid, uint64_t epoch, uint64_t offset);
 int job_queue_push_room(job_queue_t *q, job_msg_t *m, const char *room,
     int32_t op, const uint8_t *body, size_t len);
 void job_queue_push_broadcast(job_queue_t *q, job_msg_t *m, int32_t op,

@@ -126,8 +126,17 @@ job_route(job_msg_t *m, Goim__PushMsg *pm)
         return 0;
 
     case JOB_ROUTE_ONE:
-        job_queue_push_keys(&c->q, m, pm->operation, pm->keys, pm->n_keys,
-                            pm->msg.data, pm->msg.len);
+        if (pm->mid && pm->offset) {
+            /* a member's message with its position: an item of its own */
+            job_queue_push_member(&c->q, m, pm->operation, pm->keys,
+                                  pm->n_keys, pm->msg.data, pm->msg.len,
+                                  pm->mid, pm->epoch, pm->offset);
+
+        } else {
+            job_queue_push_keys(&c->q, m, pm->operation, pm->keys,
+                                pm->n_keys, pm->msg.data, pm->msg.len);
+        }
+
         job_comet_queued(c);
         return 0;
 

@@ -146,6 +146,11 @@ typedef void (*ngx_goim_api_lookup_pt)(ngx_http_request_t *r,
 int ngx_libc_cdecl ngx_goim_api_target_cmp(const void *x, const void *y);
 ngx_int_t ngx_goim_api_stream_id(u_char *s, size_t len, uint64_t *epoch,
     uint64_t *offset);
+ngx_uint_t ngx_goim_api_kafka_messages(ngx_goim_api_target_t *t,
+    ngx_uint_t n);
+ngx_int_t ngx_goim_api_kafka_produce(ngx_pool_t *pool,
+    ngx_goim_kafka_batch_t *kb, int32_t op, ngx_str_t *body,
+    ngx_goim_api_target_t *t, ngx_uint_t n);
 ngx_int_t ngx_goim_api_dispatch_members(ngx_pool_t *pool,
     ngx_goim_push_t *push, ngx_goim_api_target_t *t, ngx_uint_t n,
     ngx_uint_t *here);

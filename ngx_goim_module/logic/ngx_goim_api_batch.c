@@ -313,45 +313,27 @@ ngx_goim_api_batch_route(ngx_goim_api_batch_t *b)
 static void
 ngx_goim_api_batch_produce(ngx_goim_api_batch_t *b, ngx_goim_api_item_t *item)
 {
-    ngx_str_t               *keys;
-    ngx_uint_t               i, first, nkeys, nservers;
-    ngx_goim_api_target_t   *t;
-
-    t = item->targets;
-
-    nservers = 0;
-
-    for (i = 0; i < item->ntargets; i++) {
-        if (i == 0 || ngx_memn2cmp(t[i].server.data, t[i - 1].server.data,
-                                   t[i].server.len, t[i - 1].server.len)
-                      != 0)
-        {
-            nservers++;
-        }
-    }
+    ngx_uint_t  nmsgs;
 
     if (item->type == NGX_GOIM_API_PUSH_ROOM
         || item->type == NGX_GOIM_API_PUSH_ALL)
     {
-        nservers = 1;
-    }
+        nmsgs = 1;
 
-    keys = ngx_palloc(b->request->pool, (item->ntargets + 1)
-                                        * sizeof(ngx_str_t));
-    if (keys == NULL) {
-        ngx_goim_api_batch_fail(b, item, -500, "out of memory");
-        return;
+    } else {
+        /* one per server, and per member there with members' streams */
+        nmsgs = ngx_goim_api_kafka_messages(item->targets, item->ntargets);
     }
 
     item->kafka = ngx_goim_kafka_batch(b->request->pool,
-                                       b->request->connection->log, nservers,
+                                       b->request->connection->log, nmsgs,
                                        ngx_goim_api_batch_reported, item);
     if (item->kafka == NULL) {
         ngx_goim_api_batch_fail(b, item, -500, "out of memory");
         return;
     }
 
-    item->messages = nservers;
+    item->messages = nmsgs;
 
     if (item->type == NGX_GOIM_API_PUSH_ROOM) {
         (void) ngx_goim_kafka_produce(item->kafka, NGX_GOIM_KAFKA_ROOM,
@@ -364,29 +346,10 @@ ngx_goim_api_batch_produce(ngx_goim_api_batch_t *b, ngx_goim_api_item_t *item)
                                       NULL, 0, &item->body);
 
     } else {
-        for (first = 0; first < item->ntargets; first += nkeys) {
-            for (nkeys = 0; first + nkeys < item->ntargets; nkeys++) {
-                if (ngx_memn2cmp(t[first].server.data,
-                                 t[first + nkeys].server.data,
-                                 t[first].server.len,
-                                 t[first + nkeys].server.len)
-                    != 0)
-                {
-                    break;
-                }
-
-                keys[first + nkeys] = t[first + nkeys].key;
-            }
-
-            if (ngx_goim_kafka_produce(item->kafka, NGX_GOIM_KAFKA_PUSH,
-                                       item->op, 0, &t[first].server, NULL,
-                                       &keys[first], nkeys, &item->body)
-                != NGX_OK)
-            {
-                /* the result says what was acknowledged before */
-                break;
-            }
-        }
+        /* a failure stops there: the result says what was acknowledged */
+        (void) ngx_goim_api_kafka_produce(b->request->pool, item->kafka,
+                                          item->op, &item->body,
+                                          item->targets, item->ntargets);
     }
 
     if (ngx_goim_kafka_wait(item->kafka) == NGX_DONE) {

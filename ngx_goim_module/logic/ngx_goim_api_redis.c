@@ -84,6 +84,10 @@ static ngx_int_t ngx_goim_api_target(ngx_goim_api_redis_t *a, char *key,
     size_t key_len, redisReply *server, ngx_goim_api_cmd_t *cmd);
 static int ngx_libc_cdecl ngx_goim_api_member_cmp(const void *x,
     const void *y);
+static int ngx_libc_cdecl ngx_goim_api_message_cmp(const void *x,
+    const void *y);
+static ngx_uint_t ngx_goim_api_same_message(ngx_goim_api_target_t *a,
+    ngx_goim_api_target_t *b);
 static void ngx_goim_api_lookup_done(ngx_goim_api_redis_t *a);
 static void ngx_goim_api_push_done(ngx_goim_api_redis_t *a);
 static ngx_int_t ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a);
@@ -952,8 +956,7 @@ ngx_goim_api_lookup_done(ngx_goim_api_redis_t *a)
 static ngx_int_t
 ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a)
 {
-    ngx_str_t              *keys;
-    ngx_uint_t              i, n, first, nkeys, nservers;
+    ngx_uint_t              n, nmsgs;
     ngx_http_request_t     *r;
     ngx_goim_api_kafka_t   *kb;
     ngx_goim_api_target_t  *t;
@@ -963,52 +966,119 @@ ngx_goim_api_push_kafka(ngx_goim_api_redis_t *a)
     n = a->targets.nelts;
 
     n = ngx_goim_api_unique_targets(t, n);
-    nservers = 0;
+    nmsgs = ngx_goim_api_kafka_messages(t, n);
 
-    for (i = 0; i < n; i++) {
-        if (i == 0 || ngx_memn2cmp(t[i].server.data, t[i - 1].server.data,
-                                   t[i].server.len, t[i - 1].server.len)
-                      != 0)
-        {
-            nservers++;
-        }
-    }
-
-    keys = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
-    if (keys == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    kb = ngx_goim_api_kafka_batch(r, nservers, 1);
+    kb = ngx_goim_api_kafka_batch(r, nmsgs, 1);
     if (kb == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    for (first = 0; first < n; first += nkeys) {
-        for (nkeys = 0; first + nkeys < n; nkeys++) {
-            if (ngx_memn2cmp(t[first].server.data,
-                             t[first + nkeys].server.data,
-                             t[first].server.len,
-                             t[first + nkeys].server.len)
-                != 0)
-            {
-                break;
-            }
+    /* a failure stops there: the answer says what was acknowledged */
+    (void) ngx_goim_api_kafka_produce(r->pool, kb->batch, a->push.op,
+                                      &a->push.body, t, n);
 
-            keys[first + nkeys] = t[first + nkeys].key;
-        }
+    return ngx_goim_api_kafka_wait(kb);
+}
 
-        if (ngx_goim_kafka_produce(kb->batch, NGX_GOIM_KAFKA_PUSH,
-                                   a->push.op, 0, &t[first].server, NULL,
-                                   &keys[first], nkeys, &a->push.body)
-            != NGX_OK)
-        {
-            /* the answer says what was acknowledged before */
-            break;
+
+/*
+ * The PushMsgs of unique targets: t is sorted by server, then member's
+ * message, then key; returns how many messages, one per server and, with
+ * members' streams, per member there (each with its own position)
+ */
+
+ngx_uint_t
+ngx_goim_api_kafka_messages(ngx_goim_api_target_t *t, ngx_uint_t n)
+{
+    ngx_uint_t  i, k;
+
+    if (n > 1) {
+        ngx_qsort(t, n, sizeof(ngx_goim_api_target_t),
+                  ngx_goim_api_message_cmp);
+    }
+
+    for (i = 0, k = 0; i < n; i++) {
+        if (i == 0 || !ngx_goim_api_same_message(&t[i - 1], &t[i])) {
+            k++;
         }
     }
 
-    return ngx_goim_api_kafka_wait(kb);
+    return k;
+}
+
+
+ngx_int_t
+ngx_goim_api_kafka_produce(ngx_pool_t *pool, ngx_goim_kafka_batch_t *kb,
+    int32_t op, ngx_str_t *body, ngx_goim_api_target_t *t, ngx_uint_t n)
+{
+    ngx_int_t    rc;
+    ngx_str_t   *keys;
+    ngx_uint_t   first, nkeys;
+
+    keys = ngx_palloc(pool, (n + 1) * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (first = 0; first < n; first += nkeys) {
+        for (nkeys = 0; first + nkeys < n; nkeys++) {
+            if (!ngx_goim_api_same_message(&t[first], &t[first + nkeys])) {
+                break;
+            }
+
+            keys[nkeys] = t[first + nkeys].key;
+        }
+
+        if (t[first].mid) {
+            rc = ngx_goim_kafka_produce_member(kb, op, &t[first].server,
+                                               keys, nkeys, body,
+                                               t[first].mid, t[first].epoch,
+                                               t[first].offset);
+
+        } else {
+            rc = ngx_goim_kafka_produce(kb, NGX_GOIM_KAFKA_PUSH, op, 0,
+                                        &t[first].server, NULL, keys, nkeys,
+                                        body);
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* by server, then the member's message (none first), then key */
+
+static int ngx_libc_cdecl
+ngx_goim_api_message_cmp(const void *x, const void *y)
+{
+    ngx_int_t                     rc;
+    const ngx_goim_api_target_t  *a = x, *b = y;
+
+    rc = ngx_memn2cmp(a->server.data, b->server.data, a->server.len,
+                      b->server.len);
+    if (rc) {
+        return rc;
+    }
+
+    rc = ngx_goim_api_member_cmp(a, b);
+    if (rc) {
+        return rc;
+    }
+
+    return ngx_memn2cmp(a->key.data, b->key.data, a->key.len, b->key.len);
+}
+
+
+static ngx_uint_t
+ngx_goim_api_same_message(ngx_goim_api_target_t *a, ngx_goim_api_target_t *b)
+{
+    return ngx_memn2cmp(a->server.data, b->server.data, a->server.len,
+                        b->server.len) == 0
+           && ngx_goim_api_member_cmp(a, b) == 0;
 }
 
 

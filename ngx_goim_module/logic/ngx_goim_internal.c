@@ -49,6 +49,10 @@ static ngx_int_t ngx_goim_internal_dispatch(ngx_http_request_t *r,
 static ngx_int_t ngx_goim_internal_room_raw(ngx_goim_push_t *push,
     ngx_str_t *room);
 static ngx_uint_t ngx_goim_internal_unique(ngx_str_t *keys, ngx_uint_t n);
+static const char *ngx_goim_internal_check_member(Goim__PushMsgReq *push);
+static void ngx_goim_internal_member(ngx_goim_push_t *push,
+    Goim__PushMsgReq *req);
+static uint32_t ngx_goim_internal_be32(u_char *p);
 static int ngx_libc_cdecl ngx_goim_internal_key_cmp(const void *a,
     const void *b);
 static void *ngx_goim_internal_pb_alloc(void *data, size_t size);
@@ -415,6 +419,11 @@ ngx_goim_internal_check(Goim__CometPushBatch *batch, u_char *err,
                 break;
             }
 
+            why = ngx_goim_internal_check_member(push);
+            if (why) {
+                break;
+            }
+
             *max_keys = ngx_max(*max_keys, push->n_keys);
 
             why = ngx_goim_internal_check_proto(push->proto, 1,
@@ -526,6 +535,77 @@ ngx_goim_internal_check_proto(Goim__Proto *proto, ngx_uint_t filtered,
  * here as one packet.
  */
 
+/*
+ * A member's message kept in offline_<mid> (docs/PROTOCOL.md 5.2, 5.3):
+ * its position comes with it, and its body is the one packet it names
+ */
+
+static const char *
+ngx_goim_internal_check_member(Goim__PushMsgReq *push)
+{
+    int32_t  len;
+
+    if (push->mid == 0 && push->epoch == 0 && push->offset == 0) {
+        return NULL;
+    }
+
+    if (push->mid <= 0 || push->epoch == 0 || push->offset == 0) {
+        return "PushMsgReq: a member's message needs mid > 0, epoch and "
+               "offset";
+    }
+
+    if (push->proto && push->proto->op == GOIM_OP_RAW) {
+        if (push->proto->body.len < GOIM_HEADER_LEN) {
+            return "PushMsgReq: a member's message holds one packet";
+        }
+
+        len = (int32_t) ngx_goim_internal_be32(push->proto->body.data);
+
+        if ((size_t) len != push->proto->body.len) {
+            return "PushMsgReq: a member's message holds one packet";
+        }
+    }
+
+    return NULL;
+}
+
+
+/* its position, and in its packet: the member's stream in ver, seq */
+
+static void
+ngx_goim_internal_member(ngx_goim_push_t *push, Goim__PushMsgReq *req)
+{
+    u_char    *p;
+    uint32_t   seq;
+
+    push->mid = req->mid;
+    push->epoch = req->epoch;
+    push->pos = req->offset;
+    push->stream = NGX_GOIM_MEMBER_STREAM;
+
+    if (push->raw) {
+        /* the decoded request is ours: its packet is written in place */
+        p = push->body.data;
+        p[6] = (u_char) (NGX_GOIM_MEMBER_STREAM >> 8);
+        p[7] = (u_char) NGX_GOIM_MEMBER_STREAM;
+
+        seq = (uint32_t) req->offset;
+        p[12] = (u_char) (seq >> 24);
+        p[13] = (u_char) (seq >> 16);
+        p[14] = (u_char) (seq >> 8);
+        p[15] = (u_char) seq;
+    }
+}
+
+
+static uint32_t
+ngx_goim_internal_be32(u_char *p)
+{
+    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
+           | ((uint32_t) p[2] << 8) | p[3];
+}
+
+
 static ngx_int_t
 ngx_goim_internal_dispatch(ngx_http_request_t *r, Goim__CometPush *item,
     ngx_str_t *keys)
@@ -580,6 +660,10 @@ ngx_goim_internal_dispatch(ngx_http_request_t *r, Goim__CometPush *item,
 
         /* a key named twice still gets the push once */
         n = ngx_goim_internal_unique(keys, req->n_keys);
+
+        if (req->mid) {
+            ngx_goim_internal_member(&push, req);
+        }
 
         rc = ngx_goim_dispatch_keys(&push, keys, n);
         break;

@@ -88,6 +88,10 @@ static char *ngx_goim_kafka_cstr(ngx_pool_t *pool, ngx_str_t *s,
 static void ngx_goim_kafka_overdue(ngx_event_t *ev);
 static void ngx_goim_kafka_reported(ngx_goim_kafka_batch_t *b);
 static void ngx_goim_kafka_detach(void *data);
+static ngx_int_t ngx_goim_kafka_produce_msg(ngx_goim_kafka_batch_t *b,
+    ngx_uint_t type, int32_t op, int32_t speed, ngx_str_t *server,
+    ngx_str_t *room, ngx_str_t *keys, ngx_uint_t nkeys, ngx_str_t *body,
+    int64_t mid, uint64_t epoch, uint64_t offset);
 static void ngx_goim_kafka_release(ngx_goim_kafka_batch_t *b);
 
 
@@ -515,7 +519,34 @@ ngx_goim_kafka_produce(ngx_goim_kafka_batch_t *b, ngx_uint_t type, int32_t op,
     int32_t speed, ngx_str_t *server, ngx_str_t *room, ngx_str_t *keys,
     ngx_uint_t nkeys, ngx_str_t *body)
 {
-    u_char               *buf, opkey[NGX_INT32_LEN];
+    return ngx_goim_kafka_produce_msg(b, type, op, speed, server, room, keys,
+                                      nkeys, body, 0, 0, 0);
+}
+
+
+/*
+ * A PUSH to the keys of one member, on one server, with the position of
+ * its message in offline_<mid> (docs/PROTOCOL.md 4.2)
+ */
+
+ngx_int_t
+ngx_goim_kafka_produce_member(ngx_goim_kafka_batch_t *b, int32_t op,
+    ngx_str_t *server, ngx_str_t *keys, ngx_uint_t nkeys, ngx_str_t *body,
+    int64_t mid, uint64_t epoch, uint64_t offset)
+{
+    return ngx_goim_kafka_produce_msg(b, NGX_GOIM_KAFKA_PUSH, op, 0, server,
+                                      NULL, keys, nkeys, body, mid, epoch,
+                                      offset);
+}
+
+
+static ngx_int_t
+ngx_goim_kafka_produce_msg(ngx_goim_kafka_batch_t *b, ngx_uint_t type,
+    int32_t op, int32_t speed, ngx_str_t *server, ngx_str_t *room,
+    ngx_str_t *keys, ngx_uint_t nkeys, ngx_str_t *body, int64_t mid,
+    uint64_t epoch, uint64_t offset)
+{
+    u_char               *buf, opkey[NGX_INT64_LEN];
     size_t                len, klen;
     ngx_uint_t            i, bad;
     const void           *key;
@@ -532,6 +563,9 @@ ngx_goim_kafka_produce(ngx_goim_kafka_batch_t *b, ngx_uint_t type, int32_t op,
     pm.speed = speed;
     pm.msg.data = body->data;
     pm.msg.len = body->len;
+    pm.mid = mid;
+    pm.epoch = epoch;
+    pm.offset = offset;
 
     if (server) {
         pm.server = ngx_goim_kafka_cstr(pool, server, &bad);
@@ -577,6 +611,13 @@ ngx_goim_kafka_produce(ngx_goim_kafka_batch_t *b, ngx_uint_t type, int32_t op,
     switch (type) {
 
     case NGX_GOIM_KAFKA_PUSH:
+        if (mid) {
+            /* one member's messages in one partition, in order */
+            key = opkey;
+            klen = ngx_sprintf(opkey, "%L", mid) - opkey;
+            break;
+        }
+
         key = keys[0].data;
         klen = keys[0].len;
         break;

@@ -71,6 +71,9 @@ ngx_goim_kafka_batch_t *ngx_goim_kafka_batch(ngx_pool_t *pool,
 ngx_int_t ngx_goim_kafka_produce(ngx_goim_kafka_batch_t *b, ngx_uint_t type,
     int32_t op, int32_t speed, ngx_str_t *server, ngx_str_t *room,
     ngx_str_t *keys, ngx_uint_t nkeys, ngx_str_t *body);
+ngx_int_t ngx_goim_kafka_produce_member(ngx_goim_kafka_batch_t *b,
+    int32_t op, ngx_str_t *server, ngx_str_t *keys, ngx_uint_t nkeys,
+    ngx_str_t *body, int64_t mid, uint64_t epoch, uint64_t offset);
 
 /*
  * NGX_DONE: done() is called when the last report arrives, or when they

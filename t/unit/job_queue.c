@@ -143,6 +143,26 @@ main(void)
 
     is_int(m[7].refs, 2, "a message in two items holds two references");
 
+    /* a member's message: its position, its packet ver 0, seq the offset */
+    job_queue_push_member(&q, &m[8], 1004, keys, 1, (uint8_t *) "me", 2,
+                          41, 1765000000123ULL, 0x100000007ULL);
+    job_queue_push_member(&q, &m[9], 1004, keys, 1, (uint8_t *) "me2", 3,
+                          41, 1765000000123ULL, 0x100000008ULL);
+
+    it = job_queue_pop(&q);
+    ok(it->type == JOB_ITEM_PUSH && it->mid == 41
+       && it->epoch == 1765000000123ULL && it->offset == 0x100000007ULL,
+       "member item: mid, epoch, offset");
+    ok(packet_at(it, 0, &pkt) && pkt.ver == 0 && pkt.seq == 7
+       && pkt.op == 1004 && pkt.body_len == 2 && packet_at(it, 1, &pkt) == NULL,
+       "member item: one packet, ver 0, seq the offset's low 32 bits");
+    job_item_free(it);
+
+    it = job_queue_pop(&q);
+    ok(it && it->offset == 0x100000008ULL && it->nmsgs == 1,
+       "the next member message: an item of its own, never merged");
+    job_item_free(it);
+
     for (i = 0; i < 10; i++) {
         m[i].refs = 0;
     }
