@@ -550,3 +550,29 @@ is_deeply \@mine, ['1000/0/1/one', '1000/0/2/two'], "$name - in order";
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 14: missed messages larger than the send queue: recovered false, then live
+--- main_config
+goim_server_id comet-a;
+goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
+goim_history size=16 ttl=60s members=on;
+goim_send_queue 4 1k;
+--- perl
+my $big = 'x' x 300;
+is_deeply [mid_push([25], "$_$big")], [0, ''], "$name - 300 bytes, $_"
+    for 1 .. 10;
+my $ep = epoch_of(25);
+my ($c, $r) = member(25, recover => [$ep, 0]);
+is entry($r->{rooms}, 25)->{offset}, 10, "$name - op 8: seam 10";
+my $res = $c->wait_op(36, 3);
+like $res && $res->{body},
+    qr/"offset":10,"recovered":false,"reason":"send queue full"/,
+    "$name - op 36: send queue full";
+is_deeply [mid_push([25], 'small')], [0, ''], "$name - a live push";
+is_deeply [drain($c)], ['1000/0/11/small'],
+    "$name - the live stream from the seam on";
+--- no_error_log
+[error]
+[warn]

@@ -99,12 +99,12 @@ goim_recover_room_t *ngx_goim_recover_want(ngx_goim_channel_t *ch,
 typedef void (*ngx_goim_member_done_pt)(ngx_goim_channel_t *ch);
 
 #define NGX_GOIM_MEMBER_ENTRY_LEN                                             \
-    (sizeof(",{\"room_id\":\"\",\"joined\":true,\"stream\":0,"              \
-            "\"epoch\":\"\",\"offset\":}") + NGX_GOIM_MEMBER_ROOM_LEN           \
-     + 2 * NGX_INT64_LEN)
+    (sizeof(",{\"room_id\":\"\",\"joined\":true,\"stream\":0,"               \
+            "\"epoch\":\"\",\"offset\":}")                                   \
+     + NGX_GOIM_MEMBER_ROOM_LEN + 2 * NGX_INT64_LEN)
 
 #define NGX_GOIM_MEMBER_RESULT_LEN                                            \
-    (NGX_GOIM_MEMBER_ENTRY_LEN                                               \
+    (NGX_GOIM_MEMBER_ENTRY_LEN                                                \
      + sizeof(",\"recovered\":false,\"reason\":\"\"") + 128 * 6)
 
 ngx_int_t ngx_goim_member_init(ngx_goim_channel_t *ch);

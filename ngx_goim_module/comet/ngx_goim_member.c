@@ -626,10 +626,14 @@ ngx_goim_member_hold(ngx_goim_member_stream_t *ms, ngx_goim_msg_t *msg,
         ch->dropped++;
         ngx_goim_worker.stats->drop_queue_full++;
 
-        ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
-                      "goim: member %L: %ui messages held during the "
-                      "read of offline_%L, dropped one", ch->mid, ms->nheld,
-                      ch->mid);
+        if ((ch->dropped & (ch->dropped - 1)) == 0) {
+            /* the 1st, 2nd, 4th... drop of a connection */
+            ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                          "goim: member %L: %ui messages held during the "
+                          "read of offline_%L, %ui pushes dropped", ch->mid,
+                          ms->nheld, ch->mid, ch->dropped);
+        }
+
         return;
     }
 

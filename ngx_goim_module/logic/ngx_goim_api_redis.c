@@ -16,8 +16,9 @@
  *
  * With goim_history members=on, every push by mid is also kept in the
  * member's stream offline_<mid> (docs/PROTOCOL.md 1.16, 3.7), by a script
- * pipelined behind the lookups: the answer waits for it, so that a code 0
- * means kept, and a failed write answers an error.
+ * pipelined before the mid_<mid> lookups: the answer waits for it, so that
+ * a code 0 means kept, and a failed write answers an error; its reply, the
+ * stream id, is the position each member's message carries to the comets.
  *
  * With goim_kafka, one goim.PushMsg goes to Kafka per server that holds
  * targets (this node included), and the answer waits until Kafka
