@@ -576,3 +576,41 @@ is_deeply [drain($c)], ['1000/0/11/small'],
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 15: Redis killed and back empty: the streams start again, with a new epoch
+--- main_config
+goim_server_id comet-a;
+goim_redis 127.0.0.1:$TEST_NGINX_PORT2;
+goim_history size=16 ttl=60s members=on;
+--- perl
+my ($c, $r) = member(26);
+is_deeply [mid_push([26], "before$_")], [0, ''], "$name - before$_" for 1 .. 3;
+my $ep = epoch_of(26);
+is scalar(drain($c)), 4, "$name - op 36 and three messages";
+
+redis_stop('KILL');
+ok wait_for_log(qr/connection lost/, 3), "$name - Redis is gone";
+redis_start($ENV{TEST_NGINX_PORT2});
+# the comet writes its sessions again once it is connected
+ok wait_until(sub { (rcli('HGET', 'mid_26', 'k26') // '') eq 'comet-a' }, 10),
+    "$name - the session is back in Redis";
+
+# the connection that stayed gets the new stream's epoch before its message
+is_deeply [mid_push([26], 'after')], [0, ''], "$name - a push";
+my $ep2 = epoch_of(26);
+ok $ep2 && $ep2 != $ep, "$name - a new epoch";
+is_deeply [drain($c)],
+    ["36:{\"rooms\":[{\"room_id\":\"mid://26\",\"stream\":0,"
+     . "\"epoch\":\"$ep2\",\"offset\":0}]}", '1000/0/1/after'],
+    "$name - op 36 with the new epoch, then offset 1";
+
+# a connection that recovers from the old epoch is told
+my ($d, $rd) = member(26, key => 'k26b', recover => [$ep, 3]);
+my $res = $d->wait_op(36, 3);
+like $res && $res->{body},
+    qr/"epoch":"$ep2","offset":1,"recovered":false,"reason":"epoch changed"/,
+    "$name - the old epoch: epoch changed, with the new position";
+--- error_log
+connection lost
