@@ -173,6 +173,11 @@ gb_parent(void)
         return 1;
     }
 
+    if (gb.recover && gb_recover_init() != 0) {
+        fprintf(stderr, "goim-bench: no memory for the recover account\n");
+        return 1;
+    }
+
     signal(SIGINT, gb_on_signal);
     signal(SIGTERM, gb_on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -345,7 +350,7 @@ gb_parent(void)
             (void) gb_server_sample(&gp_cpu0, &gp_rss1, &gp_pss1);
             gp_ccpu0 = gb_client_cpu_now();
 
-            if (gb.chat && gb.reconnect_rate) {
+            if ((gb.chat || gb.recover) && gb.reconnect_rate) {
                 gb_procs_ctl(GB_CTL_CHURN_ON);
             }
 
@@ -409,7 +414,7 @@ gb_parent(void)
                 gp_measure_s = (double) (now - measure_start) / GB_SEC;
                 phase = GB_PH_DRAIN;
 
-                if (gb.chat && gb.reconnect_rate) {
+                if ((gb.chat || gb.recover) && gb.reconnect_rate) {
                     gb_procs_ctl(GB_CTL_CHURN_OFF);
                 }
 
@@ -448,10 +453,10 @@ gb_parent(void)
                     gp_total.errors, gp_api_errors, gp_total.heartbeats,
                     gp_total.received);
 
-            if (gb.chat) {
-                fprintf(stderr, "goim-bench: %6.1fs chat reconnects %"
+            if (gb.chat || gb.recover) {
+                fprintf(stderr, "goim-bench: %6.1fs %s reconnects %"
                         PRIu64 "\n", (double) (now - gb.t0) / GB_SEC,
-                        gp_total.reconnects);
+                        gb.chat ? "chat" : "recover", gp_total.reconnects);
             }
 
             last_recv = gp_total.received;
@@ -531,6 +536,19 @@ gb_parent(void)
         gp_total.misrouted += pr->stats.misrouted;
         gp_total.join_refused += pr->stats.join_refused;
         gp_total.drained += pr->stats.drained;
+        gp_total.no_position += pr->stats.no_position;
+        gp_total.rc_ok += pr->stats.rc_ok;
+        gp_total.rc_messages += pr->stats.rc_messages;
+        gp_total.rc_seam_bad += pr->stats.rc_seam_bad;
+        gp_total.rc_offset_gap += pr->stats.rc_offset_gap;
+        gp_total.rc_offset_repeat += pr->stats.rc_offset_repeat;
+        gp_total.rc_stream_bad += pr->stats.rc_stream_bad;
+        gp_total.rc_cut += pr->stats.rc_cut;
+        gp_total.rc_unexpected += pr->stats.rc_unexpected;
+
+        for (i = 0; i < GB_RC_REASONS; i++) {
+            gp_total.rc_failed[i] += pr->stats.rc_failed[i];
+        }
     }
 
     if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
@@ -619,6 +637,10 @@ gb_proc_read(gb_proc_t *pr)
                              rec.len / sizeof(uint32_t));
                 break;
 
+            case GB_REC_GOT:
+                gb_recover_got(pr->buf + sizeof(gb_rec_t), rec.len);
+                break;
+
             case GB_REC_DOWN:
                 if (gb_chat_down((gb_down_t *) (pr->buf + sizeof(gb_rec_t)),
                                  rec.len / sizeof(gb_down_t)) != 0)
@@ -637,6 +659,10 @@ gb_proc_read(gb_proc_t *pr)
             if (rec.type == GB_REC_FINAL) {
                 fin = (gb_final_t *) (pr->buf + sizeof(gb_rec_t));
                 gb_hist_merge(&gp_hist, &fin->hist);
+
+                if (gb.recover) {
+                    gb_recover_hist(&fin->rhist);
+                }
 
                 for (i = 0; i < GB_SEQS; i++) {
                     from = &fin->seqs[i];
@@ -764,6 +790,10 @@ gb_report(void)
                gp_total.misrouted, gp_total.join_refused,
                gp_total.drained);
         gb_chat_report();
+    }
+
+    if (gb.recover && !gb.idle) {
+        gb_recover_report(&gp_total);
     }
 
     printf(",\"idle\":%s,\"completed\":%s}\n", gb.idle ? "true" : "false",
