@@ -186,6 +186,9 @@ and each server's conf and error log in build/bench/<run>/.
 
 EOF
 
+# the operator's word on the conditions (bench/run.sh's BENCH_NOTE)
+$out .= "**Conditions:** $ENV{BENCH_NOTE}\n\n" if $ENV{BENCH_NOTE};
+
 # how busy the machine was with other work while we measured
 my @oth = grep { defined } map { others($run{$_}) } @order;
 if (@oth) {
@@ -775,6 +778,278 @@ EOF
 }
 
 
+# --- 7. history and recovery --------------------------------------------------------------
+
+# history's cost: each shape's runs in the order they ran, off and on
+# alternating (the plain run of section 2 is the first off)
+my @hshapes = (
+    [ '10k-200',  'room-10k-200' ],
+    [ '1k-1000',  'room-1k-1000' ],
+);
+
+sub hruns {
+    my ($h, $plain) = @_;
+    return grep { $run{ $_->[0] } }
+        ([ $plain, 'off', 1 ], [ "hist-$h-on-1", 'on', 1 ],
+         [ "hist-$h-off-2", 'off', 2 ], [ "hist-$h-on-2", 'on', 2 ]);
+}
+
+sub mean {
+    my @v = grep { defined } @_;
+    return undef unless @v;
+    my $s = 0;
+    $s += $_ for @v;
+    return $s / @v;
+}
+
+sub kib { defined $_[0] ? num($_[0] / 1024, 1) : '—' }
+
+# the zone's bytes used after the run (goim_shm_bytes{state="used"})
+sub shm_after { my $r = shift; $r && $r->{status_after} && $r->{status_after}{shm_used} }
+
+my %hcost;     # shape => { off => [...], on => [...], pairs => [...] }
+
+if (grep { hruns(@$_) > 1 } @hshapes) {
+    $out .= <<"EOF";
+## 7. History and recovery (`goim_history`)
+
+### History's cost
+
+The two room shapes of section 2 whose targets are CPU per delivery,
+run again on the same build with `goim_history size=64` (ttl 10 min) in
+the main context and nothing else changed, alternating: the run of
+section 2 (history off), on, off, on. Each pair (an off run and the on
+run after it) shows the change, the two pairs the noise. Issue 14's
+target: CPU per delivery with history within 10 % of without. The
+"zone" columns come from goim_status after the run: the zone's pages in
+use (`goim_shm_bytes{state="used"}`, the connections' entries
+included) and the history's own account (`goim_history_rooms`,
+`_messages`, `_bytes`: what the module asked the slab allocator for,
+before its rounding).
+
+| run | history | clients | offered/s | sent/s | delivered | p50 ms | p99 ms | max ms | server CPU s | CPU µs/delivery | zone used KiB | history rooms / messages / bytes | client CPU s | others (cores) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+EOF
+
+    for my $sh (@hshapes) {
+        my @rs = hruns(@$sh);
+        next unless @rs > 1;
+        my $c = $hcost{ $sh->[0] } = { off => [], on => [], p99off => [],
+                                       p99on => [], pairs => [] };
+        my %by;
+        for my $x (@rs) {
+            my ($id, $mode, $pair) = @$x;
+            my $r = $run{$id};
+            my $b = $r->{bench};
+            if (!$b) {
+                $out .= "| $id | $mode | failed: no figures |\n";
+                next;
+            }
+            push @{ $c->{$mode} }, $b->{cpu_us_per_delivery};
+            push @{ $c->{"p99$mode"} }, $b->{lat_p99_ms};
+            $by{$pair}{$mode} = $r;
+            my $sa = $r->{status_after} // {};
+            $out .= "| $id | " . ($mode eq 'on' ? 'size=64' : 'off')
+                . ' | ' . int_sep($b->{clients}) . " | $b->{push_rate} | "
+                . num($b->{duration} ? $b->{sent} / $b->{duration} : undef, 1)
+                . ' | ' . sprintf('%.2f %%', 100 * $b->{delivered_share})
+                . ' | ' . num($b->{lat_p50_ms}, 1) . ' | ' . num($b->{lat_p99_ms}, 1)
+                . ' | ' . num($b->{lat_max_ms}, 1)
+                . ' | ' . num($b->{server_cpu_s}, 2)
+                . ' | ' . num($b->{cpu_us_per_delivery}, 3)
+                . ' | ' . kib(shm_after($r))
+                . ' | ' . ($mode eq 'on'
+                           ? int_sep($sa->{history_rooms}) . ' / '
+                             . int_sep($sa->{history_messages}) . ' / '
+                             . int_sep($sa->{history_bytes})
+                           : '—')
+                . ' | ' . num($b->{client_cpu_s}, 2)
+                . ' | ' . num(others($r), 2) . " |\n";
+        }
+        for my $p (sort keys %by) {
+            my ($off, $on) = @{ $by{$p} }{qw(off on)};
+            next unless $off && $on;
+            push @{ $c->{pairs} }, [ $p, $off, $on ];
+        }
+    }
+
+    $out .= "\n```\n";
+    for my $sh (@hshapes) {
+        for my $x (hruns(@$sh)) {
+            my $r = $run{ $x->[0] };
+            $out .= "# $x->[0] (goim_history " . ($r->{history} // 'off')
+                  . ")\n$r->{cmd}\n";
+        }
+    }
+    $out .= "```\n\n";
+
+    $out .= <<"EOF";
+On ÷ off, pair by pair, and the means (CPU µs per delivery; p99 in ms):
+
+| shape | pair 1: CPU on ÷ off | pair 2: CPU on ÷ off | mean off | mean on | **mean on ÷ off** | p99 off / on (mean) | target ≤ 1.10× |
+|---|---|---|---|---|---|---|---|
+EOF
+
+    for my $sh (@hshapes) {
+        my $c = $hcost{ $sh->[0] } or next;
+        my %pr = map { $_->[0] => $_ } @{ $c->{pairs} };
+        my $pr = sub {
+            my $p = $pr{ $_[0] } or return '—';
+            my ($off, $on) = map { $_->{bench}{cpu_us_per_delivery} } @$p[1, 2];
+            return num($on, 3) . ' ÷ ' . num($off, 3) . ' = ' . ratio($on, $off, 3);
+        };
+        my ($moff, $mon) = (mean(@{ $c->{off} }), mean(@{ $c->{on} }));
+        my $mr = defined $moff && defined $mon && $moff > 0 ? $mon / $moff : undef;
+        $c->{ratio} = $mr;
+        $out .= "| $sh->[0] | " . $pr->(1) . ' | ' . $pr->(2)
+            . ' | ' . num($moff, 3) . ' | ' . num($mon, 3)
+            . ' | **' . (defined $mr ? sprintf('%.3f×', $mr) : '—') . '**'
+            . ' | ' . num(mean(@{ $c->{p99off} }), 1) . ' / '
+            . num(mean(@{ $c->{p99on} }), 1)
+            . ' | ' . (!defined $mr ? '—' : $mr <= 1.10 ? '**met**' : '**missed**')
+            . " |\n";
+    }
+
+    # memory: the on runs' own account, and the zone's pages next to
+    # the off run before them
+    my @mem7;
+    for my $sh (@hshapes) {
+        my $c = $hcost{ $sh->[0] } or next;
+        for my $p (@{ $c->{pairs} }) {
+            my ($pair, $off, $on) = @$p;
+            my $sa = $on->{status_after} or next;
+            next unless $sa->{history_rooms} && $sa->{history_messages};
+            my $ring = 8 * 64 * $sa->{history_rooms};
+            my $permsg = ($sa->{history_bytes} - $ring) / $sa->{history_messages};
+            my $dshm = defined shm_after($on) && defined shm_after($off)
+                       ? shm_after($on) - shm_after($off) : undef;
+            push @mem7, [ $on->{id}, $sa, $permsg, $dshm ];
+        }
+    }
+
+    if (@mem7) {
+        $out .= <<"EOF";
+
+**Memory per room.** Each on run ends with its one room's history full
+(64 messages of about 35 bytes, goim-bench's body). The paragraph
+"Memory" of docs/PROTOCOL.md 1.15 counts about 200 bytes a room, 8
+bytes per message of `size` for the ring (512 B here) and, per message
+kept, 32 bytes plus the message, rounded up by the slab allocator to a
+power of two (35 + 32 = 67 → 128 B): about 200 + 512 + 64 × 128 = 8,904
+B a room. The module's account (`goim_history_bytes`) is before that
+rounding; the zone's pages (Δ zone used against the off run of the same
+pair, in 4 KiB pages, the connections' entries being the same) include
+it.
+
+| run | rooms | messages | history bytes | per room | per message, ring apart | Δ zone used vs the off run, B | paragraph's estimate, B | 10,000 such rooms (paragraph), MB |
+|---|---|---|---|---|---|---|---|---|
+EOF
+        for my $m (@mem7) {
+            my ($id, $sa, $permsg, $dshm) = @$m;
+            my $est = 200 + 512 + 64 * 128;
+            $out .= "| $id | " . int_sep($sa->{history_rooms})
+                . ' | ' . int_sep($sa->{history_messages})
+                . ' | ' . int_sep($sa->{history_bytes})
+                . ' | ' . int_sep($sa->{history_bytes} / $sa->{history_rooms})
+                . ' | ' . num($permsg, 1)
+                . ' | ' . (defined $dshm ? int_sep($dshm) : '—')
+                . ' | ' . int_sep($est * $sa->{history_rooms})
+                . ' | ' . num($est * 10000 / 1e6, 1) . " |\n";
+        }
+        $out .= "\n";
+    }
+}
+
+# the reconnect scenario
+if (my $r = $run{'recover-10k-200'}) {
+    my $b = $r->{bench};
+    my $v = $b && $b->{recover};
+    $out .= "## 7. History and recovery (`goim_history`)\n\n" unless %hcost;
+    my $size = $r->{history} // '?';
+    $out .= <<"EOF";
+### Reconnects that recover: recover-10k-200
+
+10,000 WebSocket clients in one room (`bench://0`) of one node with
+`goim_history $size` (the history holds the seconds a reconnect may
+miss at this rate; `size=64` holds 320 ms of it), 200 room pushes/s for
+$ENV{BENCH_DURATION} s, and 1,000 clients a second (10 %) picked at
+random, closed **without reading what their socket holds** and
+connected again at once: op 35 with the position of the last message
+the client read, right before op 7 (goim-bench `--recover`,
+bench/README.md). goim-bench reads every position itself: op 8's seam,
+each message's stream id (`ver`) and offset (`seq` extended to 64 bits),
+op 36's result. Exactness is checked against the API: for every push
+answered with code 0 and every client (all were in the room the whole
+run), the client got it once; a second copy is a duplicate.
+
+EOF
+    if (!$v) {
+        $out .= "**No figures** (rc $r->{rc}, build/bench/recover-10k-200/bench.log).\n\n";
+    } else {
+        my $sb = $r->{status_before} // {};
+        my $sa = $r->{status_after} // {};
+        my $sd = sub { defined $sa->{$_[0]} && defined $sb->{$_[0]}
+                       ? $sa->{$_[0]} - $sb->{$_[0]} : undef };
+        my $reasons = join(', ', map { "$_ " . int_sep($v->{reasons}{$_}) }
+                                 grep { $v->{reasons}{$_} }
+                                 sort keys %{ $v->{reasons} }) || 'none';
+        $out .= "| | |\n|---|---|\n"
+            . '| pushes accepted (code 0) / refused / unanswered | '
+            . int_sep($v->{pushes_ok}) . ' / ' . int_sep($v->{pushes_refused})
+            . ' / ' . int_sep($v->{pushes_unanswered})
+            . sprintf(' (%.1f/s offered %d/s)', $b->{sent} / $b->{duration}, $b->{push_rate}) . " |\n"
+            . '| (push, client) pairs expected | ' . int_sep($v->{expected}) . " |\n"
+            . '| **delivered exactly once** | ' . int_sep($v->{delivered})
+            . ($v->{expected} ? sprintf(' (%.4f %%)', 100 * $v->{delivered} / $v->{expected}) : '') . " |\n"
+            . '| **missing** | ' . int_sep($v->{missing}) . ' (clients with one: '
+            . int_sep($v->{clients_missing}) . ") |\n"
+            . '| missing after a recovery that said false / client not ready at the end | '
+            . int_sep($v->{missing_after_failed_recovery}) . ' / '
+            . int_sep($v->{missing_not_ready_at_end}) . " |\n"
+            . '| **duplicates** | ' . int_sep($v->{duplicates}) . " |\n"
+            . '| stray (pushes not accepted, delivered) / misrouted | '
+            . int_sep($v->{stray}) . ' / ' . int_sep($v->{misrouted}) . " |\n"
+            . '| reconnects (planned) / client errors | ' . int_sep($v->{reconnects})
+            . ' / ' . int_sep($b->{client_errors}) . " |\n"
+            . '| recoveries: **recovered true** / false | ' . int_sep($v->{recovered})
+            . ' / ' . int_sep($v->{failed}) . " |\n"
+            . "| false, by reason | $reasons |\n"
+            . '| messages recovered (between op 8 and op 36) | '
+            . int_sep($v->{recovered_messages})
+            . sprintf(' (%.1f a recovery)', $v->{recoveries} ? $v->{recovered_messages} / $v->{recoveries} : 0) . " |\n"
+            . '| the node\'s count: goim_recover_total ok / failed, goim_recover_messages_total | '
+            . int_sep($sd->('recover_ok')) . ' / ' . int_sep($sd->('recover_failed'))
+            . ', ' . int_sep($sd->('recover_messages')) . " |\n"
+            . '| position checks: offset gaps / repeats / seam mismatches / stream id mismatches | '
+            . join(' / ', map { int_sep($v->{$_}) }
+                   qw(offset_gaps offset_repeats seam_mismatch stream_mismatch)) . " |\n"
+            . '| **recovery latency** (close to op 36), p50 / p90 / **p99** / max ms | '
+            . join(' / ', map { num($v->{$_}, 1) }
+                   qw(latency_p50_ms latency_p90_ms latency_p99_ms latency_max_ms))
+            . ' (' . int_sep($v->{latency_n}) . " recoveries) |\n"
+            . '| live messages\' latency p50 / p99 / max ms | '
+            . join(' / ', map { num($b->{$_}, 1) } qw(lat_p50_ms lat_p99_ms lat_max_ms)) . " |\n"
+            . '| server CPU s, µs per delivery (reconnects included) | '
+            . num($b->{server_cpu_s}, 2) . ', ' . num($b->{cpu_us_per_delivery}, 3)
+            . (bench('room-10k-200')
+               ? sprintf(' (room-10k-200 without reconnects nor history: %.3f)',
+                         bench('room-10k-200')->{cpu_us_per_delivery})
+               : '') . " |\n"
+            . '| server CPU per reconnect, µs (beyond room-10k-200\'s per delivery) | '
+            . (bench('room-10k-200') && $v->{reconnects} && defined $b->{server_cpu_s}
+               ? num(($b->{server_cpu_s} - bench('room-10k-200')->{cpu_us_per_delivery}
+                      * $b->{delivered} / 1e6) * 1e6 / $v->{reconnects}, 0)
+               : '—') . " |\n"
+            . '| goim-bench CPU s / others (cores) | ' . num($b->{client_cpu_s}, 2)
+            . ' / ' . num(others($r), 2) . " |\n"
+            . '| history at the end: rooms / messages / bytes | '
+            . int_sep($sa->{history_rooms}) . ' / ' . int_sep($sa->{history_messages})
+            . ' / ' . int_sep($sa->{history_bytes}) . " |\n";
+        $out .= "\n" . cmds('recover-10k-200') . "\n";
+    }
+}
+
+
 # --- distance to targets -----------------------------------------------------------------
 
 $out .= "## Distance to targets\n\n";
@@ -889,6 +1164,35 @@ for my $c (['cluster-room-1k-100', 'room-1k-100'],
                 ' µs', 3)
         . sprintf('; with the job and Redis %.3f µs (%.2f×)', path_pd($c->[0]),
                   path_pd($c->[0]) / $t->{cpu_us_per_delivery});
+}
+
+for my $sh (@hshapes) {
+    my $c = $hcost{ $sh->[0] };
+    if (!$c || !defined $c->{ratio}) {
+        push @t, "History's cost, $sh->[0]: not measured";
+        next;
+    }
+    my $d = 100 * ($c->{ratio} - 1);
+    push @t, "History's cost, $sh->[0] (`goim_history size=64`), CPU per delivery vs"
+        . ' off: ' . ($c->{ratio} <= 1.10 ? '**met**' : '**missed**')
+        . sprintf(': %.3f× (%+.1f %%, mean of %d on and %d off runs; target ≤ 1.10×)',
+                  $c->{ratio}, $d, scalar @{ $c->{on} }, scalar @{ $c->{off} });
+}
+
+if (my $v = bench('recover-10k-200') && bench('recover-10k-200')->{recover}) {
+    push @t, 'Reconnects that recover, every accepted push to every client'
+        . ' exactly once: ' . ($v->{missing} + $v->{missing_after_failed_recovery}
+                               + $v->{missing_not_ready_at_end} == 0
+                               && $v->{duplicates} == 0 ? '**met**' : '**missed**')
+        . sprintf(': %s missing (%s after a failed recovery, %s not ready at the end),'
+                  . ' %s duplicates, of %s pairs; %s recoveries, %s recovered false;'
+                  . ' recovery p99 %.1f ms',
+                  int_sep($v->{missing}), int_sep($v->{missing_after_failed_recovery}),
+                  int_sep($v->{missing_not_ready_at_end}), int_sep($v->{duplicates}),
+                  int_sep($v->{expected}), int_sep($v->{recoveries}),
+                  int_sep($v->{failed}), $v->{latency_p99_ms});
+} else {
+    push @t, 'Reconnects that recover: not measured';
 }
 
 $out .= join('', map { "- $_\n" } @t) . "\n";

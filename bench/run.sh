@@ -1,7 +1,7 @@
 #!/bin/sh
 # make bench: the standard benchmark scenarios, goim for nginx next to
 # nchan and next to the kernel's write floor, written to bench/RESULTS.md
-# in about 5 minutes on 2 cores.
+# in about 9 minutes on 2 cores (section 7 adds about 2 of them).
 #
 #   1. idle memory: 10k and 40k connections, WebSocket and TCP
 #   2. room broadcast: 10k WS in one room at 10, 50 and 200 pushes/s, 1k
@@ -10,6 +10,12 @@
 #   3. push by key at a high rate (BENCH_KEY_RATE), WS and TCP
 #   4. nchan: the WS runs of 1 and the four of 2, same client
 #   5. the floors: build/goim-floor on 10k and 1k loopback TCP pairs
+#   7. history (goim_history, docs/PROTOCOL.md 1.15): room-10k-200 and
+#      room-1k-1000 again with `goim_history size=64`, alternating on and
+#      off (two pairs each, room-10k-200 and room-1k-1000 of 2 being the
+#      first off), and recover-10k-200: 10k WS in one room with history,
+#      200 pushes/s, 10 % of the clients closed and reconnected with op 35
+#      every second, every (accepted push, client) pair checked
 #   6. through the cluster (bench/cluster.sh): conf/run-cluster.sh's
 #      redis-server, kafka-mock, two nodes and goim-job, clients on
 #      comet-b, pushes through comet-a's API: 1k WS in one room at
@@ -42,6 +48,9 @@
 #                    the report on those goes to build/bench/RESULTS.md,
 #                    bench/RESULTS.md is left alone
 #   BENCH_KEY_RATE   pushes/s of the push-by-key runs (10000)
+#   BENCH_RECOVER_SIZE  goim_history size of recover-10k-200 (1024)
+#   BENCH_NOTE       a sentence on the conditions (e.g. what else ran),
+#                    printed at the top of the report
 #   BENCH_PERF       1: perf record -a -g of 8 s in each cluster run
 #                    (dwarf: DWARF call chains), reports in
 #                    build/bench/<run>/perf-*.txt (bench/cluster.sh); the
@@ -67,6 +76,8 @@ dur=${BENCH_DURATION:-10}
 base=${BENCH_PORT_BASE:-31100}
 only=${BENCH_ONLY:-}
 key_rate=${BENCH_KEY_RATE:-10000}
+recover_size=${BENCH_RECOVER_SIZE:-1024}
+history=""         # goim_history of the next run: "size=64", "" (off)
 
 tcp_port=$((base + 1))
 ws_port=$((base + 2))
@@ -147,11 +158,15 @@ selected() {
 render() {     # render TEMPLATE DIR WORKERS FLUSH
     mkdir -p "$2/conf" "$2/logs" "$2/temp"
 
+    hline=""
+    [ -n "$history" ] && hline="goim_history $history;"
+
     sed -e "s|@STREAM_MODULE@|$stream_module|" \
         -e "s|@GOIM_MODULE@|$goim_module|" \
         -e "s|@NCHAN_MODULE@|$nchan_module|" \
         -e "s|@WORKERS@|$3|" \
         -e "s|@FLUSH@|$4|" \
+        -e "s|@HISTORY@|$hline|" \
         -e "s|@TCP_PORT@|$tcp_port|" \
         -e "s|@WS_PORT@|$ws_port|" \
         -e "s|@API_PORT@|$api_port|" \
@@ -216,6 +231,7 @@ run() {
         failed=1
         printf '{"id":"%s","server":"%s","workers":%s,"flush":"%s",' \
             "$id" "$server" "$nw" "$flush" >>"$runs"
+        printf '"history":"%s",' "${history:-off}" >>"$runs"
         printf '"cmd":"%s","error":"nginx did not start"}\n' "$cmd" >>"$runs"
         return 0
     fi
@@ -278,6 +294,7 @@ run() {
 
     printf '{"id":"%s","server":"%s","workers":%s,"flush":"%s",' \
         "$id" "$server" "$nw" "$flush" >>"$runs"
+    printf '"history":"%s",' "${history:-off}" >>"$runs"
     printf '"cmd":"%s","rc":%s,"load1":%s,"alive":%s,' \
         "$cmd" "$rc" "$load" "$alive" >>"$runs"
     printf '"host_busy_s":%s,"nginx_cpu_s":%s,"wall_s":%s,' \
@@ -320,6 +337,23 @@ floor_run() {     # floor_run ID goim-floor-args...
 }
 
 
+# hist_pairs RUN goim-bench-args...: RUN (history off, just run) again as
+# hist-RUN-on-1 (goim_history size=64), hist-RUN-off-2, hist-RUN-on-2:
+# on and off alternate on the same build, so that noise shows
+hist_pairs() {
+    h=${1#room-}
+    shift
+
+    history="size=64"
+    run hist-$h-on-1  goim $workers 100ms "$@"
+    history=""
+    run hist-$h-off-2 goim $workers 100ms "$@"
+    history="size=64"
+    run hist-$h-on-2  goim $workers 100ms "$@"
+    history=""
+}
+
+
 # --- the scenarios --------------------------------------------------------------
 # 40k connections need a third worker: each process may hold 20,000 files.
 # They also get 4 source addresses: with goim-bench's automatic 2 (20,000
@@ -350,7 +384,10 @@ run nchan-mem-ws-40k nchan $w40     -     $n_ws  --idle --clients 40000 --settle
 run room-10k-10      goim  $workers 100ms $g_ws --clients 10000 --push-rate 10   $push
 run room-10k-50      goim  $workers 100ms $g_ws --clients 10000 --push-rate 50   $push
 run room-10k-200     goim  $workers 100ms $g_ws --clients 10000 --push-rate 200  $push
+# 7. history's cost: on, off, on right after room-10k-200 (the first off)
+hist_pairs room-10k-200 $g_ws --clients 10000 --push-rate 200  $push
 run room-1k-1000     goim  $workers 100ms $g_ws --clients 1000  --push-rate 1000 $push
+hist_pairs room-1k-1000 $g_ws --clients 1000  --push-rate 1000 $push
 run room-1k-100      goim  $workers 100ms $g_ws --clients 1000  --push-rate 100  $push
 run room-10k-10-f1s  goim  $workers 1s    $g_ws --clients 10000 --push-rate 10   $push
 run room-10k-10-f0   goim  $workers 0     $g_ws --clients 10000 --push-rate 10   $push
@@ -358,6 +395,11 @@ run nchan-room-10k-10  nchan $workers - $n_ws --clients 10000 --push-rate 10   $
 run nchan-room-10k-50  nchan $workers - $n_ws --clients 10000 --push-rate 50   $push
 run nchan-room-10k-200 nchan $workers - $n_ws --clients 10000 --push-rate 200  $push
 run nchan-room-1k-1000 nchan $workers - $n_ws --clients 1000  --push-rate 1000 $push
+
+# 7. reconnects that recover: 10 % of the clients a second
+history="size=$recover_size"
+run recover-10k-200  goim  $workers 100ms $g_ws --clients 10000 --push-rate 200 --recover --reconnect-rate 1000 $push
+history=""
 
 # 3. push by key: one client per message
 run key-ws-10k   goim $workers 100ms $g_ws  --clients 10000 --push-mode key --push-rate $key_rate --inflight 64 $push

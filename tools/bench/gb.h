@@ -69,6 +69,7 @@
 #define GB_RETRY_US          1000000        /* reconnect a failed client */
 #define GB_READY_TIMEOUT     10             /* s: connect + handshake + auth */
 #define GB_CHAT_LEFT_US      1000000        /* chat: a missing member "left" */
+#define GB_RECOVER_WAIT      10             /* s: recover: drain's longest */
 #define GB_HTTP_TIMEOUT_US   5000000        /* API connect or answer */
 #define GB_ERRLOG_MAX        5
 #define GB_SEC               1000000LL
@@ -181,6 +182,7 @@ typedef struct {
     uint64_t           rc_stream_bad;   /* ver not the room's stream id */
     uint64_t           rc_cut;          /* closed before op 36 */
     uint64_t           rc_unexpected;   /* op 36 without op 35 */
+    uint64_t           recovering;      /* gauge: op 35 sent, no op 36 */
 } gb_stats_t;
 
 

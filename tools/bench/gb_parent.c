@@ -114,6 +114,11 @@ gb_parent(void)
                   + (gb.settle + (gb.idle ? 0 : gb.duration + gb.drain) + 10)
                     * GB_SEC;
 
+    /* --recover: the drain waits for the last reconnects to recover */
+    if (gb.recover) {
+        gb.deadline += GB_RECOVER_WAIT * GB_SEC;
+    }
+
     /* the last resort if the loop below got stuck */
     alarm((unsigned) ((gb.deadline - gb.t0) / GB_SEC + 15));
 
@@ -263,6 +268,7 @@ gb_parent(void)
             gp_total.errors += pr->stats.errors;
             gp_total.bytes_in += pr->stats.bytes_in;
             gp_total.reconnects += pr->stats.reconnects;
+            gp_total.recovering += pr->stats.recovering;
         }
 
         now = gb_mono_us();
@@ -433,6 +439,18 @@ gb_parent(void)
                 }
             }
 
+            /*
+             * --recover: every client must be back and recovered for the
+             * account to cover it (the clients' records are 200 ms old)
+             */
+            if (gb.recover
+                && (gp_total.authed < (uint64_t) gb.clients
+                    || gp_total.recovering > 0
+                    || now < drain_end + GB_STATS_US))
+            {
+                wait_until = drain_end + GB_RECOVER_WAIT * GB_SEC;
+            }
+
             if (now >= wait_until) {
                 (void) gb_server_sample(&gp_cpu1, &rss_now, &pss_now);
                 gp_ccpu1 = gb_client_cpu_now();
@@ -453,10 +471,17 @@ gb_parent(void)
                     gp_total.errors, gp_api_errors, gp_total.heartbeats,
                     gp_total.received);
 
-            if (gb.chat || gb.recover) {
-                fprintf(stderr, "goim-bench: %6.1fs %s reconnects %"
+            if (gb.chat) {
+                fprintf(stderr, "goim-bench: %6.1fs chat reconnects %"
                         PRIu64 "\n", (double) (now - gb.t0) / GB_SEC,
-                        gb.chat ? "chat" : "recover", gp_total.reconnects);
+                        gp_total.reconnects);
+            }
+
+            if (gb.recover) {
+                fprintf(stderr, "goim-bench: %6.1fs recover reconnects %"
+                        PRIu64 " recovering %" PRIu64 "\n",
+                        (double) (now - gb.t0) / GB_SEC,
+                        gp_total.reconnects, gp_total.recovering);
             }
 
             last_recv = gp_total.received;

@@ -161,6 +161,7 @@ gb_child_recover_auth(gb_conn_t *c, uint8_t *body, size_t size)
     idx = gc_id + (long) (c - gc_conns);
 
     r->state = GB_RC_RECOVERING;
+    gc_stats.recovering++;
 
     return snprintf((char *) body, size,
                     "{\"rooms\":[{\"room_id\":\"bench://%ld\",\"epoch\":"
@@ -231,6 +232,7 @@ gb_child_recover_result(gb_conn_t *c, const uint8_t *p, size_t len)
     }
 
     now = gb_mono_us();
+    gc_stats.recovering--;
 
     if (r->down) {
         gb_hist_add(&gc_rhist, (uint64_t) (now - r->down));
@@ -364,6 +366,7 @@ gb_child_recover_down(gb_conn_t *c)
     /* a recovery cut short: the next op 35 gives what was read */
     if (r->state == GB_RC_RECOVERING) {
         gc_stats.rc_cut++;
+        gc_stats.recovering--;
         r->state = GB_RC_LIVE;
     }
 }
