@@ -971,7 +971,10 @@ if (my $r = $run{'recover-10k-200'}) {
 
 10,000 WebSocket clients in one room (`bench://0`) of one node with
 `goim_history $size` (the history holds the seconds a reconnect may
-miss at this rate; `size=64` holds 320 ms of it), 200 room pushes/s for
+miss at this rate; `size=64` holds 320 ms of it) and `multi_accept on`
+(without it a worker busy with the fan-out accepts one connection a turn
+of its event loop, and at 1,000 reconnects a second they queued for
+seconds; the other runs keep nginx's default), 200 room pushes/s for
 $ENV{BENCH_DURATION} s, and 1,000 clients a second (10 %) picked at
 random, closed **without reading what their socket holds** and
 connected again at once: op 35 with the position of the last message
@@ -1027,6 +1030,9 @@ EOF
             . join(' / ', map { num($v->{$_}, 1) }
                    qw(latency_p50_ms latency_p90_ms latency_p99_ms latency_max_ms))
             . ' (' . int_sep($v->{latency_n}) . " recoveries) |\n"
+            . '| its parts, p50 / p99 ms: close to connect() (goim-bench\'s queue) · connect() to op 8 (TCP, WebSocket handshake, op 35 + op 7) · op 8 to op 36 (the missed messages) | '
+            . join(' · ', map { num($v->{"${_}_p50_ms"}, 1) . ' / ' . num($v->{"${_}_p99_ms"}, 1) }
+                   qw(queue auth replay)) . " |\n"
             . '| live messages\' latency p50 / p99 / max ms | '
             . join(' / ', map { num($b->{$_}, 1) } qw(lat_p50_ms lat_p99_ms lat_max_ms)) . " |\n"
             . '| server CPU s, µs per delivery (reconnects included) | '

@@ -78,6 +78,7 @@ only=${BENCH_ONLY:-}
 key_rate=${BENCH_KEY_RATE:-10000}
 recover_size=${BENCH_RECOVER_SIZE:-1024}
 history=""         # goim_history of the next run: "size=64", "" (off)
+events=""          # more lines for the next run's events {}
 
 tcp_port=$((base + 1))
 ws_port=$((base + 2))
@@ -167,6 +168,7 @@ render() {     # render TEMPLATE DIR WORKERS FLUSH
         -e "s|@WORKERS@|$3|" \
         -e "s|@FLUSH@|$4|" \
         -e "s|@HISTORY@|$hline|" \
+        -e "s|@EVENTS@|$events|" \
         -e "s|@TCP_PORT@|$tcp_port|" \
         -e "s|@WS_PORT@|$ws_port|" \
         -e "s|@API_PORT@|$api_port|" \
@@ -232,6 +234,7 @@ run() {
         printf '{"id":"%s","server":"%s","workers":%s,"flush":"%s",' \
             "$id" "$server" "$nw" "$flush" >>"$runs"
         printf '"history":"%s",' "${history:-off}" >>"$runs"
+        printf '"events":"%s",' "$(echo $events)" >>"$runs"
         printf '"cmd":"%s","error":"nginx did not start"}\n' "$cmd" >>"$runs"
         return 0
     fi
@@ -295,6 +298,7 @@ run() {
     printf '{"id":"%s","server":"%s","workers":%s,"flush":"%s",' \
         "$id" "$server" "$nw" "$flush" >>"$runs"
     printf '"history":"%s",' "${history:-off}" >>"$runs"
+    printf '"events":"%s",' "$(echo $events)" >>"$runs"
     printf '"cmd":"%s","rc":%s,"load1":%s,"alive":%s,' \
         "$cmd" "$rc" "$load" "$alive" >>"$runs"
     printf '"host_busy_s":%s,"nginx_cpu_s":%s,"wall_s":%s,' \
@@ -396,10 +400,14 @@ run nchan-room-10k-50  nchan $workers - $n_ws --clients 10000 --push-rate 50   $
 run nchan-room-10k-200 nchan $workers - $n_ws --clients 10000 --push-rate 200  $push
 run nchan-room-1k-1000 nchan $workers - $n_ws --clients 1000  --push-rate 1000 $push
 
-# 7. reconnects that recover: 10 % of the clients a second
+# 7. reconnects that recover: 10 % of the clients a second; without
+# multi_accept a worker busy with the fan-out accepts one connection a
+# turn of its loop, and the reconnects queue for seconds (README)
 history="size=$recover_size"
+events="    multi_accept on;"
 run recover-10k-200  goim  $workers 100ms $g_ws --clients 10000 --push-rate 200 --recover --reconnect-rate 1000 $push
 history=""
+events=""
 
 # 3. push by key: one client per message
 run key-ws-10k   goim $workers 100ms $g_ws  --clients 10000 --push-mode key --push-rate $key_rate --inflight 64 $push

@@ -205,7 +205,10 @@ typedef struct {
     gb_stats_t         stats;
     gb_hist_t          hist;
     gb_seq_t           seqs[GB_SEQS];
-    gb_hist_t          rhist;           /* recover: reconnect to op 36 */
+    gb_hist_t          rhist;           /* recover: close to op 36 */
+    gb_hist_t          rhist_wait;      /* recover: close to connect() */
+    gb_hist_t          rhist_auth;      /* recover: connect() to op 8 */
+    gb_hist_t          rhist_tail;      /* recover: op 8 to op 36 */
 } gb_final_t;
 
 
@@ -374,13 +377,14 @@ void gb_child_recover_result(gb_conn_t *c, const uint8_t *p, size_t len);
 int gb_child_recover_position(gb_conn_t *c, int32_t ver, int32_t seq);
 void gb_child_recover_delivery(gb_conn_t *c, int64_t s);
 void gb_child_recover_down(gb_conn_t *c);
+void gb_child_recover_connect(gb_conn_t *c);
 int gb_child_recover_pickable(gb_conn_t *c);
 void gb_child_recover_report(void);
-gb_hist_t *gb_child_recover_hist(void);
+void gb_child_recover_hists(gb_final_t *f);
 int gb_recover_init(void);
 void gb_recover_sent(uint64_t seq);
 void gb_recover_answered(uint64_t seq, int ok);
-void gb_recover_hist(const gb_hist_t *h);
+void gb_recover_hists(const gb_final_t *f);
 void gb_recover_got(const uint8_t *p, size_t len);
 void gb_recover_report(const gb_stats_t *t);
 

@@ -277,6 +277,10 @@ gb_child_connect(gb_conn_t *c)
 
     gc_stats.connects++;
 
+    if (gb.recover) {
+        gb_child_recover_connect(c);
+    }
+
     fd = socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0);
     if (fd == -1) {
         gb_child_fail(c, strerror(errno));

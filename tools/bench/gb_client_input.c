@@ -530,7 +530,7 @@ gb_child_report(uint32_t type)
         memcpy(buf.final.seqs, gc_seqs, sizeof(gc_seqs));
 
         if (gb.recover) {
-            buf.final.rhist = *gb_child_recover_hist();
+            gb_child_recover_hists(&buf.final);
         }
     }
 

@@ -686,7 +686,7 @@ gb_proc_read(gb_proc_t *pr)
                 gb_hist_merge(&gp_hist, &fin->hist);
 
                 if (gb.recover) {
-                    gb_recover_hist(&fin->rhist);
+                    gb_recover_hists(fin);
                 }
 
                 for (i = 0; i < GB_SEQS; i++) {

@@ -31,6 +31,8 @@ typedef struct {
     uint64_t           off;             /* the last offset read, or seam */
     uint64_t           seam;            /* op 8's, while recovering */
     int64_t            down;            /* reconnect started, mono us */
+    int64_t            conn;            /* its first connect() */
+    int64_t            op8;             /* its op 8 */
     uint32_t           stream;
     uint8_t            state;
     uint8_t            flags;
@@ -51,6 +53,9 @@ static gb_rc_t     *gc_rc;
 static uint8_t     *gc_got;             /* per client: seq_max bits */
 static size_t       gc_got_len;         /* bytes per client */
 static gb_hist_t    gc_rhist;           /* reconnect start to op 36 */
+static gb_hist_t    gc_rhist_wait;      /* ... to connect() */
+static gb_hist_t    gc_rhist_auth;      /* connect() to op 8 */
+static gb_hist_t    gc_rhist_tail;      /* op 8 to op 36 */
 
 /* parent */
 static uint8_t     *gp_rok;             /* per seq: 0 not sent, 1 code 0,
@@ -66,6 +71,9 @@ static uint64_t     gp_r_clients_not_ready;
 static uint64_t     gp_r_clients_no_pos;
 static uint64_t     gp_r_clients_missing;
 static gb_hist_t    gp_rhist;
+static gb_hist_t    gp_rhist_wait;
+static gb_hist_t    gp_rhist_auth;
+static gb_hist_t    gp_rhist_tail;
 static int          gp_r_log;
 
 
@@ -206,6 +214,7 @@ gb_child_recover_auth_reply(gb_conn_t *c, const uint8_t *p, size_t len)
     if (r->state == GB_RC_RECOVERING) {
         /* the missed messages come next, extended from r->off */
         r->seam = (uint64_t) off;
+        r->op8 = gb_mono_us();
         return;
     }
 
@@ -236,7 +245,17 @@ gb_child_recover_result(gb_conn_t *c, const uint8_t *p, size_t len)
 
     if (r->down) {
         gb_hist_add(&gc_rhist, (uint64_t) (now - r->down));
+
+        /* where it went: the client's queue, handshake and auth, op 36 */
+        if (r->conn >= r->down && r->op8 >= r->conn) {
+            gb_hist_add(&gc_rhist_wait, (uint64_t) (r->conn - r->down));
+            gb_hist_add(&gc_rhist_auth, (uint64_t) (r->op8 - r->conn));
+            gb_hist_add(&gc_rhist_tail, (uint64_t) (now - r->op8));
+        }
+
         r->down = 0;
+        r->conn = 0;
+        r->op8 = 0;
     }
 
     if (memmem(p, len, "\"recovered\":true", 16)) {
@@ -372,6 +391,19 @@ gb_child_recover_down(gb_conn_t *c)
 }
 
 
+void
+gb_child_recover_connect(gb_conn_t *c)
+{
+    gb_rc_t  *r;
+
+    r = &gc_rc[c - gc_conns];
+
+    if (r->down && r->conn == 0) {
+        r->conn = gb_mono_us();
+    }
+}
+
+
 /* churn picks clients that are not in the middle of a recovery */
 
 int
@@ -430,10 +462,13 @@ gb_child_recover_report(void)
 }
 
 
-gb_hist_t *
-gb_child_recover_hist(void)
+void
+gb_child_recover_hists(gb_final_t *f)
 {
-    return &gc_rhist;
+    f->rhist = gc_rhist;
+    f->rhist_wait = gc_rhist_wait;
+    f->rhist_auth = gc_rhist_auth;
+    f->rhist_tail = gc_rhist_tail;
 }
 
 
@@ -467,9 +502,12 @@ gb_recover_answered(uint64_t seq, int ok)
 
 
 void
-gb_recover_hist(const gb_hist_t *h)
+gb_recover_hists(const gb_final_t *f)
 {
-    gb_hist_merge(&gp_rhist, h);
+    gb_hist_merge(&gp_rhist, &f->rhist);
+    gb_hist_merge(&gp_rhist_wait, &f->rhist_wait);
+    gb_hist_merge(&gp_rhist_auth, &f->rhist_auth);
+    gb_hist_merge(&gp_rhist_tail, &f->rhist_tail);
 }
 
 
@@ -602,10 +640,17 @@ gb_recover_report(const gb_stats_t *t)
            ",\"cut_short\":%" PRIu64 ",\"unexpected_op36\":%" PRIu64
            ",\"no_position\":%" PRIu64 ",\"latency_n\":%" PRIu64
            ",\"latency_p50_ms\":%.3f,\"latency_p90_ms\":%.3f"
-           ",\"latency_p99_ms\":%.3f,\"latency_max_ms\":%.3f}",
+           ",\"latency_p99_ms\":%.3f,\"latency_max_ms\":%.3f"
+           ",\"queue_p50_ms\":%.3f,\"queue_p99_ms\":%.3f"
+           ",\"auth_p50_ms\":%.3f,\"auth_p99_ms\":%.3f"
+           ",\"replay_p50_ms\":%.3f,\"replay_p99_ms\":%.3f}",
            t->rc_seam_bad, t->rc_offset_gap, t->rc_offset_repeat,
            t->rc_stream_bad, t->rc_cut, t->rc_unexpected, t->no_position,
            gp_rhist.count, gb_hist_ms(&gp_rhist, 0.50),
            gb_hist_ms(&gp_rhist, 0.90), gb_hist_ms(&gp_rhist, 0.99),
-           (double) gp_rhist.max / 1000.0);
+           (double) gp_rhist.max / 1000.0,
+           gb_hist_ms(&gp_rhist_wait, 0.50), gb_hist_ms(&gp_rhist_wait, 0.99),
+           gb_hist_ms(&gp_rhist_auth, 0.50), gb_hist_ms(&gp_rhist_auth, 0.99),
+           gb_hist_ms(&gp_rhist_tail, 0.50),
+           gb_hist_ms(&gp_rhist_tail, 0.99));
 }
