@@ -1,7 +1,7 @@
 #!/bin/sh
 # make bench: the standard benchmark scenarios, goim for nginx next to
 # nchan and next to the kernel's write floor, written to bench/RESULTS.md
-# in about 9 minutes on 2 cores (section 7 adds about 2 of them).
+# in about 9 minutes on 2 cores (section 7 adds about 2.5 of them).
 #
 #   1. idle memory: 10k and 40k connections, WebSocket and TCP
 #   2. room broadcast: 10k WS in one room at 10, 50 and 200 pushes/s, 1k
@@ -15,7 +15,8 @@
 #      off (two pairs each, room-10k-200 and room-1k-1000 of 2 being the
 #      first off), and recover-10k-200: 10k WS in one room with history,
 #      200 pushes/s, 10 % of the clients closed and reconnected with op 35
-#      every second, every (accepted push, client) pair checked
+#      every second, every (accepted push, client) pair checked (with
+#      size=1024, and recover-10k-200-h64 with size=64)
 #   6. through the cluster (bench/cluster.sh): conf/run-cluster.sh's
 #      redis-server, kafka-mock, two nodes and goim-job, clients on
 #      comet-b, pushes through comet-a's API: 1k WS in one room at
@@ -406,6 +407,9 @@ run nchan-room-1k-1000 nchan $workers - $n_ws --clients 1000  --push-rate 1000 $
 history="size=$recover_size"
 events="    multi_accept on;"
 run recover-10k-200  goim  $workers 100ms $g_ws --clients 10000 --push-rate 200 --recover --reconnect-rate 1000 $push
+# the same with size=64 (320 ms here): some recoveries come too late
+history="size=64"
+run recover-10k-200-h64 goim $workers 100ms $g_ws --clients 10000 --push-rate 200 --recover --reconnect-rate 1000 $push
 history=""
 events=""
 
