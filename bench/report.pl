@@ -966,7 +966,6 @@ my @rec = grep { $run{$_} } qw(recover-10k-200 recover-10k-200-h64);
 
 if (@rec) {
     $out .= "## 7. History and recovery (`goim_history`)\n\n" unless %hcost;
-    my $size = $run{ $rec[0] }{history} // '?';
     $out .= <<"EOF";
 ### Reconnects that recover
 
