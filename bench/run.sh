@@ -52,6 +52,12 @@
 #   BENCH_RECOVER_SIZE  goim_history size of recover-10k-200 (1024)
 #   BENCH_NOTE       a sentence on the conditions (e.g. what else ran),
 #                    printed at the top of the report
+#   BENCH_PART       all (default); local: every run but the cluster's,
+#                    report in build/bench/RESULTS.md; cluster: then the
+#                    cluster's runs, with the same copy of the module,
+#                    added to local's and bench/RESULTS.md written from
+#                    both (a machine shared with others can then be kept
+#                    quiet in two shorter windows)
 #   BENCH_PERF       1: perf record -a -g of 8 s in each cluster run
 #                    (dwarf: DWARF call chains), reports in
 #                    build/bench/<run>/perf-*.txt (bench/cluster.sh); the
@@ -76,6 +82,7 @@ unset NGINX     # nginx itself reads NGINX as inherited listening sockets
 dur=${BENCH_DURATION:-10}
 base=${BENCH_PORT_BASE:-31100}
 only=${BENCH_ONLY:-}
+part=${BENCH_PART:-all}
 key_rate=${BENCH_KEY_RATE:-10000}
 recover_size=${BENCH_RECOVER_SIZE:-1024}
 history=""         # goim_history of the next run: "size=64", "" (off)
@@ -119,24 +126,42 @@ set_traps interrupted
 
 # --- checks -------------------------------------------------------------------
 
+case $part in
+    all|local|cluster) ;;
+    *) die "BENCH_PART is all, local or cluster" ;;
+esac
+
 check_setup "$goim_built" "$bench"
 command -v perl >/dev/null 2>&1 || die "perl not found"
 [ -f "$nchan_module" ] || die "$nchan_module missing (libnginx-mod-nchan)"
 [ -x "$floor" ] || die "$floor missing: make tools"
 
-case " $only " in
-    "  "|*" cluster-"*) cluster_check ;;
+case "$part: $only " in
+    local:*) ;;
+    *":  "|*" cluster-"*) cluster_check ;;
 esac
 
 ports_free BENCH_PORT_BASE $tcp_port $ws_port $api_port $nchan_port $c_ports
 
 mkdir -p "$out"
 runs=$out/runs.jsonl
-: >"$runs"
+elapsed0=0
 
-# every run loads the same build, even if the module is rebuilt meanwhile
-cp "$goim_built" "$goim_module.tmp" && mv -f "$goim_module.tmp" "$goim_module" \
-    || die "cannot copy $goim_built"
+if [ "$part" = cluster ]; then
+    # after BENCH_PART=local: its runs, its copy of the module
+    [ -s "$runs" ] && [ -f "$out/local.elapsed" ] && [ -f "$goim_module" ] \
+        || die "BENCH_PART=cluster comes after BENCH_PART=local"
+    elapsed0=$(cat "$out/local.elapsed")
+else
+    : >"$runs"
+    rm -f "$out/local.elapsed"
+
+    # every run loads the same build, even if the module is rebuilt
+    # meanwhile
+    cp "$goim_built" "$goim_module.tmp" \
+        && mv -f "$goim_module.tmp" "$goim_module" \
+        || die "cannot copy $goim_built"
+fi
 
 started=$(date -u +%s)
 so_sha=$(sha256sum "$goim_module" | cut -c1-16)
@@ -147,6 +172,12 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- one run ------------------------------------------------------------------
 
 selected() {
+    case "$part:$1" in
+        local:cluster-*) return 1 ;;
+        cluster:cluster-*) ;;
+        cluster:*) return 1 ;;
+    esac
+
     [ -z "$only" ] && return 0
 
     for s in $only; do
@@ -434,11 +465,12 @@ cluster_run cluster-keybatch-1k-20000 10 $c_ws --clients 1000 --push-mode key --
 
 # --- the report -----------------------------------------------------------------
 
-elapsed=$(( $(date -u +%s) - started ))
+elapsed=$(( $(date -u +%s) - started + elapsed0 ))
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 report=bench/RESULTS.md
-[ -n "$only" ] && report=$out/RESULTS.md
+[ -n "$only" ] || [ "$part" = local ] && report=$out/RESULTS.md
+[ "$part" = local ] && echo "$elapsed" >"$out/local.elapsed"
 
 BENCH_SO=$so_sha BENCH_REV=$rev_start \
 BENCH_ELAPSED=$elapsed BENCH_LOAD_START=$load_start BENCH_LOAD_END=$load_end \
