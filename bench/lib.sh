@@ -263,14 +263,29 @@ goim_scrape() {
         /^goim_kafka_latency_ms_total\{/ { kl += $NF }
         /^goim_internal_requests_total\{/ { ir += $NF }
         /^goim_internal_pushes_total\{/   { ip += $NF }
+        /^goim_shm_bytes\{state="used"\}/ { su += $NF }
+        /^goim_history_rooms /           { hr += $NF }
+        /^goim_history_messages /        { hm += $NF }
+        /^goim_history_bytes /           { hb += $NF }
+        /^goim_history_dropped_total\{/  { hd += $NF }
+        /^goim_history_unpositioned_total / { hu += $NF }
+        /^goim_recover_total\{.*result="ok"/     { ro += $NF }
+        /^goim_recover_total\{.*result="failed"/ { rf += $NF }
+        /^goim_recover_messages_total\{/ { rm += $NF }
         END {
             if (n == 0) { printf "null"; exit }
             printf "{\"written\":%.0f,\"bytes\":%.0f,\"batches\":%.0f," \
                    "\"dropped\":%.0f,\"pushes\":%.0f,", w, by, b, d, p
             printf "\"kafka_acked\":%.0f,\"kafka_failed\":%.0f," \
                    "\"kafka_queue_full\":%.0f,\"kafka_latency_ms\":%.0f," \
-                   "\"internal_requests\":%.0f,\"internal_pushes\":%.0f}",
+                   "\"internal_requests\":%.0f,\"internal_pushes\":%.0f,",
                    ka, kf, kq, kl, ir, ip
+            printf "\"shm_used\":%.0f,\"history_rooms\":%.0f," \
+                   "\"history_messages\":%.0f,\"history_bytes\":%.0f," \
+                   "\"history_dropped\":%.0f,\"history_unpositioned\":%.0f,",
+                   su, hr, hm, hb, hd, hu
+            printf "\"recover_ok\":%.0f,\"recover_failed\":%.0f," \
+                   "\"recover_messages\":%.0f}", ro, rf, rm
         }'
 }
 

@@ -186,6 +186,9 @@ and each server's conf and error log in build/bench/<run>/.
 
 EOF
 
+# the operator's word on the conditions (bench/run.sh's BENCH_NOTE)
+$out .= "**Conditions:** $ENV{BENCH_NOTE}\n\n" if $ENV{BENCH_NOTE};
+
 # how busy the machine was with other work while we measured
 my @oth = grep { defined } map { others($run{$_}) } @order;
 if (@oth) {
@@ -775,6 +778,303 @@ EOF
 }
 
 
+# --- 7. history and recovery --------------------------------------------------------------
+
+# history's cost: each shape's runs in the order they ran, off and on
+# alternating (the plain run of section 2 is the first off)
+my @hshapes = (
+    [ '10k-200',  'room-10k-200' ],
+    [ '1k-1000',  'room-1k-1000' ],
+);
+
+sub hruns {
+    my ($h, $plain) = @_;
+    return grep { $run{ $_->[0] } }
+        ([ $plain, 'off', 1 ], [ "hist-$h-on-1", 'on', 1 ],
+         [ "hist-$h-off-2", 'off', 2 ], [ "hist-$h-on-2", 'on', 2 ]);
+}
+
+sub mean {
+    my @v = grep { defined } @_;
+    return undef unless @v;
+    my $s = 0;
+    $s += $_ for @v;
+    return $s / @v;
+}
+
+sub kib { defined $_[0] ? num($_[0] / 1024, 1) : '—' }
+
+# the zone's bytes used after the run (goim_shm_bytes{state="used"})
+sub shm_after { my $r = shift; $r && $r->{status_after} && $r->{status_after}{shm_used} }
+
+my %hcost;     # shape => { off => [...], on => [...], pairs => [...] }
+
+if (grep { hruns(@$_) > 1 } @hshapes) {
+    $out .= <<"EOF";
+## 7. History and recovery (`goim_history`)
+
+### History's cost
+
+The two room shapes of section 2 whose targets are CPU per delivery,
+run again on the same build with `goim_history size=64` (ttl 10 min) in
+the main context and nothing else changed, alternating: the run of
+section 2 (history off), on, off, on. Each pair (an off run and the on
+run after it) shows the change, the two pairs the noise. Issue 14's
+target: CPU per delivery with history within 10 % of without. The
+"zone" columns come from goim_status after the run: the zone's pages in
+use (`goim_shm_bytes{state="used"}`, the connections' entries
+included) and the history's own account (`goim_history_rooms`,
+`_messages`, `_bytes`: what the module asked the slab allocator for,
+before its rounding).
+
+| run | history | clients | offered/s | sent/s | delivered | p50 ms | p99 ms | max ms | server CPU s | CPU µs/delivery | zone used KiB | history rooms / messages / bytes | client CPU s | others (cores) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+EOF
+
+    for my $sh (@hshapes) {
+        my @rs = hruns(@$sh);
+        next unless @rs > 1;
+        my $c = $hcost{ $sh->[0] } = { off => [], on => [], p99off => [],
+                                       p99on => [], pairs => [] };
+        my %by;
+        for my $x (@rs) {
+            my ($id, $mode, $pair) = @$x;
+            my $r = $run{$id};
+            my $b = $r->{bench};
+            if (!$b) {
+                $out .= "| $id | $mode | failed: no figures |\n";
+                next;
+            }
+            push @{ $c->{$mode} }, $b->{cpu_us_per_delivery};
+            push @{ $c->{"p99$mode"} }, $b->{lat_p99_ms};
+            $by{$pair}{$mode} = $r;
+            my $sa = $r->{status_after} // {};
+            $out .= "| $id | " . ($mode eq 'on' ? 'size=64' : 'off')
+                . ' | ' . int_sep($b->{clients}) . " | $b->{push_rate} | "
+                . num($b->{duration} ? $b->{sent} / $b->{duration} : undef, 1)
+                . ' | ' . sprintf('%.2f %%', 100 * $b->{delivered_share})
+                . ' | ' . num($b->{lat_p50_ms}, 1) . ' | ' . num($b->{lat_p99_ms}, 1)
+                . ' | ' . num($b->{lat_max_ms}, 1)
+                . ' | ' . num($b->{server_cpu_s}, 2)
+                . ' | ' . num($b->{cpu_us_per_delivery}, 3)
+                . ' | ' . kib(shm_after($r))
+                . ' | ' . ($mode eq 'on'
+                           ? int_sep($sa->{history_rooms}) . ' / '
+                             . int_sep($sa->{history_messages}) . ' / '
+                             . int_sep($sa->{history_bytes})
+                           : '—')
+                . ' | ' . num($b->{client_cpu_s}, 2)
+                . ' | ' . num(others($r), 2) . " |\n";
+        }
+        for my $p (sort keys %by) {
+            my ($off, $on) = @{ $by{$p} }{qw(off on)};
+            next unless $off && $on;
+            push @{ $c->{pairs} }, [ $p, $off, $on ];
+        }
+    }
+
+    $out .= "\n```\n";
+    for my $sh (@hshapes) {
+        for my $x (hruns(@$sh)) {
+            my $r = $run{ $x->[0] };
+            $out .= "# $x->[0] (goim_history " . ($r->{history} // 'off')
+                  . ")\n$r->{cmd}\n";
+        }
+    }
+    $out .= "```\n\n";
+
+    $out .= <<"EOF";
+On ÷ off, pair by pair, and the means (CPU µs per delivery; p99 in ms):
+
+| shape | pair 1: CPU on ÷ off | pair 2: CPU on ÷ off | mean off | mean on | **mean on ÷ off** | p99 off / on (mean) | target ≤ 1.10× |
+|---|---|---|---|---|---|---|---|
+EOF
+
+    for my $sh (@hshapes) {
+        my $c = $hcost{ $sh->[0] } or next;
+        my %pr = map { $_->[0] => $_ } @{ $c->{pairs} };
+        my $pr = sub {
+            my $p = $pr{ $_[0] } or return '—';
+            my ($off, $on) = map { $_->{bench}{cpu_us_per_delivery} } @$p[1, 2];
+            return num($on, 3) . ' ÷ ' . num($off, 3) . ' = ' . ratio($on, $off, 3);
+        };
+        my ($moff, $mon) = (mean(@{ $c->{off} }), mean(@{ $c->{on} }));
+        my $mr = defined $moff && defined $mon && $moff > 0 ? $mon / $moff : undef;
+        $c->{ratio} = $mr;
+        $out .= "| $sh->[0] | " . $pr->(1) . ' | ' . $pr->(2)
+            . ' | ' . num($moff, 3) . ' | ' . num($mon, 3)
+            . ' | **' . (defined $mr ? sprintf('%.3f×', $mr) : '—') . '**'
+            . ' | ' . num(mean(@{ $c->{p99off} }), 1) . ' / '
+            . num(mean(@{ $c->{p99on} }), 1)
+            . ' | ' . (!defined $mr ? '—' : $mr <= 1.10 ? '**met**' : '**missed**')
+            . " |\n";
+    }
+
+    # memory: the on runs' own account, and the zone's pages next to
+    # the off run before them
+    my @mem7;
+    for my $sh (@hshapes) {
+        my $c = $hcost{ $sh->[0] } or next;
+        for my $p (@{ $c->{pairs} }) {
+            my ($pair, $off, $on) = @$p;
+            my $sa = $on->{status_after} or next;
+            next unless $sa->{history_rooms} && $sa->{history_messages};
+            my $ring = 8 * 64 * $sa->{history_rooms};
+            my $permsg = ($sa->{history_bytes} - $ring) / $sa->{history_messages};
+            my $dshm = defined shm_after($on) && defined shm_after($off)
+                       ? shm_after($on) - shm_after($off) : undef;
+            push @mem7, [ $on->{id}, $sa, $permsg, $dshm ];
+        }
+    }
+
+    if (@mem7) {
+        $out .= <<"EOF";
+
+**Memory per room.** Each on run ends with its one room's history full
+(64 messages of about 35 bytes, goim-bench's body). The paragraph
+"Memory" of docs/PROTOCOL.md 1.15 counts about 200 bytes a room, 8
+bytes per message of `size` for the ring (512 B here) and, per message
+kept, 32 bytes plus the message, rounded up by the slab allocator to a
+power of two (35 + 32 = 67 → 128 B): about 200 + 512 + 64 × 128 = 8,904
+B a room. The module's account (`goim_history_bytes`) is before that
+rounding; the zone's pages (Δ zone used against the off run of the same
+pair, in 4 KiB pages, the connections' entries being the same) include
+it.
+
+| run | rooms | messages | history bytes | per room | per message, ring apart | Δ zone used vs the off run, B | paragraph's estimate, B | 10,000 such rooms (paragraph), MB |
+|---|---|---|---|---|---|---|---|---|
+EOF
+        for my $m (@mem7) {
+            my ($id, $sa, $permsg, $dshm) = @$m;
+            my $est = 200 + 512 + 64 * 128;
+            $out .= "| $id | " . int_sep($sa->{history_rooms})
+                . ' | ' . int_sep($sa->{history_messages})
+                . ' | ' . int_sep($sa->{history_bytes})
+                . ' | ' . int_sep($sa->{history_bytes} / $sa->{history_rooms})
+                . ' | ' . num($permsg, 1)
+                . ' | ' . (defined $dshm ? int_sep($dshm) : '—')
+                . ' | ' . int_sep($est * $sa->{history_rooms})
+                . ' | ' . num($est * 10000 / 1e6, 1) . " |\n";
+        }
+        $out .= "\n";
+    }
+}
+
+# the reconnect scenario: with a history that holds what a reconnect
+# misses, and with size=64, which does not always at this rate
+my @rec = grep { $run{$_} } qw(recover-10k-200 recover-10k-200-h64);
+
+if (@rec) {
+    $out .= "## 7. History and recovery (`goim_history`)\n\n" unless %hcost;
+    $out .= <<"EOF";
+### Reconnects that recover
+
+10,000 WebSocket clients in one room (`bench://0`) of one node with
+`goim_history` (recover-10k-200: `size=1024`, 5 s at this rate;
+recover-10k-200-h64: `size=64`, 320 ms) and `multi_accept on` (without
+it a worker busy with the fan-out accepts one connection a turn of its
+event loop, and at 1,000 reconnects a second they queued for seconds;
+the other runs keep nginx's default), 200 room pushes/s for
+$ENV{BENCH_DURATION} s, and 1,000 clients a second (10 %) picked at
+random, closed **without reading what their socket holds** and
+connected again at once: op 35 with the position of the last message
+the client read, right before op 7 (goim-bench `--recover`,
+bench/README.md). goim-bench reads every position itself: op 8's seam,
+each message's stream id (`ver`) and offset (`seq` extended to 64 bits),
+op 36's result. Exactness is checked against the API: for every push
+answered with code 0 and every client (all were in the room the whole
+run), the client got it once; a second copy is a duplicate. A missing
+pair of a client whose recovery said false is counted apart: the client
+was told so (and to reload its state).
+
+EOF
+    my @rows = (
+        [ 'goim_history', sub { $_[0]{history} } ],
+        [ 'pushes accepted (code 0) / refused / unanswered', sub {
+            my ($r, $b, $v) = @_;
+            int_sep($v->{pushes_ok}) . ' / ' . int_sep($v->{pushes_refused})
+            . ' / ' . int_sep($v->{pushes_unanswered})
+            . sprintf(' (%.1f/s)', $b->{sent} / $b->{duration}) } ],
+        [ '(push, client) pairs expected', sub { int_sep($_[2]{expected}) } ],
+        [ '**delivered exactly once**', sub {
+            my $v = $_[2];
+            int_sep($v->{delivered}) . ($v->{expected}
+                ? sprintf(' (%.4f %%)', 100 * $v->{delivered} / $v->{expected}) : '') } ],
+        [ '**missing** (clients with one)', sub {
+            '**' . int_sep($_[2]{missing}) . '** (' . int_sep($_[2]{clients_missing}) . ')' } ],
+        [ 'missing after a recovery that said false (clients told) / client not ready at the end', sub {
+            int_sep($_[2]{missing_after_failed_recovery}) . ' ('
+            . int_sep($_[2]{clients_failed}) . ') / '
+            . int_sep($_[2]{missing_not_ready_at_end}) } ],
+        [ '**duplicates**', sub { '**' . int_sep($_[2]{duplicates}) . '**' } ],
+        [ 'stray (pushes not accepted, delivered) / misrouted', sub {
+            int_sep($_[2]{stray}) . ' / ' . int_sep($_[2]{misrouted}) } ],
+        [ 'reconnects (planned) / client errors', sub {
+            int_sep($_[2]{reconnects}) . ' / ' . int_sep($_[1]{client_errors}) } ],
+        [ 'recoveries: **recovered true** / false', sub {
+            int_sep($_[2]{recovered}) . ' / ' . int_sep($_[2]{failed}) } ],
+        [ 'false, by reason', sub {
+            my $v = $_[2];
+            join(', ', map { "$_ " . int_sep($v->{reasons}{$_}) }
+                       grep { $v->{reasons}{$_} } sort keys %{ $v->{reasons} }) || 'none' } ],
+        [ 'messages recovered (between op 8 and op 36), per recovery', sub {
+            my $v = $_[2];
+            int_sep($v->{recovered_messages})
+            . sprintf(', %.1f', $v->{recoveries} ? $v->{recovered_messages} / $v->{recoveries} : 0) } ],
+        [ 'the node\'s goim_recover_total ok / failed, goim_recover_messages_total', sub {
+            my $r = shift;
+            my ($sb, $sa) = ($r->{status_before} // {}, $r->{status_after} // {});
+            join(' / ', map { int_sep(defined $sa->{$_} && defined $sb->{$_}
+                                      ? $sa->{$_} - $sb->{$_} : undef) }
+                        qw(recover_ok recover_failed))
+            . ', ' . int_sep(defined $sa->{recover_messages}
+                             ? $sa->{recover_messages} - ($sb->{recover_messages} // 0) : undef) } ],
+        [ 'offset gaps / repeats / seam mismatches / stream id mismatches', sub {
+            join(' / ', map { int_sep($_[2]{$_}) }
+                 qw(offset_gaps offset_repeats seam_mismatch stream_mismatch)) } ],
+        [ '**recovery latency** (close to op 36), p50 / p90 / **p99** / max ms', sub {
+            join(' / ', map { num($_[2]{$_}, 1) }
+                 qw(latency_p50_ms latency_p90_ms latency_p99_ms latency_max_ms)) } ],
+        [ '… close to connect() (goim-bench\'s queue), p50 / p99 ms', sub {
+            num($_[2]{queue_p50_ms}, 1) . ' / ' . num($_[2]{queue_p99_ms}, 1) } ],
+        [ '… connect() to op 8 (TCP, WebSocket handshake, op 35 + op 7), p50 / p99 ms', sub {
+            num($_[2]{auth_p50_ms}, 1) . ' / ' . num($_[2]{auth_p99_ms}, 1) } ],
+        [ '… op 8 to op 36 (the missed messages), p50 / p99 ms', sub {
+            num($_[2]{replay_p50_ms}, 1) . ' / ' . num($_[2]{replay_p99_ms}, 1) } ],
+        [ 'live messages\' latency p50 / p99 / max ms', sub {
+            join(' / ', map { num($_[1]{$_}, 1) } qw(lat_p50_ms lat_p99_ms lat_max_ms)) } ],
+        [ 'server CPU s, µs per delivery (the reconnects included)', sub {
+            num($_[1]{server_cpu_s}, 2) . ', ' . num($_[1]{cpu_us_per_delivery}, 3) } ],
+        [ 'server CPU per reconnect, µs (beyond room-10k-200\'s CPU per delivery)', sub {
+            my ($r, $b, $v) = @_;
+            my $t = bench('room-10k-200');
+            $t && $v->{reconnects} && defined $b->{server_cpu_s}
+            ? num(($b->{server_cpu_s} - $t->{cpu_us_per_delivery} * $b->{delivered} / 1e6)
+                  * 1e6 / $v->{reconnects}, 0)
+            : '—' } ],
+        [ 'goim-bench CPU s / others (cores)', sub {
+            num($_[1]{client_cpu_s}, 2) . ' / ' . num(others($_[0]), 2) } ],
+        [ 'history at the end: rooms / messages / bytes', sub {
+            my $sa = $_[0]{status_after} // {};
+            int_sep($sa->{history_rooms}) . ' / ' . int_sep($sa->{history_messages})
+            . ' / ' . int_sep($sa->{history_bytes}) } ],
+    );
+
+    $out .= '| | ' . join(' | ', @rec) . " |\n|---|" . ('---|' x @rec) . "\n";
+    for my $row (@rows) {
+        $out .= "| $row->[0] |";
+        for my $id (@rec) {
+            my $r = $run{$id};
+            my $b = $r->{bench};
+            my $v = $b && $b->{recover};
+            $out .= ' ' . ($v ? $row->[1]->($r, $b, $v) : 'no figures') . ' |';
+        }
+        $out .= "\n";
+    }
+    $out .= "\n" . cmds(@rec) . "\n";
+}
+
+
 # --- distance to targets -----------------------------------------------------------------
 
 $out .= "## Distance to targets\n\n";
@@ -889,6 +1189,35 @@ for my $c (['cluster-room-1k-100', 'room-1k-100'],
                 ' µs', 3)
         . sprintf('; with the job and Redis %.3f µs (%.2f×)', path_pd($c->[0]),
                   path_pd($c->[0]) / $t->{cpu_us_per_delivery});
+}
+
+for my $sh (@hshapes) {
+    my $c = $hcost{ $sh->[0] };
+    if (!$c || !defined $c->{ratio}) {
+        push @t, "History's cost, $sh->[0]: not measured";
+        next;
+    }
+    my $d = 100 * ($c->{ratio} - 1);
+    push @t, "History's cost, $sh->[0] (`goim_history size=64`), CPU per delivery vs"
+        . ' off: ' . ($c->{ratio} <= 1.10 ? '**met**' : '**missed**')
+        . sprintf(': %.3f× (%+.1f %%, mean of %d on and %d off runs; target ≤ 1.10×)',
+                  $c->{ratio}, $d, scalar @{ $c->{on} }, scalar @{ $c->{off} });
+}
+
+if (my $v = bench('recover-10k-200') && bench('recover-10k-200')->{recover}) {
+    push @t, 'Reconnects that recover, every accepted push to every client'
+        . ' exactly once: ' . ($v->{missing} + $v->{missing_after_failed_recovery}
+                               + $v->{missing_not_ready_at_end} == 0
+                               && $v->{duplicates} == 0 ? '**met**' : '**missed**')
+        . sprintf(': %s missing (%s after a failed recovery, %s not ready at the end),'
+                  . ' %s duplicates, of %s pairs; %s recoveries, %s recovered false;'
+                  . ' recovery p99 %.1f ms',
+                  int_sep($v->{missing}), int_sep($v->{missing_after_failed_recovery}),
+                  int_sep($v->{missing_not_ready_at_end}), int_sep($v->{duplicates}),
+                  int_sep($v->{expected}), int_sep($v->{recoveries}),
+                  int_sep($v->{failed}), $v->{latency_p99_ms});
+} else {
+    push @t, 'Reconnects that recover: not measured';
 }
 
 $out .= join('', map { "- $_\n" } @t) . "\n";

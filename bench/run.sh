@@ -1,7 +1,7 @@
 #!/bin/sh
 # make bench: the standard benchmark scenarios, goim for nginx next to
 # nchan and next to the kernel's write floor, written to bench/RESULTS.md
-# in about 5 minutes on 2 cores.
+# in about 9 minutes on 2 cores (section 7 adds about 2.5 of them).
 #
 #   1. idle memory: 10k and 40k connections, WebSocket and TCP
 #   2. room broadcast: 10k WS in one room at 10, 50 and 200 pushes/s, 1k
@@ -10,6 +10,13 @@
 #   3. push by key at a high rate (BENCH_KEY_RATE), WS and TCP
 #   4. nchan: the WS runs of 1 and the four of 2, same client
 #   5. the floors: build/goim-floor on 10k and 1k loopback TCP pairs
+#   7. history (goim_history, docs/PROTOCOL.md 1.15): room-10k-200 and
+#      room-1k-1000 again with `goim_history size=64`, alternating on and
+#      off (two pairs each, room-10k-200 and room-1k-1000 of 2 being the
+#      first off), and recover-10k-200: 10k WS in one room with history,
+#      200 pushes/s, 10 % of the clients closed and reconnected with op 35
+#      every second, every (accepted push, client) pair checked (with
+#      size=1024, and recover-10k-200-h64 with size=64)
 #   6. through the cluster (bench/cluster.sh): conf/run-cluster.sh's
 #      redis-server, kafka-mock, two nodes and goim-job, clients on
 #      comet-b, pushes through comet-a's API: 1k WS in one room at
@@ -42,6 +49,15 @@
 #                    the report on those goes to build/bench/RESULTS.md,
 #                    bench/RESULTS.md is left alone
 #   BENCH_KEY_RATE   pushes/s of the push-by-key runs (10000)
+#   BENCH_RECOVER_SIZE  goim_history size of recover-10k-200 (1024)
+#   BENCH_NOTE       a sentence on the conditions (e.g. what else ran),
+#                    printed at the top of the report
+#   BENCH_PART       all (default); local: every run but the cluster's,
+#                    report in build/bench/RESULTS.md; cluster: then the
+#                    cluster's runs, with the same copy of the module,
+#                    added to local's and bench/RESULTS.md written from
+#                    both (a machine shared with others can then be kept
+#                    quiet in two shorter windows)
 #   BENCH_PERF       1: perf record -a -g of 8 s in each cluster run
 #                    (dwarf: DWARF call chains), reports in
 #                    build/bench/<run>/perf-*.txt (bench/cluster.sh); the
@@ -66,7 +82,11 @@ unset NGINX     # nginx itself reads NGINX as inherited listening sockets
 dur=${BENCH_DURATION:-10}
 base=${BENCH_PORT_BASE:-31100}
 only=${BENCH_ONLY:-}
+part=${BENCH_PART:-all}
 key_rate=${BENCH_KEY_RATE:-10000}
+recover_size=${BENCH_RECOVER_SIZE:-1024}
+history=""         # goim_history of the next run: "size=64", "" (off)
+events=""          # more lines for the next run's events {}
 
 tcp_port=$((base + 1))
 ws_port=$((base + 2))
@@ -106,24 +126,42 @@ set_traps interrupted
 
 # --- checks -------------------------------------------------------------------
 
+case $part in
+    all|local|cluster) ;;
+    *) die "BENCH_PART is all, local or cluster" ;;
+esac
+
 check_setup "$goim_built" "$bench"
 command -v perl >/dev/null 2>&1 || die "perl not found"
 [ -f "$nchan_module" ] || die "$nchan_module missing (libnginx-mod-nchan)"
 [ -x "$floor" ] || die "$floor missing: make tools"
 
-case " $only " in
-    "  "|*" cluster-"*) cluster_check ;;
+case "$part: $only " in
+    local:*) ;;
+    *":  "|*" cluster-"*) cluster_check ;;
 esac
 
 ports_free BENCH_PORT_BASE $tcp_port $ws_port $api_port $nchan_port $c_ports
 
 mkdir -p "$out"
 runs=$out/runs.jsonl
-: >"$runs"
+elapsed0=0
 
-# every run loads the same build, even if the module is rebuilt meanwhile
-cp "$goim_built" "$goim_module.tmp" && mv -f "$goim_module.tmp" "$goim_module" \
-    || die "cannot copy $goim_built"
+if [ "$part" = cluster ]; then
+    # after BENCH_PART=local: its runs, its copy of the module
+    [ -s "$runs" ] && [ -f "$out/local.elapsed" ] && [ -f "$goim_module" ] \
+        || die "BENCH_PART=cluster comes after BENCH_PART=local"
+    elapsed0=$(cat "$out/local.elapsed")
+else
+    : >"$runs"
+    rm -f "$out/local.elapsed"
+
+    # every run loads the same build, even if the module is rebuilt
+    # meanwhile
+    cp "$goim_built" "$goim_module.tmp" \
+        && mv -f "$goim_module.tmp" "$goim_module" \
+        || die "cannot copy $goim_built"
+fi
 
 started=$(date -u +%s)
 so_sha=$(sha256sum "$goim_module" | cut -c1-16)
@@ -134,6 +172,12 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- one run ------------------------------------------------------------------
 
 selected() {
+    case "$part:$1" in
+        local:cluster-*) return 1 ;;
+        cluster:cluster-*) ;;
+        cluster:*) return 1 ;;
+    esac
+
     [ -z "$only" ] && return 0
 
     for s in $only; do
@@ -147,11 +191,16 @@ selected() {
 render() {     # render TEMPLATE DIR WORKERS FLUSH
     mkdir -p "$2/conf" "$2/logs" "$2/temp"
 
+    hline=""
+    [ -n "$history" ] && hline="goim_history $history;"
+
     sed -e "s|@STREAM_MODULE@|$stream_module|" \
         -e "s|@GOIM_MODULE@|$goim_module|" \
         -e "s|@NCHAN_MODULE@|$nchan_module|" \
         -e "s|@WORKERS@|$3|" \
         -e "s|@FLUSH@|$4|" \
+        -e "s|@HISTORY@|$hline|" \
+        -e "s|@EVENTS@|$events|" \
         -e "s|@TCP_PORT@|$tcp_port|" \
         -e "s|@WS_PORT@|$ws_port|" \
         -e "s|@API_PORT@|$api_port|" \
@@ -216,6 +265,8 @@ run() {
         failed=1
         printf '{"id":"%s","server":"%s","workers":%s,"flush":"%s",' \
             "$id" "$server" "$nw" "$flush" >>"$runs"
+        printf '"history":"%s",' "${history:-off}" >>"$runs"
+        printf '"events":"%s",' "$(echo $events)" >>"$runs"
         printf '"cmd":"%s","error":"nginx did not start"}\n' "$cmd" >>"$runs"
         return 0
     fi
@@ -278,6 +329,8 @@ run() {
 
     printf '{"id":"%s","server":"%s","workers":%s,"flush":"%s",' \
         "$id" "$server" "$nw" "$flush" >>"$runs"
+    printf '"history":"%s",' "${history:-off}" >>"$runs"
+    printf '"events":"%s",' "$(echo $events)" >>"$runs"
     printf '"cmd":"%s","rc":%s,"load1":%s,"alive":%s,' \
         "$cmd" "$rc" "$load" "$alive" >>"$runs"
     printf '"host_busy_s":%s,"nginx_cpu_s":%s,"wall_s":%s,' \
@@ -320,6 +373,23 @@ floor_run() {     # floor_run ID goim-floor-args...
 }
 
 
+# hist_pairs RUN goim-bench-args...: RUN (history off, just run) again as
+# hist-RUN-on-1 (goim_history size=64), hist-RUN-off-2, hist-RUN-on-2:
+# on and off alternate on the same build, so that noise shows
+hist_pairs() {
+    h=${1#room-}
+    shift
+
+    history="size=64"
+    run hist-$h-on-1  goim $workers 100ms "$@"
+    history=""
+    run hist-$h-off-2 goim $workers 100ms "$@"
+    history="size=64"
+    run hist-$h-on-2  goim $workers 100ms "$@"
+    history=""
+}
+
+
 # --- the scenarios --------------------------------------------------------------
 # 40k connections need a third worker: each process may hold 20,000 files.
 # They also get 4 source addresses: with goim-bench's automatic 2 (20,000
@@ -350,7 +420,10 @@ run nchan-mem-ws-40k nchan $w40     -     $n_ws  --idle --clients 40000 --settle
 run room-10k-10      goim  $workers 100ms $g_ws --clients 10000 --push-rate 10   $push
 run room-10k-50      goim  $workers 100ms $g_ws --clients 10000 --push-rate 50   $push
 run room-10k-200     goim  $workers 100ms $g_ws --clients 10000 --push-rate 200  $push
+# 7. history's cost: on, off, on right after room-10k-200 (the first off)
+hist_pairs room-10k-200 $g_ws --clients 10000 --push-rate 200  $push
 run room-1k-1000     goim  $workers 100ms $g_ws --clients 1000  --push-rate 1000 $push
+hist_pairs room-1k-1000 $g_ws --clients 1000  --push-rate 1000 $push
 run room-1k-100      goim  $workers 100ms $g_ws --clients 1000  --push-rate 100  $push
 run room-10k-10-f1s  goim  $workers 1s    $g_ws --clients 10000 --push-rate 10   $push
 run room-10k-10-f0   goim  $workers 0     $g_ws --clients 10000 --push-rate 10   $push
@@ -358,6 +431,18 @@ run nchan-room-10k-10  nchan $workers - $n_ws --clients 10000 --push-rate 10   $
 run nchan-room-10k-50  nchan $workers - $n_ws --clients 10000 --push-rate 50   $push
 run nchan-room-10k-200 nchan $workers - $n_ws --clients 10000 --push-rate 200  $push
 run nchan-room-1k-1000 nchan $workers - $n_ws --clients 1000  --push-rate 1000 $push
+
+# 7. reconnects that recover: 10 % of the clients a second; without
+# multi_accept a worker busy with the fan-out accepts one connection a
+# turn of its loop, and the reconnects queue for seconds (README)
+history="size=$recover_size"
+events="    multi_accept on;"
+run recover-10k-200  goim  $workers 100ms $g_ws --clients 10000 --push-rate 200 --recover --reconnect-rate 1000 $push
+# the same with size=64 (320 ms here): some recoveries come too late
+history="size=64"
+run recover-10k-200-h64 goim $workers 100ms $g_ws --clients 10000 --push-rate 200 --recover --reconnect-rate 1000 $push
+history=""
+events=""
 
 # 3. push by key: one client per message
 run key-ws-10k   goim $workers 100ms $g_ws  --clients 10000 --push-mode key --push-rate $key_rate --inflight 64 $push
@@ -380,11 +465,12 @@ cluster_run cluster-keybatch-1k-20000 10 $c_ws --clients 1000 --push-mode key --
 
 # --- the report -----------------------------------------------------------------
 
-elapsed=$(( $(date -u +%s) - started ))
+elapsed=$(( $(date -u +%s) - started + elapsed0 ))
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 report=bench/RESULTS.md
-[ -n "$only" ] && report=$out/RESULTS.md
+[ -n "$only" ] || [ "$part" = local ] && report=$out/RESULTS.md
+[ "$part" = local ] && echo "$elapsed" >"$out/local.elapsed"
 
 BENCH_SO=$so_sha BENCH_REV=$rev_start \
 BENCH_ELAPSED=$elapsed BENCH_LOAD_START=$load_start BENCH_LOAD_END=$load_end \

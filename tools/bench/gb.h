@@ -69,6 +69,7 @@
 #define GB_RETRY_US          1000000        /* reconnect a failed client */
 #define GB_READY_TIMEOUT     10             /* s: connect + handshake + auth */
 #define GB_CHAT_LEFT_US      1000000        /* chat: a missing member "left" */
+#define GB_RECOVER_WAIT      10             /* s: recover: drain's longest */
 #define GB_HTTP_TIMEOUT_US   5000000        /* API connect or answer */
 #define GB_ERRLOG_MAX        5
 #define GB_SEC               1000000LL
@@ -105,12 +106,16 @@
 #define GB_REC_MASKS         3              /* chat: uint16_t per seq */
 #define GB_REC_DOWN          4              /* chat: gb_down_t array */
 #define GB_REC_LAST          5              /* chat: uint32_t us per seq */
+#define GB_REC_GOT           6              /* recover: bits per client */
 
 /* child control bytes on the ctl pipe (EOF asks for the final report) */
 #define GB_CTL_CHURN_ON      'C'
 #define GB_CTL_CHURN_OFF     'c'
 
 #define GB_CHAT_MAX_GROUP    16             /* members: bits of a mask */
+
+#define GB_EPOCH_MAX         40             /* docs/PROTOCOL.md 1.15 */
+#define GB_RC_REASONS        9              /* op 36's, error, other */
 
 /* epoll tags in the parent */
 #define GB_EV_PROC           1
@@ -167,6 +172,17 @@ typedef struct {
     uint64_t           misrouted;       /* chat: not our group, bad seq */
     uint64_t           join_refused;    /* chat: auth reply "joined":false */
     uint64_t           drained;         /* chat: deliveries read at a close */
+    uint64_t           no_position;     /* recover: op 8 without one */
+    uint64_t           rc_ok;           /* recover: op 36 recovered true */
+    uint64_t           rc_messages;     /* recover: between op 8 and 36 */
+    uint64_t           rc_failed[GB_RC_REASONS];  /* recovered false */
+    uint64_t           rc_seam_bad;     /* true, but not up to the seam */
+    uint64_t           rc_offset_gap;   /* an offset skipped */
+    uint64_t           rc_offset_repeat; /* an offset not after the last */
+    uint64_t           rc_stream_bad;   /* ver not the room's stream id */
+    uint64_t           rc_cut;          /* closed before op 36 */
+    uint64_t           rc_unexpected;   /* op 36 without op 35 */
+    uint64_t           recovering;      /* gauge: op 35 sent, no op 36 */
 } gb_stats_t;
 
 
@@ -189,6 +205,10 @@ typedef struct {
     gb_stats_t         stats;
     gb_hist_t          hist;
     gb_seq_t           seqs[GB_SEQS];
+    gb_hist_t          rhist;           /* recover: close to op 36 */
+    gb_hist_t          rhist_wait;      /* recover: close to connect() */
+    gb_hist_t          rhist_auth;      /* recover: connect() to op 8 */
+    gb_hist_t          rhist_tail;      /* recover: op 8 to op 36 */
 } gb_final_t;
 
 
@@ -223,7 +243,8 @@ typedef struct {
     long               groups;           /* chat: ceil(clients / chat) */
     long               reconnect_rate;   /* chat: per s, all processes */
     long               excuse_ms;        /* chat: see gb_chat_reconcile */
-    long               seq_max;          /* chat: seqs tracked */
+    long               seq_max;          /* chat, recover: seqs tracked */
+    int                recover;          /* --recover */
     int                idle;
     pid_t              pids[GB_MAX_PIDS];
     int                npids;
@@ -346,6 +367,26 @@ void gb_child_chat_down(gb_conn_t *c);
 void gb_child_chat_up(gb_conn_t *c);
 void gb_child_chat_churn(int64_t now);
 void gb_child_chat_report(void);
+
+/* gb_recover.c */
+int gb_child_recover_init(void);
+int gb_child_recover_auth(gb_conn_t *c, uint8_t *body, size_t size);
+void gb_child_recover_auth_reply(gb_conn_t *c, const uint8_t *p,
+    size_t len);
+void gb_child_recover_result(gb_conn_t *c, const uint8_t *p, size_t len);
+int gb_child_recover_position(gb_conn_t *c, int32_t ver, int32_t seq);
+void gb_child_recover_delivery(gb_conn_t *c, int64_t s);
+void gb_child_recover_down(gb_conn_t *c);
+void gb_child_recover_connect(gb_conn_t *c);
+int gb_child_recover_pickable(gb_conn_t *c);
+void gb_child_recover_report(void);
+void gb_child_recover_hists(gb_final_t *f);
+int gb_recover_init(void);
+void gb_recover_sent(uint64_t seq);
+void gb_recover_answered(uint64_t seq, int ok);
+void gb_recover_hists(const gb_final_t *f);
+void gb_recover_got(const uint8_t *p, size_t len);
+void gb_recover_report(const gb_stats_t *t);
 
 /* gb_publish.c */
 const uint8_t *gb_find_header(const uint8_t *p, size_t len,

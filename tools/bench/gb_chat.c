@@ -227,6 +227,13 @@ gb_child_chat_churn(int64_t now)
 
     rate = (double) gb.reconnect_rate * (double) gc_n / (double) gb.clients;
 
+    /* --recover: the churn's clock and picks start with the churn */
+    if (gc_churn_last == 0) {
+        gc_churn_last = now;
+        gc_rand = gb_mix((uint64_t) getpid() ^ (uint64_t) now);
+        return;
+    }
+
     gc_churn_tokens += (double) (now - gc_churn_last) * rate / GB_SEC;
     gc_churn_last = now;
 
@@ -245,8 +252,20 @@ gb_child_chat_churn(int64_t now)
             k = (long) (gc_rand % (uint64_t) gc_n);
             c = &gc_conns[k];
 
+            if (c->state == GB_READY && gb.recover
+                && !gb_child_recover_pickable(c))
+            {
+                continue;
+            }
+
             if (c->state == GB_READY) {
-                gb_child_chat_drain(c);
+                /*
+                 * --recover closes without reading what the socket holds:
+                 * the recovery must bring it back
+                 */
+                if (gb.chat) {
+                    gb_child_chat_drain(c);
+                }
 
                 if (c->state != GB_READY) {
                     /* the drain found an error: dropped already */

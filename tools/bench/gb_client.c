@@ -96,6 +96,11 @@ gb_child(long lo, long hi, int ctl, int out)
         _exit(1);
     }
 
+    if (gb.recover && gb_child_recover_init() != 0) {
+        fprintf(stderr, "goim-bench: child: no memory for --recover\n");
+        _exit(1);
+    }
+
     ev.events = EPOLLIN;
     ev.data.u64 = GB_EV_CTL;
 
@@ -163,7 +168,7 @@ gb_child(long lo, long hi, int ctl, int out)
             }
         }
 
-        if (gb.chat && gc_churn) {
+        if ((gb.chat || gb.recover) && gc_churn) {
             gb_child_chat_churn(now);
         }
 
@@ -253,6 +258,10 @@ gb_child(long lo, long hi, int ctl, int out)
         gb_child_chat_report();
     }
 
+    if (gb.recover) {
+        gb_child_recover_report();
+    }
+
     gb_child_report(GB_REC_FINAL);
 
     _exit(0);
@@ -267,6 +276,10 @@ gb_child_connect(gb_conn_t *c)
     struct epoll_event  ev;
 
     gc_stats.connects++;
+
+    if (gb.recover) {
+        gb_child_recover_connect(c);
+    }
 
     fd = socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0);
     if (fd == -1) {
@@ -401,6 +414,17 @@ gb_child_auth(gb_conn_t *c)
         return gb_child_send_packet(c, GOIM_OP_AUTH, ++gc_seq, body, n);
     }
 
+    /* --recover: op 35 with the last position read, right before op 7 */
+    if (gb.recover) {
+        n = gb_child_recover_auth(c, body, sizeof(body));
+
+        if (n > 0 && gb_child_send_packet(c, GOIM_OP_RECOVER, ++gc_seq,
+                                          body, n) != 0)
+        {
+            return -1;
+        }
+    }
+
     n = snprintf((char *) body, sizeof(body),
                  "{\"mid\":%u,\"key\":\"bench-%u\",\"room_id\":"
                  "\"bench://%ld\",\"platform\":\"bench\",\"accepts\":[%d]}",
@@ -446,6 +470,10 @@ gb_child_drop(gb_conn_t *c, int error, int64_t retry_us)
 
     if (gb.chat) {
         gb_child_chat_down(c);
+    }
+
+    if (gb.recover) {
+        gb_child_recover_down(c);
     }
 
     if (c->state != GB_IDLE && c->state != GB_READY) {

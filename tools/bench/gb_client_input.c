@@ -12,7 +12,8 @@ static long gb_child_handshake(gb_conn_t *c, const uint8_t *p, size_t len);
 static int gb_child_frame(gb_conn_t *c, goim_ws_frame_t *f, uint8_t *p);
 static int gb_child_message(gb_conn_t *c, const uint8_t *p, size_t len);
 static int gb_child_packet(gb_conn_t *c, goim_packet_t *pkt);
-static void gb_child_delivery(gb_conn_t *c, const uint8_t *p, size_t len);
+static void gb_child_delivery(gb_conn_t *c, const uint8_t *p, size_t len,
+    int32_t ver, int32_t pseq);
 
 
 static gb_hist_t    gc_hist;
@@ -343,7 +344,7 @@ gb_child_message(gb_conn_t *c, const uint8_t *p, size_t len)
     goim_packet_t  pkt;
 
     if (gb.mode == GB_MODE_NCHAN) {
-        gb_child_delivery(c, p, len);
+        gb_child_delivery(c, p, len, 1, 0);
         return 0;
     }
 
@@ -375,8 +376,19 @@ gb_child_packet(gb_conn_t *c, goim_packet_t *pkt)
             gc_stats.join_refused++;
         }
 
+        if (gb.recover && c->state == GB_AUTH) {
+            gb_child_recover_auth_reply(c, pkt->body, pkt->body_len);
+        }
+
         if (c->state == GB_AUTH) {
             gb_child_ready(c);
+        }
+
+        return 0;
+
+    case GOIM_OP_RECOVER_REPLY:
+        if (gb.recover) {
+            gb_child_recover_result(c, pkt->body, pkt->body_len);
         }
 
         return 0;
@@ -393,7 +405,7 @@ gb_child_packet(gb_conn_t *c, goim_packet_t *pkt)
                == 1)
         {
             if (in.op == GB_OP) {
-                gb_child_delivery(c, in.body, in.body_len);
+                gb_child_delivery(c, in.body, in.body_len, in.ver, in.seq);
             }
         }
 
@@ -406,22 +418,30 @@ gb_child_packet(gb_conn_t *c, goim_packet_t *pkt)
     }
 
     if (pkt->op == GB_OP) {
-        gb_child_delivery(c, pkt->body, pkt->body_len);
+        gb_child_delivery(c, pkt->body, pkt->body_len, pkt->ver, pkt->seq);
     }
 
     return 0;
 }
 
 
-/* counts a message; its latency from the publisher's "ts" (realtime us) */
+/*
+ * counts a message; its latency from the publisher's "ts" (realtime us);
+ * ver and pseq: the inner packet's, the room's position with --recover
+ */
 
 static void
-gb_child_delivery(gb_conn_t *c, const uint8_t *p, size_t len)
+gb_child_delivery(gb_conn_t *c, const uint8_t *p, size_t len, int32_t ver,
+    int32_t pseq)
 {
+    int             recovered;
     int64_t         ts, seq;
     uint64_t        lat;
     gb_seq_t       *sq;
     const uint8_t  *t, *end;
+
+    /* a recovered message is old: kept out of the live latencies */
+    recovered = gb.recover ? gb_child_recover_position(c, ver, pseq) : 0;
 
     end = p + len;
     t = memmem(p, len, "\"ts\":", 5);
@@ -450,7 +470,9 @@ gb_child_delivery(gb_conn_t *c, const uint8_t *p, size_t len)
 
     lat = gc_now_real > ts ? (uint64_t) (gc_now_real - ts) : 0;
 
-    gb_hist_add(&gc_hist, lat);
+    if (!recovered) {
+        gb_hist_add(&gc_hist, lat);
+    }
 
     /* the publisher writes "seq" right after "ts" */
     seq = -1;
@@ -466,6 +488,10 @@ gb_child_delivery(gb_conn_t *c, const uint8_t *p, size_t len)
 
     if (gb.chat) {
         gb_child_chat_delivery(c, seq, lat, t ? t : p, end);
+    }
+
+    if (gb.recover) {
+        gb_child_recover_delivery(c, seq < 0 ? -1 : seq - gb.seq_base);
     }
 
     if (seq >= 0 && seq < GB_SEQS) {
@@ -502,6 +528,10 @@ gb_child_report(uint32_t type)
     if (type == GB_REC_FINAL) {
         buf.final.hist = gc_hist;
         memcpy(buf.final.seqs, gc_seqs, sizeof(gc_seqs));
+
+        if (gb.recover) {
+            gb_child_recover_hists(&buf.final);
+        }
     }
 
     gb_child_write_all(&buf, sizeof(gb_rec_t) + rec.len);

@@ -60,11 +60,15 @@ gb_usage(void)
 "  --chat G              chat shape: client i in rooms u://<id> and\n"
 "                        g://<i / G> (G members, 2..16), pushes to random\n"
 "                        groups, each (push, member) accounted for\n"
-"  --reconnect-rate R    chat: clients closed and reconnected per second\n"
-"                        while publishing, all processes (0)\n"
+"  --reconnect-rate R    chat, --recover: clients closed and reconnected per\n"
+"                        second while publishing, all processes (0)\n"
 "  --excuse-ms W         chat: a member not ready between a push's request\n"
 "                        and W ms after the later of its answer and its\n"
 "                        last receipt by any member is excused (500)\n"
+"  --recover             room pushes with goim_history on: each client keeps\n"
+"                        its room's position (op 8, the inner ver and seq),\n"
+"                        reconnects with op 35 before op 7, and every\n"
+"                        (accepted push, client) pair is checked: once\n"
 "All addresses must be in 127.0.0.0/8.\n");
 }
 
@@ -317,6 +321,7 @@ main(int argc, char **argv)
         { "chat",         required_argument, NULL, 'C' },
         { "reconnect-rate", required_argument, NULL, 'Z' },
         { "excuse-ms",    required_argument, NULL, 'E' },
+        { "recover",      no_argument,       NULL, 'V' },
         { "help",         no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -451,6 +456,10 @@ main(int argc, char **argv)
             gb.idle = 1;
             break;
 
+        case 'V':
+            gb.recover = 1;
+            break;
+
         case 'h':
             gb_usage();
             return 0;
@@ -521,6 +530,24 @@ main(int argc, char **argv)
         if (gb.seq_max > 100000000) {
             fprintf(stderr, "goim-bench: --chat tracks at most 100,000,000 "
                     "pushes (--push-rate x --duration)\n");
+            return 2;
+        }
+    }
+
+    if (gb.recover) {
+        if (gb.mode != GB_MODE_GOIM || gb.push_mode != GB_PUSH_ROOM
+            || gb.chat)
+        {
+            fprintf(stderr, "goim-bench: --recover is goim room pushes, "
+                    "without --chat\n");
+            return 2;
+        }
+
+        gb.seq_max = gb.idle ? 1 : gb.push_rate * gb.duration + 64;
+
+        if (gb.seq_max * (gb.clients / 8 + 1) > 4000000000L) {
+            fprintf(stderr, "goim-bench: --recover keeps a bit per (push, "
+                    "client): at most 32e9 of them\n");
             return 2;
         }
     }

@@ -114,6 +114,11 @@ gb_parent(void)
                   + (gb.settle + (gb.idle ? 0 : gb.duration + gb.drain) + 10)
                     * GB_SEC;
 
+    /* --recover: the drain waits for the last reconnects to recover */
+    if (gb.recover) {
+        gb.deadline += GB_RECOVER_WAIT * GB_SEC;
+    }
+
     /* the last resort if the loop below got stuck */
     alarm((unsigned) ((gb.deadline - gb.t0) / GB_SEC + 15));
 
@@ -170,6 +175,11 @@ gb_parent(void)
 
     if (gb.chat && gb_chat_init() != 0) {
         fprintf(stderr, "goim-bench: no memory for the chat account\n");
+        return 1;
+    }
+
+    if (gb.recover && gb_recover_init() != 0) {
+        fprintf(stderr, "goim-bench: no memory for the recover account\n");
         return 1;
     }
 
@@ -258,6 +268,7 @@ gb_parent(void)
             gp_total.errors += pr->stats.errors;
             gp_total.bytes_in += pr->stats.bytes_in;
             gp_total.reconnects += pr->stats.reconnects;
+            gp_total.recovering += pr->stats.recovering;
         }
 
         now = gb_mono_us();
@@ -345,7 +356,7 @@ gb_parent(void)
             (void) gb_server_sample(&gp_cpu0, &gp_rss1, &gp_pss1);
             gp_ccpu0 = gb_client_cpu_now();
 
-            if (gb.chat && gb.reconnect_rate) {
+            if ((gb.chat || gb.recover) && gb.reconnect_rate) {
                 gb_procs_ctl(GB_CTL_CHURN_ON);
             }
 
@@ -409,7 +420,7 @@ gb_parent(void)
                 gp_measure_s = (double) (now - measure_start) / GB_SEC;
                 phase = GB_PH_DRAIN;
 
-                if (gb.chat && gb.reconnect_rate) {
+                if ((gb.chat || gb.recover) && gb.reconnect_rate) {
                     gb_procs_ctl(GB_CTL_CHURN_OFF);
                 }
 
@@ -426,6 +437,18 @@ gb_parent(void)
                 if (gp_http[k].state == GB_HTTP_BUSY) {
                     wait_until = drain_end + 5 * GB_SEC;
                 }
+            }
+
+            /*
+             * --recover: every client must be back and recovered for the
+             * account to cover it (the clients' records are 200 ms old)
+             */
+            if (gb.recover
+                && (gp_total.authed < (uint64_t) gb.clients
+                    || gp_total.recovering > 0
+                    || now < drain_end + GB_STATS_US))
+            {
+                wait_until = drain_end + GB_RECOVER_WAIT * GB_SEC;
             }
 
             if (now >= wait_until) {
@@ -452,6 +475,13 @@ gb_parent(void)
                 fprintf(stderr, "goim-bench: %6.1fs chat reconnects %"
                         PRIu64 "\n", (double) (now - gb.t0) / GB_SEC,
                         gp_total.reconnects);
+            }
+
+            if (gb.recover) {
+                fprintf(stderr, "goim-bench: %6.1fs recover reconnects %"
+                        PRIu64 " recovering %" PRIu64 "\n",
+                        (double) (now - gb.t0) / GB_SEC,
+                        gp_total.reconnects, gp_total.recovering);
             }
 
             last_recv = gp_total.received;
@@ -531,6 +561,19 @@ gb_parent(void)
         gp_total.misrouted += pr->stats.misrouted;
         gp_total.join_refused += pr->stats.join_refused;
         gp_total.drained += pr->stats.drained;
+        gp_total.no_position += pr->stats.no_position;
+        gp_total.rc_ok += pr->stats.rc_ok;
+        gp_total.rc_messages += pr->stats.rc_messages;
+        gp_total.rc_seam_bad += pr->stats.rc_seam_bad;
+        gp_total.rc_offset_gap += pr->stats.rc_offset_gap;
+        gp_total.rc_offset_repeat += pr->stats.rc_offset_repeat;
+        gp_total.rc_stream_bad += pr->stats.rc_stream_bad;
+        gp_total.rc_cut += pr->stats.rc_cut;
+        gp_total.rc_unexpected += pr->stats.rc_unexpected;
+
+        for (i = 0; i < GB_RC_REASONS; i++) {
+            gp_total.rc_failed[i] += pr->stats.rc_failed[i];
+        }
     }
 
     if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
@@ -619,6 +662,10 @@ gb_proc_read(gb_proc_t *pr)
                              rec.len / sizeof(uint32_t));
                 break;
 
+            case GB_REC_GOT:
+                gb_recover_got(pr->buf + sizeof(gb_rec_t), rec.len);
+                break;
+
             case GB_REC_DOWN:
                 if (gb_chat_down((gb_down_t *) (pr->buf + sizeof(gb_rec_t)),
                                  rec.len / sizeof(gb_down_t)) != 0)
@@ -637,6 +684,10 @@ gb_proc_read(gb_proc_t *pr)
             if (rec.type == GB_REC_FINAL) {
                 fin = (gb_final_t *) (pr->buf + sizeof(gb_rec_t));
                 gb_hist_merge(&gp_hist, &fin->hist);
+
+                if (gb.recover) {
+                    gb_recover_hists(fin);
+                }
 
                 for (i = 0; i < GB_SEQS; i++) {
                     from = &fin->seqs[i];
@@ -764,6 +815,10 @@ gb_report(void)
                gp_total.misrouted, gp_total.join_refused,
                gp_total.drained);
         gb_chat_report();
+    }
+
+    if (gb.recover && !gb.idle) {
+        gb_recover_report(&gp_total);
     }
 
     printf(",\"idle\":%s,\"completed\":%s}\n", gb.idle ? "true" : "false",

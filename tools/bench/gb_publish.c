@@ -225,6 +225,10 @@ gb_http_event(gb_http_t *h, uint32_t events)
         gb_chat_answered(h->seq, ok, gb_mono_us());
     }
 
+    if (gb.recover) {
+        gb_recover_answered(h->seq, ok);
+    }
+
     if (ok) {
         gp_sent += h->count;
         gp_expected += h->expect;
@@ -410,6 +414,10 @@ send:
 
     if (gb.chat) {
         gb_chat_sent(seq, h->since);
+    }
+
+    if (gb.recover) {
+        gb_recover_sent(seq);
     }
 
     w = write(h->fd, h->out, h->out_len);
