@@ -20,6 +20,7 @@ typedef void (*job_msg_done_pt)(job_msg_t *m);
 struct job_msg_s {
     int32_t          partition;
     int64_t          offset;
+    uint64_t         epoch;     /* of the partition's offsets (PROTOCOL 1.15) */
     uint32_t         gen;
     uint32_t         refs;      /* comet items it is part of, and routing */
     job_msg_t       *next;      /* held for the next registry read */
@@ -65,6 +66,8 @@ struct job_item_s {
     size_t        nmsgs;
     size_t        msgs_cap;
     size_t        size;         /* what it counts in the queue's bytes */
+    int64_t      *offsets;      /* a room item's: msgs[i]'s Kafka offset */
+    char          epoch[40];    /* a room item's: "<16 hex>-<partition>" */
     unsigned      sealed:1;
 };
 
