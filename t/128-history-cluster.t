@@ -236,8 +236,6 @@ wait_until('comet B too', sub {
     (metric(1, 'goim_history_duplicates_total') // 0) >= $total + 5 });
 is_deeply [$e->read_pushes(5, 0.5)], [], 'e got nothing twice';
 is_deeply [$f->read_pushes(5, 0.5)], [], 'f neither';
-like job_log(), qr/room positions: epoch [0-9a-f]{16}-<partition> \(cluster/,
-    'the job logs its epoch';
 
 # --- a comet restarted ----------------------------------------------------
 
@@ -268,6 +266,31 @@ is $g4->{pos}{epoch}, '0000000000000000-0',
 pushes($g4, 100, 10);
 is $g4->{result}{rooms}[0]{reason}, 'epoch changed',
     'a position there: epoch changed';
+
+$g4->close;
+like job_log(), qr/room positions: epoch [0-9a-f]{16}-<partition> \(cluster id "[^"]+"/,
+    'the epoch names the Kafka cluster';
+
+# --- history_epoch: the operator says the offsets mean other messages ---
+
+my $h3 = history(0, 'k3');
+$g2->close;
+$g3->close;
+job_stop('KILL');
+push @{ $cl->{opts}{job_conf} }, 'history_epoch 2';
+job_start();
+wait_until('comet A takes the messages again in the new epoch', sub {
+    my $h = history(0, 'k3');
+    $h && $h->{epoch} ne $h3->{epoch} });
+my $k = client(0, tcp => 'live://k3', { epoch => $h3->{epoch},
+                                        offset => $h3->{offset} });
+pushes($k, 100, 5);
+is $k->{result}{rooms}[0]{reason}, 'epoch changed',
+    'a position of the old epoch: epoch changed';
+like $k->{result}{rooms}[0]{epoch}, qr/^[0-9a-f]{16}-0$/,
+    'op 36 gives the new one';
+isnt $k->{result}{rooms}[0]{epoch}, $h3->{epoch}, 'which differs';
+$k->close;
 
 cluster_down();
 done_testing();
