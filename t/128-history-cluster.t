@@ -292,5 +292,7 @@ like $k->{result}{rooms}[0]{epoch}, qr/^[0-9a-f]{16}-0$/,
 isnt $k->{result}{rooms}[0]{epoch}, $h3->{epoch}, 'which differs';
 $k->close;
 
-cluster_down();
+my @bad = cluster_down();
+is_deeply \@bad, [], 'no alert, crit, crash or sanitizer report'
+    or diag explain \@bad;
 done_testing();
