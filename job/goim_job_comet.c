@@ -430,6 +430,10 @@ job_comet_pack_item(job_item_t *it, Goim__CometPush *cp,
         goim__broadcast_room_req__init(room);
         room->roomid = it->room;
         room->proto = proto;
+        /* the positions (docs/PROTOCOL.md 5.2): one offset per packet */
+        room->epoch = it->room_epoch;
+        room->n_offsets = it->nmsgs;
+        room->offsets = it->offsets;
         cp->req_case = GOIM__COMET_PUSH__REQ_ROOM;
         cp->room = room;
         break;

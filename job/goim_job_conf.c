@@ -45,6 +45,7 @@ static int job_conf_secret(job_conf_t *cf, const char *v, char *err,
 JOB_SETTER(brokers);
 JOB_SETTER(topic);
 JOB_SETTER(group);
+JOB_SETTER(history_epoch);
 JOB_SETTER(option);
 JOB_SETTER(redis);
 JOB_SETTER(redis_password);
@@ -71,6 +72,7 @@ static const job_directive_t  job_directives[] = {
     { "kafka_brokers", 1, 0, job_set_brokers },
     { "kafka_topic", 1, 0, job_set_topic },
     { "kafka_group", 1, 0, job_set_group },
+    { "history_epoch", 1, 0, job_set_history_epoch },
     { "kafka_option", 2, 1, job_set_option },
     { "redis", 1, 0, job_set_redis },
     { "redis_password", 1, 0, job_set_redis_password },
@@ -125,6 +127,7 @@ job_conf_free(job_conf_t *cf)
     free(cf->kafka_brokers);
     free(cf->kafka_topic);
     free(cf->kafka_group);
+    free(cf->history_epoch);
     free(cf->redis_host);
     free(cf->redis_password);
     free(cf->secret);
@@ -542,6 +545,16 @@ JOB_SETTER(group)
     (void) err;
     (void) errlen;
     return job_conf_str(&cf->kafka_group, a[0]);
+}
+
+
+/* changed by hand when the topic's offsets stop naming the same
+ * messages (docs/PROTOCOL.md 1.15) */
+JOB_SETTER(history_epoch)
+{
+    (void) err;
+    (void) errlen;
+    return job_conf_str(&cf->history_epoch, a[0]);
 }
 
 

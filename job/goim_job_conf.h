@@ -20,6 +20,7 @@ typedef struct {
     char      *kafka_brokers;
     char      *kafka_topic;
     char      *kafka_group;
+    char      *history_epoch;       /* in the room positions' epoch */
     job_kv_t  *kafka_options;       /* librdkafka properties, in order */
 
     char      *redis_host;

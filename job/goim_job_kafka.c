@@ -59,6 +59,7 @@ static void job_kafka_message(rd_kafka_message_t *rkm);
 static const char *job_kafka_check(Goim__PushMsg *pm);
 static void job_kafka_store(int32_t partition, int64_t offset);
 static void job_kafka_finished(job_msg_t *m);
+static uint64_t job_kafka_epoch(void);
 static void job_kafka_flow(void);
 static void job_kafka_close_consumer(void);
 
@@ -558,6 +559,7 @@ job_kafka_message(rd_kafka_message_t *rkm)
     m = job_alloc(sizeof(job_msg_t));
     m->partition = rkm->partition;
     m->offset = rkm->offset;
+    m->epoch = job_kafka_epoch();
     m->gen = p->t.gen;
     m->refs = 1;    /* routing's own, released below */
     m->done = job_kafka_finished;
@@ -589,6 +591,61 @@ job_kafka_message(rd_kafka_message_t *rkm)
 
     goim__push_msg__free_unpacked(pm, NULL);
     job_msg_release(m);
+}
+
+
+/*
+ * The epoch of the room positions (docs/PROTOCOL.md 1.15): FNV-1a 64 of
+ * the Kafka cluster's id, the topic and history_epoch, the same for
+ * every job of the group and across restarts; a new cluster, another
+ * topic or a new history_epoch gives new ones.  The partition completes
+ * it (job_queue_push_room).  A message came, so the cluster's metadata
+ * (and its id, with brokers of Kafka 0.10 or later) is known.
+ */
+static uint64_t
+job_kafka_epoch(void)
+{
+    char            *id;
+    const char      *s[3], *c;
+    size_t           i;
+    uint64_t         h;
+    static int       known;
+    static uint64_t  epoch;
+
+    if (known) {
+        return epoch;
+    }
+
+    id = rd_kafka_clusterid(job_rk, 0);
+
+    s[0] = id ? id : "";
+    s[1] = job_kafka_conf->kafka_topic;
+    s[2] = job_kafka_conf->history_epoch ? job_kafka_conf->history_epoch
+                                         : "";
+    h = 14695981039346656037ULL;
+
+    for (i = 0; i < 3; i++) {
+        /* each with its NUL: "ab","c" and "a","bc" differ */
+        for (c = s[i]; *c; c++) {
+            h = (h ^ (uint8_t) *c) * 1099511628211ULL;
+        }
+
+        h *= 1099511628211ULL;
+    }
+
+    job_log(id ? JOB_LOG_INFO : JOB_LOG_WARN, "room positions: epoch"
+            " %016llx-<partition> (cluster id \"%s\", topic \"%s\","
+            " history_epoch \"%s\")", (unsigned long long) h, s[0],
+            job_kafka_conf->kafka_topic, s[2]);
+
+    if (id) {
+        rd_kafka_mem_free(job_rk, id);
+    }
+
+    known = 1;
+    epoch = h;
+
+    return epoch;
 }
 
 

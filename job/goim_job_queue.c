@@ -6,6 +6,7 @@
  * id, so merging does not walk the queue.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,17 @@ job_item_append(job_item_t *it, job_msg_t *m, int32_t op,
     if (it->nmsgs == it->msgs_cap) {
         it->msgs_cap = it->msgs_cap ? 2 * it->msgs_cap : 4;
         it->msgs = job_realloc(it->msgs, it->msgs_cap * sizeof(job_msg_t *));
+
+        if (it->type == JOB_ITEM_ROOM) {
+            it->offsets = job_realloc(it->offsets,
+                                      it->msgs_cap * sizeof(int64_t));
+        }
+    }
+
+    if (it->type == JOB_ITEM_ROOM) {
+        /* each packet's position (docs/PROTOCOL.md 5.2) */
+        it->offsets[it->nmsgs] = m->offset;
+        it->size += 10;
     }
 
     it->msgs[it->nmsgs++] = m;
@@ -188,8 +200,17 @@ job_queue_push_room(job_queue_t *q, job_msg_t *m, const char *room,
         }
     }
 
+    /*
+     * Merged, each packet keeps its Kafka offset (it->offsets): a few
+     * bytes a message, where an item of its own would cost a
+     * CometPush, the room id and one dispatch more on the comet.  A room
+     * changes partitions only when the topic's count of partitions
+     * changes: then its messages open a new item.
+     */
     if (it && it->nmsgs < (size_t) q->batch_count
-        && it->len + GOIM_HEADER_LEN + len <= q->batch_bytes)
+        && it->len + GOIM_HEADER_LEN + len <= q->batch_bytes
+        && it->msgs[0]->partition == m->partition
+        && it->msgs[0]->epoch == m->epoch)
     {
         q->bytes -= it->size;
         job_item_append(it, m, op, body, len);
@@ -206,7 +227,9 @@ job_queue_push_room(job_queue_t *q, job_msg_t *m, const char *room,
     it = job_item_new(JOB_ITEM_ROOM, op);
     n = strlen(room);
     it->room = job_strndup(room, n);
-    it->size += n;
+    it->size += n + sizeof(it->room_epoch);
+    snprintf(it->room_epoch, sizeof(it->room_epoch), "%016llx-%d",
+             (unsigned long long) m->epoch, (int) m->partition);
 
     job_item_append(it, m, op, body, len);
     job_queue_append(q, it);
@@ -287,6 +310,7 @@ job_item_free(job_item_t *it)
     free(it->room);
     free(it->body);
     free(it->msgs);
+    free(it->offsets);
     free(it);
 }
 

@@ -20,6 +20,7 @@ typedef void (*job_msg_done_pt)(job_msg_t *m);
 struct job_msg_s {
     int32_t          partition;
     int64_t          offset;
+    uint64_t         epoch;     /* of the partition's offsets (PROTOCOL 1.15) */
     uint32_t         gen;
     uint32_t         refs;      /* comet items it is part of, and routing */
     job_msg_t       *next;      /* held for the next registry read */
@@ -69,6 +70,8 @@ struct job_item_s {
     int64_t       mid;
     uint64_t      epoch;
     uint64_t      offset;
+    int64_t      *offsets;      /* a room item's: msgs[i]'s Kafka offset */
+    char          room_epoch[40];    /* a room item's: "<16 hex>-<partition>" */
     unsigned      sealed:1;
 };
 

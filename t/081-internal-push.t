@@ -359,6 +359,22 @@ my @cases = (
     ['protoOp differs', comet_push_batch(comet_push(push => push_msg_req(
         keys => ['k'], proto_op => 1000, proto => proto(op => 1001, body => 'x')))),
      qr/^item 0: protoOp 1000 differs from the op 1001 of a proto that is not OP_RAW$/],
+    ['offsets without an epoch', comet_push_batch(comet_push(room =>
+        broadcast_room_req(room => 'live://1', proto => $raw->($pkt),
+                           offsets => [5]))),
+     qr/^item 0: BroadcastRoomReq offsets without a valid epoch$/],
+    ['a malformed epoch', comet_push_batch(comet_push(room =>
+        broadcast_room_req(room => 'live://1', proto => $raw->($pkt),
+                           epoch => 'zz-1', offsets => [5]))),
+     qr/^item 0: BroadcastRoomReq offsets without a valid epoch$/],
+    ['a negative offset', comet_push_batch(comet_push(room =>
+        broadcast_room_req(room => 'live://1', proto => $raw->($pkt),
+                           epoch => '0123456789abcdef-0', offsets => [-1]))),
+     qr/^item 0: BroadcastRoomReq with a negative offset$/],
+    ['two offsets, one packet', comet_push_batch(comet_push(room =>
+        broadcast_room_req(room => 'live://1', proto => $raw->($pkt),
+                           epoch => '0123456789abcdef-0', offsets => [5, 6]))),
+     qr/^item 0: BroadcastRoomReq with 2 offsets for 1 packets$/],
     ['bad item after good ones', $good . comet_push_batch(room_item('', 1000, 'x')),
      qr/^item 3: BroadcastRoomReq without roomID$/],
     ['bad item between good ones', comet_push_batch(keys_item(1000, ['k'], 'g'),

@@ -223,6 +223,20 @@ ngx_int_t
 ngx_goim_ipc_send_room(goim_imsg_head_t *head, ngx_str_t *room,
     ngx_str_t *body, ngx_goim_history_pos_t *pos)
 {
+    return ngx_goim_ipc_send_room_at(head, room, body, NULL, pos);
+}
+
+
+/*
+ * The same with the position given (the job's, docs/PROTOCOL.md 1.15):
+ * a message the room had already is dropped here, NGX_OK.
+ */
+
+ngx_int_t
+ngx_goim_ipc_send_room_at(goim_imsg_head_t *head, ngx_str_t *room,
+    ngx_str_t *body, ngx_goim_history_pos_t *given,
+    ngx_goim_history_pos_t *pos)
+{
     ngx_int_t            full;
     ngx_pid_t            pids[NGX_GOIM_MAX_WORKERS];
     ngx_str_t            msg;
@@ -243,10 +257,14 @@ ngx_goim_ipc_send_room(goim_imsg_head_t *head, ngx_str_t *room,
     msg = *body;
 
     full = ngx_goim_registry_history_put(room, head->op, &msg, &m->hdr,
-                                         m->data + GOIM_IMSG_POS_OFF, pos,
-                                         pids, &nwake, &self);
+                                         m->data + GOIM_IMSG_POS_OFF,
+                                         given, pos, pids, &nwake, &self);
     if (full == NGX_ERROR) {
         return NGX_ERROR;
+    }
+
+    if (full == NGX_DECLINED) {
+        return NGX_OK;
     }
 
     for (n = 0; n < nwake; n++) {

@@ -44,6 +44,9 @@ ngx_int_t ngx_goim_ipc_send(ngx_goim_mask_t *mask, goim_imsg_head_t *head,
  */
 ngx_int_t ngx_goim_ipc_send_room(goim_imsg_head_t *head, ngx_str_t *room,
     ngx_str_t *body, ngx_goim_history_pos_t *pos);
+ngx_int_t ngx_goim_ipc_send_room_at(goim_imsg_head_t *head, ngx_str_t *room,
+    ngx_str_t *body, ngx_goim_history_pos_t *given,
+    ngx_goim_history_pos_t *pos);
 
 /* hands every message waiting in this worker's inbox to the handler */
 void ngx_goim_ipc_receive(void);

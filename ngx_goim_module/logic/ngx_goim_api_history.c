@@ -197,7 +197,8 @@ ngx_goim_api_history(ngx_http_request_t *r, ngx_goim_api_ctx_t *ctx)
     offset = since.offset;
 
     while (goim_raw_next(hr.buf, hr.len, &off, &pkt) == 1) {
-        offset++;
+        /* seq: the offset's low 32 bits; offsets may skip (Kafka's) */
+        offset += (uint32_t) ((uint32_t) pkt.seq - (uint32_t) offset);
 
         yajl_gen_map_open(g);
         yajl_gen_string(g, (u_char *) "offset", 6);

@@ -48,6 +48,10 @@ static ngx_int_t ngx_goim_internal_dispatch(ngx_http_request_t *r,
     Goim__CometPush *item, ngx_str_t *keys);
 static ngx_int_t ngx_goim_internal_room_raw(ngx_goim_push_t *push,
     ngx_str_t *room);
+static const char *ngx_goim_internal_check_offsets(
+    Goim__BroadcastRoomReq *req, u_char *buf);
+static ngx_int_t ngx_goim_internal_room_at(ngx_goim_push_t *push,
+    ngx_str_t *room, Goim__BroadcastRoomReq *req);
 static ngx_uint_t ngx_goim_internal_unique(ngx_str_t *keys, ngx_uint_t n);
 static const char *ngx_goim_internal_check_member(Goim__PushMsgReq *push);
 static void ngx_goim_internal_member(ngx_goim_push_t *push,
@@ -445,6 +449,10 @@ ngx_goim_internal_check(Goim__CometPushBatch *batch, u_char *err,
 
             why = ngx_goim_internal_check_proto(item->room->proto, 0, 0,
                                                 reason);
+            if (why == NULL) {
+                why = ngx_goim_internal_check_offsets(item->room, reason);
+            }
+
             break;
 
         case GOIM__COMET_PUSH__REQ_BROADCAST:
@@ -672,6 +680,11 @@ ngx_goim_internal_dispatch(ngx_http_request_t *r, Goim__CometPush *item,
         room.data = (u_char *) item->room->roomid;
         room.len = ngx_strlen(item->room->roomid);
 
+        if (item->room->n_offsets && ngx_goim_registry_history_on()) {
+            rc = ngx_goim_internal_room_at(&push, &room, item->room);
+            break;
+        }
+
         rc = push.raw ? ngx_goim_internal_room_raw(&push, &room)
                       : ngx_goim_dispatch_room(&push, &room);
         break;
@@ -759,6 +772,118 @@ ngx_goim_internal_room_raw(ngx_goim_push_t *push, ngx_str_t *room)
         }
 
         start = off;
+    }
+
+    return rc;
+}
+
+
+/*
+ * A room item's positions (docs/PROTOCOL.md 5.2): an epoch of the form
+ * the comet prints, and one Kafka offset per packet.  NULL or why not.
+ */
+
+static const char *
+ngx_goim_internal_check_offsets(Goim__BroadcastRoomReq *req, u_char *buf)
+{
+    size_t                  off, i;
+    ngx_uint_t              n;
+    goim_packet_t           pkt;
+    ngx_goim_history_pos_t  pos;
+
+    if (req->n_offsets == 0) {
+        return NULL;
+    }
+
+    if (req->epoch == NULL
+        || ngx_goim_registry_epoch_parse((u_char *) req->epoch,
+                                         ngx_strlen(req->epoch), &pos)
+           != NGX_OK)
+    {
+        return "BroadcastRoomReq offsets without a valid epoch";
+    }
+
+    for (i = 0; i < req->n_offsets; i++) {
+        if (req->offsets[i] < 0 || req->offsets[i] == INT64_MAX) {
+            return "BroadcastRoomReq with a negative offset";
+        }
+    }
+
+    n = 1;
+
+    if (req->proto->op == GOIM_OP_RAW) {
+        off = 0;
+
+        for (n = 0; goim_raw_next(req->proto->body.data,
+                                  req->proto->body.len, &off, &pkt) == 1;
+             n++)
+        {
+            /* void */
+        }
+    }
+
+    if (n != req->n_offsets) {
+        ngx_snprintf(buf, NGX_GOIM_INTERNAL_ERR_LEN - 1,
+                     "BroadcastRoomReq with %uz offsets for %ui packets",
+                     req->n_offsets, n)[0] = '\0';
+        return (const char *) buf;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A room item with the job's positions: each message is kept and
+ * delivered at its Kafka offset + 1 (0 means "no message"), or dropped
+ * when the room had it already (a retry, a restarted job).  Join and
+ * leave events (op 34) have no position: they go to their watchers as
+ * without positions.
+ */
+
+static ngx_int_t
+ngx_goim_internal_room_at(ngx_goim_push_t *push, ngx_str_t *room,
+    Goim__BroadcastRoomReq *req)
+{
+    size_t                  off;
+    ngx_int_t               rc, rc2;
+    ngx_uint_t              i;
+    goim_packet_t           pkt;
+    ngx_goim_push_t         part;
+    ngx_goim_history_pos_t  given;
+
+    (void) ngx_goim_registry_epoch_parse((u_char *) req->epoch,
+                                         ngx_strlen(req->epoch), &given);
+
+    if (!push->raw) {
+        given.offset = (uint64_t) req->offsets[0] + 1;
+        return ngx_goim_dispatch_room_at(push, room, &given);
+    }
+
+    rc = NGX_OK;
+    off = 0;
+
+    for (i = 0; goim_raw_next(push->body.data, push->body.len, &off, &pkt)
+                == 1;
+         i++)
+    {
+        ngx_memzero(&part, sizeof(ngx_goim_push_t));
+        part.op = pkt.op;
+        part.body.data = (u_char *) pkt.body;
+        part.body.len = pkt.body_len;
+
+        given.offset = (uint64_t) req->offsets[i] + 1;
+
+        rc2 = ngx_goim_dispatch_room_at(&part, room, &given);
+        ngx_goim_push_release(&part);
+
+        if (rc2 == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            rc = rc2;
+        }
     }
 
     return rc;

@@ -290,9 +290,13 @@ ngx_goim_status_render(ngx_pool_t *pool, ngx_str_t *out)
                      "# HELP goim_history_unpositioned_total Room messages "
                      "sent without a position: no stream id was free.\n"
                      "# TYPE goim_history_unpositioned_total counter\n"
-                     "goim_history_unpositioned_total %ui\n",
+                     "goim_history_unpositioned_total %ui\n"
+                     "# HELP goim_history_duplicates_total Room messages "
+                     "of the job dropped: the room had their offset.\n"
+                     "# TYPE goim_history_duplicates_total counter\n"
+                     "goim_history_duplicates_total %ui\n",
                      hs.rooms, hs.messages, hs.bytes, hs.evicted,
-                     hs.expired, hs.nostream);
+                     hs.expired, hs.nostream, hs.duplicates);
 
     out->len = p - out->data;
 

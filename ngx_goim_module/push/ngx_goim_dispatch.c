@@ -236,6 +236,38 @@ ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *name)
 }
 
 
+/*
+ * A room message with the position the job gave it (its Kafka offset,
+ * docs/PROTOCOL.md 1.15): kept and delivered at that position, or
+ * dropped when the room has had it.  Without goim_history, as any room
+ * push.
+ */
+
+ngx_int_t
+ngx_goim_dispatch_room_at(ngx_goim_push_t *push, ngx_str_t *name,
+    ngx_goim_history_pos_t *given)
+{
+    goim_imsg_head_t        head;
+    ngx_goim_history_pos_t  pos;
+
+    if (!ngx_goim_registry_history_on()
+        || push->raw
+        || push->op == GOIM_OP_PRESENCE)
+    {
+        return ngx_goim_dispatch_room(push, name);
+    }
+
+    ngx_goim_worker.stats->push_room++;
+
+    head.type = GOIM_IMSG_ROOM;
+    head.op = push->op;
+    head.speed = 0;
+    head.raw = 0;
+
+    return ngx_goim_ipc_send_room_at(&head, name, &push->body, given, &pos);
+}
+
+
 ngx_int_t
 ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed)
 {

@@ -78,6 +78,8 @@ ngx_int_t ngx_goim_dispatch_keys(ngx_goim_push_t *push, ngx_str_t *keys,
 ngx_int_t ngx_goim_dispatch_mids(ngx_goim_push_t *push, int64_t *mids,
     ngx_uint_t n);
 ngx_int_t ngx_goim_dispatch_room(ngx_goim_push_t *push, ngx_str_t *room);
+ngx_int_t ngx_goim_dispatch_room_at(ngx_goim_push_t *push, ngx_str_t *room,
+    ngx_goim_history_pos_t *given);
 ngx_int_t ngx_goim_dispatch_all(ngx_goim_push_t *push, ngx_uint_t speed);
 
 /* the key is now held by worker owner: its channel here must go */

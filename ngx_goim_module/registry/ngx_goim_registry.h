@@ -207,6 +207,7 @@ typedef struct {
     ngx_uint_t             evicted;
     ngx_uint_t             expired;
     ngx_uint_t             nostream;
+    ngx_uint_t             duplicates;
 } ngx_goim_history_stats_t;
 
 
@@ -290,8 +291,8 @@ void ngx_goim_registry_member_room(int64_t mid, u_char *buf,
 ngx_uint_t ngx_goim_registry_is_member_room(u_char *id, size_t len);
 ngx_int_t ngx_goim_registry_history_put(ngx_str_t *room, int32_t op,
     ngx_str_t *body, ngx_goim_inbox_msg_t *m, u_char *pos_at,
-    ngx_goim_history_pos_t *pos, ngx_pid_t *wake, ngx_uint_t *nwake,
-    ngx_uint_t *self);
+    ngx_goim_history_pos_t *given, ngx_goim_history_pos_t *pos,
+    ngx_pid_t *wake, ngx_uint_t *nwake, ngx_uint_t *self);
 ngx_int_t ngx_goim_registry_history_recover(u_char *name, size_t len,
     ngx_goim_history_pos_t *since, ngx_uint_t limit, ngx_uint_t create,
     ngx_goim_history_read_t *r);

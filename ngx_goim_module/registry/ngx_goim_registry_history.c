@@ -175,12 +175,20 @@ ngx_goim_registry_is_member_room(u_char *id, size_t len)
  * inboxes, or NGX_ERROR when the zone has no room for the room's history
  * entry nor anything to give up.  When no stream id is free, the message
  * goes without a position (offset 0) and is not kept.
+ *
+ * given (the internal push: the job's Kafka position, docs/PROTOCOL.md
+ * 1.15) names the epoch and the offset instead of the room's sequence.
+ * An offset not past the room's last one in that epoch is a message
+ * delivered already (the job sends at least once): NGX_DECLINED, the
+ * message is neither kept nor delivered.  Another epoch starts the
+ * history again from the message: the history holds nothing before it.
  */
 
 ngx_int_t
 ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
-    ngx_goim_inbox_msg_t *m, u_char *pos_at, ngx_goim_history_pos_t *pos,
-    ngx_pid_t *wake, ngx_uint_t *nwake, ngx_uint_t *self)
+    ngx_goim_inbox_msg_t *m, u_char *pos_at, ngx_goim_history_pos_t *given,
+    ngx_goim_history_pos_t *pos, ngx_pid_t *wake, ngx_uint_t *nwake,
+    ngx_uint_t *self)
 {
     ngx_uint_t             full, nostream;
     ngx_goim_mask_t        mask;
@@ -205,6 +213,47 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
         ngx_goim_shm->history_nostream++;
         ngx_memzero(pos, sizeof(ngx_goim_history_pos_t));
         goto deliver;
+    }
+
+    if (given == NULL && ngx_goim_mode() == NGX_GOIM_KAFKA) {
+        /* an offset of ours would mean another message: no position */
+        ngx_goim_shm->history_nostream++;
+        ngx_memzero(pos, sizeof(ngx_goim_history_pos_t));
+        goto deliver;
+    }
+
+    if (given
+        && h->kafka
+        && h->epoch == given->epoch
+        && h->gen == given->gen
+        && given->offset <= h->last)
+    {
+        ngx_goim_shm->history_duplicates++;
+
+        if (--m->refs == 0) {
+            ngx_slab_free_locked(ngx_goim_shpool, m);
+        }
+
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+        return NGX_DECLINED;
+    }
+
+    if (given
+        && (!h->kafka || h->epoch != given->epoch || h->gen != given->gen))
+    {
+        /*
+         * the first message of this epoch here: nothing before it is
+         * known, and what was kept names other offsets
+         */
+        ngx_goim_shm->history_expired += h->n;
+        ngx_goim_registry_hroom_trim_locked(h, 0, 0, 0);
+
+        h->kafka = 1;
+        h->epoch = given->epoch;
+        h->gen = given->gen;
+        h->last = given->offset - 1;
+        h->floor = given->offset - 1;
     }
 
     /* the entry first: a zone too full for it may give up older ones */
@@ -232,7 +281,8 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
     ngx_goim_registry_hroom_trim_locked(h, ngx_time(), gcf->history_ttl,
                                         h->cap - 1);
 
-    e->offset = ++h->last;
+    e->offset = given ? given->offset : h->last + 1;
+    h->last = e->offset;
     e->time = ngx_time();
     e->op = op;
     e->len = body->len;
@@ -249,7 +299,7 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
     ngx_goim_shm->history_bytes += offsetof(ngx_goim_shm_hmsg_t, data)
                                    + body->len;
 
-    pos->epoch = ngx_goim_shm->epoch;
+    pos->epoch = h->epoch;
     pos->gen = h->gen;
     pos->offset = e->offset;
     pos->stream = h->stream;
@@ -336,7 +386,7 @@ ngx_goim_registry_history_recover(u_char *name, size_t len,
                                             h->n);
     }
 
-    r->pos.epoch = ngx_goim_shm->epoch;
+    r->pos.epoch = h->epoch;
     r->pos.gen = h->gen;
     r->pos.offset = h->last;
     r->pos.stream = h->stream;
@@ -349,7 +399,20 @@ ngx_goim_registry_history_recover(u_char *name, size_t len,
         goto done;
     }
 
-    if (since->epoch != r->pos.epoch || since->gen != r->pos.gen) {
+    if (ngx_goim_mode() == NGX_GOIM_KAFKA && !h->kafka) {
+        /* no message here yet: nothing known of where the room is */
+        if (since->offset) {
+            r->status = NGX_GOIM_RECOVER_EPOCH;
+            goto done;
+        }
+
+    } else if ((since->epoch != r->pos.epoch || since->gen != r->pos.gen)
+               && !(since->epoch == 0 && since->gen == 0 && h->kafka))
+    {
+        /*
+         * 0-0: the client joined where the room had no message yet; its
+         * offsets are the job's all the same (Kafka offset + 1)
+         */
         r->status = NGX_GOIM_RECOVER_EPOCH;
         goto done;
     }
@@ -359,13 +422,23 @@ ngx_goim_registry_history_recover(u_char *name, size_t len,
         goto done;
     }
 
-    if (since->offset + 1 < first) {
+    /*
+     * Every message of the room after floor is in the ring: the trimmed
+     * ones are up to it, and a Kafka history knows nothing before its
+     * first message.  Offsets may skip (Kafka: other rooms of the
+     * partition), so the ring is searched, oldest first.
+     */
+    if (since->offset < h->floor) {
         r->status = NGX_GOIM_RECOVER_GONE;
         goto done;
     }
 
-    /* the ring holds first .. last: skip up to since */
-    skip = (ngx_uint_t) (since->offset + 1 - first);
+    for (skip = 0; skip < h->n; skip++) {
+        if (h->ring[(h->head + skip) % h->cap]->offset > since->offset) {
+            break;
+        }
+    }
+
     n = h->n - skip;
 
     if (limit && n > limit) {
@@ -473,6 +546,7 @@ ngx_goim_registry_history_stats(ngx_goim_history_stats_t *s)
     s->evicted = ngx_goim_shm->history_evicted;
     s->expired = ngx_goim_shm->history_expired;
     s->nostream = ngx_goim_shm->history_nostream;
+    s->duplicates = ngx_goim_shm->history_duplicates;
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 }

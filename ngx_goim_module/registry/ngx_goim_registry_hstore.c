@@ -119,7 +119,18 @@ ngx_goim_registry_hroom_locked(u_char *name, size_t len, uint32_t stream)
     h->sn.str.data = h->name;
     h->sn.str.len = len;
     h->sn.node.key = hash;
-    h->gen = ++ngx_goim_shm->history_gen;
+    if (ngx_goim_mode() == NGX_GOIM_KAFKA) {
+        /*
+         * the job gives the positions: none before the room's first
+         * message here, epoch 0-0 (docs/PROTOCOL.md 1.15)
+         */
+        h->epoch = 0;
+        h->gen = 0;
+
+    } else {
+        h->epoch = ngx_goim_shm->epoch;
+        h->gen = ++ngx_goim_shm->history_gen;
+    }
     h->stream = stream;
     h->updated = ngx_time();
 
@@ -147,6 +158,9 @@ ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h, time_t now,
         if (h->n <= keep && ttl && e->time + ttl > now) {
             break;
         }
+
+        /* recovery from before it is no longer complete */
+        h->floor = e->offset;
 
         ngx_goim_registry_hmsg_free_locked(e);
 

@@ -14,7 +14,7 @@
 
 
 #define NGX_GOIM_SHM_MAGIC    0x676f696d     /* "goim" */
-#define NGX_GOIM_SHM_VERSION  12
+#define NGX_GOIM_SHM_VERSION  13
 
 #define NGX_GOIM_SHM_COMETS   256
 #define NGX_GOIM_SHM_COMET_ID 128
@@ -55,8 +55,11 @@ typedef struct {
 typedef struct {
     ngx_str_node_t         sn;
     ngx_queue_t            lru;         /* shm->history_lru, by last write */
+    uint64_t               epoch;       /* the zone's, or the Kafka one's */
     uint64_t               gen;         /* the room's part of the epoch */
     uint64_t               last;        /* the last offset given */
+    uint64_t               floor;       /* every message after it is kept */
+    unsigned               kafka:1;     /* positions given by the job */
     uint32_t               stream;      /* its id in the inner ver */
     time_t                 updated;
     ngx_uint_t             cap;
@@ -108,6 +111,7 @@ typedef struct {
     ngx_uint_t             history_evicted;     /* for zone space */
     ngx_uint_t             history_expired;     /* by ttl */
     ngx_uint_t             history_nostream;    /* pushes without one */
+    ngx_uint_t             history_duplicates;  /* offsets not past last */
 
     /* the histories' stream ids in use (2 to 65535), and the next try */
     uint8_t                history_streams[65536 / 8];

@@ -113,7 +113,8 @@ sub _spit {
 }
 
 # cluster_up(nodes => 2, workers => 1, online_interval => '1s',
-#            job => 1, job_conf => ['name value', ...]): everything started
+#            job => 1, job_conf => ['name value', ...],
+#            kafka_topics => ['goim-push-topic:1']): everything started
 # and the job consuming; dies (after stopping what it started) on failure.
 sub cluster_up {
     my (%o) = @_;
@@ -127,7 +128,8 @@ sub cluster_up {
     my $ok = eval {
         $Cluster->{redis_port} = free_port();
         redis_start($Cluster->{redis_port});
-        $Cluster->{kafka} = kafka_start();
+        $Cluster->{kafka} = kafka_start($o{kafka_topics}
+                                        ? (topics => $o{kafka_topics}) : ());
 
         for my $i (0 .. ($o{nodes} // 2) - 1) {
             my $n = {

@@ -14,7 +14,7 @@ package GoimProto;
 #   raw_proto(@packets)          Proto{ver 1, op 9, body = the packets}
 #   push_msg_req(keys => [..], proto => $proto, proto_op => ..)
 #   broadcast_req(proto_op => .., proto => $proto, speed => ..)
-#   broadcast_room_req(room => .., proto => $proto)
+#   broadcast_room_req(room => .., proto => $proto, epoch => .., offsets => [..])
 #   comet_push(push => $req | room => $req | broadcast => $req)
 #   comet_push_batch(@comet_pushes)
 #   push_msg(type => .., operation => .., speed => .., server => ..,
@@ -111,10 +111,14 @@ sub broadcast_req {
     return _int(1, $o{proto_op}) . _msg(2, $o{proto}) . _int(3, $o{speed});
 }
 
-# goim.BroadcastRoomReq {string roomID = 1; Proto proto = 2}
+# goim.BroadcastRoomReq {string roomID = 1; Proto proto = 2;
+#   string epoch = 3; repeated int64 offsets = 4 (packed)}
 sub broadcast_room_req {
     my (%o) = @_;
-    return _bytes(1, $o{room}) . _msg(2, $o{proto});
+    return _bytes(1, $o{room}) . _msg(2, $o{proto}) . _bytes(3, $o{epoch})
+        . ($o{offsets}
+           ? _bytes(4, join('', map { varint($_) } @{ $o{offsets} }), 1)
+           : '');
 }
 
 # goim.CometPush {oneof req {PushMsgReq push = 1; BroadcastRoomReq room = 2;

@@ -163,6 +163,34 @@ main(void)
        "the next member message: an item of its own, never merged");
     job_item_free(it);
 
+    /* positions: one Kafka offset per packet, one partition per item */
+    job_queue_init(&q, 100, 1 << 20);
+    m[0].partition = 3;
+    m[0].offset = 10;
+    m[0].epoch = 0xabcULL;
+    m[1].partition = 3;
+    m[1].offset = 17;
+    m[1].epoch = 0xabcULL;
+    m[2].partition = 1;
+    m[2].offset = 4;
+    m[2].epoch = 0xabcULL;
+    job_queue_push_room(&q, &m[0], "p", 1, (uint8_t *) "a", 1);
+    is_int(job_queue_push_room(&q, &m[1], "p", 1, (uint8_t *) "b", 1), 1,
+           "a message of the same partition merges");
+    is_int(job_queue_push_room(&q, &m[2], "p", 1, (uint8_t *) "c", 1), 0,
+           "one of another partition opens an item");
+
+    it = job_queue_pop(&q);
+    ok(it->nmsgs == 2 && it->offsets[0] == 10 && it->offsets[1] == 17,
+       "the merged item has each packet's offset, gaps kept");
+    is_str(it->room_epoch, "0000000000000abc-3", "and its partition's epoch");
+    job_item_free(it);
+
+    it = job_queue_pop(&q);
+    ok(it->nmsgs == 1 && it->offsets[0] == 4, "the other item: its offset");
+    is_str(it->room_epoch, "0000000000000abc-1", "its partition");
+    job_item_free(it);
+
     for (i = 0; i < 10; i++) {
         m[i].refs = 0;
     }
