@@ -29,6 +29,7 @@ const ui = {
 let client = null;
 let me = '';
 let room = '';
+let joinedRoom = '';            // where our last "joined" went
 const seen = new Set();         // message ids shown: delivery is at least once
 const seenOrder = [];
 const pending = new Map();      // id -> <li> of our own message, until echoed
@@ -158,6 +159,9 @@ async function publish(msg, targetRoom = room) {
 }
 
 function announce(type, targetRoom = room) {
+    if (type === 'join') {
+        joinedRoom = targetRoom;
+    }
     return publish({ v: 1, type, id: randomId(), name: me, ts: Date.now() },
                    targetRoom).catch(() => {});
 }
@@ -301,8 +305,6 @@ async function switchRoom(next) {
     if (next === room) {
         return;
     }
-    const old = room;
-    announce('leave', old);
     room = next;
     localStorage.setItem('goim-demo-room', room);
     ui.roomName.textContent = room;
@@ -312,6 +314,12 @@ async function switchRoom(next) {
     pending.clear();
     try {
         await client.changeRoom(`demo://${room}`);
+        // only now has this connection left: the others' member count,
+        // asked when they see "left", no longer counts it.  A change
+        // superseded by a later one never joined its room.
+        if (joinedRoom !== room) {
+            announce('leave', joinedRoom);
+        }
         announce('join');
         client.ping().catch(() => {});
     } catch (e) {
@@ -394,7 +402,7 @@ window.addEventListener('pageshow', (ev) => {
 
 window.addEventListener('pagehide', () => {
     if (client && me) {
-        navigator.sendBeacon(`rooms/${encodeURIComponent(room)}/messages`,
+        navigator.sendBeacon(`rooms/${encodeURIComponent(joinedRoom)}/messages`,
             JSON.stringify({ v: 1, type: 'leave', id: randomId(), name: me,
                              ts: Date.now() }));
         client.close();

@@ -55,16 +55,23 @@ function embedded(name, extra = '') {
 }
 
 // A page of the demo, joined to `room` as `name`.  `options` become the
-// page's client options (globalThis.goimDemoOptions).  Counts the page's
+// page's client options (globalThis.goimDemoOptions).  With `hold`, the
+// page's frames to the server wait hold.ms on the way.  Counts the page's
 // WebSocket connections and records its errors.
 async function openDemo(origin, name, room, { device = DESKTOP, options,
-                                              wait = true } = {}) {
+                                              hold, wait = true } = {}) {
     const context = await browser.newContext(device);
     if (options) {
         await context.addInitScript(
             `globalThis.goimDemoOptions = ${JSON.stringify(options)};`);
     }
     const page = await context.newPage();
+    if (hold) {
+        await page.routeWebSocket(/\/sub/, (ws) => {
+            const server = ws.connectToServer();
+            ws.onMessage((m) => setTimeout(() => server.send(m), hold.ms));
+        });
+    }
     page.sockets = 0;
     page.errors = [];
     page.on('websocket', () => page.sockets++);
@@ -109,8 +116,13 @@ describe('the demo on make run\'s configuration', () => {
     });
 
     test('two pages chat with each other; screenshots', async () => {
-        const a = await openDemo(origin, 'Ada', 'chat');
-        const b = await openDemo(origin, 'Grace', 'chat', { device: PHONE });
+        // a's count changes only when a asks (on "joined" or "left"):
+        // its heartbeat does not come within the test
+        const a = await openDemo(origin, 'Ada', 'chat',
+                                 { options: { heartbeat: 60000 } });
+        const hold = { ms: 0 };
+        const b = await openDemo(origin, 'Grace', 'chat',
+                                 { device: PHONE, hold });
         await shows(a, 'Grace joined');
         await waitFor(async () => await onlineCount(a) === 2
                                   && await onlineCount(b) === 2,
@@ -144,7 +156,9 @@ describe('the demo on make run\'s configuration', () => {
         await b.screenshot({ path: path.join(shots, 'demo-phone-full.png'),
                              fullPage: true });
 
-        // switching rooms (op 12): the other page no longer hears it
+        // switching rooms (op 12): the other page no longer hears it.  The
+        // change takes a second on the way, and "left" comes after it.
+        hold.ms = 1000;
         await b.click('#switch');
         await b.fill('#switch-room', 'quiet');
         await b.press('#switch-room', 'Enter');
