@@ -155,7 +155,9 @@ is $n, 22, "$name - goim_clients_refused_total";
 
 my @lines = grep { /client connection\(s\) refused since the last report/ }
             split /\n/, error_log_text();
-ok @lines >= 1 && @lines <= time - $t0 + 1,
+# one line per second of the worker's cached clock, which may still show
+# the second before $t0 when the first refusal comes
+ok @lines >= 1 && @lines <= time - $t0 + 2,
    "$name - logged at most once a second (" . scalar(@lines) . " lines)";
 
 # room again once clients leave
