@@ -8,7 +8,9 @@
 # oversize body 413, nginx's allow/deny answer first; a location without
 # a secret fails the configuration; with 4 workers every worker's clients
 # get the pushes; a full inbox stops the batch with 503 and the number of
-# items pushed; goim_status counts requests and items.
+# items pushed; with goim_history a worker that missed a room message for
+# a full inbox gets it, in order, when the job sends it again, and the
+# others do not get it twice; goim_status counts requests and items.
 use strict;
 use warnings;
 use FindBin;
@@ -754,3 +756,91 @@ $_->close for @c;
 --- error_log
 a worker's inbox is full, push refused
 internal push stopped: item 16 refused
+
+
+
+=== TEST 20: goim_history: a worker whose inbox was full gets the job's room messages when they come again, in order; the others not twice
+--- workers: 4
+--- main_config
+goim_inbox_size 16;
+goim_room_flush 0;
+goim_history size=64 ttl=60s;
+--- perl
+my $epoch = '0123456789abcdef-0';
+my $item = sub {
+    my ($offsets, @bodies) = @_;
+    return comet_push_batch(comet_push(room => broadcast_room_req(
+        room => 'live://h', epoch => $epoch, offsets => $offsets,
+        proto => raw_proto(map { packet(1000, $_) } @bodies))));
+};
+my @workers = worker_pids();
+my @c = spread_clients(workers => \@workers, per_worker => 1,
+                       transports => ['tcp'], token => sub {
+    my ($i) = @_;
+    return { key => "h$i", room_id => 'live://h', accepts => [1000, SENTINEL] };
+});
+my $victim = $c[0];
+my $w = $victim->{pid};
+my @others = grep { $_->{pid} != $w } @c;
+my $resent = sub {
+    my ($st, $text) = http_request(GET => '127.0.0.1',
+        $ENV{TEST_NGINX_SERVER_PORT}, '/status');
+    return $text =~ /^goim_history_resent_total (\d+)$/m ? $1 : undef;
+};
+my $one = $item->([99, 100], 'h1', 'h2');
+my $two = $item->([101], 'h3');
+my (@first, @again, @later);
+my $stopped = kill 'STOP', $w;
+my $ok = eval {
+    ok wait_until(sub { (proc_state($w) // '') eq 'T' }, T(2)),
+       "$name - worker $w stopped";
+    ipush_ok(comet_push_batch(map { keys_item(1000, [$victim->{key}],
+                                              "m$_") } 1 .. 16),
+             16, "$name - 16 pushes fill the stopped worker's inbox",
+             timeout => T(3));
+    @first = [ipush($one, timeout => T(3))];
+    # the job sends the item again while the worker is still stopped
+    @again = [ipush($one, timeout => T(3))];
+    # a later message is held back from the worker that missed one
+    @later = [ipush($two, timeout => T(3))];
+    1;
+};
+my $err = $@;
+kill 'CONT', $w if $stopped;
+die $err unless $ok;
+my $refused = { code => -500, data => { accepted => 0 },
+                message => "item 0 refused: a worker's inbox is full" };
+is_deeply [@{ $first[0] }[0, 1]], [503, $refused],
+    "$name - 503: a worker missed the item";
+is_deeply [@{ $again[0] }[0, 1]], [503, $refused],
+    "$name - 503 again while it is stopped";
+is_deeply [@{ $later[0] }[0, 1]], [503, $refused],
+    "$name - 503 for the later message held back from it";
+for my $o (@others) {
+    my @p = $o->read_pushes(3, T(3));
+    is_deeply [map { [$_->{body}, $_->{seq}] } @p],
+        [['h1', 100], ['h2', 101], ['h3', 102]],
+        "$name - worker $o->{pid}: each message once, at its offset";
+}
+my @p = $victim->read_pushes(16, T(3));
+is_deeply [map { $_->{body} } @p], [map { "m$_" } 1 .. 16],
+    "$name - the resumed worker delivers its 16 key pushes";
+ipush_ok($one, 1, "$name - the job's retry of the first item");
+ipush_ok($two, 1, "$name - then of the second");
+@p = $victim->read_pushes(3, T(3));
+is_deeply [map { [$_->{body}, $_->{seq}] } @p],
+    [['h1', 100], ['h2', 101], ['h3', 102]],
+    "$name - the worker that missed them gets them, in order";
+# the first item came twice for the worker, then each item once more
+is $resent->(), 5, "$name - goim_history_resent_total 5";
+ipush_ok($item->([102], 'h4'), 1, "$name - a new message");
+ipush_ok($one, 1, "$name - the first item a third time: a duplicate");
+my ($st) = api(POST => '/goim/push/all?operation=' . SENTINEL, 'END');
+is $st, 200, "$name - sentinel";
+for my $cl (@c) {
+    is_deeply collect($cl), ['1000:h4'],
+        "$name - worker $cl->{pid}: then only the new one";
+}
+$_->close for @c;
+--- error_log
+a worker's inbox is full, push refused

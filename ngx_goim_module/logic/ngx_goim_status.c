@@ -294,9 +294,20 @@ ngx_goim_status_render(ngx_pool_t *pool, ngx_str_t *out)
                      "# HELP goim_history_duplicates_total Room messages "
                      "of the job dropped: the room had their offset.\n"
                      "# TYPE goim_history_duplicates_total counter\n"
-                     "goim_history_duplicates_total %ui\n",
+                     "goim_history_duplicates_total %ui\n"
+                     "# HELP goim_history_resent_total Room messages of "
+                     "the job sent again to the workers that missed them "
+                     "(a full inbox).\n"
+                     "# TYPE goim_history_resent_total counter\n"
+                     "goim_history_resent_total %ui\n"
+                     "# HELP goim_history_unresent_total Room messages of "
+                     "the job a full zone could not send again to the "
+                     "workers that missed them.\n"
+                     "# TYPE goim_history_unresent_total counter\n"
+                     "goim_history_unresent_total %ui\n",
                      hs.rooms, hs.messages, hs.bytes, hs.evicted,
-                     hs.expired, hs.nostream, hs.duplicates);
+                     hs.expired, hs.nostream, hs.duplicates, hs.resent,
+                     hs.unresent);
 
     out->len = p - out->data;
 

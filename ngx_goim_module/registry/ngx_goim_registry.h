@@ -208,6 +208,8 @@ typedef struct {
     ngx_uint_t             expired;
     ngx_uint_t             nostream;
     ngx_uint_t             duplicates;
+    ngx_uint_t             resent;
+    ngx_uint_t             unresent;
 } ngx_goim_history_stats_t;
 
 

@@ -20,6 +20,12 @@
 static ngx_goim_shm_hroom_t *ngx_goim_registry_hroom_get_locked(u_char *name,
     size_t len, ngx_uint_t create, ngx_uint_t *nostream);
 static uint32_t ngx_goim_registry_stream_alloc_locked(void);
+static void ngx_goim_registry_history_pos_locked(ngx_goim_shm_hroom_t *h,
+    uint64_t offset, ngx_goim_history_pos_t *pos, u_char *pos_at);
+static ngx_uint_t ngx_goim_registry_history_deliver_locked(
+    ngx_goim_shm_hroom_t *h, ngx_goim_shm_hmiss_t *miss, uint64_t offset,
+    ngx_str_t *room, ngx_goim_inbox_msg_t *m, ngx_pid_t *wake,
+    ngx_uint_t *nwake, ngx_uint_t *self);
 
 
 /* goim_history off | size=N [ttl=T]; */
@@ -171,17 +177,20 @@ ngx_goim_registry_is_member_room(u_char *id, size_t len)
  * A room message: its offset and its room's stream id (written at pos_at,
  * 8 bytes then 4, in the message for the inboxes, and in *pos), kept in
  * the history, and put in the inbox of every worker with members of the
- * room, this one's included (*self).  Returns the number of full
- * inboxes, or NGX_ERROR when the zone has no room for the room's history
- * entry nor anything to give up.  When no stream id is free, the message
- * goes without a position (offset 0) and is not kept.
+ * room, this one's included (*self).  Returns the number of workers that
+ * did not take it (full inboxes), or NGX_ERROR when the zone has no room
+ * for the room's history entry nor anything to give up.  When no stream
+ * id is free, the message goes without a position (offset 0) and is not
+ * kept.
  *
  * given (the internal push: the job's Kafka position, docs/PROTOCOL.md
  * 1.15) names the epoch and the offset instead of the room's sequence.
  * An offset not past the room's last one in that epoch is a message
  * delivered already (the job sends at least once): NGX_DECLINED, the
- * message is neither kept nor delivered.  Another epoch starts the
- * history again from the message: the history holds nothing before it.
+ * message is neither kept nor delivered, except to the workers that
+ * missed it (ngx_goim_registry_history_deliver_locked()).  Another epoch
+ * starts the history again from the message: the history holds nothing
+ * before it.
  */
 
 ngx_int_t
@@ -194,6 +203,7 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
     ngx_goim_mask_t        mask;
     ngx_goim_conf_t       *gcf;
     ngx_goim_shm_hmsg_t   *e;
+    ngx_goim_shm_hmiss_t  *miss;
     ngx_goim_shm_hroom_t  *h;
 
     gcf = ngx_goim_get_conf((ngx_cycle_t *) ngx_cycle);
@@ -219,6 +229,7 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
         /* an offset of ours would mean another message: no position */
         ngx_goim_shm->history_nostream++;
         ngx_memzero(pos, sizeof(ngx_goim_history_pos_t));
+        h = NULL;
         goto deliver;
     }
 
@@ -228,15 +239,34 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
         && h->gen == given->gen
         && given->offset <= h->last)
     {
-        ngx_goim_shm->history_duplicates++;
-
-        if (--m->refs == 0) {
-            ngx_slab_free_locked(ngx_goim_shpool, m);
+        for (miss = h->missed; miss; miss = miss->next) {
+            if (miss->offset >= given->offset) {
+                break;
+            }
         }
 
+        if (miss == NULL || miss->offset != given->offset) {
+            ngx_goim_shm->history_duplicates++;
+
+            if (--m->refs == 0) {
+                ngx_slab_free_locked(ngx_goim_shpool, m);
+            }
+
+            ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+            return NGX_DECLINED;
+        }
+
+        ngx_goim_shm->history_resent++;
+
+        ngx_goim_registry_history_pos_locked(h, given->offset, pos, pos_at);
+
+        full = ngx_goim_registry_history_deliver_locked(h, miss, given->offset,
+                                                        room, m, wake, nwake,
+                                                        self);
         ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
-        return NGX_DECLINED;
+        return full;
     }
 
     if (given
@@ -248,6 +278,7 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
          */
         ngx_goim_shm->history_expired += h->n;
         ngx_goim_registry_hroom_trim_locked(h, 0, 0, 0);
+        ngx_goim_registry_hmiss_drop_locked(h, UINT64_MAX);
 
         h->kafka = 1;
         h->epoch = given->epoch;
@@ -299,13 +330,16 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
     ngx_goim_shm->history_bytes += offsetof(ngx_goim_shm_hmsg_t, data)
                                    + body->len;
 
-    pos->epoch = h->epoch;
-    pos->gen = h->gen;
-    pos->offset = e->offset;
-    pos->stream = h->stream;
+    ngx_goim_registry_history_pos_locked(h, e->offset, pos, pos_at);
 
-    ngx_memcpy(pos_at, &e->offset, sizeof(uint64_t));
-    ngx_memcpy(pos_at + 8, &h->stream, sizeof(uint32_t));
+    if (given) {
+        full = ngx_goim_registry_history_deliver_locked(h, NULL, e->offset,
+                                                        room, m, wake, nwake,
+                                                        self);
+        ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+        return full;
+    }
 
 deliver:
 
@@ -314,7 +348,8 @@ deliver:
 
     *self = ngx_goim_mask_test(&mask, ngx_goim_worker.widx);
 
-    full = ngx_goim_registry_inbox_put_locked(&mask, m, 1, wake, nwake);
+    full = ngx_goim_registry_inbox_put_locked(&mask, m, 1, wake, nwake,
+                                              NULL);
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
@@ -331,6 +366,107 @@ nomem:
     ngx_goim_registry_nomem("a room message's history");
 
     return NGX_ERROR;
+}
+
+
+static void
+ngx_goim_registry_history_pos_locked(ngx_goim_shm_hroom_t *h,
+    uint64_t offset, ngx_goim_history_pos_t *pos, u_char *pos_at)
+{
+    pos->epoch = h->epoch;
+    pos->gen = h->gen;
+    pos->offset = offset;
+    pos->stream = h->stream;
+
+    ngx_memcpy(pos_at, &offset, sizeof(uint64_t));
+    ngx_memcpy(pos_at + 8, &h->stream, sizeof(uint32_t));
+}
+
+
+/*
+ * A kept message of the job's to the room's workers (miss NULL), or
+ * again to those that missed it (miss, its record).  A worker misses it
+ * when its inbox is full, and every later message of the room too until
+ * it had this one, so that it still gets them in offset order: the job
+ * got a 503 and sends them again with their offsets, and each then goes
+ * to the workers that missed it.  Returns how many workers missed it.
+ */
+
+static ngx_uint_t
+ngx_goim_registry_history_deliver_locked(ngx_goim_shm_hroom_t *h,
+    ngx_goim_shm_hmiss_t *miss, uint64_t offset, ngx_str_t *room,
+    ngx_goim_inbox_msg_t *m, ngx_pid_t *wake, ngx_uint_t *nwake,
+    ngx_uint_t *self)
+{
+    ngx_uint_t             i, full, held;
+    ngx_goim_mask_t        mask, missed;
+    ngx_goim_shm_hmiss_t  *r, **last;
+
+    ngx_goim_mask_zero(&mask);
+    ngx_goim_registry_room_mask_locked(room->data, room->len, &mask);
+
+    ngx_goim_mask_zero(&missed);
+
+    for (i = 0; i < ngx_goim_mask_words; i++) {
+        if (miss) {
+            mask.w[i] &= miss->slots.w[i];
+        }
+
+        /* those still missing an earlier one wait for it */
+
+        for (r = h->missed; r != miss; r = r->next) {
+            missed.w[i] |= mask.w[i] & r->slots.w[i];
+        }
+
+        mask.w[i] &= ~missed.w[i];
+    }
+
+    held = ngx_goim_mask_count(&missed);
+
+    *self = ngx_goim_mask_test(&mask, ngx_goim_worker.widx);
+
+    full = ngx_goim_registry_inbox_put_locked(&mask, m, 1, wake, nwake,
+                                              &missed);
+
+    if (full + held == 0) {
+        if (miss) {
+            for (last = &h->missed; *last != miss; last = &(*last)->next) {
+                /* void */
+            }
+
+            *last = miss->next;
+            ngx_slab_free_locked(ngx_goim_shpool, miss);
+        }
+
+        return 0;
+    }
+
+    if (miss == NULL) {
+        miss = ngx_slab_alloc_locked(ngx_goim_shpool,
+                                     offsetof(ngx_goim_shm_hmiss_t, slots)
+                                     + ngx_goim_mask_words
+                                       * sizeof(uint64_t));
+        if (miss == NULL) {
+            /* they get the later ones live, this one by recovery only */
+            ngx_goim_shm->history_unresent++;
+            return full + held;
+        }
+
+        miss->next = NULL;
+        miss->offset = offset;
+
+        for (last = &h->missed; *last; last = &(*last)->next) {
+            /* void */
+        }
+
+        *last = miss;
+    }
+
+    for (i = 0; i < ngx_goim_mask_words; i++) {
+        miss->slots.w[i] = missed.w[i];
+    }
+
+    return full + held;
 }
 
 
@@ -547,6 +683,8 @@ ngx_goim_registry_history_stats(ngx_goim_history_stats_t *s)
     s->expired = ngx_goim_shm->history_expired;
     s->nostream = ngx_goim_shm->history_nostream;
     s->duplicates = ngx_goim_shm->history_duplicates;
+    s->resent = ngx_goim_shm->history_resent;
+    s->unresent = ngx_goim_shm->history_unresent;
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 }

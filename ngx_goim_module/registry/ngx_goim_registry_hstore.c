@@ -171,6 +171,24 @@ ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h, time_t now,
     if (h->n == 0) {
         h->head = 0;
     }
+
+    /* a message gone from the ring is not sent again */
+    ngx_goim_registry_hmiss_drop_locked(h, h->floor);
+}
+
+
+/* forgets who missed the room's messages up to offset upto */
+
+void
+ngx_goim_registry_hmiss_drop_locked(ngx_goim_shm_hroom_t *h, uint64_t upto)
+{
+    ngx_goim_shm_hmiss_t  *r;
+
+    while (h->missed && h->missed->offset <= upto) {
+        r = h->missed;
+        h->missed = r->next;
+        ngx_slab_free_locked(ngx_goim_shpool, r);
+    }
 }
 
 
@@ -189,6 +207,7 @@ void
 ngx_goim_registry_hroom_free_locked(ngx_goim_shm_hroom_t *h)
 {
     ngx_goim_registry_hroom_trim_locked(h, 0, 0, 0);
+    ngx_goim_registry_hmiss_drop_locked(h, UINT64_MAX);
 
     if (h->ring) {
         ngx_slab_free_locked(ngx_goim_shpool, h->ring);

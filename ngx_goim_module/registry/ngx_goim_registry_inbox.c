@@ -62,19 +62,23 @@ ngx_goim_registry_inbox_put(ngx_goim_mask_t *mask, ngx_goim_inbox_msg_t *m,
     /* no reader takes the message before the lock is released */
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
-    full = ngx_goim_registry_inbox_put_locked(mask, m, 0, wake, nwake);
+    full = ngx_goim_registry_inbox_put_locked(mask, m, 0, wake, nwake,
+                                              NULL);
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
     return full;
 }
 
 
-/* self: this worker's own inbox takes it too (room histories' order) */
+/*
+ * self: this worker's own inbox takes it too (room histories' order);
+ * refused, when given, gets the slots whose inbox was full
+ */
 
 ngx_uint_t
 ngx_goim_registry_inbox_put_locked(ngx_goim_mask_t *mask,
     ngx_goim_inbox_msg_t *m, ngx_uint_t self, ngx_pid_t *wake,
-    ngx_uint_t *nwake)
+    ngx_uint_t *nwake, ngx_goim_mask_t *refused)
 {
     ngx_int_t               i;
     ngx_uint_t              full;
@@ -99,6 +103,11 @@ ngx_goim_registry_inbox_put_locked(ngx_goim_mask_t *mask,
 
         if (sw->inbox_tail - sw->inbox_head >= sw->inbox_size) {
             full++;
+
+            if (refused) {
+                ngx_goim_mask_set(refused, i);
+            }
+
             continue;
         }
 

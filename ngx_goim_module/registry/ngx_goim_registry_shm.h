@@ -51,6 +51,20 @@ typedef struct {
 } ngx_goim_shm_hmsg_t;
 
 
+/*
+ * The workers that have not had a kept message of the job's yet: their
+ * inbox was full, or they missed one before it.  The job sends the
+ * message again (it got a 503) with the same offset.
+ */
+typedef struct ngx_goim_shm_hmiss_s  ngx_goim_shm_hmiss_t;
+
+struct ngx_goim_shm_hmiss_s {
+    ngx_goim_shm_hmiss_t  *next;        /* the next offset missed */
+    uint64_t               offset;
+    ngx_goim_mask_t        slots;       /* ngx_goim_mask_words words */
+};
+
+
 /* a room's history: a ring of its last messages, oldest at head */
 typedef struct {
     ngx_str_node_t         sn;
@@ -66,6 +80,7 @@ typedef struct {
     ngx_uint_t             n;
     ngx_uint_t             head;
     ngx_goim_shm_hmsg_t  **ring;
+    ngx_goim_shm_hmiss_t  *missed;      /* in offset order, all in ring */
     u_char                 name[1];
 } ngx_goim_shm_hroom_t;
 
@@ -112,6 +127,8 @@ typedef struct {
     ngx_uint_t             history_expired;     /* by ttl */
     ngx_uint_t             history_nostream;    /* pushes without one */
     ngx_uint_t             history_duplicates;  /* offsets not past last */
+    ngx_uint_t             history_resent;      /* to workers that missed */
+    ngx_uint_t             history_unresent;    /* no memory to remember */
 
     /* the histories' stream ids in use (2 to 65535), and the next try */
     uint8_t                history_streams[65536 / 8];
@@ -153,9 +170,11 @@ ngx_goim_shm_hroom_t *ngx_goim_registry_hroom_locked(u_char *name,
 void ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h,
     time_t now, time_t ttl, ngx_uint_t keep);
 void ngx_goim_registry_hroom_free_locked(ngx_goim_shm_hroom_t *h);
+void ngx_goim_registry_hmiss_drop_locked(ngx_goim_shm_hroom_t *h,
+    uint64_t upto);
 ngx_uint_t ngx_goim_registry_inbox_put_locked(ngx_goim_mask_t *mask,
     ngx_goim_inbox_msg_t *m, ngx_uint_t self, ngx_pid_t *wake,
-    ngx_uint_t *nwake);
+    ngx_uint_t *nwake, ngx_goim_mask_t *refused);
 void ngx_goim_registry_presence_purge_locked(ngx_uint_t widx,
     ngx_uint_t gen);
 
