@@ -9,6 +9,8 @@
 #   make bench-1m   1,000,000 concurrent connections -> bench/RESULTS-1M.md
 #   make bench-chat chat shape: 100k connections in personal + group rooms,
 #                   group pushes, reconnects -> bench/RESULTS-100k.md
+#   make bench-instr  goim_history's cost in instructions per delivery
+#                   (nginx under callgrind) -> build/bench/instr/
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (fuzz/)
 #   make test-asan  every suite with the module built with ASan + UBSan
 #   make test-valgrind  every suite with nginx under valgrind memcheck
@@ -388,6 +390,13 @@ soak: deps module tools
 .PHONY: bench-100k
 bench-100k: deps module tools
 	sh bench/run-100k.sh
+
+# goim_history off and on, alternating, with nginx under callgrind:
+# instructions per delivery, which the machine's load does not move
+# (bench/instr.sh; ~6 min)
+.PHONY: bench-instr
+bench-instr: deps module tools
+	sh bench/instr.sh
 
 # the chat shape (bench/run-chat.sh): BENCH_CHAT_CONNS (100,000) connections,
 # each in a personal and a 10-member group room, pushes to random groups
