@@ -4,7 +4,9 @@
 # 12, op 30) recovers the messages after a position, then op 36 with the
 # result, then the live stream with no gap and no duplicate at the seam;
 # failures say why and leave the connection usable; positions survive a
-# reload and a worker crash; a connection in two rooms recovers both.
+# reload and a worker crash; a connection in two rooms recovers both;
+# messages go after ttl and a full zone gives up histories rather than
+# an auth or a push, which goim_status counts.
 use strict;
 use warnings;
 use FindBin;
@@ -540,3 +542,94 @@ my ($st, $j) = api(GET => '/goim/history/room?type=live&room=e8&encoding=raw');
 is_deeply [map { [$_->{offset}, $_->{op}] } @{ $j->{data}{messages} }],
     [[1, 1000]], "$name - only the push is kept" or diag explain $j;
 $_->close for $w, $x;
+
+
+
+=== TEST 9: ttl: a room's messages go after ttl, its history with its last member; goim_status counts them
+--- main_config
+goim_shutdown_drain 1s;
+goim_history size=64 ttl=1s;
+--- perl
+my ($m, $rm) = join_room('tcp', 'live://t9');
+my $pos = $rm->{rooms}[0];
+ok room_push('t9', "m$_"), "$name - push $_ to a room with a member"
+    for 1 .. 3;
+my ($got) = pushes($m, 3, T(3), $pos->{offset});
+is scalar(@$got), 3, "$name - the member has them";
+my ($e, $re) = join_room('ws', 'live://e9');
+ok room_push('e9', "e$_"), "$name - push $_ to another room" for 1 .. 2;
+$e->close;
+is status_value('goim_history_rooms'), 2, "$name - goim_history_rooms 2";
+is status_value('goim_history_messages'), 5,
+   "$name - goim_history_messages 5";
+ok status_value('goim_history_bytes') > 0, "$name - goim_history_bytes";
+# housekeeping runs once a second; ttl 1 s
+ok wait_until(sub { (status_value('goim_history_messages') // 1) == 0 },
+              T(5)), "$name - every message is gone after ttl";
+is status_value('goim_history_dropped_total{reason="ttl"}')
+   // status_value('goim_history_dropped_total'), 5,
+   "$name - goim_history_dropped_total{reason=\"ttl\"} 5";
+is status_value('goim_history_rooms'), 1,
+   "$name - the room without members has no history left";
+my ($c, $r) = join_room('ws', 'live://t9', { epoch => $pos->{epoch},
+                                             offset => $pos->{offset} });
+my ($rec, $res) = pushes($c, 10, T(3), $pos->{offset} + 3);
+is_deeply [$rec, $res->{rooms}[0]{recovered}, $res->{rooms}[0]{reason}],
+    [[], JSON::PP::false, 'offset older than the history'],
+    "$name - a position before them: older than the history, not a gap"
+    or diag explain $res;
+is $r->{rooms}[0]{epoch}, $pos->{epoch},
+   "$name - the room with members keeps its epoch";
+is $r->{rooms}[0]{offset}, $pos->{offset} + 3, "$name - and its offset";
+my ($d, $rd) = join_room('tcp', 'live://e9');
+isnt $rd->{rooms}[0]{epoch}, $re->{rooms}[0]{epoch},
+     "$name - the other room starts a new history: a new epoch";
+ok room_push('t9', 'live'), "$name - a push after";
+($got) = pushes($c, 1, T(3), $pos->{offset} + 3);
+is_deeply $got, [[$pos->{offset} + 4, 'live']],
+    "$name - live at the next offset";
+$_->close for $m, $c, $d;
+
+
+
+=== TEST 10: a full zone gives up the oldest histories, never an auth or a push
+--- main_config
+goim_shutdown_drain 1s;
+goim_zone goim 1m;
+goim_inbox_size 16;
+goim_history size=64 ttl=60s;
+--- perl
+my $body = 'z' x 3000;
+my ($first, $rf) = join_room('tcp', 'live://z0');
+my $pos = $rf->{rooms}[0];
+$first->close;
+my $refused = 0;
+for my $i (0 .. 299) {
+    $refused++ unless room_push('z' . ($i % 30), "$i$body");
+}
+is $refused, 0, "$name - 300 pushes of 3 KB to 30 rooms, all answered 0";
+my $zone_full = status_value('goim_history_dropped_total{reason="zone_full"}');
+ok $zone_full && $zone_full > 0,
+   "$name - the zone gave up history messages ($zone_full)";
+ok status_value('goim_history_messages') < 300,
+   "$name - fewer than 300 kept";
+my @c;
+for my $i (1 .. 200) {
+    my $c = goim_connect($i % 2 ? 'tcp' : 'ws');
+    my $r = $c->auth({ key => "zone-$i" . ('k' x 60),
+                       room_id => "live://y$i", accepts => [1000] });
+    last unless $r;
+    push @c, $c;
+}
+is scalar(@c), 200, "$name - 200 auths into 200 new rooms after it filled";
+ok status_value('goim_history_dropped_total{reason="zone_full"}') > $zone_full,
+   "$name - their entries took the place of more history messages";
+ok room_push('z1', 'after'), "$name - a push after";
+my ($c, $r) = join_room('ws', 'live://z0', { epoch => $pos->{epoch},
+                                             offset => $pos->{offset} });
+my ($rec, $res) = pushes($c, 20, T(3), $pos->{offset});
+is_deeply [$res->{rooms}[0]{recovered}, $res->{rooms}[0]{reason}],
+    [JSON::PP::false, 'offset older than the history'],
+    "$name - a room written long ago: its messages were given up, "
+    . 'and recovery says so' or diag explain $res;
+$_->close for @c, $c;
