@@ -42,6 +42,7 @@ struct ngx_goim_room_s {
     ngx_goim_hnode_t       hn;          /* hn.str: the room id */
     ngx_queue_t            members;
     ngx_uint_t             online;      /* members in this worker */
+    ngx_goim_online_cache_t  node_online;  /* as heartbeats answer it */
 
     /* the rate limit, and the last frames until every member wrote them */
     goim_room_schedule_t   schedule;

@@ -126,6 +126,7 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
         room->hn.str.len = len;
         room->hn.hash = ngx_crc32_long(name, len);
         room->online = 0;
+        room->node_online.known = 0;
         ngx_queue_init(&room->members);
 
         goim_room_schedule_init(&room->schedule, ngx_current_msec);
@@ -327,8 +328,9 @@ ngx_goim_room_withdraw(ngx_goim_channel_t *ch)
 ngx_uint_t
 ngx_goim_room_online(ngx_goim_room_t *room)
 {
-    return ngx_goim_registry_online_count(room->hn.str.data,
-                                          room->hn.str.len);
+    return ngx_goim_registry_online_cached(room->hn.str.data,
+                                           room->hn.str.len,
+                                           &room->node_online);
 }
 
 

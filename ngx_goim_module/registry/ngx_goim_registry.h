@@ -200,6 +200,18 @@ typedef struct {
     ngx_uint_t             n;
 } ngx_goim_history_read_t;
 
+/*
+ * A room's count as a heartbeat answers it, kept by the caller
+ * (ngx_goim_registry_online_cached()): good while no room count of the
+ * node changed and the cluster's counts it came from have not expired.
+ */
+typedef struct {
+    ngx_atomic_uint_t      gen;         /* the node's counts' generation */
+    time_t                 until;       /* the cluster's counts expire */
+    ngx_uint_t             count;
+    ngx_uint_t             known;
+} ngx_goim_online_cache_t;
+
 typedef struct {
     ngx_uint_t             rooms;
     ngx_uint_t             messages;
@@ -314,6 +326,8 @@ ngx_int_t ngx_goim_registry_online_get(u_char *name, size_t len,
 ngx_int_t ngx_goim_registry_online_list(ngx_pool_t *pool, ngx_str_t **names,
     ngx_uint_t **counts, ngx_uint_t *n);
 ngx_uint_t ngx_goim_registry_online_count(u_char *name, size_t len);
+ngx_uint_t ngx_goim_registry_online_cached(u_char *name, size_t len,
+    ngx_goim_online_cache_t *cache);
 void ngx_goim_registry_sessions_dirty(void);
 ngx_uint_t ngx_goim_registry_sessions_clean(void);
 ngx_uint_t ngx_goim_registry_sessions_ready(void);

@@ -303,6 +303,8 @@ ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash, ngx_int_t delta)
         r->counts[widx] += delta;
     }
 
+    ngx_goim_shm->online_gen++;
+
     if (r->counts[widx]) {
         r->mask[word] |= bit;
 
@@ -375,17 +377,27 @@ ngx_goim_registry_room_mask(u_char *name, size_t len, ngx_goim_mask_t *mask)
 ngx_uint_t
 ngx_goim_registry_room_total(u_char *name, size_t len)
 {
-    uint32_t              hash;
+    ngx_uint_t  total;
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+    total = ngx_goim_registry_room_total_locked(name, len);
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return total;
+}
+
+
+ngx_uint_t
+ngx_goim_registry_room_total_locked(u_char *name, size_t len)
+{
     ngx_uint_t            i, total;
     ngx_goim_shm_room_t  *r;
 
     total = 0;
-    hash = ngx_crc32_long(name, len);
-
-    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
     r = (ngx_goim_shm_room_t *) ngx_goim_hash_find(&ngx_goim_shm->rooms, name,
-                                                   len, hash);
+                                                   len,
+                                                   ngx_crc32_long(name, len));
 
     if (r) {
         /* a slot out of the mask has a count of 0 */
@@ -393,8 +405,6 @@ ngx_goim_registry_room_total(u_char *name, size_t len)
             total += r->counts[i];
         }
     }
-
-    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
     return total;
 }
@@ -548,6 +558,7 @@ ngx_goim_registry_room_gone(ngx_goim_hnode_t *node, ngx_uint_t widx,
 
     r->mask[widx >> 6] &= ~((uint64_t) 1 << (widx & 63));
     r->counts[widx] = 0;
+    ngx_goim_shm->online_gen++;
 
     return ngx_goim_registry_words_empty(r->mask);
 }

@@ -26,6 +26,8 @@ typedef struct ngx_goim_shm_online_s {
 
 
 static ngx_goim_shm_online_t *ngx_goim_registry_online_locked(void);
+static ngx_int_t ngx_goim_registry_online_find_locked(
+    ngx_goim_shm_online_t *o, u_char *name, size_t len, ngx_uint_t *count);
 
 
 /*
@@ -139,6 +141,7 @@ ngx_goim_registry_online_publish(ngx_str_t *names, ngx_uint_t *counts,
 
     old = ngx_goim_shm->online;
     ngx_goim_shm->online = o;
+    ngx_goim_shm->online_gen++;
 
     if (old) {
         ngx_slab_free_locked(ngx_goim_shpool, old);
@@ -170,8 +173,7 @@ ngx_goim_registry_online_locked(void)
 ngx_int_t
 ngx_goim_registry_online_get(u_char *name, size_t len, ngx_uint_t *count)
 {
-    ngx_int_t               rc, c;
-    ngx_uint_t              lo, hi, mid;
+    ngx_int_t               rc;
     ngx_goim_shm_online_t  *o;
 
     rc = NGX_DECLINED;
@@ -179,8 +181,25 @@ ngx_goim_registry_online_get(u_char *name, size_t len, ngx_uint_t *count)
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
     o = ngx_goim_registry_online_locked();
+    if (o) {
+        rc = ngx_goim_registry_online_find_locked(o, name, len, count);
+    }
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_goim_registry_online_find_locked(ngx_goim_shm_online_t *o, u_char *name,
+    size_t len, ngx_uint_t *count)
+{
+    ngx_int_t   c;
+    ngx_uint_t  lo, hi, mid;
+
     lo = 0;
-    hi = o ? o->n : 0;
+    hi = o->n;
 
     while (lo < hi) {
         mid = lo + (hi - lo) / 2;
@@ -188,8 +207,7 @@ ngx_goim_registry_online_get(u_char *name, size_t len, ngx_uint_t *count)
 
         if (c == 0) {
             *count = o->rooms[mid].count;
-            rc = NGX_OK;
-            break;
+            return NGX_OK;
         }
 
         if (c < 0) {
@@ -200,9 +218,7 @@ ngx_goim_registry_online_get(u_char *name, size_t len, ngx_uint_t *count)
         }
     }
 
-    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
-
-    return rc;
+    return NGX_DECLINED;
 }
 
 
@@ -271,6 +287,52 @@ ngx_goim_registry_online_count(u_char *name, size_t len)
 
     /* goim: AllOnline is 0 until logic knows the room; ours: this node */
     return ngx_goim_registry_room_total(name, len);
+}
+
+
+/*
+ * The same for a heartbeat, read again only when a room count of the
+ * node or the cluster's counts changed: at a million connections the
+ * heartbeats would otherwise take the zone's lock thousands of times a
+ * second and sum every slot's count each time.
+ */
+
+ngx_uint_t
+ngx_goim_registry_online_cached(u_char *name, size_t len,
+    ngx_goim_online_cache_t *cache)
+{
+    ngx_uint_t              count;
+    ngx_goim_shm_online_t  *o;
+
+    if (cache->known
+        && cache->gen == ngx_goim_shm->online_gen
+        && ngx_time() < cache->until)
+    {
+        return cache->count;
+    }
+
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+
+    cache->gen = ngx_goim_shm->online_gen;
+
+    o = ngx_goim_registry_online_locked();
+
+    if (o == NULL
+        || ngx_goim_registry_online_find_locked(o, name, len, &count)
+           != NGX_OK)
+    {
+        count = ngx_goim_registry_room_total_locked(name, len);
+    }
+
+    /* past it this node's counts stand in for the cluster's */
+    cache->until = o ? o->expires + 1 : NGX_MAX_TIME_T_VALUE;
+
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
+
+    cache->count = count;
+    cache->known = 1;
+
+    return count;
 }
 
 

@@ -106,6 +106,8 @@ typedef struct {
 
     /* the cluster's room counts from Redis, replaced whole */
     struct ngx_goim_shm_online_s  *online;
+    /* one more at each change of a room count or of online: no lock */
+    ngx_atomic_uint_t      online_gen;
 
     /* a slot's sessions are being written to Redis again (store/) */
     ngx_uint_t            *sessions_dirty;  /* [nslots] */
@@ -165,6 +167,7 @@ void *ngx_goim_registry_alloc_locked(size_t size);
 ngx_uint_t ngx_goim_registry_room_held_locked(u_char *name, size_t len);
 void ngx_goim_registry_room_mask_locked(u_char *name, size_t len,
     ngx_goim_mask_t *mask);
+ngx_uint_t ngx_goim_registry_room_total_locked(u_char *name, size_t len);
 ngx_goim_shm_hroom_t *ngx_goim_registry_hroom_locked(u_char *name,
     size_t len, uint32_t stream);
 void ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h,
