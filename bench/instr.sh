@@ -92,18 +92,11 @@ one() {
     dir=$out/$id
 
     mkdir -p "$dir/conf" "$dir/logs" "$dir/temp"
-    sed -e "s|@STREAM_MODULE@|$stream_module|" \
-        -e "s|@GOIM_MODULE@|$goim_module|" \
-        -e "s|@WORKERS@|1|" \
-        -e "s|@FLUSH@|100ms|" \
-        -e "s|@HISTORY@|$hline|" \
-        -e "s|@EVENTS@||" \
-        -e "s|@TCP_PORT@|$tcp_port|" \
-        -e "s|@WS_PORT@|$ws_port|" \
-        -e "s|@API_PORT@|$api_port|" \
-        -e 's|^daemon on;|daemon off;|' \
-        -e 's|^master_process on;|master_process off;|' \
-        bench/goim.conf.in >"$dir/conf/nginx.conf"
+    goim_conf 1 "goim_room_flush 100ms;
+$hline" "" \
+        | sed -e 's|^daemon on;|daemon off;|' \
+              -e 's|^master_process on;|master_process off;|' \
+        >"$dir/conf/nginx.conf"
 
     valgrind --tool=callgrind \
         --callgrind-out-file="$dir/callgrind.out.%p" \

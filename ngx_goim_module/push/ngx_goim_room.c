@@ -126,7 +126,7 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, u_char *name, size_t len,
         room->hn.str.len = len;
         room->hn.hash = ngx_crc32_long(name, len);
         room->online = 0;
-        room->node_online.known = 0;
+        room->node_online.until = 0;
         ngx_queue_init(&room->members);
 
         goim_room_schedule_init(&room->schedule, ngx_current_msec);

@@ -209,7 +209,6 @@ typedef struct {
     ngx_atomic_uint_t      gen;         /* the node's counts' generation */
     time_t                 until;       /* the cluster's counts expire */
     ngx_uint_t             count;
-    ngx_uint_t             known;
 } ngx_goim_online_cache_t;
 
 typedef struct {
@@ -255,7 +254,6 @@ void ngx_goim_registry_room_count(ngx_str_t *name, uint32_t hash,
     ngx_int_t delta);
 void ngx_goim_registry_room_mask(u_char *name, size_t len,
     ngx_goim_mask_t *mask);
-ngx_uint_t ngx_goim_registry_room_total(u_char *name, size_t len);
 ngx_int_t ngx_goim_registry_room_list(ngx_pool_t *pool, ngx_str_t **names,
     ngx_uint_t **counts, ngx_uint_t *n);
 

@@ -278,7 +278,6 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
          */
         ngx_goim_shm->history_expired += h->n;
         ngx_goim_registry_hroom_trim_locked(h, 0, 0, 0);
-        ngx_goim_registry_hmiss_drop_locked(h, UINT64_MAX);
 
         h->kafka = 1;
         h->epoch = given->epoch;

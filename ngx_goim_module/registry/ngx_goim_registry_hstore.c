@@ -13,6 +13,8 @@
 
 
 static void ngx_goim_registry_hmsg_free_locked(ngx_goim_shm_hmsg_t *e);
+static void ngx_goim_registry_hmiss_drop_locked(ngx_goim_shm_hroom_t *h,
+    uint64_t upto);
 
 
 void
@@ -179,7 +181,7 @@ ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h, time_t now,
 
 /* forgets who missed the room's messages up to offset upto */
 
-void
+static void
 ngx_goim_registry_hmiss_drop_locked(ngx_goim_shm_hroom_t *h, uint64_t upto)
 {
     ngx_goim_shm_hmiss_t  *r;
@@ -207,7 +209,6 @@ void
 ngx_goim_registry_hroom_free_locked(ngx_goim_shm_hroom_t *h)
 {
     ngx_goim_registry_hroom_trim_locked(h, 0, 0, 0);
-    ngx_goim_registry_hmiss_drop_locked(h, UINT64_MAX);
 
     if (h->ring) {
         ngx_slab_free_locked(ngx_goim_shpool, h->ring);

@@ -375,19 +375,6 @@ ngx_goim_registry_room_mask(u_char *name, size_t len, ngx_goim_mask_t *mask)
 /* the room's members on this node, over all workers */
 
 ngx_uint_t
-ngx_goim_registry_room_total(u_char *name, size_t len)
-{
-    ngx_uint_t  total;
-
-    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
-    total = ngx_goim_registry_room_total_locked(name, len);
-    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
-
-    return total;
-}
-
-
-ngx_uint_t
 ngx_goim_registry_room_total_locked(u_char *name, size_t len)
 {
     ngx_uint_t            i, total;

@@ -28,6 +28,8 @@ typedef struct ngx_goim_shm_online_s {
 static ngx_goim_shm_online_t *ngx_goim_registry_online_locked(void);
 static ngx_int_t ngx_goim_registry_online_find_locked(
     ngx_goim_shm_online_t *o, u_char *name, size_t len, ngx_uint_t *count);
+static ngx_uint_t ngx_goim_registry_online_count_locked(u_char *name,
+    size_t len, time_t *until);
 
 
 /*
@@ -279,14 +281,14 @@ ngx_goim_registry_online_list(ngx_pool_t *pool, ngx_str_t **names,
 ngx_uint_t
 ngx_goim_registry_online_count(u_char *name, size_t len)
 {
+    time_t      until;
     ngx_uint_t  count;
 
-    if (ngx_goim_registry_online_get(name, len, &count) == NGX_OK) {
-        return count;
-    }
+    ngx_shmtx_lock(&ngx_goim_shpool->mutex);
+    count = ngx_goim_registry_online_count_locked(name, len, &until);
+    ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
-    /* goim: AllOnline is 0 until logic knows the room; ours: this node */
-    return ngx_goim_registry_room_total(name, len);
+    return count;
 }
 
 
@@ -294,45 +296,55 @@ ngx_goim_registry_online_count(u_char *name, size_t len)
  * The same for a heartbeat, read again only when a room count of the
  * node or the cluster's counts changed: at a million connections the
  * heartbeats would otherwise take the zone's lock thousands of times a
- * second and sum every slot's count each time.
+ * second and sum every slot's count each time.  A cache whose until is
+ * 0 holds nothing yet.
  */
 
 ngx_uint_t
 ngx_goim_registry_online_cached(u_char *name, size_t len,
     ngx_goim_online_cache_t *cache)
 {
-    ngx_uint_t              count;
-    ngx_goim_shm_online_t  *o;
-
-    if (cache->known
-        && cache->gen == ngx_goim_shm->online_gen
-        && ngx_time() < cache->until)
-    {
+    if (cache->gen == ngx_goim_shm->online_gen && ngx_time() < cache->until) {
         return cache->count;
     }
 
     ngx_shmtx_lock(&ngx_goim_shpool->mutex);
 
     cache->gen = ngx_goim_shm->online_gen;
-
-    o = ngx_goim_registry_online_locked();
-
-    if (o == NULL
-        || ngx_goim_registry_online_find_locked(o, name, len, &count)
-           != NGX_OK)
-    {
-        count = ngx_goim_registry_room_total_locked(name, len);
-    }
-
-    /* past it this node's counts stand in for the cluster's */
-    cache->until = o ? o->expires + 1 : NGX_MAX_TIME_T_VALUE;
+    cache->count = ngx_goim_registry_online_count_locked(name, len,
+                                                         &cache->until);
 
     ngx_shmtx_unlock(&ngx_goim_shpool->mutex);
 
-    cache->count = count;
-    cache->known = 1;
+    return cache->count;
+}
 
-    return count;
+
+/*
+ * The cluster's count while its counts hold (*until: the first second
+ * they do not); without them, or without the room in them, this node's
+ * (goim: AllOnline is 0 until logic knows the room; ours: this node).
+ */
+
+static ngx_uint_t
+ngx_goim_registry_online_count_locked(u_char *name, size_t len,
+    time_t *until)
+{
+    ngx_uint_t              count;
+    ngx_goim_shm_online_t  *o;
+
+    o = ngx_goim_registry_online_locked();
+
+    /* past it this node's counts stand in for the cluster's */
+    *until = o ? o->expires + 1 : NGX_MAX_TIME_T_VALUE;
+
+    if (o && ngx_goim_registry_online_find_locked(o, name, len, &count)
+             == NGX_OK)
+    {
+        return count;
+    }
+
+    return ngx_goim_registry_room_total_locked(name, len);
 }
 
 

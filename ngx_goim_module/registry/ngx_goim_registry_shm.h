@@ -173,8 +173,6 @@ ngx_goim_shm_hroom_t *ngx_goim_registry_hroom_locked(u_char *name,
 void ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h,
     time_t now, time_t ttl, ngx_uint_t keep);
 void ngx_goim_registry_hroom_free_locked(ngx_goim_shm_hroom_t *h);
-void ngx_goim_registry_hmiss_drop_locked(ngx_goim_shm_hroom_t *h,
-    uint64_t upto);
 ngx_uint_t ngx_goim_registry_inbox_put_locked(ngx_goim_mask_t *mask,
     ngx_goim_inbox_msg_t *m, ngx_uint_t self, ngx_pid_t *wake,
     ngx_uint_t *nwake, ngx_goim_mask_t *refused);
