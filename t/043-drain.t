@@ -251,3 +251,34 @@ ok $took > 4, "$name - the unread queue got its 5 s";
 $_->close for $ok, $slow;
 --- error_log
 close timed out
+
+
+
+=== TEST 5: a worker held up keeps to goim_shutdown_drain: the drain's share is by the clock, not by its ticks
+--- workers: 1
+--- main_config
+goim_shutdown_drain 4s;
+--- perl
+my ($w) = worker_pids();
+my @c = map { goim_client(tcp => { key => "h$_", accepts => [1000] }) }
+            1 .. 200;
+my $closed = sub { scalar grep { $_->expect_closed(0) } @c };
+kill 'HUP', master_pid();
+ok wait_until(sub { $closed->() }, T(3), 0.02),
+   "$name - the drain began";
+kill 'STOP', $w;
+my $early = $closed->();
+ok $early < 100, "$name - spread: $early of 200 closed when it was stopped";
+# longer than the whole drain: no tick of it ran meanwhile
+sleep 5;
+kill 'CONT', $w;
+my $t0 = time;
+my @open = grep { !$_->expect_closed(T(8)) } @c;
+my $took = time - $t0;
+is scalar(@open), 0, "$name - every client was closed";
+# ticks of 100 ms each closing their planned share would need 3 s more
+ok $took < 1.5, sprintf "$name - the %d left closed %.2f s after it ran "
+   . 'again', 200 - $early, $took;
+ok wait_until(sub { !kill 0, $w }, T(5)), "$name - the old worker exited";
+--- error_log
+goim: shutting down, closing 200 connections over 4000 ms

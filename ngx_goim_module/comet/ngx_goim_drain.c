@@ -12,14 +12,22 @@
 
 #define NGX_GOIM_DRAIN_TICK    100
 #define NGX_GOIM_DRAIN_CHUNK   64
+/* a late tick catches up, but one turn of the loop stays short */
+#define NGX_GOIM_DRAIN_MAX     1024
 
 
 typedef struct {
     ngx_event_t            housekeeping;
     ngx_uint_t             ticks;
     ngx_uint_t             draining;
-    ngx_uint_t             per_tick;
+    ngx_msec_t             started;
+    ngx_uint_t             total;
+    ngx_uint_t             closed;
 } ngx_goim_drain_t;
+
+
+static ngx_uint_t ngx_goim_drain_due(ngx_goim_drain_t *d, ngx_msec_t drain,
+    ngx_uint_t left);
 
 
 static void ngx_goim_housekeeping(ngx_event_t *ev);
@@ -71,7 +79,9 @@ ngx_goim_housekeeping(ngx_event_t *ev)
 /*
  * After a reload the old workers keep delivering, then close their goim
  * connections spread over goim_shutdown_drain, so clients reconnect to
- * the new workers gradually (WebSocket: close 1001).
+ * the new workers gradually (WebSocket: close 1001).  The share is by
+ * the clock, not by the ticks: on a loaded machine the ticks come late
+ * and the drain would overrun goim_shutdown_drain many times over.
  *
  * Nothing accepted for a connection is lost on the way: the connections
  * of a tick leave the shared registry first, then the messages other
@@ -85,7 +95,7 @@ ngx_goim_housekeeping(ngx_event_t *ev)
 void
 ngx_goim_drain(void)
 {
-    ngx_uint_t            n, i, j, k, ticks;
+    ngx_uint_t            n, i, j, k;
     ngx_goim_conf_t      *gcf;
     ngx_goim_channel_t   *ch, *chunk[NGX_GOIM_DRAIN_CHUNK];
     ngx_goim_drain_t     *d = &ngx_goim_drain_state;
@@ -95,15 +105,15 @@ ngx_goim_drain(void)
 
     if (!d->draining) {
         d->draining = 1;
+        d->started = ngx_current_msec;
+        d->total = cs->nchannels;
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "goim: shutting down, closing %ui connections over "
                       "%M ms", cs->nchannels, gcf->shutdown_drain);
-
-        ticks = ngx_max(gcf->shutdown_drain / NGX_GOIM_DRAIN_TICK, 1);
-        d->per_tick = cs->nchannels / ticks + 1;
     }
 
-    n = d->per_tick;
+    n = ngx_goim_drain_due(d, gcf->shutdown_drain, cs->nchannels);
+    d->closed += n;
 
     while (n) {
         k = 0;
@@ -161,4 +171,31 @@ ngx_goim_drain(void)
     } else if (d->housekeeping.timer_set) {
         ngx_del_timer(&d->housekeeping);
     }
+}
+
+
+/*
+ * How many channels to close now: the share of goim_shutdown_drain that
+ * has passed, one tick ahead, less what was closed already, and at least
+ * one (a few connections go sooner than the whole time); all that is
+ * left once the time is up.
+ */
+
+static ngx_uint_t
+ngx_goim_drain_due(ngx_goim_drain_t *d, ngx_msec_t drain, ngx_uint_t left)
+{
+    uint64_t    due;
+    ngx_msec_t  elapsed;
+
+    elapsed = ngx_current_msec - d->started + NGX_GOIM_DRAIN_TICK;
+
+    if (elapsed >= drain) {
+        return ngx_min(left, NGX_GOIM_DRAIN_MAX);
+    }
+
+    due = (uint64_t) d->total * elapsed / drain + 1;
+
+    due = (due > d->closed) ? due - d->closed : 1;
+
+    return ngx_min((ngx_uint_t) due, ngx_min(left, NGX_GOIM_DRAIN_MAX));
 }
