@@ -425,7 +425,7 @@ $s .= "| nginx CPU, whole run | " . sprintf("%.1f s", $e{CPU_TOTAL} / 100) . " |
 $s .= "| auths failed, clients refused (goim_max_clients) | $e{AUTH_FAILED}, $e{REFUSED} |\n";
 $s .= "| listen queue overflows (namespace) | $e{OVF} |\n";
 $s .= "| the clients leave (SIGINT): nginx closed their connections in | " . sec($e{T_CLOSE}) . " |\n";
-$s .= "| stopping nginx (SIGTERM) | $e{T_STOP} s" . ($e{STOP_ALERTS} ? ", $e{STOP_ALERTS} alert/crit/emerg/error lines meanwhile (error.log below)" : "") . " |\n";
+$s .= "| stopping nginx (SIGQUIT, graceful) | $e{T_STOP} s" . ($e{STOP_ALERTS} ? ", $e{STOP_ALERTS} alert/crit/emerg/error lines meanwhile (error.log below)" : "") . " |\n";
 $s .= "| server health until the stop | master alive $e{ALIVE}, workers gone $e{LOST}, exited on signal $e{SIGNALS}, alert/crit/emerg $e{ALERTS}, error $e{ERRORS} |\n";
 
 # the slab caches that grew

@@ -55,10 +55,13 @@
 #      each is a short goim-bench publisher run (one more client, in the
 #      room) with its own seq; the idle runs count each seq's deliveries
 #      and the first and last latency (publish to the client's read);
-#   6. nginx -s reload if 2 x W <= 64: the old workers drain
-#      (goim_shutdown_drain 30s), the clients reconnect to the new ones;
+#   6. nginx -s reload if the registry's slots allow 2 x W: the old
+#      workers drain (goim_shutdown_drain N / 5,000 s, 30 s at least),
+#      the clients reconnect to the new ones; the wait allows the drain
+#      plus 1.5 x the time the first connects took;
 #   7. SIGINT to the idle runs (they report), the server's health and
-#      error.log, stop everything, append the report.
+#      error.log, nginx stopped gracefully (QUIT, as Debian's
+#      nginx.service does), stop everything, append the report.
 #
 # Environment:
 #   BENCH_1M_CLIENTS     clients, half TCP half WS (1000000)
@@ -78,7 +81,7 @@
 #   BENCH_1M_RESERVE_GB  GiB of MemAvailable the run leaves to others (6)
 #   BENCH_1M_PORT_BASE   ports base+1 (TCP), +2 (WS), +11 (API) (31400)
 #   BENCH_1M_LIMIT       seconds before the watchdog stops the run
-#                        (600 + 3 x clients / 1000)
+#                        (600 + 4 x clients / 1000)
 #   BENCH_1M_RESULTS     report file (bench/RESULTS-1M.md)
 #   BENCH_1M_EHASH       the namespace's TCP established hash buckets: auto
 #                        (2 per client, a power of two, when the host's
@@ -178,7 +181,7 @@ heartbeat=${BENCH_1M_HEARTBEAT:-240}
 reload=${BENCH_1M_RELOAD:-auto}
 reserve_gb=${BENCH_1M_RESERVE_GB:-6}
 base=${BENCH_1M_PORT_BASE:-31400}
-limit=${BENCH_1M_LIMIT:-$((600 + clients * 3 / 1000))}
+limit=${BENCH_1M_LIMIT:-$((600 + clients * 4 / 1000))}
 results=${BENCH_1M_RESULTS:-bench/RESULTS-1M.md}
 
 per_worker=19000            # the target; goim_max_clients is 19600
@@ -737,9 +740,11 @@ if [ "$all_online" = true ] && [ "$do_reload" = yes ]; then
     then
         reloaded=yes
         reload_min=$clients
-        # the drain, then the reconnects: on this 2-core machine about
-        # 1,500/s at the largest counts (bench/RESULTS-1M.md)
-        wait_s=$(( drain_s + clients / 1500 + 60 ))
+        # the drain, then the reconnects: as long as the first connects
+        # took, or longer (twice the workers while the old ones drain)
+        wait_s=$(( ${t_conn%.*} * 3 / 2 ))
+        [ "$wait_s" -ge $((clients / 1500)) ] || wait_s=$((clients / 1500))
+        wait_s=$(( drain_s + wait_s + 60 ))
         : >"$out/reload.txt"
         while [ "$(echo "$t0" | awk -v n="$(now)" -v w=$wait_s '{ print (n - $1 > w) }')" = 0 ]; do
             sleep 2
@@ -818,9 +823,12 @@ cpu_total=$(( $(cpu_ticks) - cpu0 ))
 elog=$out/logs/error.log
 lines=$(wc -l <"$elog")
 
-log "stopping nginx"
+# a graceful stop, as Debian's nginx.service does it (QUIT): a fast one
+# (TERM) turns into the master's KILL of the workers after 1.5 s, which
+# dozens of workers on 2 cores do not meet
+log "stopping nginx (QUIT)"
 t0=$(now)
-stop_nginx 120
+stop_nginx 120 QUIT
 t_stop=$(since "$t0")
 old_workers=""
 
