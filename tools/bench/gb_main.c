@@ -367,7 +367,7 @@ main(int argc, char **argv)
         case 'i': GB_NUM("inflight", 1, 4096, inflight);
         case 'b': GB_NUM("msg-size", 0, GB_MAX_MSG_SIZE, msg_size);
         case 'N': GB_NUM("push-batch", 1, 1000, push_batch);
-        case 'S': GB_NUM("settle", 0, 3600, settle);
+        case 'S': GB_NUM("settle", 0, 86400, settle);
         case 'd': GB_NUM("duration", 1, 86400, duration);
         case 'D': GB_NUM("drain", 0, 600, drain);
         case 'B': GB_NUM("id-base", 0, 1000000000, id_base);
