@@ -60,6 +60,7 @@ sub sec { defined $_[0] && $_[0] ne "" ? "$_[0] s" : "n/a" }
 
 my %r = (tcp => load("$out/tcp.json"), ws => load("$out/ws.json"));
 my $floor = load("$out/floor.json");
+my $floor_n = ($e{CMD_FLOOR_N} // "") ne "" ? load("$out/floor-n.json") : {};
 
 my @t = gmtime($e{STARTED});
 my $date = sprintf("%04d-%02d-%02d %02d:%02d UTC", $t[5] + 1900, $t[4] + 1,
@@ -323,6 +324,11 @@ Reading the figures:
   pairs (a quiet reader) in the same run: a push to N cannot take less
   than that x N / cores of CPU on this machine, with nothing for the
   clients. The issue's target is a fan-out within 1.2 x that.
+  **The floor with N pairs** (bench/floor-n.sh) is the same measured
+  after nginx stopped with as many loopback pairs open at once as there
+  were connections, over N / 19,000 goim-floor processes (this
+  machine's 20,000 open files per process): the kernel's cost per
+  write() with N sockets' state competing for the caches.
 EOF
 }
 
@@ -356,7 +362,10 @@ for my $p (@pushes) {
     (my $c = $p->{cmd}) =~ s/\s+$//;
     $s .= "    $c\n";
 }
-$s .= "    # then SIGINT to the two --idle runs: they report what they received\n\n";
+$s .= "    # then SIGINT to the two --idle runs: they report what they received\n";
+$s .= "    # once nginx stopped:\n    FLOOR=build/goim-floor $e{CMD_FLOOR_N}\n"
+    if ($e{CMD_FLOOR_N} // "") ne "";
+$s .= "\n";
 
 # per worker: connections
 my (%conn, @wk);
@@ -394,12 +403,19 @@ my $wus = $floor->{write_cpu_us};
 if (defined $wus) {
     $s .= "| the floor (goim-floor) | " . sprintf("%.2f µs CPU per write() → one push to %s: %.0f ms on %d cores", $wus, int_sep($n + 1), $wus * ($n + 1) / $e{CORES} / 1000, $e{CORES}) . " |\n";
 }
+my $nus = $floor_n->{ok} ? $floor_n->{write_cpu_us} : undef;
+if (($e{CMD_FLOOR_N} // "") ne "") {
+    $s .= "| the floor with " . int_sep($floor_n->{pairs} // 0) . " pairs open (bench/floor-n.sh, after nginx stopped) | "
+        . (defined $nus ? sprintf("%.2f µs CPU per write() (%.2f with an active reader), %d goim-floor instances side by side for %.0f s (all running for %.0f s of it) → one push to %s: %.0f ms on %d cores", $nus, $floor_n->{active_write_cpu_us}, $floor_n->{instances}, $floor_n->{elapsed_s}, $floor_n->{overlap_s}, int_sep($n + 1), $nus * ($n + 1) / $e{CORES} / 1000, $e{CORES}) : "failed (floor-n.log)") . " |\n";
+}
 for my $p (@pushes) {
     my $floor_ms = defined $wus ? $wus * $p->{want} / $e{CORES} / 1000 : undef;
+    my $n_ms = defined $nus ? $nus * $p->{want} / $e{CORES} / 1000 : undef;
     my $label = $p->{mode} eq "all" ? "push/all" : "room push";
     $s .= "| $label seq $p->{seq}: delivered | **" . int_sep($p->{delivered}) . " of " . int_sep($p->{want}) . sprintf(" = %.4f", $p->{want} ? $p->{delivered} / $p->{want} : 0) . "**, API " . ($p->{sent} ? "code 0" : "failed") . ", dropped $p->{dropped} |\n";
     $s .= "| $label seq $p->{seq}: fan-out | " . (defined $p->{last} ? sprintf("first %.0f ms, **last %.0f ms**", $p->{first}, $p->{last}) : "n/a")
         . (defined $floor_ms && defined $p->{last} ? sprintf(" = %.1f x the floor (%.0f ms)", $p->{last} / $floor_ms, $floor_ms) : "")
+        . (defined $n_ms && defined $p->{last} ? sprintf(", %.1f x the floor with as many pairs (%.0f ms)", $p->{last} / $n_ms, $n_ms) : "")
         . "; all written (goim_status, 0.25 s polls) " . ($p->{t_all} ne "-" ? "$p->{t_all} s after the publisher started" : "never")
         . sprintf("; nginx CPU %.2f s = %.1f µs per message, goim-bench %.2f s, other processes %.2f s", $p->{cpu} / 100, $p->{written} ? $p->{cpu} * 1e4 / $p->{written} : 0, $p->{bcpu} / 100, ($p->{busy} - $p->{cpu} - $p->{bcpu}) / 100)
         . "; TCP buffers peak " . mb($p->{peak} * 4096) . " |\n";

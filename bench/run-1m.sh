@@ -61,7 +61,10 @@
 #      plus 1.5 x the time the first connects took;
 #   7. SIGINT to the idle runs (they report), the server's health and
 #      error.log, nginx stopped gracefully (QUIT, as Debian's
-#      nginx.service does), stop everything, append the report.
+#      nginx.service does);
+#   8. the floor again with N pairs open at once (bench/floor-n.sh:
+#      N / 19,000 goim-floor instances side by side), unless
+#      BENCH_1M_FLOOR_N=no; stop everything, append the report.
 #
 # Environment:
 #   BENCH_1M_CLIENTS     clients, half TCP half WS (1000000)
@@ -83,6 +86,8 @@
 #   BENCH_1M_LIMIT       seconds before the watchdog stops the run
 #                        (600 + 4 x clients / 1000)
 #   BENCH_1M_RESULTS     report file (bench/RESULTS-1M.md)
+#   BENCH_1M_FLOOR_N     yes (the floor with N pairs after nginx stopped),
+#                        no
 #   BENCH_1M_EHASH       the namespace's TCP established hash buckets: auto
 #                        (2 per client, a power of two, when the host's
 #                        table is smaller), 0 (share the host's), or N
@@ -179,6 +184,7 @@ pushes=${BENCH_1M_PUSHES:-3}
 idle=${BENCH_1M_IDLE:-20}
 heartbeat=${BENCH_1M_HEARTBEAT:-240}
 reload=${BENCH_1M_RELOAD:-auto}
+floor_n=${BENCH_1M_FLOOR_N:-yes}
 reserve_gb=${BENCH_1M_RESERVE_GB:-6}
 base=${BENCH_1M_PORT_BASE:-31400}
 limit=${BENCH_1M_LIMIT:-$((600 + clients * 4 / 1000))}
@@ -843,6 +849,21 @@ log "alive $alive, workers gone $lost, exited on signal $signals," \
     "alert/crit/emerg $alerts, error $errors; during the stop: $stop_alerts"
 
 
+# --- 8. the floor with N pairs -----------------------------------------------------------
+
+cmd_floor_n=""
+if [ "$floor_n" = yes ] && [ "${online_full:-0}" -gt 0 ]; then
+    # as many pairs as were online, now that their memory is free
+    cmd_floor_n="sh bench/floor-n.sh $online_full"
+    log "$cmd_floor_n"
+    t0=$(now)
+    FLOOR=$floor $cmd_floor_n "$out/floor-n.json" 2>"$out/floor-n.log" \
+        || log "floor-n failed: $(tail -n 2 "$out/floor-n.log")"
+    log "floor with $online_full pairs: $(cat "$out/floor-n.json" 2>/dev/null)" \
+        "in $(since "$t0") s"
+fi
+
+
 # --- the report ---------------------------------------------------------------------------
 
 mkdir -p "$(dirname "$results")"
@@ -867,6 +888,7 @@ export B_STARTED=$started B_CLIENTS=$clients B_WORKERS=$workers \
     B_ERRORS=$errors B_OVF=$ovf B_RC_TCP=$rc_tcp B_RC_WS=$rc_ws \
     B_DRAIN=$drain_s B_HEARTBEAT=$heartbeat B_WORKERS_SET=${BENCH_1M_WORKERS:-} B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
     B_CMD_TCP="$cmd_tcp" B_CMD_WS="$cmd_ws" B_CMD_FLOOR="$cmd_floor" \
+    B_CMD_FLOOR_N="$cmd_floor_n" \
     B_KERNEL_SETTINGS="$kernel_settings" \
     B_UNAME="$(uname -sr)" B_NGINX_V="$("$nginx" -v 2>&1 | sed 's/.*: //')" \
     B_REV=$(git rev-parse --short=12 HEAD 2>/dev/null) \
