@@ -72,7 +72,7 @@ my $date = sprintf("%04d-%02d-%02d %02d:%02d UTC", $t[5] + 1900, $t[4] + 1,
 my @pushes;
 for (split /\n/, slurp("$out/pushes.txt")) {
     my ($seq, $mode, $want, $w, $t_all, $cpu, $bcpu, $peak, $rc, $drop,
-        $busy) = split;
+        $busy, $sleeps, $preempted) = split;
     my $pub = load("$out/pub$seq.json");
     my ($del, $first, $last) = (0, undef, undef);
     for my $j ($r{tcp}, $r{ws}, $pub) {
@@ -91,6 +91,7 @@ for (split /\n/, slurp("$out/pushes.txt")) {
                     written => $w, t_all => $t_all, cpu => $cpu,
                     bcpu => $bcpu, busy => $busy, peak => $peak, rc => $rc,
                     dropped => $drop, delivered => $del, first => $first,
+                    sleeps => $sleeps // "-", preempted => $preempted // "-",
                     last => $last, sent => $pub->{sent} // 0,
                     cmd => slurp("$out/pub$seq.cmd") };
 }
@@ -418,7 +419,9 @@ for my $p (@pushes) {
         . (defined $n_ms && defined $p->{last} ? sprintf(", %.1f x the floor with as many pairs (%.0f ms)", $p->{last} / $n_ms, $n_ms) : "")
         . "; all written (goim_status, 0.25 s polls) " . ($p->{t_all} ne "-" ? "$p->{t_all} s after the publisher started" : "never")
         . sprintf("; nginx CPU %.2f s = %.1f µs per message, goim-bench %.2f s, other processes %.2f s", $p->{cpu} / 100, $p->{written} ? $p->{cpu} * 1e4 / $p->{written} : 0, $p->{bcpu} / 100, ($p->{busy} - $p->{cpu} - $p->{bcpu}) / 100)
-        . "; TCP buffers peak " . mb($p->{peak} * 4096) . " |\n";
+        . "; TCP buffers peak " . mb($p->{peak} * 4096)
+        . ($p->{sleeps} ne "-" && $p->{written} ? sprintf("; the clients slept %.2f times per message, the workers were preempted %.2f times per 1,000", $p->{sleeps} / $p->{written}, $p->{preempted} * 1000 / $p->{written}) : "")
+        . " |\n";
 }
 if ($cpu_push && @pushes) {
     $s .= "| CPU over the pushes (publisher runs and pauses included) | " . cpu_text($cpu_push) . " |\n";

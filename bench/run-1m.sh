@@ -421,6 +421,15 @@ bench_pids() {
     done
 }
 
+switches() {    # switches FIELD PID..: the sum of a /proc/<pid>/status
+                # counter, e.g. voluntary_ctxt_switches (sleeps)
+    local f=$1 p
+    shift
+    for p in "$@"; do
+        cat "/proc/$p/status" 2>/dev/null
+    done | awk -v f="$f:" '$1 == f { s += $2 } END { print s + 0 }'
+}
+
 tcp_mem_pages() {   # the machine's TCP buffer pages (global)
     awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' \
         /proc/net/sockstat
@@ -631,6 +640,7 @@ fi
 : >"$out/pushes.txt"
 pub_run() {
     local seq mode cmd w0 want w t0 c0 b0 u0 t_all cpu tcpm peak
+    local sl0 pr0 sl pr
 
     seq=$1
     mode=$2
@@ -645,6 +655,10 @@ pub_run() {
     c0=$(cpu_ticks)
     b0=$(proc_ticks $(bench_pids))
     u0=$(busy_ticks)
+    # the clients' sleeps (each ends in a wake-up by a write) and the
+    # workers' preemptions, over the push
+    sl0=$(switches voluntary_ctxt_switches $(bench_pids))
+    pr0=$(switches nonvoluntary_ctxt_switches $(nginx_pids))
     peak=$(tcp_mem_pages)
     t0=$(now)
     $cmd >"$out/pub$seq.json" 2>"$out/pub$seq.log" &
@@ -665,6 +679,9 @@ pub_run() {
         echo "$(since "$t0") $w $tcpm" >>"$out/fanout$seq.txt"
         if [ $w -ge $want ]; then
             t_all=$(since "$t0")
+            sl=$(( $(switches voluntary_ctxt_switches $(bench_pids)) - sl0 ))
+            pr=$(( $(switches nonvoluntary_ctxt_switches $(nginx_pids)) \
+                   - pr0 ))
             cpu=$(( $(cpu_ticks) - c0 ))
             bcpu=$(( $(proc_ticks $(bench_pids)) - b0 ))
             busy=$(( $(busy_ticks) - u0 ))
@@ -695,12 +712,13 @@ pub_run() {
     pid_pub=""
     status "post$seq"
     d1=$(metric "post$seq" 'goim_dropped_total{')
-    echo "$seq $mode $want $w ${t_all:--} $cpu $bcpu $peak $rc $((d1 - d0)) $busy" \
+    echo "$seq $mode $want $w ${t_all:--} $cpu $bcpu $peak $rc $((d1 - d0)) $busy ${sl:--} ${pr:--}" \
         >>"$out/pushes.txt"
     log "push $seq ($mode): written $w of $want" \
         "${t_all:+in $t_all s after the publisher started}," \
         "nginx CPU $(echo "$cpu" | awk '{ printf "%.2f", $1 / 100 }') s," \
-        "TCP buffers peak $peak pages"
+        "TCP buffers peak $peak pages, clients' sleeps ${sl:--}," \
+        "workers preempted ${pr:--}"
     sleep 2
 }
 
