@@ -348,12 +348,18 @@ $s .= "nginx: $e{WORKERS} workers, worker_rlimit_nofile 20000, "
     . "worker_connections 21000, goim_max_clients $e{MAX_CLIENTS}, "
     . "goim_zone $e{ZONE_MB}m, goim_heartbeat 4m, goim_shutdown_drain $e{DRAIN}s, reuseport listeners "
     . "(build/bench1m/conf/nginx.conf).\n\n";
+$s .= "Clients: " . (($e{CLIENT_SCHED} // "") eq "batch"
+    ? "SCHED_BATCH (a write that wakes one does not preempt an nginx worker, as with clients on other machines)"
+    : "SCHED_OTHER (a write that wakes one may preempt the nginx worker on the same core)") . ".\n\n";
 
 $s .= "Commands:\n\n";
 $s .= "    BENCH_1M_CLIENTS=$e{CLIENTS}"
     . ($e{BUFS} ne "default" ? " BENCH_1M_BUFS=$e{BUFS}" : "")
     . ($e{HEARTBEAT} != 240 ? " BENCH_1M_HEARTBEAT=$e{HEARTBEAT}" : "")
     . ($e{WORKERS_SET} ne "" ? " BENCH_1M_WORKERS=$e{WORKERS_SET}" : "")
+    . (($e{RELOAD_SET} // "") ne "" ? " BENCH_1M_RELOAD=$e{RELOAD_SET}" : "")
+    . (($e{FLOOR_N_SET} // "") ne "" ? " BENCH_1M_FLOOR_N=$e{FLOOR_N_SET}" : "")
+    . (($e{SCHED_SET} // "") ne "" ? " BENCH_1M_CLIENT_SCHED=$e{SCHED_SET}" : "")
     . " make bench-1m    # sh bench/run-1m.sh\n";
 $s .= "    $e{CMD_FLOOR}\n";
 $s .= "    $_\n" for ($e{CMD_TCP}, $e{CMD_WS});

@@ -88,6 +88,11 @@
 #   BENCH_1M_RESULTS     report file (bench/RESULTS-1M.md)
 #   BENCH_1M_FLOOR_N     yes (the floor with N pairs after nginx stopped),
 #                        no
+#   BENCH_1M_CLIENT_SCHED  batch: the idle clients run under SCHED_BATCH
+#                        (chrt --batch 0), so that a write that wakes one
+#                        does not preempt the nginx worker, as clients on
+#                        other machines would not; normal: they do (the
+#                        runs before 2026-12-07)
 #   BENCH_1M_EHASH       the namespace's TCP established hash buckets: auto
 #                        (2 per client, a power of two, when the host's
 #                        table is smaller), 0 (share the host's), or N
@@ -185,6 +190,7 @@ idle=${BENCH_1M_IDLE:-20}
 heartbeat=${BENCH_1M_HEARTBEAT:-240}
 reload=${BENCH_1M_RELOAD:-auto}
 floor_n=${BENCH_1M_FLOOR_N:-yes}
+client_sched=${BENCH_1M_CLIENT_SCHED:-batch}
 reserve_gb=${BENCH_1M_RESERVE_GB:-6}
 base=${BENCH_1M_PORT_BASE:-31400}
 limit=${BENCH_1M_LIMIT:-$((600 + clients * 4 / 1000))}
@@ -528,8 +534,12 @@ log "nginx $master, $workers workers: RSS $1 kB, Pss $2 kB, zone used $shm0 B"
 hold=$limit         # the idle runs' --settle: they are ended by SIGINT
 run_rate=$((rate / 2))
 common="--clients $half --procs $procs --sources $sources --connect-rate $run_rate --max-pending $max_pending --rooms 1 --heartbeat $heartbeat --idle --settle $hold --api 127.0.0.1:$api_port $sockbuf_opt"
-cmd_tcp="$bench --transport tcp --server 127.0.0.1:$tcp_port $common"
-cmd_ws="$bench --transport ws --server 127.0.0.1:$ws_port --ws-path /sub --id-base $half $common"
+# SCHED_BATCH clients do not preempt the server when a write wakes them
+# (as clients on other machines would not)
+sched=""
+[ "$client_sched" = batch ] && sched="chrt --batch 0 "
+cmd_tcp="$sched$bench --transport tcp --server 127.0.0.1:$tcp_port $common"
+cmd_ws="$sched$bench --transport ws --server 127.0.0.1:$ws_port --ws-path /sub --id-base $half $common"
 
 log "$cmd_tcp"
 log "$cmd_ws"
@@ -904,7 +914,7 @@ export B_STARTED=$started B_CLIENTS=$clients B_WORKERS=$workers \
     B_AUTH_FAILED=$auth_failed B_REFUSED=$refused B_T_STOP=$t_stop \
     B_ALIVE=$alive B_LOST=$lost B_SIGNALS=$signals B_ALERTS=$alerts \
     B_ERRORS=$errors B_OVF=$ovf B_RC_TCP=$rc_tcp B_RC_WS=$rc_ws \
-    B_DRAIN=$drain_s B_HEARTBEAT=$heartbeat B_WORKERS_SET=${BENCH_1M_WORKERS:-} B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
+    B_DRAIN=$drain_s B_HEARTBEAT=$heartbeat B_WORKERS_SET=${BENCH_1M_WORKERS:-} B_RELOAD_SET=${BENCH_1M_RELOAD:-} B_FLOOR_N_SET=${BENCH_1M_FLOOR_N:-} B_SCHED_SET=${BENCH_1M_CLIENT_SCHED:-} B_CLIENT_SCHED=$client_sched B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
     B_CMD_TCP="$cmd_tcp" B_CMD_WS="$cmd_ws" B_CMD_FLOOR="$cmd_floor" \
     B_CMD_FLOOR_N="$cmd_floor_n" \
     B_KERNEL_SETTINGS="$kernel_settings" \
