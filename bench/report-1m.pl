@@ -360,6 +360,7 @@ $s .= "    BENCH_1M_CLIENTS=$e{CLIENTS}"
     . (($e{RELOAD_SET} // "") ne "" ? " BENCH_1M_RELOAD=$e{RELOAD_SET}" : "")
     . (($e{FLOOR_N_SET} // "") ne "" ? " BENCH_1M_FLOOR_N=$e{FLOOR_N_SET}" : "")
     . (($e{SCHED_SET} // "") ne "" ? " BENCH_1M_CLIENT_SCHED=$e{SCHED_SET}" : "")
+    . (($e{PAUSE_SET} // "") ne "" ? " BENCH_1M_READ_PAUSE=$e{PAUSE_SET}" : "")
     . " make bench-1m    # sh bench/run-1m.sh\n";
 $s .= "    $e{CMD_FLOOR}\n";
 $s .= "    $_\n" for ($e{CMD_TCP}, $e{CMD_WS});

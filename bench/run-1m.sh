@@ -93,6 +93,10 @@
 #                        does not preempt the nginx worker, as clients on
 #                        other machines would not; normal: they do (the
 #                        runs before 2026-12-07)
+#   BENCH_1M_READ_PAUSE  ms the idle clients sleep after each turn that
+#                        read something, once connected (2; 0: none):
+#                        the server's writes queue for them instead of
+#                        waking them one by one
 #   BENCH_1M_EHASH       the namespace's TCP established hash buckets: auto
 #                        (2 per client, a power of two, when the host's
 #                        table is smaller), 0 (share the host's), or N
@@ -191,6 +195,7 @@ heartbeat=${BENCH_1M_HEARTBEAT:-240}
 reload=${BENCH_1M_RELOAD:-auto}
 floor_n=${BENCH_1M_FLOOR_N:-yes}
 client_sched=${BENCH_1M_CLIENT_SCHED:-batch}
+read_pause=${BENCH_1M_READ_PAUSE:-2}
 reserve_gb=${BENCH_1M_RESERVE_GB:-6}
 base=${BENCH_1M_PORT_BASE:-31400}
 limit=${BENCH_1M_LIMIT:-$((600 + clients * 4 / 1000))}
@@ -533,7 +538,7 @@ log "nginx $master, $workers workers: RSS $1 kB, Pss $2 kB, zone used $shm0 B"
 
 hold=$limit         # the idle runs' --settle: they are ended by SIGINT
 run_rate=$((rate / 2))
-common="--clients $half --procs $procs --sources $sources --connect-rate $run_rate --max-pending $max_pending --rooms 1 --heartbeat $heartbeat --idle --settle $hold --api 127.0.0.1:$api_port $sockbuf_opt"
+common="--clients $half --procs $procs --sources $sources --connect-rate $run_rate --max-pending $max_pending --rooms 1 --heartbeat $heartbeat --idle --settle $hold --read-pause $read_pause --api 127.0.0.1:$api_port $sockbuf_opt"
 # SCHED_BATCH clients do not preempt the server when a write wakes them
 # (as clients on other machines would not)
 sched=""
@@ -914,7 +919,7 @@ export B_STARTED=$started B_CLIENTS=$clients B_WORKERS=$workers \
     B_AUTH_FAILED=$auth_failed B_REFUSED=$refused B_T_STOP=$t_stop \
     B_ALIVE=$alive B_LOST=$lost B_SIGNALS=$signals B_ALERTS=$alerts \
     B_ERRORS=$errors B_OVF=$ovf B_RC_TCP=$rc_tcp B_RC_WS=$rc_ws \
-    B_DRAIN=$drain_s B_HEARTBEAT=$heartbeat B_WORKERS_SET=${BENCH_1M_WORKERS:-} B_RELOAD_SET=${BENCH_1M_RELOAD:-} B_FLOOR_N_SET=${BENCH_1M_FLOOR_N:-} B_SCHED_SET=${BENCH_1M_CLIENT_SCHED:-} B_CLIENT_SCHED=$client_sched B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
+    B_DRAIN=$drain_s B_HEARTBEAT=$heartbeat B_WORKERS_SET=${BENCH_1M_WORKERS:-} B_RELOAD_SET=${BENCH_1M_RELOAD:-} B_FLOOR_N_SET=${BENCH_1M_FLOOR_N:-} B_SCHED_SET=${BENCH_1M_CLIENT_SCHED:-} B_PAUSE_SET=${BENCH_1M_READ_PAUSE:-} B_CLIENT_SCHED=$client_sched B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
     B_CMD_TCP="$cmd_tcp" B_CMD_WS="$cmd_ws" B_CMD_FLOOR="$cmd_floor" \
     B_CMD_FLOOR_N="$cmd_floor_n" \
     B_KERNEL_SETTINGS="$kernel_settings" \

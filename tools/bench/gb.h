@@ -227,6 +227,7 @@ typedef struct {
     long               connect_rate;
     long               rooms;
     long               heartbeat;
+    long               read_pause;       /* ms after each read turn */
     long               push_rate;
     int                push_mode;        /* GB_PUSH_* */
     long               inflight;

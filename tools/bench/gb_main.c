@@ -57,6 +57,10 @@ gb_usage(void)
 "  --sockbuf B           SO_RCVBUF and SO_SNDBUF of each client socket\n"
 "                        (the kernel's defaults)\n"
 "  --idle                connect, settle, report memory only\n"
+"  --read-pause MS       once all are connected, sleep MS after each turn\n"
+"                        that read something, as a network paces a\n"
+"                        client: writes then queue instead of waking it\n"
+"                        (0)\n"
 "  --chat G              chat shape: client i in rooms u://<id> and\n"
 "                        g://<i / G> (G members, 2..16), pushes to random\n"
 "                        groups, each (push, member) accounted for\n"
@@ -318,6 +322,7 @@ main(int argc, char **argv)
         { "sockbuf",      required_argument, NULL, 'u' },
         { "max-pending",  required_argument, NULL, 'W' },
         { "idle",         no_argument,       NULL, 'I' },
+        { "read-pause",   required_argument, NULL, 'Y' },
         { "chat",         required_argument, NULL, 'C' },
         { "reconnect-rate", required_argument, NULL, 'Z' },
         { "excuse-ms",    required_argument, NULL, 'E' },
@@ -363,6 +368,7 @@ main(int argc, char **argv)
         case 'r': GB_NUM("connect-rate", 1, 1000000, connect_rate);
         case 'R': GB_NUM("rooms", 1, 10000000, rooms);
         case 'H': GB_NUM("heartbeat", 1, 3600, heartbeat);
+        case 'Y': GB_NUM("read-pause", 0, 1000, read_pause);
         case 'M': GB_NUM("push-rate", 1, 10000000, push_rate);
         case 'i': GB_NUM("inflight", 1, 4096, inflight);
         case 'b': GB_NUM("msg-size", 0, GB_MAX_MSG_SIZE, msg_size);
