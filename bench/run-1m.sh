@@ -94,9 +94,10 @@
 #                        other machines would not; normal: they do (the
 #                        runs before 2026-12-07)
 #   BENCH_1M_READ_PAUSE  ms the idle clients sleep after each turn that
-#                        read something, once connected (2; 0: none):
-#                        the server's writes queue for them instead of
-#                        waking them one by one
+#                        read something, once connected (0: none): the
+#                        server's writes queue for them instead of
+#                        waking them one by one (no clear effect at
+#                        100k or 1M with SCHED_BATCH clients, 2026-12-07)
 #   BENCH_1M_EHASH       the namespace's TCP established hash buckets: auto
 #                        (2 per client, a power of two, when the host's
 #                        table is smaller), 0 (share the host's), or N
@@ -195,7 +196,7 @@ heartbeat=${BENCH_1M_HEARTBEAT:-240}
 reload=${BENCH_1M_RELOAD:-auto}
 floor_n=${BENCH_1M_FLOOR_N:-yes}
 client_sched=${BENCH_1M_CLIENT_SCHED:-batch}
-read_pause=${BENCH_1M_READ_PAUSE:-2}
+read_pause=${BENCH_1M_READ_PAUSE:-0}
 reserve_gb=${BENCH_1M_RESERVE_GB:-6}
 base=${BENCH_1M_PORT_BASE:-31400}
 limit=${BENCH_1M_LIMIT:-$((600 + clients * 4 / 1000))}
