@@ -368,7 +368,7 @@ main(int argc, char **argv)
         case 'r': GB_NUM("connect-rate", 1, 1000000, connect_rate);
         case 'R': GB_NUM("rooms", 1, 10000000, rooms);
         case 'H': GB_NUM("heartbeat", 1, 3600, heartbeat);
-        case 'Y': GB_NUM("read-pause", 0, 1000, read_pause);
+        case 'Y': GB_NUM("read-pause", 0, 999, read_pause);
         case 'M': GB_NUM("push-rate", 1, 10000000, push_rate);
         case 'i': GB_NUM("inflight", 1, 4096, inflight);
         case 'b': GB_NUM("msg-size", 0, GB_MAX_MSG_SIZE, msg_size);
