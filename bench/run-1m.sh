@@ -273,6 +273,14 @@ case "$bufs" in
     default|small) ;;
     *) die "BENCH_1M_BUFS is default or small" ;;
 esac
+case "$client_sched" in
+    batch|normal) ;;
+    *) die "BENCH_1M_CLIENT_SCHED is batch or normal" ;;
+esac
+case "$floor_n" in
+    yes|no) ;;
+    *) die "BENCH_1M_FLOOR_N is yes or no" ;;
+esac
 
 check_setup "$goim_module" "$bench"
 [ -x "$floor" ] || die "$floor missing: make tools"
