@@ -13,6 +13,7 @@
 
 static void ngx_goim_channel_read_handler(ngx_event_t *rev);
 static void ngx_goim_channel_write_handler(ngx_event_t *wev);
+static void ngx_goim_channel_write(ngx_goim_channel_t *ch);
 static void ngx_goim_writes_handler(ngx_event_t *ev);
 static void ngx_goim_channel_post_write(ngx_goim_channel_t *ch);
 static ngx_int_t ngx_goim_channel_flush(ngx_goim_channel_t *ch);
@@ -26,7 +27,7 @@ static void ngx_goim_link_put(ngx_goim_link_t *l);
 #define NGX_GOIM_WRITE_SLICE  512
 
 
-/* connections with output to write, in the order they got it */
+/* channels with output to write, in the order they got it */
 static ngx_queue_t  ngx_goim_writes = { &ngx_goim_writes, &ngx_goim_writes };
 static ngx_event_t  ngx_goim_writes_ev;
 
@@ -362,24 +363,30 @@ ngx_goim_channel_queue(ngx_goim_channel_t *ch, ngx_goim_msg_t *msg,
 
 /*
  * Writes are never made inline: everything queued in this event-loop
- * turn leaves together, from the worker's list of connections to write.
+ * turn leaves together, from the worker's list of channels to write.
  * A room's fan-out to thousands of sockets goes in slices, with the
  * event loop in between, so that new pushes, other workers' messages
  * and timers are not held up for the whole fan-out.
+ *
+ * The list links the channels themselves, not their write events:
+ * queueing then touches only the channel's first cache lines, and
+ * nginx's posted-event macros, which read each event's log when nginx
+ * is built with debugging (as Debian's is), stay off the fan-out.  A
+ * socket that is not writable is skipped when its turn comes; its
+ * write event brings it back.
  */
 
 static void
 ngx_goim_channel_post_write(ngx_goim_channel_t *ch)
 {
-    ngx_event_t  *wev, *ev;
+    ngx_event_t  *ev;
 
-    wev = ch->connection->write;
-
-    if (!wev->ready || wev->posted) {
+    if (ch->write_posted) {
         return;
     }
 
-    ngx_post_event(wev, &ngx_goim_writes);
+    ch->write_posted = 1;
+    ngx_queue_insert_tail(&ngx_goim_writes, &ch->write_link);
 
     ev = &ngx_goim_writes_ev;
 
@@ -397,9 +404,9 @@ ngx_goim_channel_post_write(ngx_goim_channel_t *ch)
 static void
 ngx_goim_writes_handler(ngx_event_t *ev)
 {
-    ngx_uint_t    n;
-    ngx_queue_t  *q;
-    ngx_event_t  *wev;
+    ngx_uint_t           n;
+    ngx_queue_t         *q;
+    ngx_goim_channel_t  *ch;
 
     for (n = 0; n < NGX_GOIM_WRITE_SLICE; n++) {
 
@@ -408,11 +415,12 @@ ngx_goim_writes_handler(ngx_event_t *ev)
         }
 
         q = ngx_queue_head(&ngx_goim_writes);
-        wev = ngx_queue_data(q, ngx_event_t, queue);
+        ch = ngx_queue_data(q, ngx_goim_channel_t, write_link);
 
-        ngx_delete_posted_event(wev);
+        ngx_queue_remove(q);
+        ch->write_posted = 0;
 
-        wev->handler(wev);
+        ngx_goim_channel_write(ch);
     }
 
     if (!ngx_queue_empty(&ngx_goim_writes)) {
@@ -425,14 +433,19 @@ ngx_goim_writes_handler(ngx_event_t *ev)
 static void
 ngx_goim_channel_write_handler(ngx_event_t *wev)
 {
-    ngx_connection_t    *c;
-    ngx_goim_channel_t  *ch;
+    ngx_connection_t  *c;
 
     c = wev->data;
-    ch = c->data;
 
+    ngx_goim_channel_write(c->data);
+}
+
+
+static void
+ngx_goim_channel_write(ngx_goim_channel_t *ch)
+{
     if (ngx_goim_channel_flush(ch) != NGX_OK) {
-        c->error = 1;
+        ch->connection->error = 1;
         ngx_goim_channel_close(ch, "write failed");
         return;
     }
@@ -629,6 +642,11 @@ ngx_goim_channel_close(ngx_goim_channel_t *ch, const char *reason)
 
     if (ch->authed) {
         ngx_goim_channel_handlers.closing(ch);
+    }
+
+    if (ch->write_posted) {
+        ngx_queue_remove(&ch->write_link);
+        ch->write_posted = 0;
     }
 
     while (ch->out) {

@@ -104,10 +104,34 @@ typedef struct {
 
 
 struct ngx_goim_channel_s {
+    /*
+     * What a push reads and writes comes first, so that a fan-out to
+     * thousands of channels touches few cache lines of each.
+     */
     ngx_connection_t      *connection;
+    ngx_goim_conf_t       *conf;
+
+    /* output */
+    ngx_goim_link_t       *out;
+    ngx_goim_link_t      **out_last;
+    size_t                 out_sent;    /* bytes of out->msg written */
+    size_t                 out_bytes;
+    ngx_uint_t             out_pushes;
+    ngx_uint_t             out_replies;
+    ngx_queue_t            write_link;  /* in the worker's list to write */
+
+    unsigned               transport:1;
+    unsigned               authed:1;
+    unsigned               auth_pending:1;
+    unsigned               closing:1;   /* close once the queue drained */
+    unsigned               ws_close_sent:1;
+    unsigned               withdrawn:1; /* out of the shared registry */
+    unsigned               write_posted:1;  /* write_link is linked */
+
+    ngx_goim_member_t      room1;       /* rooms' first array */
+
     const ngx_goim_transport_t  *io;
     void                  *session;     /* stream session, TCP only */
-    ngx_goim_conf_t       *conf;
 
     ngx_str_node_t         key_node;    /* str: key, once authenticated */
     int64_t                mid;
@@ -122,7 +146,6 @@ struct ngx_goim_channel_s {
     ngx_uint_t             nrooms;
     ngx_uint_t             rooms_size;
     ngx_uint_t             member_room; /* one is its mid's (comet/) */
-    ngx_goim_member_t      room1;       /* rooms' first array */
 
     ngx_str_t              platform;    /* the token's, for presence */
 
@@ -153,21 +176,7 @@ struct ngx_goim_channel_s {
     u_char                *ws_msg;
     size_t                 ws_msg_len;
 
-    /* output */
-    ngx_goim_link_t       *out;
-    ngx_goim_link_t      **out_last;
-    size_t                 out_sent;    /* bytes of out->msg written */
-    size_t                 out_bytes;
-    ngx_uint_t             out_pushes;
-    ngx_uint_t             out_replies;
-    ngx_uint_t             dropped;
-
-    unsigned               transport:1;
-    unsigned               authed:1;
-    unsigned               auth_pending:1;
-    unsigned               closing:1;   /* close once the queue drained */
-    unsigned               ws_close_sent:1;
-    unsigned               withdrawn:1; /* out of the shared registry */
+    ngx_uint_t             dropped;     /* pushes, the queue being full */
 
     /* the auth packet's ver and seq, echoed when Redis has answered */
     int32_t                auth_ver;
@@ -186,6 +195,9 @@ typedef struct {
     ngx_queue_t            channels;    /* of ngx_goim_walk_t */
 
     ngx_uint_t             nchannels;   /* authenticated */
+    ngx_uint_t             channels_gen;    /* bumped as one comes or goes */
+    ngx_uint_t             ips_gen;     /* ips counted at that generation */
+    ngx_uint_t             ips;
     ngx_uint_t             nconnections;
     ngx_uint_t             nclients;    /* admitted, against max_clients */
 
