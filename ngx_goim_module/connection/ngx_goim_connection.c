@@ -124,7 +124,11 @@ ngx_goim_client_release(void *data)
 }
 
 
-/* distinct client addresses among this worker's channels */
+/*
+ * Distinct client addresses among this worker's channels: counted again
+ * only when channels came or went since the last count (a sort of them
+ * all, so idle workers of a large node do not pay it every 10 s).
+ */
 
 ngx_uint_t
 ngx_goim_ip_count(void)
@@ -141,6 +145,10 @@ ngx_goim_ip_count(void)
 
     if (cs->nchannels == 0) {
         return 0;
+    }
+
+    if (cs->ips_gen == cs->channels_gen && cs->ips) {
+        return cs->ips;
     }
 
     addr = ngx_calloc(cs->nchannels * 16, ngx_cycle->log);
@@ -188,6 +196,9 @@ ngx_goim_ip_count(void)
     }
 
     ngx_free(addr);
+
+    cs->ips = count;
+    cs->ips_gen = cs->channels_gen;
 
     return count;
 }

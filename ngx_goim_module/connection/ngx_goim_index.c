@@ -38,6 +38,7 @@ ngx_goim_index_add(ngx_goim_channel_t *ch, ngx_str_t *key, int64_t mid,
 
     ngx_queue_insert_tail(&cs->channels, &ch->all.queue);
     cs->nchannels++;
+    cs->channels_gen++;
 
     ch->mid = mid;
 
@@ -78,6 +79,7 @@ ngx_goim_index_del(ngx_goim_channel_t *ch)
 
     ngx_queue_remove(&ch->all.queue);
     cs->nchannels--;
+    cs->channels_gen++;
 }
 
 
