@@ -15,6 +15,7 @@ static void ngx_goim_channel_read_handler(ngx_event_t *rev);
 static void ngx_goim_channel_write_handler(ngx_event_t *wev);
 static void ngx_goim_channel_write(ngx_goim_channel_t *ch);
 static void ngx_goim_writes_handler(ngx_event_t *ev);
+static void ngx_goim_writes_prefetch(ngx_queue_t *q);
 static void ngx_goim_channel_post_write(ngx_goim_channel_t *ch);
 static ngx_int_t ngx_goim_channel_flush(ngx_goim_channel_t *ch);
 static ngx_int_t ngx_goim_channel_keep(ngx_goim_channel_t *ch, u_char *p,
@@ -417,6 +418,8 @@ ngx_goim_writes_handler(ngx_event_t *ev)
         q = ngx_queue_head(&ngx_goim_writes);
         ch = ngx_queue_data(q, ngx_goim_channel_t, write_link);
 
+        ngx_goim_writes_prefetch(q);
+
         ngx_queue_remove(q);
         ch->write_posted = 0;
 
@@ -427,6 +430,44 @@ ngx_goim_writes_handler(ngx_event_t *ev)
         /* the rest after the event loop's next turn */
         ngx_post_event(ev, &ngx_posted_next_events);
     }
+}
+
+
+/*
+ * The channels after q, while q's is written: each step asks for what
+ * the step before made known (a write takes microseconds, far more
+ * than a load from memory): the third one's channel, the second one's
+ * connection, the next one's write event.
+ */
+
+static void
+ngx_goim_writes_prefetch(ngx_queue_t *q)
+{
+    ngx_queue_t         *q1, *q2, *end;
+    ngx_connection_t    *c2;
+    ngx_goim_channel_t  *ch1, *ch2;
+
+    end = ngx_queue_sentinel(&ngx_goim_writes);
+
+    q1 = ngx_queue_next(q);
+    if (q1 == end) {
+        return;
+    }
+
+    ch1 = ngx_queue_data(q1, ngx_goim_channel_t, write_link);
+    ngx_goim_prefetch(ch1->connection->write);
+
+    q2 = ngx_queue_next(q1);
+    if (q2 == end) {
+        return;
+    }
+
+    ch2 = ngx_queue_data(q2, ngx_goim_channel_t, write_link);
+    c2 = ch2->connection;
+    ngx_goim_prefetch(c2);
+    ngx_goim_prefetch(&c2->sent);
+    ngx_goim_prefetch(&c2->ssl);
+    ngx_goim_prefetch(ngx_queue_next(q2));
 }
 
 

@@ -29,6 +29,18 @@
 #define NGX_GOIM_MAX_WORKERS    1024
 
 
+/*
+ * A fan-out walks thousands of channels, each in its own memory: the
+ * next ones are asked for while this one is served.  A hint only; it
+ * never faults, whatever the address.
+ */
+#if (__GNUC__ || __clang__)
+#define ngx_goim_prefetch(p)    __builtin_prefetch(p)
+#else
+#define ngx_goim_prefetch(p)
+#endif
+
+
 typedef struct ngx_goim_redis_conf_s  ngx_goim_redis_conf_t;
 typedef struct ngx_goim_kafka_conf_s  ngx_goim_kafka_conf_t;
 

@@ -565,14 +565,26 @@ ngx_goim_room_send(ngx_goim_room_t *room, ngx_goim_push_t *push,
     ngx_msec_t interval, ngx_uint_t seam)
 {
     ngx_uint_t           t;
-    ngx_queue_t         *q;
+    ngx_queue_t         *q, *ahead, *end;
     ngx_goim_msg_t      *msg;
     ngx_goim_member_t   *m;
 
-    for (q = ngx_queue_head(&room->members);
-         q != ngx_queue_sentinel(&room->members);
-         q = ngx_queue_next(q))
+    end = ngx_queue_sentinel(&room->members);
+
+    for (q = ngx_queue_head(&room->members); q != end; q = ngx_queue_next(q))
     {
+        /*
+         * two members ahead: its entry; one ahead: its channel, whose
+         * entry was asked for in the turn before
+         */
+        ahead = ngx_queue_next(q);
+
+        if (ahead != end) {
+            m = ngx_queue_data(ahead, ngx_goim_member_t, link);
+            ngx_goim_prefetch(m->ch);
+            ngx_goim_prefetch(ngx_queue_next(ahead));
+        }
+
         m = ngx_queue_data(q, ngx_goim_member_t, link);
 
         if (seam && push->pos <= m->pos) {
