@@ -130,6 +130,11 @@ struct ngx_goim_channel_s {
 
     ngx_goim_member_t      room1;       /* rooms' first array */
 
+    /* a broadcast walks the list and reads the watched ops (comet/) */
+    ngx_goim_walk_t        all;
+    int32_t               *watch;
+    ngx_uint_t             nwatch;
+
     const ngx_goim_transport_t  *io;
     void                  *session;     /* stream session, TCP only */
 
@@ -137,7 +142,6 @@ struct ngx_goim_channel_s {
     int64_t                mid;
     ngx_goim_mid_t        *mid_node;
     ngx_queue_t            mid_link;
-    ngx_goim_walk_t        all;
 
     /* the floors above keep their state of the channel here */
 
@@ -156,8 +160,6 @@ struct ngx_goim_channel_s {
     void                  *recover;     /* op 35 request (comet/) */
     void                  *member_stream;   /* its mid's, Redis (comet/) */
 
-    int32_t               *watch;       /* watched ops (comet/) */
-    ngx_uint_t             nwatch;
     uint32_t               last_online; /* last heartbeat count */
 
     void                  *redis_req;   /* pending session request (store/) */

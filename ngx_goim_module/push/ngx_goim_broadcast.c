@@ -22,6 +22,7 @@ typedef struct {
 } ngx_goim_broadcast_t;
 
 
+static void ngx_goim_broadcast_prefetch(ngx_goim_channel_t *ch);
 static void ngx_goim_broadcast_handler(ngx_event_t *ev);
 
 
@@ -38,6 +39,7 @@ ngx_goim_broadcast(ngx_goim_push_t *push, ngx_uint_t speed)
              ch;
              ch = ngx_goim_channel_next(ch))
         {
+            ngx_goim_broadcast_prefetch(ch);
             (void) ngx_goim_push_one(push, ch, 1);
         }
 
@@ -65,6 +67,39 @@ ngx_goim_broadcast(ngx_goim_push_t *push, ngx_uint_t speed)
     ngx_goim_broadcast_handler(&b->ev);
 
     return NGX_OK;
+}
+
+
+/*
+ * The list's nodes after ch's, while ch is served (as the room loop
+ * does): the node after next and the next channel, and that channel's
+ * watched ops, which the turn before made known.  A cursor node is not
+ * a channel: nothing is read through it.
+ */
+
+static void
+ngx_goim_broadcast_prefetch(ngx_goim_channel_t *ch)
+{
+    ngx_queue_t          *q1, *end;
+    ngx_goim_walk_t      *node;
+    ngx_goim_channel_t   *ch1;
+
+    end = ngx_queue_sentinel(&ngx_goim_channels.channels);
+
+    q1 = ngx_queue_next(&ch->all.queue);
+    if (q1 == end) {
+        return;
+    }
+
+    ngx_goim_prefetch(ngx_queue_next(q1));
+
+    node = (ngx_goim_walk_t *) q1;
+
+    if (node->cursor == 0) {
+        ch1 = ngx_queue_data(node, ngx_goim_channel_t, all);
+        ngx_goim_prefetch(ch1);
+        ngx_goim_prefetch(ch1->watch);
+    }
 }
 
 
