@@ -549,7 +549,7 @@ $_->close for $w, $x;
 === TEST 9: ttl: a room's messages go after ttl, its history with its last member; goim_status counts them
 --- main_config
 goim_shutdown_drain 1s;
-goim_history size=64 ttl=1s;
+goim_history size=64 ttl=3s;
 --- perl
 my ($m, $rm) = join_room('tcp', 'live://t9');
 my $pos = $rm->{rooms}[0];
@@ -564,9 +564,10 @@ is status_value('goim_history_rooms'), 2, "$name - goim_history_rooms 2";
 is status_value('goim_history_messages'), 5,
    "$name - goim_history_messages 5";
 ok status_value('goim_history_bytes') > 0, "$name - goim_history_bytes";
-# housekeeping runs once a second; ttl 1 s
+# ttl 3 s, in whole seconds: a message lives 2 to 3 s, and housekeeping
+# runs once a second
 ok wait_until(sub { (status_value('goim_history_messages') // 1) == 0 },
-              T(5)), "$name - every message is gone after ttl";
+              T(8)), "$name - every message is gone after ttl";
 is status_value('goim_history_dropped_total{reason="ttl"}'), 5,
    "$name - goim_history_dropped_total{reason=\"ttl\"} 5";
 is status_value('goim_history_rooms'), 1,

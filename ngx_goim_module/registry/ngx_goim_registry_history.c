@@ -199,7 +199,7 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
     ngx_goim_history_pos_t *pos, ngx_pid_t *wake, ngx_uint_t *nwake,
     ngx_uint_t *self)
 {
-    ngx_uint_t             full, nostream;
+    ngx_uint_t             n, full, nostream;
     ngx_goim_mask_t        mask;
     ngx_goim_conf_t       *gcf;
     ngx_goim_shm_hmsg_t   *e;
@@ -307,6 +307,12 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
         h->head = 0;
         ngx_goim_shm->history_bytes += h->cap * sizeof(void *);
     }
+
+    /* what outlived ttl counts as expired; then room for this one */
+    n = h->n;
+    ngx_goim_registry_hroom_trim_locked(h, ngx_time(), gcf->history_ttl,
+                                        h->n);
+    ngx_goim_shm->history_expired += n - h->n;
 
     ngx_goim_registry_hroom_trim_locked(h, ngx_time(), gcf->history_ttl,
                                         h->cap - 1);
@@ -517,8 +523,10 @@ ngx_goim_registry_history_recover(u_char *name, size_t len,
     }
 
     if (h->n) {
+        n = h->n;
         ngx_goim_registry_hroom_trim_locked(h, ngx_time(), gcf->history_ttl,
                                             h->n);
+        ngx_goim_shm->history_expired += n - h->n;
     }
 
     r->pos.epoch = h->epoch;
