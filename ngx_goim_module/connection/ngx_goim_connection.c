@@ -147,7 +147,7 @@ ngx_goim_ip_count(void)
         return 0;
     }
 
-    if (cs->ips_gen == cs->channels_gen && cs->ips) {
+    if (cs->ips_gen == cs->channels_gen) {
         return cs->ips;
     }
 

@@ -199,7 +199,7 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
     ngx_goim_history_pos_t *pos, ngx_pid_t *wake, ngx_uint_t *nwake,
     ngx_uint_t *self)
 {
-    ngx_uint_t             n, full, nostream;
+    ngx_uint_t             full, nostream;
     ngx_goim_mask_t        mask;
     ngx_goim_conf_t       *gcf;
     ngx_goim_shm_hmsg_t   *e;
@@ -309,11 +309,7 @@ ngx_goim_registry_history_put(ngx_str_t *room, int32_t op, ngx_str_t *body,
     }
 
     /* what outlived ttl counts as expired; then room for this one */
-    n = h->n;
-    ngx_goim_registry_hroom_trim_locked(h, ngx_time(), gcf->history_ttl,
-                                        h->n);
-    ngx_goim_shm->history_expired += n - h->n;
-
+    ngx_goim_registry_hroom_expire_locked(h, ngx_time(), gcf->history_ttl);
     ngx_goim_registry_hroom_trim_locked(h, ngx_time(), gcf->history_ttl,
                                         h->cap - 1);
 
@@ -522,12 +518,7 @@ ngx_goim_registry_history_recover(u_char *name, size_t len,
         return NGX_ERROR;
     }
 
-    if (h->n) {
-        n = h->n;
-        ngx_goim_registry_hroom_trim_locked(h, ngx_time(), gcf->history_ttl,
-                                            h->n);
-        ngx_goim_shm->history_expired += n - h->n;
-    }
+    ngx_goim_registry_hroom_expire_locked(h, ngx_time(), gcf->history_ttl);
 
     r->pos.epoch = h->epoch;
     r->pos.gen = h->gen;
@@ -638,7 +629,6 @@ void
 ngx_goim_registry_history_expire(void)
 {
     time_t                 now;
-    ngx_uint_t             n;
     ngx_queue_t           *q;
     ngx_goim_conf_t       *gcf;
     ngx_goim_shm_hroom_t  *h;
@@ -659,10 +649,7 @@ ngx_goim_registry_history_expire(void)
         if (ngx_goim_registry_room_held_locked(h->sn.str.data,
                                                h->sn.str.len))
         {
-            n = h->n;
-            ngx_goim_registry_hroom_trim_locked(h, now, gcf->history_ttl,
-                                                h->n);
-            ngx_goim_shm->history_expired += n - h->n;
+            ngx_goim_registry_hroom_expire_locked(h, now, gcf->history_ttl);
 
             h->updated = now;
             ngx_queue_remove(&h->lru);

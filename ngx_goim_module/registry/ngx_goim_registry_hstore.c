@@ -179,6 +179,20 @@ ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h, time_t now,
 }
 
 
+/* drops the messages older than ttl, counted as expired */
+
+void
+ngx_goim_registry_hroom_expire_locked(ngx_goim_shm_hroom_t *h, time_t now,
+    time_t ttl)
+{
+    ngx_uint_t  n;
+
+    n = h->n;
+    ngx_goim_registry_hroom_trim_locked(h, now, ttl, h->n);
+    ngx_goim_shm->history_expired += n - h->n;
+}
+
+
 /* forgets who missed the room's messages up to offset upto */
 
 static void

@@ -172,6 +172,8 @@ ngx_goim_shm_hroom_t *ngx_goim_registry_hroom_locked(u_char *name,
     size_t len, uint32_t stream);
 void ngx_goim_registry_hroom_trim_locked(ngx_goim_shm_hroom_t *h,
     time_t now, time_t ttl, ngx_uint_t keep);
+void ngx_goim_registry_hroom_expire_locked(ngx_goim_shm_hroom_t *h,
+    time_t now, time_t ttl);
 void ngx_goim_registry_hroom_free_locked(ngx_goim_shm_hroom_t *h);
 ngx_uint_t ngx_goim_registry_inbox_put_locked(ngx_goim_mask_t *mask,
     ngx_goim_inbox_msg_t *m, ngx_uint_t self, ngx_pid_t *wake,
