@@ -346,7 +346,7 @@ $s .= "Network namespace: "
     . ".\n\n";
 $s .= "nginx: $e{WORKERS} workers, worker_rlimit_nofile 20000, "
     . "worker_connections 21000, goim_max_clients $e{MAX_CLIENTS}, "
-    . "goim_zone $e{ZONE_MB}m, goim_heartbeat 4m, goim_shutdown_drain $e{DRAIN}s, reuseport listeners "
+    . "goim_zone $e{ZONE_MB}m, goim_heartbeat 4m, goim_shutdown_drain $e{DRAIN}s, goim_io_uring " . ($e{IO_URING} // "off") . ", reuseport listeners "
     . "(build/bench1m/conf/nginx.conf).\n\n";
 $s .= "Clients: " . (($e{CLIENT_SCHED} // "") eq "batch"
     ? "SCHED_BATCH (a write that wakes one does not preempt an nginx worker, as with clients on other machines)"
@@ -361,6 +361,7 @@ $s .= "    BENCH_1M_CLIENTS=$e{CLIENTS}"
     . (($e{FLOOR_N_SET} // "") ne "" ? " BENCH_1M_FLOOR_N=$e{FLOOR_N_SET}" : "")
     . (($e{SCHED_SET} // "") ne "" ? " BENCH_1M_CLIENT_SCHED=$e{SCHED_SET}" : "")
     . (($e{PAUSE_SET} // "") ne "" ? " BENCH_1M_READ_PAUSE=$e{PAUSE_SET}" : "")
+    . (($e{IO_URING_SET} // "") ne "" ? " BENCH_1M_IO_URING=$e{IO_URING_SET}" : "")
     . " make bench-1m    # sh bench/run-1m.sh\n";
 $s .= "    $e{CMD_FLOOR}\n";
 $s .= "    $_\n" for ($e{CMD_TCP}, $e{CMD_WS});

@@ -98,6 +98,8 @@
 #                        server's writes queue for them instead of
 #                        waking them one by one (no clear effect at
 #                        100k or 1M with SCHED_BATCH clients, 2026-12-07)
+#   BENCH_1M_IO_URING    on (goim_io_uring, the default), off: the
+#                        workers write each socket with send()
 #   BENCH_1M_EHASH       the namespace's TCP established hash buckets: auto
 #                        (2 per client, a power of two, when the host's
 #                        table is smaller), 0 (share the host's), or N
@@ -197,6 +199,7 @@ reload=${BENCH_1M_RELOAD:-auto}
 floor_n=${BENCH_1M_FLOOR_N:-yes}
 client_sched=${BENCH_1M_CLIENT_SCHED:-batch}
 read_pause=${BENCH_1M_READ_PAUSE:-0}
+io_uring=${BENCH_1M_IO_URING:-on}
 reserve_gb=${BENCH_1M_RESERVE_GB:-6}
 base=${BENCH_1M_PORT_BASE:-31400}
 limit=${BENCH_1M_LIMIT:-$((600 + clients * 4 / 1000))}
@@ -281,6 +284,14 @@ case "$floor_n" in
     yes|no) ;;
     *) die "BENCH_1M_FLOOR_N is yes or no" ;;
 esac
+case "$io_uring" in
+    on|off) ;;
+    *) die "BENCH_1M_IO_URING is on or off" ;;
+esac
+case "$read_pause" in
+    ''|*[!0-9]*) die "BENCH_1M_READ_PAUSE is ms, 0 to 999" ;;
+esac
+[ "$read_pause" -le 999 ] || die "BENCH_1M_READ_PAUSE is ms, 0 to 999"
 
 check_setup "$goim_module" "$bench"
 [ -x "$floor" ] || die "$floor missing: make tools"
@@ -526,6 +537,7 @@ goim_zone goim ${zone_mb}m;
 goim_max_clients $max_clients;
 goim_heartbeat 4m;
 goim_shutdown_drain ${drain_s}s;
+goim_io_uring $io_uring;
 " "        client_body_buffer_size 64k;
         client_max_body_size 64k;
 "
@@ -928,7 +940,7 @@ export B_STARTED=$started B_CLIENTS=$clients B_WORKERS=$workers \
     B_AUTH_FAILED=$auth_failed B_REFUSED=$refused B_T_STOP=$t_stop \
     B_ALIVE=$alive B_LOST=$lost B_SIGNALS=$signals B_ALERTS=$alerts \
     B_ERRORS=$errors B_OVF=$ovf B_RC_TCP=$rc_tcp B_RC_WS=$rc_ws \
-    B_DRAIN=$drain_s B_HEARTBEAT=$heartbeat B_WORKERS_SET=${BENCH_1M_WORKERS:-} B_RELOAD_SET=${BENCH_1M_RELOAD:-} B_FLOOR_N_SET=${BENCH_1M_FLOOR_N:-} B_SCHED_SET=${BENCH_1M_CLIENT_SCHED:-} B_PAUSE_SET=${BENCH_1M_READ_PAUSE:-} B_CLIENT_SCHED=$client_sched B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
+    B_DRAIN=$drain_s B_HEARTBEAT=$heartbeat B_WORKERS_SET=${BENCH_1M_WORKERS:-} B_RELOAD_SET=${BENCH_1M_RELOAD:-} B_FLOOR_N_SET=${BENCH_1M_FLOOR_N:-} B_SCHED_SET=${BENCH_1M_CLIENT_SCHED:-} B_PAUSE_SET=${BENCH_1M_READ_PAUSE:-} B_IO_URING=$io_uring B_IO_URING_SET=${BENCH_1M_IO_URING:-} B_CLIENT_SCHED=$client_sched B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
     B_CMD_TCP="$cmd_tcp" B_CMD_WS="$cmd_ws" B_CMD_FLOOR="$cmd_floor" \
     B_CMD_FLOOR_N="$cmd_floor_n" \
     B_KERNEL_SETTINGS="$kernel_settings" \

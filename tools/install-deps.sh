@@ -8,7 +8,7 @@ set -e
 PKGS="nginx nginx-dev libnginx-mod-stream libnginx-mod-nchan
       gcc make pkg-config perl libtest-base-perl libio-socket-ssl-perl
       libprotobuf-c-dev protobuf-c-compiler libhiredis-dev librdkafka-dev
-      libyajl-dev libevent-dev libssl-dev redis-server valgrind
+      liburing-dev libyajl-dev libevent-dev libssl-dev redis-server valgrind
       openssl procps clang libclang-rt-14-dev curl iproute2
       debhelper dpkg-dev fakeroot devscripts lintian prometheus
       libyaml-libyaml-perl adduser nodejs chromium linux-perf"

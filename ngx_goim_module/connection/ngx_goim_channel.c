@@ -18,14 +18,33 @@ static void ngx_goim_writes_handler(ngx_event_t *ev);
 static void ngx_goim_writes_prefetch(ngx_queue_t *q);
 static void ngx_goim_channel_post_write(ngx_goim_channel_t *ch);
 static ngx_int_t ngx_goim_channel_flush(ngx_goim_channel_t *ch);
+static ngx_uint_t ngx_goim_channel_iov(ngx_goim_channel_t *ch,
+    struct iovec *iov, ngx_uint_t max, size_t *size);
+static void ngx_goim_channel_sent(ngx_goim_channel_t *ch, size_t sent);
+static void ngx_goim_writes_batch(void);
+static void ngx_goim_channel_wrote(ngx_goim_channel_t *ch, int res,
+    size_t size);
 static ngx_int_t ngx_goim_channel_keep(ngx_goim_channel_t *ch, u_char *p,
     size_t len);
 static ngx_goim_link_t *ngx_goim_link_get(void);
 static void ngx_goim_link_put(ngx_goim_link_t *l);
 
 
-/* at most this many sockets are written before the event loop runs again */
-#define NGX_GOIM_WRITE_SLICE  512
+/* frames a send through io_uring takes from a queue at most */
+#define NGX_GOIM_URING_IOV    4
+
+
+/* one send of a slice through io_uring: its frames and channel */
+typedef struct {
+    ngx_goim_channel_t    *ch;
+    size_t                 size;
+    ngx_uint_t             niov;
+    struct msghdr          mh;
+    struct iovec           iov[NGX_GOIM_URING_IOV];
+} ngx_goim_send_t;
+
+static ngx_goim_send_t  ngx_goim_sends[NGX_GOIM_WRITE_SLICE];
+static int              ngx_goim_send_res[NGX_GOIM_WRITE_SLICE];
 
 
 /* channels with output to write, in the order they got it */
@@ -409,10 +428,58 @@ ngx_goim_writes_handler(ngx_event_t *ev)
     ngx_queue_t         *q;
     ngx_goim_channel_t  *ch;
 
+    if (ngx_goim_uring_ready()) {
+        ngx_goim_writes_batch();
+
+    } else {
+        for (n = 0; n < NGX_GOIM_WRITE_SLICE; n++) {
+
+            if (ngx_queue_empty(&ngx_goim_writes)) {
+                break;
+            }
+
+            q = ngx_queue_head(&ngx_goim_writes);
+            ch = ngx_queue_data(q, ngx_goim_channel_t, write_link);
+
+            ngx_goim_writes_prefetch(q);
+
+            ngx_queue_remove(q);
+            ch->write_posted = 0;
+
+            ngx_goim_channel_write(ch);
+        }
+    }
+
+    if (!ngx_queue_empty(&ngx_goim_writes)) {
+        /* the rest after the event loop's next turn */
+        ngx_post_event(ev, &ngx_posted_next_events);
+    }
+}
+
+
+/*
+ * A slice of the list through the worker's io_uring: the plain sockets
+ * that can be written get their sends queued, then all go in one call.
+ * TLS, sockets not writable and empty queues take the usual path.
+ * Closing one channel never closes another, so the channels queued
+ * stay valid until their results come back.
+ */
+
+static void
+ngx_goim_writes_batch(void)
+{
+    ngx_uint_t           n, nsends;
+    ngx_queue_t         *q;
+    ngx_connection_t    *c;
+    ngx_goim_send_t     *s;
+    ngx_goim_channel_t  *ch;
+
+    nsends = 0;
+
     for (n = 0; n < NGX_GOIM_WRITE_SLICE; n++) {
 
         if (ngx_queue_empty(&ngx_goim_writes)) {
-            return;
+            break;
         }
 
         q = ngx_queue_head(&ngx_goim_writes);
@@ -423,13 +490,73 @@ ngx_goim_writes_handler(ngx_event_t *ev)
         ngx_queue_remove(q);
         ch->write_posted = 0;
 
-        ngx_goim_channel_write(ch);
+        c = ch->connection;
+
+        if (c->ssl || !c->write->ready || ch->out == NULL) {
+            ngx_goim_channel_write(ch);
+            continue;
+        }
+
+        s = &ngx_goim_sends[nsends];
+        s->ch = ch;
+        s->niov = ngx_goim_channel_iov(ch, s->iov, NGX_GOIM_URING_IOV,
+                                       &s->size);
+        ngx_goim_send_res[nsends] = -ECANCELED;
+
+        ngx_goim_uring_send(c->fd, &s->mh, s->iov, s->niov, nsends);
+        nsends++;
     }
 
-    if (!ngx_queue_empty(&ngx_goim_writes)) {
-        /* the rest after the event loop's next turn */
-        ngx_post_event(ev, &ngx_posted_next_events);
+    if (nsends == 0) {
+        return;
     }
+
+    (void) ngx_goim_uring_submit(ngx_cycle->log, ngx_goim_send_res);
+
+    ngx_goim_worker.stats->writes_uring += nsends;
+    ngx_goim_worker.stats->uring_submits++;
+
+    for (n = 0; n < nsends; n++) {
+        s = &ngx_goim_sends[n];
+        ngx_goim_channel_wrote(s->ch, ngx_goim_send_res[n], s->size);
+    }
+}
+
+
+/* a send's result from the ring, as send() would have answered */
+
+static void
+ngx_goim_channel_wrote(ngx_goim_channel_t *ch, int res, size_t size)
+{
+    ngx_connection_t  *c;
+
+    c = ch->connection;
+
+    if (res == -EAGAIN) {
+        c->write->ready = 0;
+
+    } else if (res == -ECANCELED) {
+        /* the ring failed with this send's outcome unknown */
+        c->error = 1;
+        ngx_goim_channel_close(ch, "io_uring failed");
+        return;
+
+    } else if (res < 0 && res != -EINTR) {
+        ngx_connection_error(c, -res, "goim: io_uring send failed");
+        c->error = 1;
+        ngx_goim_channel_close(ch, "write failed");
+        return;
+
+    } else if (res >= 0) {
+        if ((size_t) res < size) {
+            c->write->ready = 0;
+        }
+
+        ngx_goim_channel_sent(ch, (size_t) res);
+    }
+
+    /* what is left: more than one send's frames, or a closing channel */
+    ngx_goim_channel_write(ch);
 }
 
 
@@ -500,36 +627,18 @@ ngx_goim_channel_write(ngx_goim_channel_t *ch)
 static ngx_int_t
 ngx_goim_channel_flush(ngx_goim_channel_t *ch)
 {
-    size_t              sent, size;
-    ssize_t             n;
-    ngx_err_t           err;
-    ngx_uint_t          niov;
-    struct iovec        iov[NGX_GOIM_IOV];
-    ngx_goim_link_t    *l;
-    ngx_connection_t   *c;
-    ngx_goim_stats_t   *st;
-
-    st = ngx_goim_worker.stats;
+    size_t             size;
+    ssize_t            n;
+    ngx_err_t          err;
+    ngx_uint_t         niov;
+    struct iovec       iov[NGX_GOIM_IOV];
+    ngx_connection_t  *c;
 
     c = ch->connection;
 
     while (ch->out && c->write->ready) {
 
-        niov = 0;
-        size = 0;
-
-        for (l = ch->out; l && niov < NGX_GOIM_IOV; l = l->next) {
-            iov[niov].iov_base = l->msg->data;
-            iov[niov].iov_len = l->msg->len;
-
-            if (niov == 0) {
-                iov[0].iov_base = l->msg->data + ch->out_sent;
-                iov[0].iov_len -= ch->out_sent;
-            }
-
-            size += iov[niov].iov_len;
-            niov++;
-        }
+        niov = ngx_goim_channel_iov(ch, iov, NGX_GOIM_IOV, &size);
 
         if (c->ssl) {
             /* TLS records: one at a time through nginx's SSL layer */
@@ -550,6 +659,8 @@ ngx_goim_channel_flush(ngx_goim_channel_t *ch)
              */
             n = (niov == 1) ? send(c->fd, iov[0].iov_base, iov[0].iov_len, 0)
                             : writev(c->fd, iov, niov);
+
+            ngx_goim_worker.stats->writes_send++;
 
             if (n == -1) {
                 err = ngx_socket_errno;
@@ -574,40 +685,7 @@ ngx_goim_channel_flush(ngx_goim_channel_t *ch)
             }
         }
 
-        c->sent += n;
-        st->bytes_out += n;
-        sent = n;
-
-        /* release what went out */
-        while (ch->out && sent) {
-            l = ch->out;
-            size = l->msg->len - ch->out_sent;
-
-            if (sent < size) {
-                ch->out_sent += sent;
-                break;
-            }
-
-            sent -= size;
-            ch->out_sent = 0;
-            ch->out_bytes -= l->msg->len;
-
-            if (l->reply) {
-                ch->out_replies--;
-
-            } else {
-                ch->out_pushes--;
-                st->messages_out++;
-            }
-
-            ch->out = l->next;
-            ngx_goim_msg_release(l->msg);
-            ngx_goim_link_put(l);
-        }
-
-        if (ch->out == NULL) {
-            ch->out_last = &ch->out;
-        }
+        ngx_goim_channel_sent(ch, n);
     }
 
     if (ch->out && ngx_handle_write_event(c->write, 0) != NGX_OK) {
@@ -615,6 +693,81 @@ ngx_goim_channel_flush(ngx_goim_channel_t *ch)
     }
 
     return NGX_OK;
+}
+
+
+/* the queue's first messages, from where the last write stopped */
+
+static ngx_uint_t
+ngx_goim_channel_iov(ngx_goim_channel_t *ch, struct iovec *iov,
+    ngx_uint_t max, size_t *size)
+{
+    ngx_uint_t        niov;
+    ngx_goim_link_t  *l;
+
+    niov = 0;
+    *size = 0;
+
+    for (l = ch->out; l && niov < max; l = l->next) {
+        iov[niov].iov_base = l->msg->data;
+        iov[niov].iov_len = l->msg->len;
+
+        if (niov == 0) {
+            iov[0].iov_base = l->msg->data + ch->out_sent;
+            iov[0].iov_len -= ch->out_sent;
+        }
+
+        *size += iov[niov].iov_len;
+        niov++;
+    }
+
+    return niov;
+}
+
+
+/* n bytes went out: release the messages they finished */
+
+static void
+ngx_goim_channel_sent(ngx_goim_channel_t *ch, size_t sent)
+{
+    size_t             size;
+    ngx_goim_link_t   *l;
+    ngx_goim_stats_t  *st;
+
+    st = ngx_goim_worker.stats;
+
+    ch->connection->sent += sent;
+    st->bytes_out += sent;
+
+    while (ch->out && sent) {
+        l = ch->out;
+        size = l->msg->len - ch->out_sent;
+
+        if (sent < size) {
+            ch->out_sent += sent;
+            break;
+        }
+
+        sent -= size;
+        ch->out_sent = 0;
+        ch->out_bytes -= l->msg->len;
+
+        if (l->reply) {
+            ch->out_replies--;
+
+        } else {
+            ch->out_pushes--;
+            st->messages_out++;
+        }
+
+        ch->out = l->next;
+        ngx_goim_msg_release(l->msg);
+        ngx_goim_link_put(l);
+    }
+
+    if (ch->out == NULL) {
+        ch->out_last = &ch->out;
+    }
 }
 
 

@@ -42,6 +42,13 @@ ngx_goim_connection_init(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (gcf->io_uring
+        && (ngx_process == NGX_PROCESS_WORKER
+            || ngx_process == NGX_PROCESS_SINGLE))
+    {
+        ngx_goim_uring_init(cycle, NGX_GOIM_WRITE_SLICE);
+    }
+
     return NGX_OK;
 }
 
@@ -62,6 +69,8 @@ ngx_goim_connection_exit(ngx_cycle_t *cycle)
         ngx_free(cs->scratch);
         cs->scratch = NULL;
     }
+
+    ngx_goim_uring_exit();
 }
 
 

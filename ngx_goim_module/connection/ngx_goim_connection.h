@@ -20,6 +20,12 @@
 
 #define NGX_GOIM_IOV            64
 
+/*
+ * At most this many sockets are written before the event loop runs
+ * again; as many sends go to the kernel in one call with io_uring.
+ */
+#define NGX_GOIM_WRITE_SLICE    512
+
 /* replies past this many times the push bound close the connection */
 #define NGX_GOIM_REPLY_FACTOR   2
 
@@ -230,6 +236,14 @@ ngx_goim_channel_t *ngx_goim_cursor_step(ngx_goim_walk_t *cursor);
 void ngx_goim_cursor_stop(ngx_goim_walk_t *cursor);
 ngx_goim_walk_t *ngx_goim_cursor_before(ngx_goim_walk_t *from,
     ngx_uint_t kind);
+
+/* the worker's io_uring for the write list (ngx_goim_uring.c) */
+void ngx_goim_uring_init(ngx_cycle_t *cycle, ngx_uint_t entries);
+void ngx_goim_uring_exit(void);
+ngx_uint_t ngx_goim_uring_ready(void);
+void ngx_goim_uring_send(ngx_socket_t fd, struct msghdr *mh,
+    struct iovec *iov, ngx_uint_t niov, ngx_uint_t slot);
+ngx_int_t ngx_goim_uring_submit(ngx_log_t *log, int *res);
 
 /* the key and mid indexes (ngx_goim_index.c) */
 ngx_int_t ngx_goim_index_add(ngx_goim_channel_t *ch, ngx_str_t *key,

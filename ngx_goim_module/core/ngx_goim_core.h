@@ -75,6 +75,7 @@ typedef struct {
     ngx_uint_t             presence_events; /* a room's per second, 0 off */
     ngx_msec_t             shutdown_drain;
     ngx_uint_t             max_clients;     /* per worker */
+    ngx_flag_t             io_uring;        /* sends batched (connection/) */
     ngx_str_t              auth_secret;     /* HS256 key, empty: plain */
 
     /* goim_history (registry/ngx_goim_registry_history.c); 0: off */
@@ -118,6 +119,9 @@ typedef struct {
     ngx_atomic_uint_t      push_all;
     ngx_atomic_uint_t      messages_out;
     ngx_atomic_uint_t      bytes_out;
+    ngx_atomic_uint_t      writes_send;     /* send() or writev() calls */
+    ngx_atomic_uint_t      writes_uring;    /* sends made through io_uring */
+    ngx_atomic_uint_t      uring_submits;   /* io_uring_enter() calls */
     ngx_atomic_uint_t      drop_queue_full;
     ngx_atomic_uint_t      drop_inbox_full;
     ngx_atomic_uint_t      room_batches;

@@ -146,6 +146,13 @@ static ngx_command_t  ngx_goim_commands[] = {
       offsetof(ngx_goim_conf_t, max_clients),
       NULL },
 
+    { ngx_string("goim_io_uring"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      0,
+      offsetof(ngx_goim_conf_t, io_uring),
+      NULL },
+
     { ngx_string("goim_auth_secret"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_goim_auth_secret,
@@ -298,6 +305,7 @@ ngx_goim_create_conf(ngx_cycle_t *cycle)
     gcf->presence_events = NGX_CONF_UNSET_UINT;
     gcf->shutdown_drain = NGX_CONF_UNSET_MSEC;
     gcf->max_clients = NGX_CONF_UNSET_UINT;
+    gcf->io_uring = NGX_CONF_UNSET;
     gcf->online_interval = NGX_CONF_UNSET_MSEC;
     gcf->registry_ttl = NGX_CONF_UNSET;
     gcf->weight = NGX_CONF_UNSET_UINT;
@@ -327,6 +335,7 @@ ngx_goim_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_value(gcf->presence, 0);
     ngx_conf_init_uint_value(gcf->presence_events, 0);
     ngx_conf_init_msec_value(gcf->shutdown_drain, 30000);
+    ngx_conf_init_value(gcf->io_uring, 1);
     ngx_conf_init_msec_value(gcf->online_interval, 10000);
     ngx_conf_init_value(gcf->registry_ttl, 30);
     ngx_conf_init_uint_value(gcf->weight, 10);

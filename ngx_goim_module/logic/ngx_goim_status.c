@@ -74,6 +74,16 @@ static ngx_goim_status_series_t  ngx_goim_status_series[] = {
     { "bytes_written_total", "counter", "Bytes written to goim sockets.",
       "", ngx_goim_stat(bytes_out), 0 },
 
+    { "writes_total", "counter",
+      "Writes to plain goim sockets, by system call (goim_io_uring).",
+      ",method=\"io_uring\"", ngx_goim_stat(writes_uring), 0 },
+    { "writes_total", NULL, NULL,
+      ",method=\"send\"", ngx_goim_stat(writes_send), 0 },
+
+    { "io_uring_submits_total", "counter",
+      "io_uring_enter() calls, each with a slice of the writes.",
+      "", ngx_goim_stat(uring_submits), 0 },
+
     { "room_batches_total", "counter",
       "Merged room frames sent after the flush interval.",
       "", ngx_goim_stat(room_batches), 0 },
