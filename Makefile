@@ -113,7 +113,7 @@ $(BUILD)/goim-jwt: tools/goim-jwt.c $(PROTO_OBJS)
 
 $(BUILD)/goim-floor: tools/goim-floor.c
 	mkdir -p $(BUILD)
-	$(CC) $(ALL_CFLAGS) $< -o $@
+	$(CC) $(ALL_CFLAGS) $< -o $@ -luring
 
 $(BUILD)/goim-produce: tools/goim-produce.c $(BUILD)/obj/goim.pb-c.o
 	$(CC) $(ALL_CFLAGS) $< $(BUILD)/obj/goim.pb-c.o -o $@ \

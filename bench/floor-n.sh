@@ -15,7 +15,8 @@
 #
 # Writes one JSON line to OUT (stdout): pairs, instances, write_cpu_us
 # (quiet reader, the mean over instances), active_write_cpu_us (the
-# reader drains meanwhile), active_fanout_ms_p50 (the median over
+# reader drains meanwhile), uring_write_cpu_us (a send through io_uring,
+# 512 a call, quiet reader), active_fanout_ms_p50 (the median over
 # instances of one round of their share), overlap_s, elapsed_s, ok.
 # Run it in the namespace bench-1m makes (or on loopback with the port
 # range for N / 19,000 x 19,000 connects per listener).
@@ -48,7 +49,7 @@ t1=$(date +%s.%N)
 
 perl -MJSON::PP -e '
     my ($dir, $k, $pairs, $t0, $t1) = @ARGV;
-    my (@q, @a, @f, $last_start, $first_end);
+    my (@q, @a, @u, @f, $last_start, $first_end);
     my $ok = 1;
     for my $i (0 .. $k - 1) {
         open my $fh, "<", "$dir/$i.json" or do { $ok = 0; next };
@@ -57,6 +58,7 @@ perl -MJSON::PP -e '
         unless ($j && $j->{ok}) { $ok = 0; next }
         push @q, $j->{write_cpu_us};
         push @a, $j->{active}{write_cpu_us};
+        push @u, $j->{io_uring}{write_cpu_us} if $j->{io_uring};
         push @f, $j->{active}{fanout_ms_p50};
         open my $t, "<", "$dir/$i.t" or do { $ok = 0; next };
         my ($s, $e) = split " ", scalar <$t>;
@@ -68,6 +70,7 @@ perl -MJSON::PP -e '
     print JSON::PP->new->canonical->encode({
         pairs => $pairs * $k, instances => $k + 0,
         write_cpu_us => mean(@q), active_write_cpu_us => mean(@a),
+        uring_write_cpu_us => mean(@u),
         active_fanout_ms_p50 => @fs ? $fs[$#fs / 2] : undef,
         overlap_s => defined $first_end ? $first_end - $last_start : 0,
         elapsed_s => $t1 - $t0,

@@ -324,7 +324,10 @@ Reading the figures:
 - **The floor** is goim-floor's CPU per write() on 10,000 loopback
   pairs (a quiet reader) in the same run: a push to N cannot take less
   than that x N / cores of CPU on this machine, with nothing for the
-  clients. The issue's target is a fan-out within 1.2 x that.
+  clients. The issue's target is a fan-out within 1.2 x that. The
+  same writes as sends through io_uring, 512 sockets a call (as nginx
+  makes them with goim_io_uring on), cost less: that figure is given
+  too.
   **The floor with N pairs** (bench/floor-n.sh) is the same measured
   after nginx stopped with as many loopback pairs open at once as there
   were connections, over N / 19,000 goim-floor processes (this
@@ -410,12 +413,26 @@ if ($e{HB_N} ne "" && $e{HB_N} > 0) {
 
 my $wus = $floor->{write_cpu_us};
 if (defined $wus) {
-    $s .= "| the floor (goim-floor) | " . sprintf("%.2f µs CPU per write() → one push to %s: %.0f ms on %d cores", $wus, int_sep($n + 1), $wus * ($n + 1) / $e{CORES} / 1000, $e{CORES}) . " |\n";
+    my $uus = $floor->{io_uring} ? $floor->{io_uring}{write_cpu_us} : undef;
+    $s .= "| the floor (goim-floor) | " . sprintf("%.2f µs CPU per write() → one push to %s: %.0f ms on %d cores", $wus, int_sep($n + 1), $wus * ($n + 1) / $e{CORES} / 1000, $e{CORES})
+        . (defined $uus ? sprintf("; %.2f µs per send through io_uring, %d a call → %.0f ms", $uus, $floor->{io_uring}{slice}, $uus * ($n + 1) / $e{CORES} / 1000) : "") . " |\n";
 }
 my $nus = $floor_n->{ok} ? $floor_n->{write_cpu_us} : undef;
 if (($e{CMD_FLOOR_N} // "") ne "") {
     $s .= "| the floor with " . int_sep($floor_n->{pairs} // 0) . " pairs open (bench/floor-n.sh, after nginx stopped) | "
-        . (defined $nus ? sprintf("%.2f µs CPU per write() (%.2f with an active reader), %d goim-floor instances side by side for %.0f s (all running for %.0f s of it) → one push to %s: %.0f ms on %d cores", $nus, $floor_n->{active_write_cpu_us}, $floor_n->{instances}, $floor_n->{elapsed_s}, $floor_n->{overlap_s}, int_sep($n + 1), $nus * ($n + 1) / $e{CORES} / 1000, $e{CORES}) : "failed (floor-n.log)") . " |\n";
+        . (defined $nus ? sprintf("%.2f µs CPU per write() (%.2f with an active reader), %d goim-floor instances side by side for %.0f s (all running for %.0f s of it) → one push to %s: %.0f ms on %d cores", $nus, $floor_n->{active_write_cpu_us}, $floor_n->{instances}, $floor_n->{elapsed_s}, $floor_n->{overlap_s}, int_sep($n + 1), $nus * ($n + 1) / $e{CORES} / 1000, $e{CORES})
+              . (defined $floor_n->{uring_write_cpu_us} ? sprintf("; %.2f µs per send through io_uring, 512 a call → %.0f ms", $floor_n->{uring_write_cpu_us}, $floor_n->{uring_write_cpu_us} * ($n + 1) / $e{CORES} / 1000) : "") : "failed (floor-n.log)") . " |\n";
+}
+# nginx's CPU per message against the kernel's per send as nginx makes
+# them (io_uring), with as many pairs when that was measured
+my $per_send;
+if (($e{IO_URING} // "") eq "on") {
+    $per_send = $floor_n->{ok} && defined $floor_n->{uring_write_cpu_us}
+        ? [$floor_n->{uring_write_cpu_us}, "the floor's io_uring send with as many pairs"]
+        : $floor->{io_uring} ? [$floor->{io_uring}{write_cpu_us}, "the floor's io_uring send"] : undef;
+} else {
+    $per_send = $floor_n->{ok} ? [$nus, "the floor's write() with as many pairs"]
+        : defined $wus ? [$wus, "the floor's write()"] : undef;
 }
 for my $p (@pushes) {
     my $floor_ms = defined $wus ? $wus * $p->{want} / $e{CORES} / 1000 : undef;
@@ -426,7 +443,9 @@ for my $p (@pushes) {
         . (defined $floor_ms && defined $p->{last} ? sprintf(" = %.1f x the floor (%.0f ms)", $p->{last} / $floor_ms, $floor_ms) : "")
         . (defined $n_ms && defined $p->{last} ? sprintf(", %.1f x the floor with as many pairs (%.0f ms)", $p->{last} / $n_ms, $n_ms) : "")
         . "; all written (goim_status, 0.25 s polls) " . ($p->{t_all} ne "-" ? "$p->{t_all} s after the publisher started" : "never")
-        . sprintf("; nginx CPU %.2f s = %.1f µs per message, goim-bench %.2f s, other processes %.2f s", $p->{cpu} / 100, $p->{written} ? $p->{cpu} * 1e4 / $p->{written} : 0, $p->{bcpu} / 100, ($p->{busy} - $p->{cpu} - $p->{bcpu}) / 100)
+        . sprintf("; nginx CPU %.2f s = %.1f µs per message", $p->{cpu} / 100, $p->{written} ? $p->{cpu} * 1e4 / $p->{written} : 0)
+        . (defined $per_send && $p->{written} ? sprintf(" (%.2f x %s)", $p->{cpu} * 1e4 / $p->{written} / $per_send->[0], $per_send->[1]) : "")
+        . sprintf(", goim-bench %.2f s, other processes %.2f s", $p->{bcpu} / 100, ($p->{busy} - $p->{cpu} - $p->{bcpu}) / 100)
         . "; TCP buffers peak " . mb($p->{peak} * 4096)
         . ($p->{sleeps} ne "-" && $p->{written} ? sprintf("; the clients slept %.2f times per message, the workers were preempted %.2f times per 1,000", $p->{sleeps} / $p->{written}, $p->{preempted} * 1000 / $p->{written}) : "")
         . " |\n";

@@ -50,6 +50,8 @@
 #                    bench/RESULTS.md is left alone
 #   BENCH_KEY_RATE   pushes/s of the push-by-key runs (10000)
 #   BENCH_RECOVER_SIZE  goim_history size of recover-10k-200 (1024)
+#   BENCH_IO_URING   on (goim_io_uring, the default) or off: goim's
+#                    workers write each socket with send()
 #   BENCH_NOTE       a sentence on the conditions (e.g. what else ran),
 #                    printed at the top of the report
 #   BENCH_PART       all (default); local: every run but the cluster's,
@@ -85,6 +87,12 @@ only=${BENCH_ONLY:-}
 part=${BENCH_PART:-all}
 key_rate=${BENCH_KEY_RATE:-10000}
 recover_size=${BENCH_RECOVER_SIZE:-1024}
+io_uring=${BENCH_IO_URING:-on}
+case "$io_uring" in
+    on|off) ;;
+    *) echo "bench: BENCH_IO_URING is on or off" >&2; exit 2 ;;
+esac
+export BENCH_IO_URING=$io_uring
 history=""         # goim_history of the next run: "size=64", "" (off)
 events=""          # more lines for the next run's events {}
 
@@ -199,6 +207,7 @@ render() {     # render TEMPLATE DIR WORKERS FLUSH
         -e "s|@NCHAN_MODULE@|$nchan_module|" \
         -e "s|@WORKERS@|$3|" \
         -e "s|@FLUSH@|$4|" \
+        -e "s|@IO_URING@|$io_uring|" \
         -e "s|@HISTORY@|$hline|" \
         -e "s|@EVENTS@|$events|" \
         -e "s|@TCP_PORT@|$tcp_port|" \

@@ -16,7 +16,11 @@
  *   fan-out   the wall time of one such round: one message to all N
  *             sockets, the writers in parallel (min, p50, p99, max);
  *   writev k  one writev() of k messages of --size bytes to each socket:
- *             CPU per call and per message, for each k of --batches.
+ *             CPU per call and per message, for each k of --batches;
+ *   io_uring  one send of --size bytes to each socket, the sends of 512
+ *             sockets made by one io_uring_enter() (MSG_DONTWAIT), as a
+ *             server that batches its system calls writes: CPU and wall
+ *             time per send.
  *
  * The connections are first warmed up past TCP's initial quick ACKs.
  * Each test runs with a quiet reader: it sleeps on a pipe while the
@@ -37,6 +41,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -59,6 +64,11 @@
 #define GF_FD_RESERVE    32
 #define GF_MAX_WRITERS   16
 #define GF_WARMUP        24       /* rounds: past TCP's 16 quick ACKs */
+#define GF_URING_SLICE   512      /* sends per io_uring_enter() */
+
+/* what a writer is asked to write to each socket in a round */
+#define GF_ROUND_EXIT    -1
+#define GF_ROUND_URING   -2       /* one send, through io_uring */
 
 
 typedef struct {
@@ -423,21 +433,124 @@ gf_write_all(int fd, struct iovec *iov, int niov)
 
 
 /*
+ * The io_uring round of a writer: the sends of GF_URING_SLICE sockets
+ * in one call; a send that comes back short (a full buffer) is finished
+ * with a blocking write, as the other rounds do.
+ */
+
+static void
+gf_uring_round(struct io_uring *ring, long lo, long hi)
+{
+    int                   res;
+    long                  i, j, m;
+    unsigned              head, seen;
+    struct iovec          iov;
+    struct io_uring_sqe  *sqe;
+    struct io_uring_cqe  *cqe;
+
+    for (i = lo; i < hi; i += m) {
+        m = (hi - i < GF_URING_SLICE) ? hi - i : GF_URING_SLICE;
+
+        for (j = 0; j < m; j++) {
+            sqe = io_uring_get_sqe(ring);
+            io_uring_prep_send(sqe, gf_fds[i + j], gf_msgs, (size_t) gf_size,
+                               MSG_DONTWAIT|MSG_NOSIGNAL);
+            io_uring_sqe_set_data64(sqe, (uint64_t) (i + j));
+        }
+
+        for (seen = 0; seen < m; ) {
+            res = io_uring_submit_and_wait(ring, (unsigned) (m - seen));
+
+            if (res < 0 && res != -EINTR) {
+                errno = -res;
+                gf_die("io_uring_submit_and_wait");
+            }
+
+            j = 0;
+
+            io_uring_for_each_cqe(ring, head, cqe) {
+                res = cqe->res > 0 ? cqe->res : 0;
+                gf_written += (uint64_t) res;
+
+                if (res < gf_size) {
+                    iov.iov_base = gf_msgs + res;
+                    iov.iov_len = (size_t) (gf_size - res);
+                    gf_write_all(gf_fds[io_uring_cqe_get_data64(cqe)],
+                                 &iov, 1);
+                }
+
+                j++;
+            }
+
+            io_uring_cq_advance(ring, (unsigned) j);
+            seen += (unsigned) j;
+        }
+    }
+}
+
+
+/* a write() (k == 0) or writev() of k messages to each of [lo, hi) */
+
+static void
+gf_write_round(long lo, long hi, long k)
+{
+    long          i, j, niov;
+    ssize_t       n;
+    struct iovec  iov[GF_MAX_K];
+
+    niov = k ? k : 1;
+
+    for (i = lo; i < hi; i++) {
+        if (k == 0) {
+            n = write(gf_fds[i], gf_msgs, (size_t) gf_size);
+
+            if (n == gf_size) {
+                gf_written += (uint64_t) n;
+                continue;
+            }
+
+            /* rare: EINTR or a short write, finish it the slow way */
+            if (n > 0) {
+                gf_written += (uint64_t) n;
+            } else {
+                n = 0;
+            }
+
+            iov[0].iov_base = gf_msgs + n;
+            iov[0].iov_len = (size_t) (gf_size - n);
+            gf_write_all(gf_fds[i], iov, 1);
+            continue;
+        }
+
+        for (j = 0; j < niov; j++) {
+            iov[j].iov_base = gf_msgs + j * gf_size;
+            iov[j].iov_len = (size_t) gf_size;
+        }
+
+        gf_write_all(gf_fds[i], iov, (int) niov);
+    }
+}
+
+
+/*
  * A writer process: its slice [lo, hi) of the sockets.  For each k read
  * from the parent, one round: one call per socket with k messages
- * (k == 0: a plain write() of one message), answered with the round's
- * CPU and bytes.
+ * (k == 0: a plain write() of one message; GF_ROUND_URING: one send
+ * through io_uring), answered with the round's CPU and bytes.
  */
 
 static void
 gf_writer(long lo, long hi, int from_parent, int to_parent)
 {
-    long          i, j, k, niov;
-    double        c0;
-    ssize_t       n;
-    uint64_t      w0;
-    gf_round_t    ans;
-    struct iovec  iov[GF_MAX_K];
+    int               ring_up, rc;
+    long              k;
+    double            c0;
+    ssize_t           n;
+    uint64_t          w0;
+    gf_round_t        ans;
+    struct io_uring   ring;
+
+    ring_up = 0;
 
     for ( ;; ) {
         n = read(from_parent, &k, sizeof(k));
@@ -446,42 +559,31 @@ gf_writer(long lo, long hi, int from_parent, int to_parent)
             continue;
         }
 
-        if (n != (ssize_t) sizeof(k) || k < 0) {
+        if (n != (ssize_t) sizeof(k) || k == GF_ROUND_EXIT
+            || k < GF_ROUND_URING)
+        {
             exit(0);
         }
 
-        niov = k ? k : 1;
+        if (k == GF_ROUND_URING && !ring_up) {
+            rc = io_uring_queue_init(GF_URING_SLICE, &ring, 0);
+
+            if (rc < 0) {
+                errno = -rc;
+                gf_die("io_uring_queue_init");
+            }
+
+            ring_up = 1;
+        }
+
         w0 = gf_written;
         c0 = gf_now(CLOCK_PROCESS_CPUTIME_ID);
 
-        for (i = lo; i < hi; i++) {
-            if (k == 0) {
-                n = write(gf_fds[i], gf_msgs, (size_t) gf_size);
+        if (k == GF_ROUND_URING) {
+            gf_uring_round(&ring, lo, hi);
 
-                if (n == gf_size) {
-                    gf_written += (uint64_t) n;
-                    continue;
-                }
-
-                /* rare: EINTR or a short write, finish it the slow way */
-                if (n > 0) {
-                    gf_written += (uint64_t) n;
-                } else {
-                    n = 0;
-                }
-
-                iov[0].iov_base = gf_msgs + n;
-                iov[0].iov_len = (size_t) (gf_size - n);
-                gf_write_all(gf_fds[i], iov, 1);
-                continue;
-            }
-
-            for (j = 0; j < niov; j++) {
-                iov[j].iov_base = gf_msgs + j * gf_size;
-                iov[j].iov_len = (size_t) gf_size;
-            }
-
-            gf_write_all(gf_fds[i], iov, (int) niov);
+        } else {
+            gf_write_round(lo, hi, k);
         }
 
         ans.cpu_s = gf_now(CLOCK_PROCESS_CPUTIME_ID) - c0;
@@ -537,7 +639,7 @@ gf_stop_writers(void)
     long  w, k;
     int   status;
 
-    k = -1;
+    k = GF_ROUND_EXIT;
 
     for (w = 0; w < gf_nwriters; w++) {
         (void) write(gf_writers[w].to, &k, sizeof(k));
@@ -553,7 +655,8 @@ gf_stop_writers(void)
 
 /*
  * One test: --rounds rounds, every writer writing k messages (k == 0: a
- * plain write()) to each of its sockets, with the reader quiet (drained
+ * plain write(), GF_ROUND_URING: a send through io_uring) to each of
+ * its sockets, with the reader quiet (drained
  * after each round, outside the measurement) or active.  Returns the
  * writers' CPU and the wall time summed over the rounds; round_wall[]
  * gets each round's wall time, from the parent's go to the last
@@ -673,7 +776,7 @@ main(int argc, char **argv)
     long                k, b, accepted, save;
     char               *msgs, ack;
     pid_t               pid;
-    double              qcpu, qwall, acpu, awall, vcpu, vwall;
+    double              qcpu, qwall, acpu, awall, vcpu, vwall, ucpu, uwall;
     double              t0, cpu0, *qrounds, *arounds;
     socklen_t           slen;
     struct rlimit       rl;
@@ -849,6 +952,7 @@ main(int argc, char **argv)
 
     gf_run(0, 0, &qcpu, &qwall, qrounds);
     gf_run(0, 1, &acpu, &awall, arounds);
+    gf_run(GF_ROUND_URING, 0, &ucpu, &uwall, NULL);
 
     for (b = 0; b < gf_nbatches; b++) {
         gf_run(gf_batches[b], 0, &vcpu, &vwall, NULL);
@@ -856,7 +960,7 @@ main(int argc, char **argv)
         vwall_s[b] = vwall;
     }
 
-    cpu0 = qcpu + acpu;
+    cpu0 = qcpu + acpu + ucpu;
 
     for (b = 0; b < gf_nbatches; b++) {
         cpu0 += vcpu_s[b];
@@ -898,12 +1002,20 @@ main(int argc, char **argv)
 
     printf("\"active\":{\"write_cpu_us\":%.3f,\"write_wall_us\":%.3f,"
            "\"fanout_ms_min\":%.3f,\"fanout_ms_p50\":%.3f,"
-           "\"fanout_ms_p99\":%.3f,\"fanout_ms_max\":%.3f},\"writev\":[",
+           "\"fanout_ms_p99\":%.3f,\"fanout_ms_max\":%.3f},",
            acpu * 1e6 / (double) (gf_rounds * gf_pairs),
            awall * 1e6 / (double) (gf_rounds * gf_pairs),
            arounds[0] * 1e3, gf_pct(arounds, gf_rounds, 0.5) * 1e3,
            gf_pct(arounds, gf_rounds, 0.99) * 1e3,
            arounds[gf_rounds - 1] * 1e3);
+
+    printf("\"io_uring\":{\"slice\":%d,\"write_cpu_us\":%.3f,"
+           "\"write_wall_us\":%.3f},",
+           GF_URING_SLICE,
+           ucpu * 1e6 / (double) (gf_rounds * gf_pairs),
+           uwall * 1e6 / (double) (gf_rounds * gf_pairs));
+
+    printf("\"writev\":[");
 
     for (b = 0; b < gf_nbatches; b++) {
         k = gf_batches[b];
