@@ -4,7 +4,8 @@
  * is set up.  Reads into the worker's scratch buffer and keeps only an
  * incomplete packet between reads, handing the bytes to its transport
  * and each packet to the comet; queues shared messages and writes them
- * with one writev per event-loop turn.
+ * once per event-loop turn, a slice of sockets per io_uring call
+ * (ngx_goim_uring.c) or one send() or writev() each.
  */
 
 
