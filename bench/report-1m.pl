@@ -72,7 +72,7 @@ my $date = sprintf("%04d-%02d-%02d %02d:%02d UTC", $t[5] + 1900, $t[4] + 1,
 my @pushes;
 for (split /\n/, slurp("$out/pushes.txt")) {
     my ($seq, $mode, $want, $w, $t_all, $cpu, $bcpu, $peak, $rc, $drop,
-        $busy, $sleeps, $preempted) = split;
+        $busy, $sleeps, $preempted, $stopped, $t_first) = split;
     my $pub = load("$out/pub$seq.json");
     my ($del, $first, $last) = (0, undef, undef);
     for my $j ($r{tcp}, $r{ws}, $pub) {
@@ -93,6 +93,8 @@ for (split /\n/, slurp("$out/pushes.txt")) {
                     dropped => $drop, delivered => $del, first => $first,
                     sleeps => $sleeps // "-", preempted => $preempted // "-",
                     last => $last, sent => $pub->{sent} // 0,
+                    stopped => ($stopped // "no") eq "stopped",
+                    t_first => $t_first // "-",
                     cmd => slurp("$out/pub$seq.cmd") };
 }
 
@@ -245,7 +247,8 @@ my $cpu_push = cpu_window("push0", "push1");
 
 # --- the verdict ----------------------------------------------------------------
 
-my $pushes_ok = $e{PUSHED} eq "yes" && @pushes == $e{PUSHES} + 1;
+my $pushes_ok = $e{PUSHED} eq "yes"
+    && @pushes == $e{PUSHES} + 1 + (($e{STOPPED_PUSH} // "no") eq "yes");
 for my $p (@pushes) {
     $pushes_ok = 0 unless $p->{sent} == 1 && $p->{delivered} == $p->{want}
                           && $p->{dropped} == 0;
@@ -321,6 +324,14 @@ Reading the figures:
   them (publish to read, the clients' clocks are the publisher's): the
   last one is when every client had it. Room pushes wait for
   `goim_room_flush` (100 ms) first; push/all does not.
+- **Clients stopped**: the last room push is made with the idle
+  clients stopped (SIGSTOP) until nginx has written it to every socket,
+  and its fan-out is nginx's own: from the last status poll that saw
+  none of it written to the first that saw all of it (so up to 0.25 s
+  too long). Clients on other machines take no CPU from the server;
+  here they share its 2 cores, and in the other pushes their reads
+  take about as much CPU as nginx's writes. They read the push once
+  continued, and it counts as delivered like the others.
 - **The floor** is goim-floor's CPU per write() on 10,000 loopback
   pairs (a quiet reader) in the same run: a push to N cannot take less
   than that x N / cores of CPU on this machine, with nothing for the
@@ -365,6 +376,7 @@ $s .= "    BENCH_1M_CLIENTS=$e{CLIENTS}"
     . (($e{SCHED_SET} // "") ne "" ? " BENCH_1M_CLIENT_SCHED=$e{SCHED_SET}" : "")
     . (($e{PAUSE_SET} // "") ne "" ? " BENCH_1M_READ_PAUSE=$e{PAUSE_SET}" : "")
     . (($e{IO_URING_SET} // "") ne "" ? " BENCH_1M_IO_URING=$e{IO_URING_SET}" : "")
+    . (($e{STOPPED_PUSH_SET} // "") ne "" ? " BENCH_1M_STOPPED_PUSH=$e{STOPPED_PUSH_SET}" : "")
     . " make bench-1m    # sh bench/run-1m.sh\n";
 $s .= "    $e{CMD_FLOOR}\n";
 $s .= "    $_\n" for ($e{CMD_TCP}, $e{CMD_WS});
@@ -372,6 +384,8 @@ $s .= "    # once goim_online summed to $e{CLIENTS}, one at a time:\n";
 my %cmd_seen;
 for my $p (@pushes) {
     (my $c = $p->{cmd}) =~ s/\s+$//;
+    $s .= "    # the idle runs stopped (kill -STOP) until all written, then -CONT:\n"
+        if $p->{stopped};
     $s .= "    $c\n";
 }
 $s .= "    # then SIGINT to the two --idle runs: they report what they received\n";
@@ -438,10 +452,19 @@ for my $p (@pushes) {
     my $floor_ms = defined $wus ? $wus * $p->{want} / $e{CORES} / 1000 : undef;
     my $n_ms = defined $nus ? $nus * $p->{want} / $e{CORES} / 1000 : undef;
     my $label = $p->{mode} eq "all" ? "push/all" : "room push";
+    $label .= ", clients stopped" if $p->{stopped};
     $s .= "| $label seq $p->{seq}: delivered | **" . int_sep($p->{delivered}) . " of " . int_sep($p->{want}) . sprintf(" = %.4f", $p->{want} ? $p->{delivered} / $p->{want} : 0) . "**, API " . ($p->{sent} ? "code 0" : "failed") . ", dropped $p->{dropped} |\n";
-    $s .= "| $label seq $p->{seq}: fan-out | " . (defined $p->{last} ? sprintf("first %.0f ms, **last %.0f ms**", $p->{first}, $p->{last}) : "n/a")
-        . (defined $floor_ms && defined $p->{last} ? sprintf(" = %.1f x the floor (%.0f ms)", $p->{last} / $floor_ms, $floor_ms) : "")
-        . (defined $n_ms && defined $p->{last} ? sprintf(", %.1f x the floor with as many pairs (%.0f ms)", $p->{last} / $n_ms, $n_ms) : "")
+    # with the clients stopped, the fan-out is nginx's: from the poll
+    # before its first write to the one that saw every socket written
+    my $fan = $p->{stopped}
+        ? ($p->{t_all} ne "-" && $p->{t_first} ne "-" ? ($p->{t_all} - $p->{t_first}) * 1000 : undef)
+        : $p->{last};
+    $s .= "| $label seq $p->{seq}: fan-out | "
+        . ($p->{stopped}
+           ? (defined $fan ? sprintf("nginx wrote it to every socket within **%.0f ms** (polls 0.25 s apart: none written at %.2f s, all at %.2f s after the publisher started), the clients stopped meanwhile; they read it once continued (last delivery %s ms)", $fan, $p->{t_first}, $p->{t_all}, defined $p->{last} ? sprintf("%.0f", $p->{last}) : "n/a") : "n/a")
+           : (defined $fan ? sprintf("first %.0f ms, **last %.0f ms**", $p->{first}, $fan) : "n/a"))
+        . (defined $floor_ms && defined $fan ? sprintf(" = %.1f x the floor (%.0f ms)", $fan / $floor_ms, $floor_ms) : "")
+        . (defined $n_ms && defined $fan ? sprintf(", %.1f x the floor with as many pairs (%.0f ms)", $fan / $n_ms, $n_ms) : "")
         . "; all written (goim_status, 0.25 s polls) " . ($p->{t_all} ne "-" ? "$p->{t_all} s after the publisher started" : "never")
         . sprintf("; nginx CPU %.2f s = %.1f µs per message", $p->{cpu} / 100, $p->{written} ? $p->{cpu} * 1e4 / $p->{written} : 0)
         . (defined $per_send && $p->{written} ? sprintf(" (%.2f x %s)", $p->{cpu} * 1e4 / $p->{written} / $per_send->[0], $per_send->[1]) : "")

@@ -55,6 +55,10 @@
 #      each is a short goim-bench publisher run (one more client, in the
 #      room) with its own seq; the idle runs count each seq's deliveries
 #      and the first and last latency (publish to the client's read);
+#      then, unless BENCH_1M_STOPPED_PUSH=no, one more room push with
+#      the idle clients stopped (SIGSTOP) until nginx wrote it to every
+#      socket, as clients on other machines take no CPU from the
+#      server: the server's own fan-out; they read it once continued;
 #   6. nginx -s reload if the registry's slots allow 2 x W: the old
 #      workers drain (goim_shutdown_drain N / 5,000 s, 30 s at least),
 #      the clients reconnect to the new ones; the wait allows the drain
@@ -78,6 +82,8 @@
 #                        small: tcp_rmem/tcp_wmem "4096 4096 <max>" in the
 #                        namespace and --sockbuf 4096 on the clients
 #   BENCH_1M_PUSHES      room pushes, one at a time (3)
+#   BENCH_1M_STOPPED_PUSH  yes (a last room push with the idle clients
+#                        stopped while nginx writes it), no
 #   BENCH_1M_IDLE        seconds of heartbeats only (20)
 #   BENCH_1M_HEARTBEAT   the clients' heartbeat interval in s (240)
 #   BENCH_1M_RELOAD      auto (when the slots allow), no
@@ -193,6 +199,7 @@ rate=${BENCH_1M_RATE:-12000}
 pending=${BENCH_1M_PENDING:-2000}
 bufs=${BENCH_1M_BUFS:-default}
 pushes=${BENCH_1M_PUSHES:-3}
+stopped_push=${BENCH_1M_STOPPED_PUSH:-yes}
 idle=${BENCH_1M_IDLE:-20}
 heartbeat=${BENCH_1M_HEARTBEAT:-240}
 reload=${BENCH_1M_RELOAD:-auto}
@@ -249,6 +256,10 @@ log() {
 
 
 cleanup() {
+    # clients stopped for a push take signals once continued
+    for p in ${pid_tcp:-} ${pid_ws:-}; do
+        kill -CONT "$p" $(children "$p") 2>/dev/null
+    done
     stop_pid "$pid_pub"
     stop_pid "$pid_tcp"
     stop_pid "$pid_ws"
@@ -287,6 +298,10 @@ esac
 case "$io_uring" in
     on|off) ;;
     *) die "BENCH_1M_IO_URING is on or off" ;;
+esac
+case "$stopped_push" in
+    yes|no) ;;
+    *) die "BENCH_1M_STOPPED_PUSH is yes or no" ;;
 esac
 case "$read_pause" in
     ''|*[!0-9]*) die "BENCH_1M_READ_PAUSE is ms, 0 to 999" ;;
@@ -671,15 +686,17 @@ fi
 
 # --- 5. pushes, one at a time -------------------------------------------------------------
 
-# pub_run SEQ MODE: one push (seq SEQ) from a one-client publisher run,
-# then wait until nginx wrote it to every member (or 90 s)
+# pub_run SEQ MODE [stopped]: one push (seq SEQ) from a one-client
+# publisher run, then wait until nginx wrote it to every member (or 90
+# s); "stopped": the idle clients are stopped (SIGSTOP) until then
 : >"$out/pushes.txt"
 pub_run() {
-    local seq mode cmd w0 want w t0 c0 b0 u0 t_all cpu tcpm peak
-    local sl0 pr0 sl pr
+    local seq mode stopped cmd w0 want w t0 c0 b0 u0 t_all t_first cpu
+    local tcpm peak sl0 pr0 sl pr prev_poll
 
     seq=$1
     mode=$2
+    stopped=${3:-no}
     cmd="$bench --transport tcp --server 127.0.0.1:$tcp_port --clients 1 --id-base $clients --rooms 1 --push-mode $mode --push-rate 1 --duration 1 --settle 0 --drain 120 --seq-base $seq --api 127.0.0.1:$api_port"
     echo "$cmd" >"$out/pub$seq.cmd"
 
@@ -696,6 +713,7 @@ pub_run() {
     sl0=$(switches voluntary_ctxt_switches $(bench_pids))
     pr0=$(switches nonvoluntary_ctxt_switches $(nginx_pids))
     peak=$(tcp_mem_pages)
+    [ "$stopped" = stopped ] && kill -STOP $(bench_pids) 2>/dev/null
     t0=$(now)
     $cmd >"$out/pub$seq.json" 2>"$out/pub$seq.log" &
     pid_pub=$!
@@ -705,6 +723,8 @@ pub_run() {
             -- sleep "$BENCH_1M_PERF" >/dev/null 2>&1 &
     fi
     t_all=""
+    t_first=""
+    prev_poll=0
     : >"$out/fanout$seq.txt"
     while :; do
         sleep 0.25
@@ -713,6 +733,9 @@ pub_run() {
         tcpm=$(tcp_mem_pages)
         [ "$tcpm" -gt "$peak" ] && peak=$tcpm
         echo "$(since "$t0") $w $tcpm" >>"$out/fanout$seq.txt"
+        # the poll before nginx's first write for the push
+        [ -z "$t_first" ] && [ "$w" -gt 0 ] && t_first=$prev_poll
+        prev_poll=$(since "$t0")
         if [ $w -ge $want ]; then
             t_all=$(since "$t0")
             sl=$(( $(switches voluntary_ctxt_switches $(bench_pids)) - sl0 ))
@@ -743,12 +766,13 @@ pub_run() {
             break
         fi
     done
+    [ "$stopped" = stopped ] && kill -CONT $(bench_pids) 2>/dev/null
     wait "$pid_pub"
     rc=$?
     pid_pub=""
     status "post$seq"
     d1=$(metric "post$seq" 'goim_dropped_total{')
-    echo "$seq $mode $want $w ${t_all:--} $cpu $bcpu $peak $rc $((d1 - d0)) $busy ${sl:--} ${pr:--}" \
+    echo "$seq $mode $want $w ${t_all:--} $cpu $bcpu $peak $rc $((d1 - d0)) $busy ${sl:--} ${pr:--} $stopped ${t_first:--}" \
         >>"$out/pushes.txt"
     log "push $seq ($mode): written $w of $want" \
         "${t_all:+in $t_all s after the publisher started}," \
@@ -771,6 +795,11 @@ if [ "$all_online" = true ]; then
             i=$((i + 1))
         done
         pub_run $((pushes + 1)) all
+        if [ "$stopped_push" = yes ]; then
+            pub_run $((pushes + 2)) room stopped
+            # the clients read what waited for them
+            sleep 5
+        fi
     else
         log "pushes skipped: MemAvailable $((avail / 1024)) MB leaves" \
             "less than $reserve_gb GiB when each socket holds a message"
@@ -940,7 +969,7 @@ export B_STARTED=$started B_CLIENTS=$clients B_WORKERS=$workers \
     B_AUTH_FAILED=$auth_failed B_REFUSED=$refused B_T_STOP=$t_stop \
     B_ALIVE=$alive B_LOST=$lost B_SIGNALS=$signals B_ALERTS=$alerts \
     B_ERRORS=$errors B_OVF=$ovf B_RC_TCP=$rc_tcp B_RC_WS=$rc_ws \
-    B_DRAIN=$drain_s B_HEARTBEAT=$heartbeat B_WORKERS_SET=${BENCH_1M_WORKERS:-} B_RELOAD_SET=${BENCH_1M_RELOAD:-} B_FLOOR_N_SET=${BENCH_1M_FLOOR_N:-} B_SCHED_SET=${BENCH_1M_CLIENT_SCHED:-} B_PAUSE_SET=${BENCH_1M_READ_PAUSE:-} B_IO_URING=$io_uring B_IO_URING_SET=${BENCH_1M_IO_URING:-} B_CLIENT_SCHED=$client_sched B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
+    B_DRAIN=$drain_s B_HEARTBEAT=$heartbeat B_WORKERS_SET=${BENCH_1M_WORKERS:-} B_RELOAD_SET=${BENCH_1M_RELOAD:-} B_FLOOR_N_SET=${BENCH_1M_FLOOR_N:-} B_SCHED_SET=${BENCH_1M_CLIENT_SCHED:-} B_PAUSE_SET=${BENCH_1M_READ_PAUSE:-} B_IO_URING=$io_uring B_IO_URING_SET=${BENCH_1M_IO_URING:-} B_STOPPED_PUSH=$stopped_push B_STOPPED_PUSH_SET=${BENCH_1M_STOPPED_PUSH:-} B_CLIENT_SCHED=$client_sched B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
     B_CMD_TCP="$cmd_tcp" B_CMD_WS="$cmd_ws" B_CMD_FLOOR="$cmd_floor" \
     B_CMD_FLOOR_N="$cmd_floor_n" \
     B_KERNEL_SETTINGS="$kernel_settings" \
