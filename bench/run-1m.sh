@@ -110,8 +110,11 @@
 #                        (2 per client, a power of two, when the host's
 #                        table is smaller), 0 (share the host's), or N
 #   BENCH_1M_PERF        S: perf record -g of the nginx workers for the
-#                        first S s of the first push, into
+#                        first S s of a push, into
 #                        build/bench1m/perf.data (off)
+#   BENCH_1M_PERF_SEQ    which push BENCH_1M_PERF records: 1 (the
+#                        default) to 5; 5 is the push with the clients
+#                        stopped (BENCH_1M_STOPPED_PUSH), nginx alone
 #   BENCH_1M_PERF_AT     N: the same while connecting, once N are online,
 #                        into build/bench1m/perf-connect.data
 #   NGINX                nginx binary (nginx)
@@ -717,7 +720,8 @@ pub_run() {
     t0=$(now)
     $cmd >"$out/pub$seq.json" 2>"$out/pub$seq.log" &
     pid_pub=$!
-    if [ "$seq" = 1 ] && [ -n "${BENCH_1M_PERF:-}" ]; then
+    if [ "$seq" = "${BENCH_1M_PERF_SEQ:-1}" ] && [ -n "${BENCH_1M_PERF:-}" ]
+    then
         perf record -q -F 499 -g -o "$out/perf.data" \
             -p "$(echo $(children "$master") | tr ' ' ,)" \
             -- sleep "$BENCH_1M_PERF" >/dev/null 2>&1 &
