@@ -13,11 +13,24 @@
 # all of them were running at once (from the last start to the first
 # end, their setups included).
 #
+# Then, once every instance has measured, they all write one message to
+# each of their sockets at the same moment (goim-floor --sync), first
+# with write(), then through io_uring, their readers quiet as stopped
+# clients: the floor's own fan-out to N sockets with k processes on the
+# machine's cores, its other users (an outside monitor here) included.
+# sync_write_ms and sync_uring_ms are from the first instance's start
+# to the last one's end; the "floor / cores" figure is the same work
+# with the cores to itself. These rounds come after a pause, as a push
+# does: sync_write_cpu_us and sync_uring_cpu_us, the CPU per send then,
+# include the readers' immediate ACKs (TCP's quick ACK after an idle
+# spell), which the tests' rounds, 10 ms apart, do not see.
+#
 # Writes one JSON line to OUT (stdout): pairs, instances, write_cpu_us
 # (quiet reader, the mean over instances), active_write_cpu_us (the
 # reader drains meanwhile), uring_write_cpu_us (a send through io_uring,
 # 512 a call, quiet reader), active_fanout_ms_p50 (the median over
-# instances of one round of their share), overlap_s, elapsed_s, ok.
+# instances of one round of their share), sync_write_ms, sync_uring_ms,
+# sync_write_cpu_us, sync_uring_cpu_us, overlap_s, elapsed_s, ok.
 # Run it in the namespace bench-1m makes (or on loopback with the port
 # range for N / 19,000 x 19,000 connects per listener).
 
@@ -33,23 +46,42 @@ trap 'rm -rf "$dir"' EXIT
 k=$(( (n + per - 1) / per ))
 pairs=$(( (n + k - 1) / k ))
 
+mkdir "$dir/sync" || exit 2
 i=0
 pids=""
 t0=$(date +%s.%N)
 while [ $i -lt $k ]; do
     ( s=$(date +%s.%N)
       "$floor" --pairs "$pairs" --size 64 --rounds 10 --batches 1 \
-          --writers 1 >"$dir/$i.json" 2>"$dir/$i.log"
+          --writers 1 --sync "$dir/sync" >"$dir/$i.json" 2>"$dir/$i.log"
       echo "$s $(date +%s.%N) $?" >"$dir/$i.t" ) &
     pids="$pids $!"
     i=$((i + 1))
 done
+
+# sync_go STEP: once every live instance is ready for STEP, start them
+sync_go() {
+    while :; do
+        ready=$(ls "$dir/sync" | grep -c "^ready$1\\.")
+        live=0
+        for p in $pids; do
+            kill -0 "$p" 2>/dev/null && live=$((live + 1))
+        done
+        [ "$ready" -ge "$live" ] && break
+        sleep 0.2
+    done
+    # the instances' pids, from their files: one kill for all of them
+    kill -USR1 $(ls "$dir/sync" | sed -n "s/^ready$1\\.//p") 2>/dev/null
+}
+
+sync_go 1
+sync_go 2
 wait $pids
 t1=$(date +%s.%N)
 
 perl -MJSON::PP -e '
     my ($dir, $k, $pairs, $t0, $t1) = @ARGV;
-    my (@q, @a, @u, @f, $last_start, $first_end);
+    my (@q, @a, @u, @f, $last_start, $first_end, %sy);
     my $ok = 1;
     for my $i (0 .. $k - 1) {
         open my $fh, "<", "$dir/$i.json" or do { $ok = 0; next };
@@ -60,6 +92,15 @@ perl -MJSON::PP -e '
         push @a, $j->{active}{write_cpu_us};
         push @u, $j->{io_uring}{write_cpu_us} if $j->{io_uring};
         push @f, $j->{active}{fanout_ms_p50};
+        if (my $y = $j->{sync}) {
+            for my $r ("write", "uring") {
+                my ($b, $e) = ($y->{"${r}_start"}, $y->{"${r}_end"});
+                $sy{$r}{b} = $b if !defined $sy{$r}{b} || $b < $sy{$r}{b};
+                $sy{$r}{e} = $e if !defined $sy{$r}{e} || $e > $sy{$r}{e};
+                $sy{$r}{n}++;
+                $sy{$r}{cpu} += $y->{"${r}_cpu_us"};
+            }
+        }
         open my $t, "<", "$dir/$i.t" or do { $ok = 0; next };
         my ($s, $e) = split " ", scalar <$t>;
         $last_start = $s if !defined $last_start || $s > $last_start;
@@ -72,6 +113,14 @@ perl -MJSON::PP -e '
         write_cpu_us => mean(@q), active_write_cpu_us => mean(@a),
         uring_write_cpu_us => mean(@u),
         active_fanout_ms_p50 => @fs ? $fs[$#fs / 2] : undef,
+        sync_write_ms => ($sy{write}{n} // 0) == $k
+            ? ($sy{write}{e} - $sy{write}{b}) * 1e3 : undef,
+        sync_uring_ms => ($sy{uring}{n} // 0) == $k
+            ? ($sy{uring}{e} - $sy{uring}{b}) * 1e3 : undef,
+        sync_write_cpu_us => $sy{write}{n} ? $sy{write}{cpu} / $sy{write}{n}
+            : undef,
+        sync_uring_cpu_us => $sy{uring}{n} ? $sy{uring}{cpu} / $sy{uring}{n}
+            : undef,
         overlap_s => defined $first_end ? $first_end - $last_start : 0,
         elapsed_s => $t1 - $t0,
         ok => ($ok && @q == $k) ? JSON::PP::true : JSON::PP::false,

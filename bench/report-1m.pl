@@ -343,7 +343,15 @@ Reading the figures:
   after nginx stopped with as many loopback pairs open at once as there
   were connections, over N / 19,000 goim-floor processes (this
   machine's 20,000 open files per process): the kernel's cost per
-  write() with N sockets' state competing for the caches.
+  write() with N sockets' state competing for the caches. Its
+  instances then write one message to each of their sockets at one
+  moment, readers quiet: **the floor's own fan-out**, by as many
+  processes as nginx has workers, on the cores as the machine's other
+  users leave them. The push with the clients stopped is compared with
+  it too. Those rounds come a second after the last (as a push comes
+  after idle seconds): each reader's TCP then acknowledges at once
+  (quick ACK), and on loopback the writer's send carries the ACK's
+  cost, which the tests' rounds, 10 ms apart, do not see.
 EOF
 }
 
@@ -435,8 +443,18 @@ my $nus = $floor_n->{ok} ? $floor_n->{write_cpu_us} : undef;
 if (($e{CMD_FLOOR_N} // "") ne "") {
     $s .= "| the floor with " . int_sep($floor_n->{pairs} // 0) . " pairs open (bench/floor-n.sh, after nginx stopped) | "
         . (defined $nus ? sprintf("%.2f µs CPU per write() (%.2f with an active reader), %d goim-floor instances side by side for %.0f s (all running for %.0f s of it) → one push to %s: %.0f ms on %d cores", $nus, $floor_n->{active_write_cpu_us}, $floor_n->{instances}, $floor_n->{elapsed_s}, $floor_n->{overlap_s}, int_sep($n + 1), $nus * ($n + 1) / $e{CORES} / 1000, $e{CORES})
-              . (defined $floor_n->{uring_write_cpu_us} ? sprintf("; %.2f µs per send through io_uring, 512 a call → %.0f ms", $floor_n->{uring_write_cpu_us}, $floor_n->{uring_write_cpu_us} * ($n + 1) / $e{CORES} / 1000) : "") : "failed (floor-n.log)") . " |\n";
+              . (defined $floor_n->{uring_write_cpu_us} ? sprintf("; %.2f µs per send through io_uring, 512 a call → %.0f ms", $floor_n->{uring_write_cpu_us}, $floor_n->{uring_write_cpu_us} * ($n + 1) / $e{CORES} / 1000) : "")
+              . (defined $floor_n->{sync_write_ms} ? sprintf("; the floor's own fan-out, all %d instances at once after a pause, readers quiet: one write() to each of the %s sockets in **%.0f ms** (%.2f µs CPU per write()), one send through io_uring in %.0f ms (%.2f µs)", $floor_n->{instances}, int_sep($floor_n->{pairs}), $floor_n->{sync_write_ms}, $floor_n->{sync_write_cpu_us} // 0, $floor_n->{sync_uring_ms} // 0, $floor_n->{sync_uring_cpu_us} // 0) : "")
+            : "failed (floor-n.log)") . " |\n";
 }
+# the floor's own fan-out, scaled to a push's sockets
+my $sync_ms = $floor_n->{ok} && defined $floor_n->{sync_write_ms}
+    ? $floor_n->{sync_write_ms} / $floor_n->{pairs} : undef;
+my $sync_uring_ms = $floor_n->{ok} && defined $floor_n->{sync_uring_ms}
+    ? $floor_n->{sync_uring_ms} / $floor_n->{pairs} : undef;
+my $sync_cpu = !$floor_n->{ok} ? undef
+    : ($e{IO_URING} // "") eq "on" ? $floor_n->{sync_uring_cpu_us}
+    : $floor_n->{sync_write_cpu_us};
 # nginx's CPU per message against the kernel's per send as nginx makes
 # them (io_uring), with as many pairs when that was measured
 my $per_send;
@@ -465,9 +483,12 @@ for my $p (@pushes) {
            : (defined $fan ? sprintf("first %.0f ms, **last %.0f ms**", $p->{first}, $fan) : "n/a"))
         . (defined $floor_ms && defined $fan ? sprintf(" = %.1f x the floor (%.0f ms)", $fan / $floor_ms, $floor_ms) : "")
         . (defined $n_ms && defined $fan ? sprintf(", %.1f x the floor with as many pairs (%.0f ms)", $fan / $n_ms, $n_ms) : "")
+        . ($p->{stopped} && defined $sync_ms && defined $fan ? sprintf(", %.2f x the floor's own fan-out by write() (%.0f ms)", $fan / ($sync_ms * $p->{want}), $sync_ms * $p->{want})
+              . (defined $sync_uring_ms && $sync_uring_ms > 0 ? sprintf(", %.2f x by io_uring (%.0f ms)", $fan / ($sync_uring_ms * $p->{want}), $sync_uring_ms * $p->{want}) : "") : "")
         . "; all written (goim_status, 0.25 s polls) " . ($p->{t_all} ne "-" ? "$p->{t_all} s after the publisher started" : "never")
         . sprintf("; nginx CPU %.2f s = %.1f µs per message", $p->{cpu} / 100, $p->{written} ? $p->{cpu} * 1e4 / $p->{written} : 0)
         . (defined $per_send && $p->{written} ? sprintf(" (%.2f x %s)", $p->{cpu} * 1e4 / $p->{written} / $per_send->[0], $per_send->[1]) : "")
+        . ($p->{stopped} && $p->{written} && defined $sync_cpu && $sync_cpu > 0 ? sprintf(" (%.2f x the floor's own fan-out's %s after a pause, %.2f µs)", $p->{cpu} * 1e4 / $p->{written} / $sync_cpu, ($e{IO_URING} // "") eq "on" ? "io_uring send" : "write()", $sync_cpu) : "")
         . sprintf(", goim-bench %.2f s, other processes %.2f s", $p->{bcpu} / 100, ($p->{busy} - $p->{cpu} - $p->{bcpu}) / 100)
         . "; TCP buffers peak " . mb($p->{peak} * 4096)
         . ($p->{sleeps} ne "-" && $p->{written} ? sprintf("; the clients slept %.2f times per message, the workers were preempted %.2f times per 1,000", $p->{sleeps} / $p->{written}, $p->{preempted} * 1000 / $p->{written}) : "")

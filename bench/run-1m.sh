@@ -984,6 +984,9 @@ export B_STARTED=$started B_CLIENTS=$clients B_WORKERS=$workers \
     B_ELAPSED=$(( $(date +%s) - started )) \
     B_LOAD=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)
 
+# the report's inputs, to make it again from $out:
+# (. build/bench1m/report.env && perl bench/report-1m.pl)
+export -p | grep '^export B_' >"$out/report.env"
 perl bench/report-1m.pl >>"$results"
 rc=$?
 

@@ -21,6 +21,15 @@
  *             sockets made by one io_uring_enter() (MSG_DONTWAIT), as a
  *             server that batches its system calls writes: CPU and wall
  *             time per send.
+ *   sync      with --sync DIR, after the tests: one write() to each
+ *             socket, then one send through io_uring, each started at
+ *             one moment in every goim-floor given the same DIR
+ *             (bench/floor-n.sh runs one per 19,000 pairs): the wall
+ *             clock of the floor's own fan-out to all of their sockets,
+ *             with the machine's other users as they are.  Each
+ *             instance creates DIR/ready<step>.<pid> and waits for
+ *             SIGUSR1; the times are CLOCK_REALTIME, to compare across
+ *             processes.
  *
  * The connections are first warmed up past TCP's initial quick ACKs.
  * Each test runs with a quiet reader: it sleeps on a pipe while the
@@ -104,6 +113,7 @@ static char        *gf_msgs;
 
 static int      *gf_fds;
 static uint64_t  gf_written;
+static char     *gf_sync_dir;
 
 
 static void
@@ -117,6 +127,8 @@ gf_usage(void)
         "  --gap MS        pause between rounds (10)\n"
         "  --batches K,..  messages per writev() (1,4,16,64)\n"
         "  --writers W     writing processes, N/W sockets each (1)\n"
+        "  --sync DIR      then one round of each kind started by SIGUSR1,\n"
+        "                  announced in DIR (see bench/floor-n.sh)\n"
         "Writes one JSON line on stdout.\n");
 }
 
@@ -721,6 +733,87 @@ gf_run(long k, int active, double *cpu, double *wall, double *round_wall)
 }
 
 
+
+/*
+ * --sync: after a second's pause, announce that this instance is ready
+ * for step and wait for the go (SIGUSR1, blocked since the start so
+ * that none is lost).
+ */
+
+static void
+gf_sync_wait(int step)
+{
+    int       fd, sig;
+    char      path[4096];
+    sigset_t  set;
+    long      gap;
+
+    /* a push's pause: well past TCP's least retransmission timeout */
+    gap = gf_gap_ms;
+    gf_gap_ms = 1000;
+    gf_pause();
+    gf_gap_ms = gap;
+
+    (void) snprintf(path, sizeof(path), "%s/ready%d.%ld", gf_sync_dir, step,
+                    (long) getpid());
+
+    fd = open(path, O_WRONLY|O_CREAT|O_TRUNC, 0644);
+    if (fd == -1) {
+        gf_die(path);
+    }
+
+    close(fd);
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+
+    while (sigwait(&set, &sig) != 0) {
+        /* not interrupted in practice; retry if it is */
+    }
+}
+
+
+/*
+ * One round of k (0: write(), GF_ROUND_URING: io_uring) to every socket,
+ * the reader quiet as a stopped client: its start and end as the
+ * wall clock reads them, and the writers' CPU.  Unlike the tests'
+ * rounds, 10 ms apart, it comes after a pause of seconds, as a push
+ * does: each reader's TCP acknowledges the first segment after a pause
+ * at once (quick ACK), and on loopback the writer's send carries that.
+ */
+
+static void
+gf_sync_round(int step, long k, double *start, double *end, double *cpu)
+{
+    long        w;
+    gf_round_t  ans;
+
+    gf_sync_wait(step);
+
+    *start = gf_now(CLOCK_REALTIME);
+
+    for (w = 0; w < gf_nwriters; w++) {
+        if (write(gf_writers[w].to, &k, sizeof(k)) != (ssize_t) sizeof(k)) {
+            gf_die("a writer is gone");
+        }
+    }
+
+    for (w = 0; w < gf_nwriters; w++) {
+        if (read(gf_writers[w].from, &ans, sizeof(ans))
+            != (ssize_t) sizeof(ans))
+        {
+            gf_die("a writer is gone");
+        }
+
+        gf_written += ans.bytes;
+        *cpu += ans.cpu_s;
+    }
+
+    *end = gf_now(CLOCK_REALTIME);
+
+    gf_command('d');
+}
+
 static int
 gf_parse_batches(const char *s)
 {
@@ -778,6 +871,8 @@ main(int argc, char **argv)
     pid_t               pid;
     double              qcpu, qwall, acpu, awall, vcpu, vwall, ucpu, uwall;
     double              t0, cpu0, *qrounds, *arounds;
+    double              sw0, sw1, su0, su1, swcpu, sucpu;
+    sigset_t            usr1;
     socklen_t           slen;
     struct rlimit       rl;
     struct sockaddr_in  sin;
@@ -791,6 +886,7 @@ main(int argc, char **argv)
         { "gap",     required_argument, NULL, 'g' },
         { "batches", required_argument, NULL, 'b' },
         { "writers", required_argument, NULL, 'w' },
+        { "sync",    required_argument, NULL, 'S' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -818,6 +914,9 @@ main(int argc, char **argv)
             break;
         case 'w':
             gf_nwriters = gf_parse_long("writers", optarg, 1, GF_MAX_WRITERS);
+            break;
+        case 'S':
+            gf_sync_dir = optarg;
             break;
         case 'h':
             gf_usage();
@@ -847,6 +946,12 @@ main(int argc, char **argv)
             return 2;
         }
     }
+
+    /* --sync's go: blocked until waited for, inherited by the children */
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    (void) sigprocmask(SIG_BLOCK, &usr1, NULL);
+    sw0 = sw1 = su0 = su1 = swcpu = sucpu = 0;
 
     msgs = malloc((size_t) (GF_MAX_K * gf_size));
     gf_fds = calloc((size_t) gf_pairs, sizeof(int));
@@ -960,7 +1065,12 @@ main(int argc, char **argv)
         vwall_s[b] = vwall;
     }
 
-    cpu0 = qcpu + acpu + ucpu;
+    if (gf_sync_dir) {
+        gf_sync_round(1, 0, &sw0, &sw1, &swcpu);
+        gf_sync_round(2, GF_ROUND_URING, &su0, &su1, &sucpu);
+    }
+
+    cpu0 = qcpu + acpu + ucpu + swcpu + sucpu;
 
     for (b = 0; b < gf_nbatches; b++) {
         cpu0 += vcpu_s[b];
@@ -1014,6 +1124,14 @@ main(int argc, char **argv)
            GF_URING_SLICE,
            ucpu * 1e6 / (double) (gf_rounds * gf_pairs),
            uwall * 1e6 / (double) (gf_rounds * gf_pairs));
+
+    if (gf_sync_dir) {
+        printf("\"sync\":{\"write_start\":%.6f,\"write_end\":%.6f,"
+               "\"write_cpu_us\":%.3f,\"uring_start\":%.6f,"
+               "\"uring_end\":%.6f,\"uring_cpu_us\":%.3f},",
+               sw0, sw1, swcpu * 1e6 / (double) gf_pairs,
+               su0, su1, sucpu * 1e6 / (double) gf_pairs);
+    }
 
     printf("\"writev\":[");
 
