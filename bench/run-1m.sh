@@ -67,8 +67,10 @@
 #      error.log, nginx stopped gracefully (QUIT, as Debian's
 #      nginx.service does);
 #   8. the floor again with N pairs open at once (bench/floor-n.sh:
-#      N / 19,000 goim-floor instances side by side), unless
-#      BENCH_1M_FLOOR_N=no; stop everything, append the report.
+#      N / 19,000 goim-floor instances side by side, then one message
+#      from all of them to every socket at one moment: the floor's own
+#      fan-out), unless BENCH_1M_FLOOR_N=no; stop everything, append
+#      the report (its inputs in build/bench1m/report.env).
 #
 # Environment:
 #   BENCH_1M_CLIENTS     clients, half TCP half WS (1000000)
