@@ -23,14 +23,19 @@
 # with the cores to itself. These rounds come after a pause, as a push
 # does: sync_write_cpu_us and sync_uring_cpu_us, the CPU per send then,
 # include the readers' immediate ACKs (TCP's quick ACK after an idle
-# spell), which the tests' rounds, 10 ms apart, do not see.
+# spell), which the tests' rounds, 10 ms apart, do not see. The first
+# of the two rounds also grows the kernel's slab caches for a message
+# parked in every socket, as a push to stopped clients does, and the
+# second finds them grown: FLOOR_N_SYNC_FIRST=uring makes the io_uring
+# round go first (write by default); sync_first says which did.
 #
 # Writes one JSON line to OUT (stdout): pairs, instances, write_cpu_us
 # (quiet reader, the mean over instances), active_write_cpu_us (the
 # reader drains meanwhile), uring_write_cpu_us (a send through io_uring,
 # 512 a call, quiet reader), active_fanout_ms_p50 (the median over
 # instances of one round of their share), sync_write_ms, sync_uring_ms,
-# sync_write_cpu_us, sync_uring_cpu_us, overlap_s, elapsed_s, ok.
+# sync_write_cpu_us, sync_uring_cpu_us, sync_first, overlap_s,
+# elapsed_s, ok.
 # Run it in the namespace bench-1m makes (or on loopback with the port
 # range for N / 19,000 x 19,000 connects per listener).
 
@@ -40,6 +45,7 @@ n=${1:?usage: floor-n.sh N [OUT]}
 out=${2:-}
 floor=${FLOOR:-build/goim-floor}
 per=${FLOOR_N_PER:-19000}     # pairs per instance, at most
+first=${FLOOR_N_SYNC_FIRST:-write}  # the sync round that goes first
 dir=$(mktemp -d /tmp/floor-n.XXXXXX) || exit 2
 trap 'rm -rf "$dir"' EXIT
 
@@ -53,7 +59,8 @@ t0=$(date +%s.%N)
 while [ $i -lt $k ]; do
     ( s=$(date +%s.%N)
       "$floor" --pairs "$pairs" --size 64 --rounds 10 --batches 1 \
-          --writers 1 --sync "$dir/sync" >"$dir/$i.json" 2>"$dir/$i.log"
+          --writers 1 --sync "$dir/sync" --sync-first "$first" \
+          >"$dir/$i.json" 2>"$dir/$i.log"
       echo "$s $(date +%s.%N) $?" >"$dir/$i.t" ) &
     pids="$pids $!"
     i=$((i + 1))
@@ -93,6 +100,7 @@ perl -MJSON::PP -e '
         push @u, $j->{io_uring}{write_cpu_us} if $j->{io_uring};
         push @f, $j->{active}{fanout_ms_p50};
         if (my $y = $j->{sync}) {
+            $sy{first} = $y->{first};
             for my $r ("write", "uring") {
                 my ($b, $e) = ($y->{"${r}_start"}, $y->{"${r}_end"});
                 $sy{$r}{b} = $b if !defined $sy{$r}{b} || $b < $sy{$r}{b};
@@ -117,6 +125,7 @@ perl -MJSON::PP -e '
             ? ($sy{write}{e} - $sy{write}{b}) * 1e3 : undef,
         sync_uring_ms => ($sy{uring}{n} // 0) == $k
             ? ($sy{uring}{e} - $sy{uring}{b}) * 1e3 : undef,
+        sync_first => $sy{first},
         sync_write_cpu_us => $sy{write}{n} ? $sy{write}{cpu} / $sy{write}{n}
             : undef,
         sync_uring_cpu_us => $sy{uring}{n} ? $sy{uring}{cpu} / $sy{uring}{n}

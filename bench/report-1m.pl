@@ -351,7 +351,11 @@ Reading the figures:
   it too. Those rounds come a second after the last (as a push comes
   after idle seconds): each reader's TCP then acknowledges at once
   (quick ACK), and on loopback the writer's send carries the ACK's
-  cost, which the tests' rounds, 10 ms apart, do not see.
+  cost, which the tests' rounds, 10 ms apart, do not see. The first
+  of the two rounds grows the kernel's slab caches for a message
+  parked in every socket, as nginx's push to stopped clients did; the
+  second finds them grown. The kind nginx wrote with goes first (runs
+  before 2026-12-07 14:00 had write() first).
 EOF
 }
 
@@ -444,7 +448,7 @@ if (($e{CMD_FLOOR_N} // "") ne "") {
     $s .= "| the floor with " . int_sep($floor_n->{pairs} // 0) . " pairs open (bench/floor-n.sh, after nginx stopped) | "
         . (defined $nus ? sprintf("%.2f µs CPU per write() (%.2f with an active reader), %d goim-floor instances side by side for %.0f s (all running for %.0f s of it) → one push to %s: %.0f ms on %d cores", $nus, $floor_n->{active_write_cpu_us}, $floor_n->{instances}, $floor_n->{elapsed_s}, $floor_n->{overlap_s}, int_sep($n + 1), $nus * ($n + 1) / $e{CORES} / 1000, $e{CORES})
               . (defined $floor_n->{uring_write_cpu_us} ? sprintf("; %.2f µs per send through io_uring, 512 a call → %.0f ms", $floor_n->{uring_write_cpu_us}, $floor_n->{uring_write_cpu_us} * ($n + 1) / $e{CORES} / 1000) : "")
-              . (defined $floor_n->{sync_write_ms} ? sprintf("; the floor's own fan-out, all %d instances at once after a pause, readers quiet: one write() to each of the %s sockets in **%.0f ms** (%.2f µs CPU per write()), one send through io_uring in %.0f ms (%.2f µs)", $floor_n->{instances}, int_sep($floor_n->{pairs}), $floor_n->{sync_write_ms}, $floor_n->{sync_write_cpu_us} // 0, $floor_n->{sync_uring_ms} // 0, $floor_n->{sync_uring_cpu_us} // 0) : "")
+              . (defined $floor_n->{sync_write_ms} ? sprintf("; the floor's own fan-out, all %d instances at once after a pause, readers quiet: one write() to each of the %s sockets in **%.0f ms** (%.2f µs CPU per write()), one send through io_uring in %.0f ms (%.2f µs); the %s round first, into slab caches not yet grown for a message parked in every socket", $floor_n->{instances}, int_sep($floor_n->{pairs}), $floor_n->{sync_write_ms}, $floor_n->{sync_write_cpu_us} // 0, $floor_n->{sync_uring_ms} // 0, $floor_n->{sync_uring_cpu_us} // 0, ($floor_n->{sync_first} // "write") eq "uring" ? "io_uring" : "write()") : "")
             : "failed (floor-n.log)") . " |\n";
 }
 # the floor's own fan-out, scaled to a push's sockets

@@ -943,10 +943,15 @@ log "alive $alive, workers gone $lost, exited on signal $signals," \
 cmd_floor_n=""
 if [ "$floor_n" = yes ] && [ "${online_full:-0}" -gt 0 ]; then
     # as many pairs as were online, now that their memory is free
-    cmd_floor_n="sh bench/floor-n.sh $online_full"
+    # the sync round of the kind nginx wrote with goes first, into
+    # slab caches not yet grown, as nginx's push to stopped clients did
+    first=write
+    [ "$io_uring" = on ] && first=uring
+    cmd_floor_n="FLOOR_N_SYNC_FIRST=$first sh bench/floor-n.sh $online_full"
     log "$cmd_floor_n"
     t0=$(now)
-    FLOOR=$floor $cmd_floor_n "$out/floor-n.json" 2>"$out/floor-n.log" \
+    FLOOR=$floor FLOOR_N_SYNC_FIRST=$first sh bench/floor-n.sh \
+        "$online_full" "$out/floor-n.json" 2>"$out/floor-n.log" \
         || log "floor-n failed: $(tail -n 2 "$out/floor-n.log")"
     log "floor with $online_full pairs: $(cat "$out/floor-n.json" 2>/dev/null)" \
         "in $(since "$t0") s"

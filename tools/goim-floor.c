@@ -29,7 +29,9 @@
  *             with the machine's other users as they are.  Each
  *             instance creates DIR/ready<step>.<pid> and waits for
  *             SIGUSR1; the times are CLOCK_REALTIME, to compare across
- *             processes.
+ *             processes.  The first of the two rounds grows the slab
+ *             caches for a message parked in every socket; the second
+ *             finds them grown (--sync-first picks which goes first).
  *
  * The connections are first warmed up past TCP's initial quick ACKs.
  * Each test runs with a quiet reader: it sleeps on a pipe while the
@@ -114,6 +116,7 @@ static char        *gf_msgs;
 static int      *gf_fds;
 static uint64_t  gf_written;
 static char     *gf_sync_dir;
+static int       gf_sync_uring_first;
 
 
 static void
@@ -129,6 +132,8 @@ gf_usage(void)
         "  --writers W     writing processes, N/W sockets each (1)\n"
         "  --sync DIR      then one round of each kind started by SIGUSR1,\n"
         "                  announced in DIR (see bench/floor-n.sh)\n"
+        "  --sync-first K  write (default) or uring: the kind that goes\n"
+        "                  first, into slab caches not yet grown\n"
         "Writes one JSON line on stdout.\n");
 }
 
@@ -887,6 +892,7 @@ main(int argc, char **argv)
         { "batches", required_argument, NULL, 'b' },
         { "writers", required_argument, NULL, 'w' },
         { "sync",    required_argument, NULL, 'S' },
+        { "sync-first", required_argument, NULL, 'F' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -917,6 +923,15 @@ main(int argc, char **argv)
             break;
         case 'S':
             gf_sync_dir = optarg;
+            break;
+        case 'F':
+            if (strcmp(optarg, "write") != 0 && strcmp(optarg, "uring") != 0)
+            {
+                fprintf(stderr, "goim-floor: --sync-first takes write or "
+                        "uring\n");
+                return 2;
+            }
+            gf_sync_uring_first = (strcmp(optarg, "uring") == 0);
             break;
         case 'h':
             gf_usage();
@@ -1066,8 +1081,19 @@ main(int argc, char **argv)
     }
 
     if (gf_sync_dir) {
-        gf_sync_round(1, 0, &sw0, &sw1, &swcpu);
-        gf_sync_round(2, GF_ROUND_URING, &su0, &su1, &sucpu);
+        /*
+         * the first round parks a message in every socket and grows the
+         * slab caches for it, as a server's push to stopped clients
+         * does; the second finds them grown
+         */
+        if (gf_sync_uring_first) {
+            gf_sync_round(1, GF_ROUND_URING, &su0, &su1, &sucpu);
+            gf_sync_round(2, 0, &sw0, &sw1, &swcpu);
+
+        } else {
+            gf_sync_round(1, 0, &sw0, &sw1, &swcpu);
+            gf_sync_round(2, GF_ROUND_URING, &su0, &su1, &sucpu);
+        }
     }
 
     cpu0 = qcpu + acpu + ucpu + swcpu + sucpu;
@@ -1126,9 +1152,11 @@ main(int argc, char **argv)
            uwall * 1e6 / (double) (gf_rounds * gf_pairs));
 
     if (gf_sync_dir) {
-        printf("\"sync\":{\"write_start\":%.6f,\"write_end\":%.6f,"
+        printf("\"sync\":{\"first\":\"%s\",\"write_start\":%.6f,"
+               "\"write_end\":%.6f,"
                "\"write_cpu_us\":%.3f,\"uring_start\":%.6f,"
                "\"uring_end\":%.6f,\"uring_cpu_us\":%.3f},",
+               gf_sync_uring_first ? "uring" : "write",
                sw0, sw1, swcpu * 1e6 / (double) gf_pairs,
                su0, su1, sucpu * 1e6 / (double) gf_pairs);
     }
