@@ -13,9 +13,10 @@
 # all of them were running at once (from the last start to the first
 # end, their setups included).
 #
-# Then, once every instance has measured, they all write one message to
-# each of their sockets at the same moment (goim-floor --sync), first
-# with write(), then through io_uring, their readers quiet as stopped
+# Once every instance has connected and warmed up, before their tests,
+# they all write one message to each of their sockets at the same
+# moment (goim-floor --sync), once with write(), once through io_uring
+# (FLOOR_N_SYNC_FIRST says which first), readers quiet as stopped
 # clients: the floor's own fan-out to N sockets with k processes on the
 # machine's cores, its other users (an outside monitor here) included.
 # sync_write_ms and sync_uring_ms are from the first instance's start
@@ -25,8 +26,9 @@
 # include the readers' immediate ACKs (TCP's quick ACK after an idle
 # spell), which the tests' rounds, 10 ms apart, do not see. The first
 # of the two rounds also grows the kernel's slab caches for a message
-# parked in every socket, as a push to stopped clients does, and the
-# second finds them grown: FLOOR_N_SYNC_FIRST=uring makes the io_uring
+# parked in every socket, as a server's first push to stopped clients
+# does (the tests' quiet rounds would have grown them), and the second
+# finds them grown: FLOOR_N_SYNC_FIRST=uring makes the io_uring
 # round go first (write by default); sync_first says which did.
 #
 # Writes one JSON line to OUT (stdout): pairs, instances, write_cpu_us

@@ -343,9 +343,9 @@ Reading the figures:
   after nginx stopped with as many loopback pairs open at once as there
   were connections, over N / 19,000 goim-floor processes (this
   machine's 20,000 open files per process): the kernel's cost per
-  write() with N sockets' state competing for the caches. Its
-  instances then write one message to each of their sockets at one
-  moment, readers quiet: **the floor's own fan-out**, by as many
+  write() with N sockets' state competing for the caches. Before
+  those tests, once connected, its instances write one message to each
+  of their sockets at one moment, readers quiet: **the floor's own fan-out**, by as many
   processes as nginx has workers, on the cores as the machine's other
   users leave them. The push with the clients stopped is compared with
   it too. Those rounds come a second after the last (as a push comes
@@ -354,8 +354,10 @@ Reading the figures:
   cost, which the tests' rounds, 10 ms apart, do not see. The first
   of the two rounds grows the kernel's slab caches for a message
   parked in every socket, as nginx's push to stopped clients did; the
-  second finds them grown. The kind nginx wrote with goes first (runs
-  before 2026-12-07 14:00 had write() first).
+  second finds them grown. The kind nginx wrote with goes first. (The
+  13:11 run had these rounds after the tests, write() first; the 13:45
+  run after the tests, io_uring first: the tests' quiet rounds had
+  grown the caches for both.)
 EOF
 }
 

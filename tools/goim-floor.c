@@ -21,7 +21,7 @@
  *             sockets made by one io_uring_enter() (MSG_DONTWAIT), as a
  *             server that batches its system calls writes: CPU and wall
  *             time per send.
- *   sync      with --sync DIR, after the tests: one write() to each
+ *   sync      with --sync DIR, before the tests: one write() to each
  *             socket, then one send through io_uring, each started at
  *             one moment in every goim-floor given the same DIR
  *             (bench/floor-n.sh runs one per 19,000 pairs): the wall
@@ -1070,21 +1070,12 @@ main(int argc, char **argv)
     gf_run(0, 1, &qcpu, &qwall, NULL);
     gf_rounds = save;
 
-    gf_run(0, 0, &qcpu, &qwall, qrounds);
-    gf_run(0, 1, &acpu, &awall, arounds);
-    gf_run(GF_ROUND_URING, 0, &ucpu, &uwall, NULL);
-
-    for (b = 0; b < gf_nbatches; b++) {
-        gf_run(gf_batches[b], 0, &vcpu, &vwall, NULL);
-        vcpu_s[b] = vcpu;
-        vwall_s[b] = vwall;
-    }
-
     if (gf_sync_dir) {
         /*
-         * the first round parks a message in every socket and grows the
-         * slab caches for it, as a server's push to stopped clients
-         * does; the second finds them grown
+         * before the tests, whose quiet rounds park a message in every
+         * socket: the first round grows the slab caches for that, as a
+         * server's first push to stopped clients does; the second finds
+         * them grown
          */
         if (gf_sync_uring_first) {
             gf_sync_round(1, GF_ROUND_URING, &su0, &su1, &sucpu);
@@ -1094,6 +1085,16 @@ main(int argc, char **argv)
             gf_sync_round(1, 0, &sw0, &sw1, &swcpu);
             gf_sync_round(2, GF_ROUND_URING, &su0, &su1, &sucpu);
         }
+    }
+
+    gf_run(0, 0, &qcpu, &qwall, qrounds);
+    gf_run(0, 1, &acpu, &awall, arounds);
+    gf_run(GF_ROUND_URING, 0, &ucpu, &uwall, NULL);
+
+    for (b = 0; b < gf_nbatches; b++) {
+        gf_run(gf_batches[b], 0, &vcpu, &vwall, NULL);
+        vcpu_s[b] = vcpu;
+        vwall_s[b] = vwall;
     }
 
     cpu0 = qcpu + acpu + ucpu + swcpu + sucpu;
