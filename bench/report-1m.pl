@@ -345,9 +345,9 @@ Reading the figures:
   machine's 20,000 open files per process): the kernel's cost per
   write() with N sockets' state competing for the caches. Before
   those tests, once connected, its instances write one message to each
-  of their sockets at one moment, readers quiet: **the floor's own fan-out**, by as many
-  processes as nginx has workers, on the cores as the machine's other
-  users leave them. The push with the clients stopped is compared with
+  of their sockets at one moment, readers quiet: **the floor's own
+  fan-out**, by as many processes as nginx has workers, on the cores
+  as the machine's other users leave them. The push with the clients stopped is compared with
   it too. Those rounds come a second after the last (as a push comes
   after idle seconds): each reader's TCP then acknowledges at once
   (quick ACK), and on loopback the writer's send carries the ACK's

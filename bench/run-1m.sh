@@ -950,8 +950,7 @@ if [ "$floor_n" = yes ] && [ "${online_full:-0}" -gt 0 ]; then
     cmd_floor_n="FLOOR_N_SYNC_FIRST=$first sh bench/floor-n.sh $online_full"
     log "$cmd_floor_n"
     t0=$(now)
-    FLOOR=$floor FLOOR_N_SYNC_FIRST=$first sh bench/floor-n.sh \
-        "$online_full" "$out/floor-n.json" 2>"$out/floor-n.log" \
+    FLOOR=$floor env $cmd_floor_n "$out/floor-n.json" 2>"$out/floor-n.log" \
         || log "floor-n failed: $(tail -n 2 "$out/floor-n.log")"
     log "floor with $online_full pairs: $(cat "$out/floor-n.json" 2>/dev/null)" \
         "in $(since "$t0") s"

@@ -403,12 +403,12 @@ gf_command(char cmd)
 
 
 static void
-gf_pause(void)
+gf_pause(long ms)
 {
     struct timespec  ts;
 
-    ts.tv_sec = gf_gap_ms / 1000;
-    ts.tv_nsec = (gf_gap_ms % 1000) * 1000000L;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
 
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
         /* the rest of the pause */
@@ -680,12 +680,43 @@ gf_stop_writers(void)
  * writer's answer.
  */
 
+/* one round of k by every writer: their CPU, summed */
+
+static double
+gf_round(long k)
+{
+    long        w;
+    double      cpu;
+    gf_round_t  ans;
+
+    for (w = 0; w < gf_nwriters; w++) {
+        if (write(gf_writers[w].to, &k, sizeof(k)) != (ssize_t) sizeof(k)) {
+            gf_die("a writer is gone");
+        }
+    }
+
+    cpu = 0;
+
+    for (w = 0; w < gf_nwriters; w++) {
+        if (read(gf_writers[w].from, &ans, sizeof(ans))
+            != (ssize_t) sizeof(ans))
+        {
+            gf_die("a writer is gone");
+        }
+
+        gf_written += ans.bytes;
+        cpu += ans.cpu_s;
+    }
+
+    return cpu;
+}
+
+
 static void
 gf_run(long k, int active, double *cpu, double *wall, double *round_wall)
 {
-    long        r, w;
-    double      w0, w1;
-    gf_round_t  ans;
+    long    r;
+    double  w0, w1, c;
 
     *cpu = 0;
     *wall = 0;
@@ -693,34 +724,14 @@ gf_run(long k, int active, double *cpu, double *wall, double *round_wall)
     gf_command(active ? 'a' : 'q');
 
     for (r = -1; r < gf_rounds; r++) {     /* round -1 warms up */
-        gf_pause();
+        gf_pause(gf_gap_ms);
 
         w0 = gf_now(CLOCK_MONOTONIC);
-
-        for (w = 0; w < gf_nwriters; w++) {
-            if (write(gf_writers[w].to, &k, sizeof(k)) != (ssize_t) sizeof(k))
-            {
-                gf_die("a writer is gone");
-            }
-        }
-
-        for (w = 0; w < gf_nwriters; w++) {
-            if (read(gf_writers[w].from, &ans, sizeof(ans))
-                != (ssize_t) sizeof(ans))
-            {
-                gf_die("a writer is gone");
-            }
-
-            gf_written += ans.bytes;
-
-            if (r >= 0) {
-                *cpu += ans.cpu_s;
-            }
-        }
-
+        c = gf_round(k);
         w1 = gf_now(CLOCK_MONOTONIC);
 
         if (r >= 0) {
+            *cpu += c;
             *wall += w1 - w0;
 
             if (round_wall) {
@@ -738,7 +749,6 @@ gf_run(long k, int active, double *cpu, double *wall, double *round_wall)
 }
 
 
-
 /*
  * --sync: after a second's pause, announce that this instance is ready
  * for step and wait for the go (SIGUSR1, blocked since the start so
@@ -751,13 +761,9 @@ gf_sync_wait(int step)
     int       fd, sig;
     char      path[4096];
     sigset_t  set;
-    long      gap;
 
     /* a push's pause: well past TCP's least retransmission timeout */
-    gap = gf_gap_ms;
-    gf_gap_ms = 1000;
-    gf_pause();
-    gf_gap_ms = gap;
+    gf_pause(1000);
 
     (void) snprintf(path, sizeof(path), "%s/ready%d.%ld", gf_sync_dir, step,
                     (long) getpid());
@@ -772,8 +778,8 @@ gf_sync_wait(int step)
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
 
-    while (sigwait(&set, &sig) != 0) {
-        /* not interrupted in practice; retry if it is */
+    if (sigwait(&set, &sig) != 0) {
+        gf_die("sigwait");
     }
 }
 
@@ -790,34 +796,15 @@ gf_sync_wait(int step)
 static void
 gf_sync_round(int step, long k, double *start, double *end, double *cpu)
 {
-    long        w;
-    gf_round_t  ans;
-
     gf_sync_wait(step);
 
     *start = gf_now(CLOCK_REALTIME);
-
-    for (w = 0; w < gf_nwriters; w++) {
-        if (write(gf_writers[w].to, &k, sizeof(k)) != (ssize_t) sizeof(k)) {
-            gf_die("a writer is gone");
-        }
-    }
-
-    for (w = 0; w < gf_nwriters; w++) {
-        if (read(gf_writers[w].from, &ans, sizeof(ans))
-            != (ssize_t) sizeof(ans))
-        {
-            gf_die("a writer is gone");
-        }
-
-        gf_written += ans.bytes;
-        *cpu += ans.cpu_s;
-    }
-
+    *cpu = gf_round(k);
     *end = gf_now(CLOCK_REALTIME);
 
     gf_command('d');
 }
+
 
 static int
 gf_parse_batches(const char *s)
@@ -871,6 +858,7 @@ int
 main(int argc, char **argv)
 {
     int                 lfd, one, cmd_pipe[2], ack_pipe[2], status, c, i;
+    int                 sync_first;
     long                k, b, accepted, save;
     char               *msgs, ack;
     pid_t               pid;
@@ -896,6 +884,8 @@ main(int argc, char **argv)
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
+
+    sync_first = 0;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -932,6 +922,7 @@ main(int argc, char **argv)
                 return 2;
             }
             gf_sync_uring_first = (strcmp(optarg, "uring") == 0);
+            sync_first = 1;
             break;
         case 'h':
             gf_usage();
@@ -944,6 +935,11 @@ main(int argc, char **argv)
 
     if (optind != argc) {
         gf_usage();
+        return 2;
+    }
+
+    if (sync_first && gf_sync_dir == NULL) {
+        fprintf(stderr, "goim-floor: --sync-first needs --sync\n");
         return 2;
     }
 
