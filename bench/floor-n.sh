@@ -31,6 +31,12 @@
 # finds them grown: FLOOR_N_SYNC_FIRST=uring makes the io_uring
 # round go first (write by default); sync_first says which did.
 #
+# FLOOR_N_PERF=S records the first S seconds of the first sync round
+# (perf record -a -g: the whole machine, the floor under its comm) into
+# FLOOR_N_PERF_OUT (floor-n.perf.data), to set beside a profile of
+# bench-1m's push (BENCH_1M_PERF). FLOOR_N_ROUNDS (10) is the tests'
+# rounds: 1 to get to the profile sooner.
+#
 # Writes one JSON line to OUT (stdout): pairs, instances, write_cpu_us
 # (quiet reader, the mean over instances), active_write_cpu_us (the
 # reader drains meanwhile), uring_write_cpu_us (a send through io_uring,
@@ -48,6 +54,7 @@ out=${2:-}
 floor=${FLOOR:-build/goim-floor}
 per=${FLOOR_N_PER:-19000}     # pairs per instance, at most
 first=${FLOOR_N_SYNC_FIRST:-write}  # the sync round that goes first
+rounds=${FLOOR_N_ROUNDS:-10}
 dir=$(mktemp -d /tmp/floor-n.XXXXXX) || exit 2
 trap 'rm -rf "$dir"' EXIT
 
@@ -60,7 +67,7 @@ pids=""
 t0=$(date +%s.%N)
 while [ $i -lt $k ]; do
     ( s=$(date +%s.%N)
-      "$floor" --pairs "$pairs" --size 64 --rounds 10 --batches 1 \
+      "$floor" --pairs "$pairs" --size 64 --rounds "$rounds" --batches 1 \
           --writers 1 --sync "$dir/sync" --sync-first "$first" \
           >"$dir/$i.json" 2>"$dir/$i.log"
       echo "$s $(date +%s.%N) $?" >"$dir/$i.t" ) &
@@ -79,13 +86,21 @@ sync_go() {
         [ "$ready" -ge "$live" ] && break
         sleep 0.2
     done
+    if [ "$1" = 1 ] && [ -n "${FLOOR_N_PERF:-}" ]; then
+        # the whole machine (perf report --comm goim-floor for the
+        # floor), started before the go: perf takes a while to begin
+        perf record -q -a -F 499 -g \
+            -o "${FLOOR_N_PERF_OUT:-floor-n.perf.data}" \
+            -- sleep "$((FLOOR_N_PERF + 2))" >/dev/null 2>&1 &
+        sleep 2
+    fi
     # the instances' pids, from their files: one kill for all of them
     kill -USR1 $(ls "$dir/sync" | sed -n "s/^ready$1\\.//p") 2>/dev/null
 }
 
 sync_go 1
 sync_go 2
-wait $pids
+wait
 t1=$(date +%s.%N)
 
 perl -MJSON::PP -e '
