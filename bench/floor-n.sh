@@ -55,6 +55,10 @@ floor=${FLOOR:-build/goim-floor}
 per=${FLOOR_N_PER:-19000}     # pairs per instance, at most
 first=${FLOOR_N_SYNC_FIRST:-write}  # the sync round that goes first
 rounds=${FLOOR_N_ROUNDS:-10}
+case "${FLOOR_N_SHUFFLE:-no}" in
+    yes) shuffle=--shuffle ;;
+    *)   shuffle="" ;;
+esac
 dir=$(mktemp -d /tmp/floor-n.XXXXXX) || exit 2
 trap 'rm -rf "$dir"' EXIT
 
@@ -68,7 +72,7 @@ t0=$(date +%s.%N)
 while [ $i -lt $k ]; do
     ( s=$(date +%s.%N)
       "$floor" --pairs "$pairs" --size 64 --rounds "$rounds" --batches 1 \
-          --writers 1 --sync "$dir/sync" --sync-first "$first" \
+          --writers 1 --sync "$dir/sync" --sync-first "$first" $shuffle \
           >"$dir/$i.json" 2>"$dir/$i.log"
       echo "$s $(date +%s.%N) $?" >"$dir/$i.t" ) &
     pids="$pids $!"

@@ -61,6 +61,7 @@ sub sec { defined $_[0] && $_[0] ne "" ? "$_[0] s" : "n/a" }
 my %r = (tcp => load("$out/tcp.json"), ws => load("$out/ws.json"));
 my $floor = load("$out/floor.json");
 my $floor_n = ($e{CMD_FLOOR_N} // "") ne "" ? load("$out/floor-n.json") : {};
+my $floor_s = ($e{CMD_FLOOR_S} // "") ne "" ? load("$out/floor-s.json") : {};
 
 my @t = gmtime($e{STARTED});
 my $date = sprintf("%04d-%02d-%02d %02d:%02d UTC", $t[5] + 1900, $t[4] + 1,
@@ -405,6 +406,8 @@ for my $p (@pushes) {
 $s .= "    # then SIGINT to the two --idle runs: they report what they received\n";
 $s .= "    # once nginx stopped:\n    FLOOR=build/goim-floor $e{CMD_FLOOR_N}\n"
     if ($e{CMD_FLOOR_N} // "") ne "";
+$s .= "    FLOOR=build/goim-floor $e{CMD_FLOOR_S}\n"
+    if ($e{CMD_FLOOR_S} // "") ne "";
 $s .= "\n";
 
 # per worker: connections
@@ -453,6 +456,12 @@ if (($e{CMD_FLOOR_N} // "") ne "") {
               . (defined $floor_n->{sync_write_ms} ? sprintf("; the floor's own fan-out, all %d instances at once after a pause, readers quiet: one write() to each of the %s sockets in **%.0f ms** (%.2f µs CPU per write()), one send through io_uring in %.0f ms (%.2f µs); the %s round first, into slab caches not yet grown for a message parked in every socket", $floor_n->{instances}, int_sep($floor_n->{pairs}), $floor_n->{sync_write_ms}, $floor_n->{sync_write_cpu_us} // 0, $floor_n->{sync_uring_ms} // 0, $floor_n->{sync_uring_cpu_us} // 0, ($floor_n->{sync_first} // "write") eq "uring" ? "io_uring" : "write()") : "")
             : "failed (floor-n.log)") . " |\n";
 }
+if (($e{CMD_FLOOR_S} // "") ne "") {
+    $s .= "| the floor with " . int_sep($floor_s->{pairs} // 0) . " pairs, each instance writing its sockets in a random order (a server's order; one test round) | "
+        . ($floor_s->{ok} && defined $floor_s->{sync_write_ms}
+           ? sprintf("%.2f µs CPU per write(), %.2f per send through io_uring; the floor's own fan-out, all %d instances at once after a pause, readers quiet: one write() to each socket in **%.0f ms** (%.2f µs CPU per write()), one send through io_uring in **%.0f ms** (%.2f µs); the %s round first", $floor_s->{write_cpu_us}, $floor_s->{uring_write_cpu_us} // 0, $floor_s->{instances}, $floor_s->{sync_write_ms}, $floor_s->{sync_write_cpu_us} // 0, $floor_s->{sync_uring_ms} // 0, $floor_s->{sync_uring_cpu_us} // 0, ($floor_s->{sync_first} // "write") eq "uring" ? "io_uring" : "write()")
+           : "failed (floor-s.log)") . " |\n";
+}
 # the floor's own fan-out, scaled to a push's sockets
 my $sync_ms = $floor_n->{ok} && defined $floor_n->{sync_write_ms}
     ? $floor_n->{sync_write_ms} / $floor_n->{pairs} : undef;
@@ -461,6 +470,16 @@ my $sync_uring_ms = $floor_n->{ok} && defined $floor_n->{sync_uring_ms}
 my $sync_cpu = !$floor_n->{ok} ? undef
     : ($e{IO_URING} // "") eq "on" ? $floor_n->{sync_uring_cpu_us}
     : $floor_n->{sync_write_cpu_us};
+my $uring = ($e{IO_URING} // "") eq "on";
+my $kind = $uring ? "io_uring" : "write()";
+my ($shuf_ms, $shuf_cpu);
+if ($floor_s->{ok}) {
+    my $ms = $uring ? $floor_s->{sync_uring_ms} : $floor_s->{sync_write_ms};
+    $shuf_ms = defined $ms ? $ms / $floor_s->{pairs} : undef;
+    $shuf_cpu = $uring ? $floor_s->{sync_uring_cpu_us}
+        : $floor_s->{sync_write_cpu_us};
+}
+my @verdict;
 # nginx's CPU per message against the kernel's per send as nginx makes
 # them (io_uring), with as many pairs when that was measured
 my $per_send;
@@ -491,14 +510,29 @@ for my $p (@pushes) {
         . (defined $n_ms && defined $fan ? sprintf(", %.1f x the floor with as many pairs (%.0f ms)", $fan / $n_ms, $n_ms) : "")
         . ($p->{stopped} && defined $sync_ms && defined $fan ? sprintf(", %.2f x the floor's own fan-out by write() (%.0f ms)", $fan / ($sync_ms * $p->{want}), $sync_ms * $p->{want})
               . (defined $sync_uring_ms && $sync_uring_ms > 0 ? sprintf(", %.2f x by io_uring (%.0f ms)", $fan / ($sync_uring_ms * $p->{want}), $sync_uring_ms * $p->{want}) : "") : "")
+        . ($p->{stopped} && $shuf_ms && defined $fan ? sprintf(", **%.2f x** the floor's own fan-out in a server's order by %s (%.0f ms)", $fan / ($shuf_ms * $p->{want}), $kind, $shuf_ms * $p->{want}) : "")
         . "; all written (goim_status, 0.25 s polls) " . ($p->{t_all} ne "-" ? "$p->{t_all} s after the publisher started" : "never")
         . sprintf("; nginx CPU %.2f s = %.1f µs per message", $p->{cpu} / 100, $p->{written} ? $p->{cpu} * 1e4 / $p->{written} : 0)
         . (defined $per_send && $p->{written} ? sprintf(" (%.2f x %s)", $p->{cpu} * 1e4 / $p->{written} / $per_send->[0], $per_send->[1]) : "")
         . ($p->{stopped} && $p->{written} && defined $sync_cpu && $sync_cpu > 0 ? sprintf(" (%.2f x the floor's own fan-out's %s after a pause, %.2f µs)", $p->{cpu} * 1e4 / $p->{written} / $sync_cpu, ($e{IO_URING} // "") eq "on" ? "io_uring send" : "write()", $sync_cpu) : "")
+        . ($p->{stopped} && $p->{written} && $shuf_cpu ? sprintf(" (%.2f x in a server's order, %.2f µs)", $p->{cpu} * 1e4 / $p->{written} / $shuf_cpu, $shuf_cpu) : "")
         . sprintf(", goim-bench %.2f s, other processes %.2f s", $p->{bcpu} / 100, ($p->{busy} - $p->{cpu} - $p->{bcpu}) / 100)
         . "; TCP buffers peak " . mb($p->{peak} * 4096)
         . ($p->{sleeps} ne "-" && $p->{written} ? sprintf("; the clients slept %.2f times per message, the workers were preempted %.2f times per 1,000", $p->{sleeps} / $p->{written}, $p->{preempted} * 1000 / $p->{written}) : "")
         . " |\n";
+    if ($p->{stopped} && defined $fan) {
+        my @v;
+        push @v, [sprintf("the floor (10,000 pairs, in creation order) ÷ %d cores, %.0f ms", $e{CORES}, $floor_ms), $fan / $floor_ms]
+            if $floor_ms;
+        push @v, [sprintf("the floor's own fan-out with as many pairs in creation order, by %s, %.0f ms", $kind, ($uring ? $sync_uring_ms : $sync_ms) * $p->{want}), $fan / (($uring ? $sync_uring_ms : $sync_ms) * $p->{want})]
+            if $uring ? $sync_uring_ms : $sync_ms;
+        push @v, [sprintf("the floor's own fan-out with as many pairs in a server's order, by %s, %.0f ms", $kind, $shuf_ms * $p->{want}), $fan / ($shuf_ms * $p->{want})]
+            if $shuf_ms;
+        @verdict = map { sprintf("%.2f x %s: %s", $_->[1], $_->[0], $_->[1] <= 1.2 ? "**met**" : "**not met**") } @v;
+    }
+}
+if (@verdict) {
+    $s .= "| the fan-out target (nginx alone, the push to stopped clients, ≤ 1.2 x) | " . join("; ", @verdict) . " |\n";
 }
 if ($cpu_push && @pushes) {
     $s .= "| CPU over the pushes (publisher runs and pauses included) | " . cpu_text($cpu_push) . " |\n";

@@ -69,8 +69,12 @@
 #   8. the floor again with N pairs open at once (bench/floor-n.sh:
 #      N / 19,000 goim-floor instances side by side, then one message
 #      from all of them to every socket at one moment: the floor's own
-#      fan-out), unless BENCH_1M_FLOOR_N=no; stop everything, append
-#      the report (its inputs in build/bench1m/report.env).
+#      fan-out), then once more with each instance writing its sockets
+#      in a random order (FLOOR_N_SHUFFLE=yes, one test round): a
+#      server writes its connections in no order the kernel made them
+#      in, so that fan-out is the floor nginx's is held to; unless
+#      BENCH_1M_FLOOR_N=no; stop everything, append the report (its
+#      inputs in build/bench1m/report.env).
 #
 # Environment:
 #   BENCH_1M_CLIENTS     clients, half TCP half WS (1000000)
@@ -94,8 +98,8 @@
 #   BENCH_1M_LIMIT       seconds before the watchdog stops the run
 #                        (600 + 4 x clients / 1000)
 #   BENCH_1M_RESULTS     report file (bench/RESULTS-1M.md)
-#   BENCH_1M_FLOOR_N     yes (the floor with N pairs after nginx stopped),
-#                        no
+#   BENCH_1M_FLOOR_N     yes (the floor with N pairs after nginx stopped,
+#                        in creation order and shuffled), no
 #   BENCH_1M_CLIENT_SCHED  batch: the idle clients run under SCHED_BATCH
 #                        (chrt --batch 0), so that a write that wakes one
 #                        does not preempt the nginx worker, as clients on
@@ -941,6 +945,8 @@ log "alive $alive, workers gone $lost, exited on signal $signals," \
 # --- 8. the floor with N pairs -----------------------------------------------------------
 
 cmd_floor_n=""
+cmd_floor_s=""
+rm -f "$out/floor-n.json" "$out/floor-s.json"
 if [ "$floor_n" = yes ] && [ "${online_full:-0}" -gt 0 ]; then
     # as many pairs as were online, now that their memory is free
     # the sync round of the kind nginx wrote with goes first, into
@@ -954,6 +960,16 @@ if [ "$floor_n" = yes ] && [ "${online_full:-0}" -gt 0 ]; then
         || log "floor-n failed: $(tail -n 2 "$out/floor-n.log")"
     log "floor with $online_full pairs: $(cat "$out/floor-n.json" 2>/dev/null)" \
         "in $(since "$t0") s"
+
+    # a server's order: its clients connected in any order, so the
+    # kernel objects one worker writes in turn lie apart in memory
+    cmd_floor_s="FLOOR_N_SHUFFLE=yes FLOOR_N_ROUNDS=1 $cmd_floor_n"
+    log "$cmd_floor_s"
+    t0=$(now)
+    FLOOR=$floor env $cmd_floor_s "$out/floor-s.json" 2>"$out/floor-s.log" \
+        || log "floor-n (shuffled) failed: $(tail -n 2 "$out/floor-s.log")"
+    log "floor with $online_full pairs, shuffled:" \
+        "$(cat "$out/floor-s.json" 2>/dev/null) in $(since "$t0") s"
 fi
 
 
@@ -981,7 +997,7 @@ export B_STARTED=$started B_CLIENTS=$clients B_WORKERS=$workers \
     B_ERRORS=$errors B_OVF=$ovf B_RC_TCP=$rc_tcp B_RC_WS=$rc_ws \
     B_DRAIN=$drain_s B_HEARTBEAT=$heartbeat B_WORKERS_SET=${BENCH_1M_WORKERS:-} B_RELOAD_SET=${BENCH_1M_RELOAD:-} B_FLOOR_N_SET=${BENCH_1M_FLOOR_N:-} B_SCHED_SET=${BENCH_1M_CLIENT_SCHED:-} B_PAUSE_SET=${BENCH_1M_READ_PAUSE:-} B_IO_URING=$io_uring B_IO_URING_SET=${BENCH_1M_IO_URING:-} B_STOPPED_PUSH=$stopped_push B_STOPPED_PUSH_SET=${BENCH_1M_STOPPED_PUSH:-} B_CLIENT_SCHED=$client_sched B_HEADER=$header B_OUT=$out B_CORES=$cores B_RESERVE_GB=$reserve_gb \
     B_CMD_TCP="$cmd_tcp" B_CMD_WS="$cmd_ws" B_CMD_FLOOR="$cmd_floor" \
-    B_CMD_FLOOR_N="$cmd_floor_n" \
+    B_CMD_FLOOR_N="$cmd_floor_n" B_CMD_FLOOR_S="$cmd_floor_s" \
     B_KERNEL_SETTINGS="$kernel_settings" \
     B_UNAME="$(uname -sr)" B_NGINX_V="$("$nginx" -v 2>&1 | sed 's/.*: //')" \
     B_REV=$(git rev-parse --short=12 HEAD 2>/dev/null) \

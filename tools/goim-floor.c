@@ -117,6 +117,7 @@ static int      *gf_fds;
 static uint64_t  gf_written;
 static char     *gf_sync_dir;
 static int       gf_sync_uring_first;
+static int       gf_shuffle;
 
 
 static void
@@ -134,6 +135,8 @@ gf_usage(void)
         "                  announced in DIR (see bench/floor-n.sh)\n"
         "  --sync-first K  write (default) or uring: the kind that goes\n"
         "                  first, into slab caches not yet grown\n"
+        "  --shuffle       write the sockets in a random order, not in\n"
+        "                  the order they were made\n"
         "Writes one JSON line on stdout.\n");
 }
 
@@ -806,6 +809,37 @@ gf_sync_round(int step, long k, double *start, double *end, double *cpu)
 }
 
 
+/*
+ * A server's sockets are not written in the order the kernel made them:
+ * its clients connect in any order, and the kernel objects of one
+ * worker's connections lie among every other worker's.  Written in
+ * creation order, the floor's sockets sit next to each other in memory;
+ * shuffled, each send touches memory far from the last one's.  A fixed
+ * seed keeps runs comparable.
+ */
+
+static void
+gf_shuffle_fds(void)
+{
+    int       fd;
+    long      i, j;
+    uint64_t  x;
+
+    x = 0x9e3779b97f4a7c15ULL;
+
+    for (i = gf_pairs - 1; i > 0; i--) {
+        /* xorshift64: enough for an order, no library state */
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        j = (long) (x % (uint64_t) (i + 1));
+        fd = gf_fds[i];
+        gf_fds[i] = gf_fds[j];
+        gf_fds[j] = fd;
+    }
+}
+
+
 static int
 gf_parse_batches(const char *s)
 {
@@ -881,6 +915,7 @@ main(int argc, char **argv)
         { "writers", required_argument, NULL, 'w' },
         { "sync",    required_argument, NULL, 'S' },
         { "sync-first", required_argument, NULL, 'F' },
+        { "shuffle", no_argument,       NULL, 'R' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -923,6 +958,9 @@ main(int argc, char **argv)
             }
             gf_sync_uring_first = (strcmp(optarg, "uring") == 0);
             sync_first = 1;
+            break;
+        case 'R':
+            gf_shuffle = 1;
             break;
         case 'h':
             gf_usage();
@@ -1047,6 +1085,10 @@ main(int argc, char **argv)
 
     close(lfd);
 
+    if (gf_shuffle) {
+        gf_shuffle_fds();
+    }
+
     /* the child is ready when it has set up its epoll */
     if (read(gf_from_child, &ack, 1) != 1) {
         kill(pid, SIGKILL);
@@ -1122,11 +1164,13 @@ main(int argc, char **argv)
     qsort(arounds, (size_t) gf_rounds, sizeof(double), gf_cmp_double);
 
     printf("{\"pairs\":%ld,\"size\":%ld,\"rounds\":%ld,\"gap_ms\":%ld,"
-           "\"writers\":%ld,\"nodelay\":true,\"warmup_rounds\":%d,"
+           "\"writers\":%ld,\"shuffled\":%s,\"nodelay\":true,"
+           "\"warmup_rounds\":%d,"
            "\"write_cpu_us\":%.3f,\"write_wall_us\":%.3f,"
            "\"fanout_ms_min\":%.3f,\"fanout_ms_p50\":%.3f,"
            "\"fanout_ms_p99\":%.3f,\"fanout_ms_max\":%.3f,",
-           gf_pairs, gf_size, gf_rounds, gf_gap_ms, gf_nwriters, GF_WARMUP,
+           gf_pairs, gf_size, gf_rounds, gf_gap_ms, gf_nwriters,
+           gf_shuffle ? "true" : "false", GF_WARMUP,
            qcpu * 1e6 / (double) (gf_rounds * gf_pairs),
            qwall * 1e6 / (double) (gf_rounds * gf_pairs),
            qrounds[0] * 1e3, gf_pct(qrounds, gf_rounds, 0.5) * 1e3,
