@@ -42,7 +42,7 @@
 # reader drains meanwhile), uring_write_cpu_us (a send through io_uring,
 # 512 a call, quiet reader), active_fanout_ms_p50 (the median over
 # instances of one round of their share), sync_write_ms, sync_uring_ms,
-# sync_write_cpu_us, sync_uring_cpu_us, sync_first, overlap_s,
+# sync_write_cpu_us, sync_uring_cpu_us, sync_first, shuffled, overlap_s,
 # elapsed_s, ok.
 # Run it in the namespace bench-1m makes (or on loopback with the port
 # range for N / 19,000 x 19,000 connects per listener).
@@ -111,6 +111,7 @@ perl -MJSON::PP -e '
     my ($dir, $k, $pairs, $t0, $t1) = @ARGV;
     my (@q, @a, @u, @f, $last_start, $first_end, %sy);
     my $ok = 1;
+    my $shuffled = 0;
     for my $i (0 .. $k - 1) {
         open my $fh, "<", "$dir/$i.json" or do { $ok = 0; next };
         my ($line) = grep { /^\{/ } <$fh>;
@@ -120,6 +121,7 @@ perl -MJSON::PP -e '
         push @a, $j->{active}{write_cpu_us};
         push @u, $j->{io_uring}{write_cpu_us} if $j->{io_uring};
         push @f, $j->{active}{fanout_ms_p50};
+        $shuffled++ if $j->{shuffled};
         if (my $y = $j->{sync}) {
             $sy{first} = $y->{first};
             for my $r ("write", "uring") {
@@ -151,6 +153,7 @@ perl -MJSON::PP -e '
             : undef,
         sync_uring_cpu_us => $sy{uring}{n} ? $sy{uring}{cpu} / $sy{uring}{n}
             : undef,
+        shuffled => $shuffled == $k ? JSON::PP::true : JSON::PP::false,
         overlap_s => defined $first_end ? $first_end - $last_start : 0,
         elapsed_s => $t1 - $t0,
         ok => ($ok && @q == $k) ? JSON::PP::true : JSON::PP::false,

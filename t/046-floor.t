@@ -1,6 +1,7 @@
 # The bench's floor (tools/goim-floor.c, bench/floor-n.sh): goim-floor
-# --sync holds its fan-out rounds until it is told to go, and floor-n.sh
-# starts all of its instances' rounds together and reports them.  A
+# --sync holds its fan-out rounds until it is told to go, --shuffle
+# writes the sockets out of creation order, and floor-n.sh starts all of
+# its instances' rounds together and reports them.  A
 # 1,000,000-client run measures these last, after 20 minutes: a broken
 # floor must fail here instead.
 use strict;
@@ -98,5 +99,37 @@ cmp_ok($n->{sync_uring_ms} // 0, '>', 0, 'the fan-out through io_uring');
 # three instances of 300 sockets started together: the fan-out is the
 # time of their writes, not of their setups seconds apart
 cmp_ok($n->{sync_write_ms} // 1e9, '<', 1000, 'the rounds overlapped');
+
+# --- TEST 4: --shuffle writes the sockets out of creation order -----------
+
+# the accepted sockets' fds rise in the order they were made: a shuffled
+# order goes back to an earlier one about every other socket
+for my $shuffle (0, 1) {
+    my $c = "$floor --pairs 400 --size 64 --rounds 2 --batches 1"
+          . ($shuffle ? ' --shuffle' : '');
+    my $o = `$c`;
+    my $s = eval { decode_json($o) } // {};
+    my $what = $shuffle ? 'shuffled' : 'in creation order';
+    ok($s->{ok}, "$what: every byte written was read");
+    is($s->{shuffled}, $shuffle ? JSON::PP::true : JSON::PP::false,
+       "$what: says so");
+    if ($shuffle) {
+        cmp_ok($s->{order_descents} // 0, '>', 100,
+               'shuffled: out of creation order');
+    } else {
+        is($s->{order_descents}, 0, 'in creation order: none out of it');
+    }
+}
+
+# --- TEST 5: floor-n.sh passes FLOOR_N_SHUFFLE on --------------------------
+
+$cmd = "cd $root && FLOOR=$floor FLOOR_N_PER=300 FLOOR_N_SHUFFLE=yes"
+     . " FLOOR_N_ROUNDS=1 sh bench/floor-n.sh 600";
+$json = `$cmd`;
+is($? >> 8, 0, 'floor-n.sh shuffled exits 0');
+$n = eval { decode_json($json) } // {};
+ok($n->{ok}, 'shuffled: all instances ok');
+is($n->{shuffled}, JSON::PP::true, 'every instance shuffled');
+cmp_ok($n->{sync_uring_ms} // 0, '>', 0, 'shuffled: the fan-out');
 
 done_testing();

@@ -118,6 +118,7 @@ static uint64_t  gf_written;
 static char     *gf_sync_dir;
 static int       gf_sync_uring_first;
 static int       gf_shuffle;
+static long      gf_descents;   /* sockets made before the one before */
 
 
 static void
@@ -1089,6 +1090,11 @@ main(int argc, char **argv)
         gf_shuffle_fds();
     }
 
+    /* fds are numbered as the sockets were made: 0 in creation order */
+    for (k = 1; k < gf_pairs; k++) {
+        gf_descents += (gf_fds[k] < gf_fds[k - 1]);
+    }
+
     /* the child is ready when it has set up its epoll */
     if (read(gf_from_child, &ack, 1) != 1) {
         kill(pid, SIGKILL);
@@ -1164,13 +1170,13 @@ main(int argc, char **argv)
     qsort(arounds, (size_t) gf_rounds, sizeof(double), gf_cmp_double);
 
     printf("{\"pairs\":%ld,\"size\":%ld,\"rounds\":%ld,\"gap_ms\":%ld,"
-           "\"writers\":%ld,\"shuffled\":%s,\"nodelay\":true,"
-           "\"warmup_rounds\":%d,"
+           "\"writers\":%ld,\"shuffled\":%s,\"order_descents\":%ld,"
+           "\"nodelay\":true,\"warmup_rounds\":%d,"
            "\"write_cpu_us\":%.3f,\"write_wall_us\":%.3f,"
            "\"fanout_ms_min\":%.3f,\"fanout_ms_p50\":%.3f,"
            "\"fanout_ms_p99\":%.3f,\"fanout_ms_max\":%.3f,",
            gf_pairs, gf_size, gf_rounds, gf_gap_ms, gf_nwriters,
-           gf_shuffle ? "true" : "false", GF_WARMUP,
+           gf_shuffle ? "true" : "false", gf_descents, GF_WARMUP,
            qcpu * 1e6 / (double) (gf_rounds * gf_pairs),
            qwall * 1e6 / (double) (gf_rounds * gf_pairs),
            qrounds[0] * 1e3, gf_pct(qrounds, gf_rounds, 0.5) * 1e3,
