@@ -57,7 +57,8 @@ first=${FLOOR_N_SYNC_FIRST:-write}  # the sync round that goes first
 rounds=${FLOOR_N_ROUNDS:-10}
 case "${FLOOR_N_SHUFFLE:-no}" in
     yes) shuffle=--shuffle ;;
-    *)   shuffle="" ;;
+    no)  shuffle="" ;;
+    *)   echo "floor-n.sh: FLOOR_N_SHUFFLE is yes or no" >&2; exit 2 ;;
 esac
 dir=$(mktemp -d /tmp/floor-n.XXXXXX) || exit 2
 trap 'rm -rf "$dir"' EXIT
